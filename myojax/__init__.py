@@ -1,0 +1,21 @@
+"""myojax: GPT-2-style transformers with myopic gradient modes, in functional JAX."""
+
+from myojax.attention import GRADIENT_SPECS, GradientSpec
+from myojax.config import GRADIENT_MODES, ModelConfig
+from myojax.loss import Batch, loss_and_grad, mean_loss, per_position_loss
+from myojax.model import GPT, Block, cast_model, count_params
+
+__all__ = [
+    "GRADIENT_MODES",
+    "GRADIENT_SPECS",
+    "GPT",
+    "Batch",
+    "Block",
+    "GradientSpec",
+    "ModelConfig",
+    "cast_model",
+    "count_params",
+    "loss_and_grad",
+    "mean_loss",
+    "per_position_loss",
+]

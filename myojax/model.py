@@ -1,0 +1,176 @@
+"""A GPT-2-style decoder as pure Equinox modules.
+
+One sequence per call (``vmap`` over the batch); the layers are stacked along a leading axis
+(built with ``eqx.filter_vmap``) and run with ``jax.lax.scan`` so compile time is flat in depth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from myojax.attention import GRADIENT_SPECS, GradientSpec, causal_attention, project_qkv
+from myojax.config import DTYPES, ModelConfig
+
+INIT_STD = 0.02  # GPT-2's initializer range
+
+
+def layer_norm(
+    x: Float[Array, "T D"], gain: Float[Array, " D"], bias: Float[Array, " D"], eps: float = 1e-5
+) -> Float[Array, "T D"]:
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + eps) * gain + bias
+
+
+def _accum_dtype(config: ModelConfig) -> jnp.dtype:
+    return jnp.dtype(jnp.float64) if config.compute_dtype == "float64" else jnp.dtype(jnp.float32)
+
+
+class Block(eqx.Module):
+    """Pre-LayerNorm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
+
+    ln1_gain: Float[Array, " D"]
+    ln1_bias: Float[Array, " D"]
+    w_qkv: Float[Array, "D 3D"]
+    b_qkv: Float[Array, " 3D"]
+    w_out: Float[Array, "D D"]
+    b_out: Float[Array, " D"]
+    ln2_gain: Float[Array, " D"]
+    ln2_bias: Float[Array, " D"]
+    w_fc: Float[Array, "D F"]
+    b_fc: Float[Array, " F"]
+    w_proj: Float[Array, "F D"]
+    b_proj: Float[Array, " D"]
+
+    def __init__(self, config: ModelConfig, *, key: PRNGKeyArray):
+        d, f = config.d_model, config.ff_dim
+        dtype = DTYPES[config.param_dtype]
+        k_qkv, k_out, k_fc, k_proj = jax.random.split(key, 4)
+        resid_std = INIT_STD / math.sqrt(2 * config.n_layers)  # GPT-2's residual scaling
+        normal = jax.random.normal
+        self.ln1_gain = jnp.ones((d,), dtype)
+        self.ln1_bias = jnp.zeros((d,), dtype)
+        self.w_qkv = (INIT_STD * normal(k_qkv, (d, 3 * d))).astype(dtype)
+        self.b_qkv = jnp.zeros((3 * d,), dtype)
+        self.w_out = (resid_std * normal(k_out, (d, d))).astype(dtype)
+        self.b_out = jnp.zeros((d,), dtype)
+        self.ln2_gain = jnp.ones((d,), dtype)
+        self.ln2_bias = jnp.zeros((d,), dtype)
+        self.w_fc = (INIT_STD * normal(k_fc, (d, f))).astype(dtype)
+        self.b_fc = jnp.zeros((f,), dtype)
+        self.w_proj = (resid_std * normal(k_proj, (f, d))).astype(dtype)
+        self.b_proj = jnp.zeros((d,), dtype)
+
+    def __call__(
+        self, x: Float[Array, "T D"], config: ModelConfig, spec: GradientSpec
+    ) -> Float[Array, "T D"]:
+        cdt = DTYPES[config.compute_dtype]
+        acc = _accum_dtype(config)
+
+        def w(a: Array) -> Array:
+            return a.astype(cdt)
+
+        h = layer_norm(x.astype(acc), self.ln1_gain.astype(acc), self.ln1_bias.astype(acc))
+        q, k_past, v_past, k_delta, v_delta = project_qkv(
+            h.astype(cdt), w(self.w_qkv), w(self.b_qkv), spec
+        )
+        attn = causal_attention(
+            q, k_past, v_past, k_delta, v_delta,
+            n_heads=config.n_heads, scale=config.attn_scale, softmax_dtype=acc,
+        )
+        x = x + (attn @ w(self.w_out) + w(self.b_out)).astype(x.dtype)
+        h = layer_norm(x.astype(acc), self.ln2_gain.astype(acc), self.ln2_bias.astype(acc))
+        hidden = jax.nn.gelu(h.astype(cdt) @ w(self.w_fc) + w(self.b_fc), approximate=True)
+        return x + (hidden @ w(self.w_proj) + w(self.b_proj)).astype(x.dtype)
+
+
+class GPT(eqx.Module):
+    """Token + position embeddings, ``n_layers`` stacked blocks, final LayerNorm, unembedding."""
+
+    config: ModelConfig = eqx.field(static=True)
+    wte: Float[Array, "V D"]
+    wpe: Float[Array, "S D"]
+    blocks: Block  # every leaf has a leading n_layers axis
+    lnf_gain: Float[Array, " D"]
+    lnf_bias: Float[Array, " D"]
+    lm_head: Float[Array, "D V"] | None
+
+    def __init__(self, config: ModelConfig, *, key: PRNGKeyArray):
+        dtype = DTYPES[config.param_dtype]
+        k_wte, k_wpe, k_blocks, k_head = jax.random.split(key, 4)
+        normal = jax.random.normal
+        self.config = config
+        self.wte = (INIT_STD * normal(k_wte, (config.vocab_size, config.d_model))).astype(dtype)
+        self.wpe = (INIT_STD * normal(k_wpe, (config.seq_len, config.d_model))).astype(dtype)
+        block_keys = jax.random.split(k_blocks, config.n_layers)
+        self.blocks = eqx.filter_vmap(lambda k: Block(config, key=k))(block_keys)
+        self.lnf_gain = jnp.ones((config.d_model,), dtype)
+        self.lnf_bias = jnp.zeros((config.d_model,), dtype)
+        self.lm_head = (
+            None
+            if config.tie_embeddings
+            else (INIT_STD * normal(k_head, (config.d_model, config.vocab_size))).astype(dtype)
+        )
+
+    @property
+    def spec(self) -> GradientSpec:
+        return GRADIENT_SPECS[self.config.gradient_mode]
+
+    def embed(self, tokens: Int[Array, " T"]) -> Float[Array, "T D"]:
+        t = tokens.shape[0]
+        if t > self.config.seq_len:
+            raise ValueError(f"sequence length {t} exceeds ModelConfig.seq_len={self.config.seq_len}")
+        return (self.wte[tokens] + self.wpe[:t]).astype(_accum_dtype(self.config))
+
+    def unembed(self, x: Float[Array, "T D"]) -> Float[Array, "T V"]:
+        acc = _accum_dtype(self.config)
+        h = layer_norm(x, self.lnf_gain.astype(acc), self.lnf_bias.astype(acc))
+        cdt = DTYPES[self.config.compute_dtype]
+        head = self.wte.T if self.lm_head is None else self.lm_head
+        logits = (h.astype(cdt) @ head.astype(cdt)).astype(acc)
+        return logits * self.config.output_multiplier
+
+    def layer(self, i: int) -> Block:
+        """Block ``i`` as a standalone module (for analysis and per-layer variants)."""
+        return jax.tree.map(lambda a: a[i], self.blocks)
+
+    def __call__(
+        self,
+        tokens: Int[Array, " T"],
+        probes: Float[Array, "L T D"] | None = None,
+    ) -> Float[Array, "T V"]:
+        """Logits for one sequence. ``probes[l]`` is added to the residual stream entering layer l."""
+        config, spec = self.config, self.spec
+        dynamic, static = eqx.partition(self.blocks, eqx.is_array)
+
+        def step(x: Array, xs: tuple) -> tuple[Array, None]:
+            block_params, probe = xs
+            if probe is not None:
+                x = x + probe.astype(x.dtype)
+            return eqx.combine(block_params, static)(x, config, spec), None
+
+        x, _ = jax.lax.scan(step, self.embed(tokens), (dynamic, probes))
+        return self.unembed(x)
+
+
+def cast_model(model: GPT, dtype: str) -> GPT:
+    """The same model with parameters and compute in ``dtype`` (e.g. float64 for verification)."""
+    config = model.config.replace(param_dtype=dtype, compute_dtype=dtype)
+    # The config is static (part of the tree structure), so rebuild the structure from it.
+    skeleton = eqx.filter_eval_shape(lambda: GPT(config, key=jax.random.key(0)))
+    leaves = [a.astype(DTYPES[dtype]) for a in jax.tree.leaves(model)]
+    return jax.tree.unflatten(jax.tree.structure(skeleton), leaves)
+
+
+def count_params(model: GPT, *, non_embedding: bool = False) -> int:
+    """Parameter count; ``non_embedding`` excludes token and position embeddings (Kaplan et al.)."""
+    leaves = jax.tree.leaves(eqx.filter(model, eqx.is_array))
+    total = sum(int(a.size) for a in leaves)
+    if non_embedding:
+        total -= int(model.wte.size) + int(model.wpe.size)
+    return total
