@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 GradientModeName = Literal["standard", "myopic", "myopic_kv"]
 GRADIENT_MODES: tuple[str, ...] = ("standard", "myopic", "myopic_kv")
+RematPolicy = Literal["none", "full", "dots"]
+REMAT_POLICIES: tuple[str, ...] = ("none", "full", "dots")
 DTYPES: dict[str, jnp.dtype] = {
     "float32": jnp.dtype(jnp.float32),
     "bfloat16": jnp.dtype(jnp.bfloat16),
@@ -35,6 +37,7 @@ class ModelConfig:
     tie_embeddings: bool = True
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
+    remat: RematPolicy = "none"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads"):
@@ -55,6 +58,8 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.tie_embeddings must be a bool, got {self.tie_embeddings!r}"
             )
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f"ModelConfig.remat must be one of {REMAT_POLICIES}, got {self.remat!r}")
         for name in ("param_dtype", "compute_dtype"):
             if getattr(self, name) not in DTYPES:
                 raise ValueError(

@@ -154,6 +154,13 @@ class GPT(eqx.Module):
                 x = x + probe.astype(x.dtype)
             return eqx.combine(block_params, static)(x, config, spec), None
 
+        if config.remat != "none":
+            # Recompute each block in the backward pass instead of storing its activations.
+            policy = {
+                "full": jax.checkpoint_policies.nothing_saveable,
+                "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+            }[config.remat]
+            step = jax.checkpoint(step, policy=policy)
         x, _ = jax.lax.scan(step, self.embed(tokens), (dynamic, probes))
         return self.unembed(x)
 
