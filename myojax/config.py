@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 import jax.numpy as jnp
@@ -11,6 +12,10 @@ GradientModeName = Literal["standard", "myopic", "myopic_kv"]
 GRADIENT_MODES: tuple[str, ...] = ("standard", "myopic", "myopic_kv")
 RematPolicy = Literal["none", "full", "dots"]
 REMAT_POLICIES: tuple[str, ...] = ("none", "full", "dots")
+Parametrization = Literal["sp", "mup"]
+PARAMETRIZATIONS: tuple[str, ...] = ("sp", "mup")
+# muP attention scale is c/d_head; c = sqrt(64) makes d_head = 64 match SP's 1/sqrt(d_head).
+MUP_ATTN_ANCHOR_HEAD_DIM = 64
 DTYPES: dict[str, jnp.dtype] = {
     "float32": jnp.dtype(jnp.float32),
     "bfloat16": jnp.dtype(jnp.bfloat16),
@@ -25,7 +30,13 @@ def _positive(name: str, value: object) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """A GPT-2-style decoder. `d_ff=None` means 4 * d_model."""
+    """A GPT-2-style decoder. `d_ff=None` means 4 * d_model.
+
+    ``parametrization="mup"`` applies the maximal update parametrization (docs/mup.md) with
+    width multiplier m = d_model / base_width (``base_width=None`` means m = 1). The
+    ``*_mult`` fields are width-independent base multipliers (the alphas of Tensor Programs V);
+    they apply under both parametrizations and default to 1, which leaves SP unchanged.
+    """
 
     vocab_size: int = 256
     seq_len: int = 128
@@ -38,6 +49,13 @@ class ModelConfig:
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
     remat: RematPolicy = "none"
+    parametrization: Parametrization = "sp"
+    base_width: int | None = None
+    input_mult: float = 1.0
+    output_mult: float = 1.0
+    attn_mult: float = 1.0
+    zero_init_query: bool = False
+    zero_init_readout: bool = False
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads"):
@@ -66,6 +84,30 @@ class ModelConfig:
                     f"ModelConfig.{name} must be one of {tuple(DTYPES)}, "
                     f"got {getattr(self, name)!r}"
                 )
+        if self.parametrization not in PARAMETRIZATIONS:
+            raise ValueError(
+                f"ModelConfig.parametrization must be one of {PARAMETRIZATIONS}, "
+                f"got {self.parametrization!r}"
+            )
+        if self.base_width is not None:
+            _positive("base_width", self.base_width)
+        for name in ("input_mult", "output_mult", "attn_mult"):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(f"ModelConfig.{name} must be a finite number > 0, got {value!r}")
+        for name in ("zero_init_query", "zero_init_readout"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ModelConfig.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.zero_init_readout and self.tie_embeddings:
+            raise ValueError(
+                "ModelConfig.zero_init_readout=True needs tie_embeddings=False "
+                "(a tied readout is the token embedding, which must not start at zero)"
+            )
 
     @property
     def ff_dim(self) -> int:
@@ -76,14 +118,35 @@ class ModelConfig:
         return self.d_model // self.n_heads
 
     @property
+    def width_mult(self) -> float:
+        """muP width multiplier m = d_model / base_width; 1 under SP (no width scaling)."""
+        if self.parametrization == "sp" or self.base_width is None:
+            return 1.0
+        return self.d_model / self.base_width
+
+    @property
     def attn_scale(self) -> float:
-        """c in softmax(c·q·k): 1/sqrt(d_head) under standard parametrization."""
-        return 1.0 / self.head_dim**0.5
+        """c in softmax(c·q·k): attn_mult/sqrt(d_head) under SP, attn_mult·8/d_head under muP.
+
+        muP uses 1/d_head because q and k become correlated during training, so q·k grows like
+        d_head rather than sqrt(d_head); the constant 8 = sqrt(64) makes d_head = 64 agree with SP.
+        """
+        if self.parametrization == "mup":
+            return self.attn_mult * MUP_ATTN_ANCHOR_HEAD_DIM**0.5 / self.head_dim
+        return self.attn_mult / self.head_dim**0.5
+
+    @property
+    def input_multiplier(self) -> float:
+        """Scalar applied to the embedding sum wte[x] + wpe (width-independent under muP)."""
+        return float(self.input_mult)
 
     @property
     def output_multiplier(self) -> float:
-        """Scalar applied to the logits (1 under standard parametrization)."""
-        return 1.0
+        """Scalar applied to the logits: output_mult under SP, output_mult / m under muP.
+
+        The 1/m readout multiplier is what lets the tied embedding serve as a muP readout.
+        """
+        return self.output_mult / self.width_mult
 
     def replace(self, **changes: object) -> ModelConfig:
         return dataclasses.replace(self, **changes)

@@ -15,6 +15,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax.attention import GRADIENT_SPECS, GradientSpec, causal_attention, project_qkv
 from myojax.config import DTYPES, ModelConfig
+from myojax.mup import hidden_init_std
 
 INIT_STD = 0.02  # GPT-2's initializer range
 
@@ -51,17 +52,23 @@ class Block(eqx.Module):
         d, f = config.d_model, config.ff_dim
         dtype = DTYPES[config.param_dtype]
         k_qkv, k_out, k_fc, k_proj = jax.random.split(key, 4)
-        resid_std = INIT_STD / math.sqrt(2 * config.n_layers)  # GPT-2's residual scaling
+        # muP: hidden (width x width) matrices get variance ∝ 1/fan_in, anchored so that the
+        # base width reproduces GPT-2's init: std = 0.02 / sqrt(m). SP: m = 1.
+        std = hidden_init_std(config, INIT_STD)
+        resid_std = std / math.sqrt(2 * config.n_layers)  # GPT-2's residual scaling
         normal = jax.random.normal
+        w_qkv = std * normal(k_qkv, (d, 3 * d))
+        if config.zero_init_query:
+            w_qkv = w_qkv.at[:, :d].set(0.0)  # uniform attention at init (muP option)
         self.ln1_gain = jnp.ones((d,), dtype)
         self.ln1_bias = jnp.zeros((d,), dtype)
-        self.w_qkv = (INIT_STD * normal(k_qkv, (d, 3 * d))).astype(dtype)
+        self.w_qkv = w_qkv.astype(dtype)
         self.b_qkv = jnp.zeros((3 * d,), dtype)
         self.w_out = (resid_std * normal(k_out, (d, d))).astype(dtype)
         self.b_out = jnp.zeros((d,), dtype)
         self.ln2_gain = jnp.ones((d,), dtype)
         self.ln2_bias = jnp.zeros((d,), dtype)
-        self.w_fc = (INIT_STD * normal(k_fc, (d, f))).astype(dtype)
+        self.w_fc = (std * normal(k_fc, (d, f))).astype(dtype)
         self.b_fc = jnp.zeros((f,), dtype)
         self.w_proj = (resid_std * normal(k_proj, (f, d))).astype(dtype)
         self.b_proj = jnp.zeros((d,), dtype)
@@ -69,6 +76,15 @@ class Block(eqx.Module):
     def __call__(
         self, x: Float[Array, "T D"], config: ModelConfig, spec: GradientSpec
     ) -> Float[Array, "T D"]:
+        return self.apply(x, config, spec, collect=False)[0]
+
+    def apply(
+        self, x: Float[Array, "T D"], config: ModelConfig, spec: GradientSpec, *, collect: bool
+    ) -> tuple[Float[Array, "T D"], dict[str, Float[Array, ""]] | None]:
+        """The block, and with ``collect`` the mean |coordinate| of each sub-module's output.
+
+        ``collect`` is a Python flag, so the ordinary forward traces no extra operations.
+        """
         cdt = DTYPES[config.compute_dtype]
         acc = _accum_dtype(config)
 
@@ -83,10 +99,36 @@ class Block(eqx.Module):
             q, k_past, v_past, k_delta, v_delta,
             n_heads=config.n_heads, scale=config.attn_scale, softmax_dtype=acc,
         )
-        x = x + (attn @ w(self.w_out) + w(self.b_out)).astype(x.dtype)
+        attn_out = (attn @ w(self.w_out) + w(self.b_out)).astype(x.dtype)
+        x = x + attn_out
         h = layer_norm(x.astype(acc), self.ln2_gain.astype(acc), self.ln2_bias.astype(acc))
         hidden = jax.nn.gelu(h.astype(cdt) @ w(self.w_fc) + w(self.b_fc), approximate=True)
-        return x + (hidden @ w(self.w_proj) + w(self.b_proj)).astype(x.dtype)
+        mlp_out = (hidden @ w(self.w_proj) + w(self.b_proj)).astype(x.dtype)
+        out = x + mlp_out
+        if not collect:
+            return out, None
+        stats = {
+            "attn_logits": _mean_abs_attn_logits(q, k_past, config),
+            "attn_out": _mean_abs(attn_out),
+            "mlp_out": _mean_abs(mlp_out),
+            "residual": _mean_abs(out),
+        }
+        return out, stats
+
+
+def _mean_abs(a: Array) -> Float[Array, ""]:
+    return jnp.mean(jnp.abs(a.astype(jnp.float32)))
+
+
+def _mean_abs_attn_logits(
+    q: Float[Array, "T D"], k: Float[Array, "T D"], config: ModelConfig
+) -> Float[Array, ""]:
+    """Mean |c·q_t·k_s| over the causal entries s ≤ t (forward values are mode-independent)."""
+    t, h = q.shape[0], config.n_heads
+    q_h, k_h = (a.reshape(t, h, -1).astype(jnp.float32) for a in (q, k))
+    scores_HxTxS = jnp.einsum("thd,shd->hts", q_h, k_h) * config.attn_scale
+    causal_TxS = jnp.tril(jnp.ones((t, t), dtype=bool))
+    return jnp.sum(jnp.where(causal_TxS, jnp.abs(scores_HxTxS), 0.0)) / (h * jnp.sum(causal_TxS))
 
 
 class GPT(eqx.Module):
@@ -111,11 +153,16 @@ class GPT(eqx.Module):
         self.blocks = eqx.filter_vmap(lambda k: Block(config, key=k))(block_keys)
         self.lnf_gain = jnp.ones((config.d_model,), dtype)
         self.lnf_bias = jnp.zeros((config.d_model,), dtype)
-        self.lm_head = (
-            None
-            if config.tie_embeddings
-            else (INIT_STD * normal(k_head, (config.d_model, config.vocab_size))).astype(dtype)
-        )
+        # Embeddings (and an untied readout) keep a width-independent init under muP; the
+        # readout's 1/m lives in ``config.output_multiplier`` instead (docs/mup.md).
+        if config.tie_embeddings:
+            self.lm_head = None
+        elif config.zero_init_readout:
+            self.lm_head = jnp.zeros((config.d_model, config.vocab_size), dtype)
+        else:
+            self.lm_head = (INIT_STD * normal(k_head, (config.d_model, config.vocab_size))).astype(
+                dtype
+            )
 
     @property
     def spec(self) -> GradientSpec:
@@ -125,7 +172,10 @@ class GPT(eqx.Module):
         t = tokens.shape[0]
         if t > self.config.seq_len:
             raise ValueError(f"sequence length {t} exceeds ModelConfig.seq_len={self.config.seq_len}")
-        return (self.wte[tokens] + self.wpe[:t]).astype(_accum_dtype(self.config))
+        x = (self.wte[tokens] + self.wpe[:t]).astype(_accum_dtype(self.config))
+        if self.config.input_multiplier != 1.0:  # skip the multiply so SP stays bitwise unchanged
+            x = x * self.config.input_multiplier
+        return x
 
     def unembed(self, x: Float[Array, "T D"]) -> Float[Array, "T V"]:
         acc = _accum_dtype(self.config)
@@ -145,14 +195,28 @@ class GPT(eqx.Module):
         probes: Float[Array, "L T D"] | None = None,
     ) -> Float[Array, "T V"]:
         """Logits for one sequence. ``probes[l]`` is added to the residual stream entering layer l."""
+        return self._run(tokens, probes, collect=False)[0]
+
+    def activation_stats(self, tokens: Int[Array, " T"]) -> dict[str, Float[Array, "..."]]:
+        """Mean |coordinate| of every module output for one sequence (the muP coordinate check).
+
+        Keys: ``embedding`` and ``logits`` (scalars); ``attn_logits``, ``attn_out``, ``mlp_out``
+        and ``residual`` (the stream after each block), each of shape [n_layers].
+        """
+        logits, stats = self._run(tokens, None, collect=True)
+        return {"embedding": stats.pop("embedding"), **stats, "logits": _mean_abs(logits)}
+
+    def _run(
+        self, tokens: Int[Array, " T"], probes: Float[Array, "L T D"] | None, *, collect: bool
+    ) -> tuple[Float[Array, "T V"], dict[str, Array] | None]:
         config, spec = self.config, self.spec
         dynamic, static = eqx.partition(self.blocks, eqx.is_array)
 
-        def step(x: Array, xs: tuple) -> tuple[Array, None]:
+        def step(x: Array, xs: tuple) -> tuple[Array, dict[str, Array] | None]:
             block_params, probe = xs
             if probe is not None:
                 x = x + probe.astype(x.dtype)
-            return eqx.combine(block_params, static)(x, config, spec), None
+            return eqx.combine(block_params, static).apply(x, config, spec, collect=collect)
 
         if config.remat != "none":
             # Recompute each block in the backward pass instead of storing its activations.
@@ -161,8 +225,11 @@ class GPT(eqx.Module):
                 "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
             }[config.remat]
             step = jax.checkpoint(step, policy=policy)
-        x, _ = jax.lax.scan(step, self.embed(tokens), (dynamic, probes))
-        return self.unembed(x)
+        x0 = self.embed(tokens)
+        x, layer_stats = jax.lax.scan(step, x0, (dynamic, probes))
+        if not collect:
+            return self.unembed(x), None
+        return self.unembed(x), {"embedding": _mean_abs(x0), **layer_stats}
 
 
 def cast_model(model: GPT, dtype: str) -> GPT:
