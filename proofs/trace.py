@@ -1,0 +1,101 @@
+"""The program that is analysed: the JVP of the per-position losses with respect to the layer
+probes, traced with a symbolic sequence length and every parameter abstract.
+
+    (params, tokens, targets, probes, δ)  ->  (L, dL = ∂L/∂probes · δ)
+
+``jax.jvp`` is traced, not re-derived: the jaxpr is exactly what JAX computes for forward-mode
+derivatives (stop_gradient has become a zero tangent, custom_jvp rules are inlined), and dead
+code (e.g. the tangent of a stopped softmax max) is removed by JAX's own DCE before analysis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import export
+from jax._src import core
+from jax._src.interpreters import partial_eval as pe
+from jaxtyping import Array, Float, Int
+
+from myojax.config import DTYPES, ModelConfig
+from myojax.loss import per_position_loss
+from myojax.model import GPT
+
+Forward = Callable[[GPT, Int[Array, " T"], Float[Array, "L T D"] | None], Float[Array, "T V"]]
+
+
+def model_forward(model: GPT, tokens: Array, probes: Array | None) -> Array:
+    return model(tokens, probes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Traced:
+    jaxpr: core.ClosedJaxpr  # DCE'd; inputs: *params, tokens, targets, probes, δ
+    n_params: int
+    position_size: Any  # the symbolic T (or a concrete int)
+    sequence: str  # how T was chosen, for the certificate
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(str(self.jaxpr).encode()).hexdigest()
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.jaxpr.jaxpr.invars)
+
+
+class _Bound:
+    """A forward function bound to a model, with the ``model(tokens, probes)`` call protocol
+    that ``per_position_loss`` uses (so mutants go through the very same loss code)."""
+
+    def __init__(self, forward: Forward, model: GPT):
+        self.forward, self.model = forward, model
+
+    def __call__(self, tokens: Array, probes: Array | None) -> Array:
+        return self.forward(self.model, tokens, probes)
+
+
+def sequence_length(config: ModelConfig, concrete: int | None = None) -> tuple[Any, str]:
+    """A symbolic T with 1 <= T <= seq_len (the lengths the model accepts), or a concrete T."""
+    if concrete is not None:
+        if not 1 <= concrete <= config.seq_len:
+            raise ValueError(f"concrete T={concrete} must be in [1, seq_len={config.seq_len}]")
+        return concrete, f"concrete T = {concrete}"
+    (t,) = export.symbolic_shape("T", constraints=(f"T <= {config.seq_len}",))
+    return t, f"symbolic T, 1 <= T <= {config.seq_len}"
+
+
+def trace_jvp(forward: Forward, config: ModelConfig, concrete_t: int | None = None) -> Traced:
+    t, described = sequence_length(config, concrete_t)
+    skeleton = eqx.filter_eval_shape(GPT, config, key=jax.random.key(0))
+    is_leaf = lambda x: isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
+    params, static = eqx.partition(skeleton, is_leaf, is_leaf=is_leaf)
+    leaves, treedef = jax.tree.flatten(params, is_leaf=is_leaf)
+    dtype = DTYPES[config.compute_dtype]
+
+    def jvp(leaves: list, tokens: Array, targets: Array, probes: Array, dprobes: Array):
+        model = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
+        losses = lambda p: per_position_loss(_Bound(forward, model), tokens, targets, p)  # noqa: E731
+        return jax.jvp(losses, (probes,), (dprobes,))
+
+    tokens = jax.ShapeDtypeStruct((t,), jnp.int32)
+    probes = jax.ShapeDtypeStruct((config.n_layers, t, config.d_model), dtype)
+    closed = jax.make_jaxpr(jvp)(leaves, tokens, tokens, probes, probes)
+    return Traced(dead_code_eliminated(closed), len(leaves), t, described)
+
+
+def dead_code_eliminated(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:
+    """JAX's DCE, keeping every input (so inputs stay aligned with their abstract values)."""
+    n_consts = len(closed.jaxpr.constvars)
+    opened = pe.convert_constvars_jaxpr(closed.jaxpr)
+    pruned, _ = pe.dce_jaxpr(opened, [True] * len(opened.outvars), instantiate=True)
+    # move the constants back to constvars
+    constvars, invars = pruned.invars[:n_consts], pruned.invars[n_consts:]
+    rebuilt = pruned.replace(constvars=constvars, invars=invars)
+    return core.ClosedJaxpr(rebuilt, closed.consts)
