@@ -59,7 +59,7 @@ def location(eqn: core.JaxprEqn) -> str:
     frames = list(source_info_util.user_frames(eqn.source_info.traceback))
     chosen = next((f for f in frames if "site-packages" not in f.file_name), None)
     if chosen is None:
-        return source_info_util.summarize(eqn.source_info)
+        return "" if not frames else source_info_util.summarize(eqn.source_info)
     name = chosen.file_name
     try:
         name = os.path.relpath(name)
@@ -82,6 +82,7 @@ class Analysis:
     used: set[str] = dataclasses.field(default_factory=set)
     events: list[Event] = dataclasses.field(default_factory=list)
     path: list[str] = dataclasses.field(default_factory=list)
+    where: list[str] = dataclasses.field(default_factory=list)  # enclosing user locations
     final_depth: int = 0  # number of enclosing scans currently *not* in their final pass
     equations_seen: int = 0
     index: int = 0  # of the equation being evaluated, within its jaxpr
@@ -104,16 +105,23 @@ class Analysis:
                      "whose dependency came through a diagonal route (the live key/value "
                      "correction on the attention grid's s = t entries)")
 
+    def locate(self, eqn: core.JaxprEqn) -> str:
+        """The equation's user source line, or that of the nearest enclosing equation (the
+        bodies of library functions such as jnp.sort carry no user frame)."""
+        here = location(eqn)
+        return here or next((w for w in reversed(self.where) if w), "unknown location")
+
     def quiet(self) -> Analysis:
         """The same context recording no events (for the shadow run that computes ``routed``)."""
-        return dataclasses.replace(self, silent=True, path=list(self.path))
+        return dataclasses.replace(self, silent=True, path=list(self.path),
+                                   where=list(self.where))
 
     # -- events --
     def _record(self, kind: str, eqn: core.JaxprEqn, detail: str) -> None:
         if self.silent:
             return
         self.events.append(Event(
-            kind, eqn.primitive.name, location(eqn),
+            kind, eqn.primitive.name, self.locate(eqn),
             " > ".join([*self.path, f"eqn {self.index}"]),
             short(eqn), detail, self.final_depth == 0,
         ))
@@ -182,10 +190,12 @@ def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: 
     try:
         if name in HIGHER_ORDER:
             an.path.append(f"{name}#{index}")
+            an.where.append(location(eqn))
             try:
                 outs = HIGHER_ORDER[name](eqn, ins, an)
             finally:
                 an.path.pop()
+                an.where.pop()
         elif name in RULES:
             outs = RULES[name](eqn, ins, an)
             if any(a.routed for a in ins):  # shadow run: the same rule on the routed part only
@@ -194,14 +204,14 @@ def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: 
                 )
                 outs = [o.with_(routed=zones.union(o.routed, r.dep)) for o, r in zip(outs, shadow)]
         else:
-            raise CannotAnalyse(name, location(eqn), "no transfer rule")
+            raise CannotAnalyse(name, an.locate(eqn), "no transfer rule")
     except Unsupported as e:
-        raise CannotAnalyse(name, location(eqn), str(e)) from e
+        raise CannotAnalyse(name, an.locate(eqn), str(e)) from e
     if len(outs) != len(eqn.outvars):
-        raise CannotAnalyse(name, location(eqn), "rule returned the wrong number of outputs")
+        raise CannotAnalyse(name, an.locate(eqn), "rule returned the wrong number of outputs")
     for v, a in zip(eqn.outvars, outs):
         if a.rank != len(v.aval.shape):
-            raise CannotAnalyse(name, location(eqn), "rule returned the wrong rank")
+            raise CannotAnalyse(name, an.locate(eqn), "rule returned the wrong rank")
     an.index = index  # nested jaxprs changed it
     if all(_local(a) for a in ins) and not all(_local(a) for a in outs):
         an._record("mix", eqn, "inputs depend on δ only at their own positions; the output "

@@ -185,7 +185,7 @@ def prove(target: Target, config: ModelConfig, concrete_t: int | None = None) ->
     }
     if same and routed:
         verdict = {"myopic": "proven", "reason": (
-            f"for every T ({traced.sequence}), every layer l and all parameters/tokens: "
+            f"for {traced.sequence}, every layer l and all parameters/tokens: "
             "∂L_t/∂δ^l_s = 0 for s ≠ t, and the same-position gradient includes the "
             "attention diagonal route")}
     elif not same:

@@ -351,6 +351,12 @@ def reshape_axis_map(src: Sequence[Any], dst: Sequence[Any]) -> dict[int, int]:
     mapping: dict[int, int] = {}
     i = j = 0
     while i < len(src) and j < len(dst):
+        if core.definitely_equal(src[i], 1):  # size-1 axes carry no index: skip them
+            i += 1
+            continue
+        if core.definitely_equal(dst[j], 1):
+            j += 1
+            continue
         gi, gj = [i], [j]
         pi, pj = src[i], dst[j]
         while not core.definitely_equal(pi, pj):

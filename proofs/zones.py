@@ -118,6 +118,11 @@ def pinned_offset(z: Zone, a: int, b: int) -> int | None:
     return None
 
 
+def satisfies(z: Zone, point: Mapping[int, int]) -> bool:
+    """Whether the integer point (values for at least the zone's variables) lies in ``z``."""
+    return all(point[a] - point[b] <= c for a, b, c in z)
+
+
 # ---- regions ---------------------------------------------------------------------------------
 
 
@@ -191,6 +196,10 @@ def complement(r: Region) -> Region:
     for z in r:
         out = meet(out, complement_zone(z))
     return out
+
+
+def contains(r: Region, point: Mapping[int, int]) -> bool:
+    return any(satisfies(z, point) for z in r)
 
 
 def region_includes(big: Region, small: Region) -> bool:
