@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Launch the scaling study on every worker of a TPU VM, detached, logging to ~/logs.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  cat <<'USAGE'
+Usage: tpu/launch.sh --name NAME --zone ZONE --bucket gs://BUCKET/PREFIX --run RUN [options] [-- ARGS...]
+
+Start `python -m experiments.scaling --preset PRESET --out gs://BUCKET/PREFIX/RUN ARGS...` on
+every worker at once (one JAX process per host; MYOJAX_DISTRIBUTED=1 makes each call
+jax.distributed.initialize(), which finds its peers from the TPU metadata). The processes are
+detached (nohup + setsid): closing the ssh session does not stop them. Each worker logs to
+~/logs/RUN.log and, when the run ends, copies that log to gs://.../RUN/logs/HOST.log.
+
+  --name NAME        TPU name (default: $TPU_NAME)
+  --zone ZONE        (default: $TPU_ZONE)
+  --project ID       (default: $GCP_PROJECT)
+  --bucket PATH      gs:// prefix for checkpoints and results (default: $MYOJAX_BUCKET)
+  --run RUN          run name: results go to PATH/RUN (rerunning resumes from its checkpoints)
+  --preset PRESET    model preset or family (default: gpt2 = all four GPT-2 sizes)
+  --dry-run          print the exact commands and run nothing
+  -h, --help         this help
+  -- ARGS...         passed on to experiments.scaling unchanged
+USAGE
+}
+
+NAME="${TPU_NAME:-}"
+ZONE="${TPU_ZONE:-}"
+PROJECT="${GCP_PROJECT:-}"
+BUCKET="${MYOJAX_BUCKET:-}"
+RUN=""
+PRESET="gpt2"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --name) need_value "$@"; NAME="$2"; shift 2 ;;
+    --zone) need_value "$@"; ZONE="$2"; shift 2 ;;
+    --project) need_value "$@"; PROJECT="$2"; shift 2 ;;
+    --bucket) need_value "$@"; BUCKET="$2"; shift 2 ;;
+    --run) need_value "$@"; RUN="$2"; shift 2 ;;
+    --preset) need_value "$@"; PRESET="$2"; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) die "unknown option '$1' (see --help; pass experiment arguments after --)" ;;
+  esac
+done
+check_name "$NAME"
+check_zone "$ZONE"
+check_bucket "$BUCKET"
+check_run_name "$RUN"
+gcloud_location
+
+OUT="${BUCKET%/}/$RUN"
+LOG="logs/$RUN.log"
+# What each worker runs, quoted word by word so ARGS arrive unchanged.
+job="../venv/bin/python -m experiments.scaling"
+for word in --preset "$PRESET" --out "$OUT" "$@"; do
+  job+=" $(quote "$word")"
+done
+job="cd myojax && $job; status=\$?; cd; gcloud storage cp $LOG $OUT/logs/\$(hostname).log || true; exit \$status"
+REMOTE="mkdir -p logs && MYOJAX_DISTRIBUTED=1 nohup setsid bash -c ${job@Q} > $LOG 2>&1 < /dev/null & \
+echo \"\$(hostname): started $RUN (log ~/$LOG)\""
+
+run gcloud compute tpus tpu-vm ssh "$NAME" "${LOCATION[@]}" --worker=all --command="$REMOTE"
