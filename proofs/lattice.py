@@ -101,12 +101,25 @@ def join(a: AVal, b: AVal) -> AVal:
     )
 
 
+def widen_region(old: Region, new: Region) -> Region:
+    """Zone widening: keep the constraints of old's hull that new still satisfies, drop the
+    ones still moving. Each step only drops constraints, so chains are finite."""
+    if new == old or not new:
+        return old
+    if not old:
+        return frozenset({zones.hull(new)})
+    before, after = zones.hull(old), zones.hull(new)
+    stable = [(a, b, c) for a, b, c in before if zones.implies(after, (a, b, c))]
+    closed = zones.close(stable)
+    assert closed is not None
+    return frozenset({closed})
+
+
 def widen(old: AVal, new: AVal) -> AVal:
-    """Jump to a fixed point: keep what is stable, give up (⊤) on what still changes."""
-    top_dep = TOP if new.dep else BOTTOM
+    """Jump towards a fixed point: keep what is stable, widen or give up on what changes."""
     return AVal(
         new.rank,
-        new.dep if new.dep == old.dep else top_dep,
+        widen_region(old.dep, new.dep),
         new.nz if new.nz == old.nz else TOP,
         new.zr if new.zr == old.zr else TOP,
         new.index if new.index == old.index else None,
@@ -114,7 +127,7 @@ def widen(old: AVal, new: AVal) -> AVal:
         new.fill if new.fill == old.fill else None,
         new.ub if new.ub == old.ub else None,
         new.lb if new.lb == old.lb else None,
-        new.routed if new.routed == old.routed else (TOP if new.routed else BOTTOM),
+        widen_region(old.routed, new.routed),
     )
 
 
