@@ -22,6 +22,12 @@ class Batch(NamedTuple):
         return cls(windows[:, :-1], windows[:, 1:])
 
 
+def token_losses(logits: Float[Array, "T V"], targets: Int[Array, " T"]) -> Float[Array, " T"]:
+    """Cross-entropy of each row of logits against its target."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.take_along_axis(logp, targets[:, None], axis=-1)[:, 0]
+
+
 def per_position_loss(
     model: GPT,
     tokens: Int[Array, " T"],
@@ -29,9 +35,7 @@ def per_position_loss(
     probes: Float[Array, "L T D"] | None = None,
 ) -> Float[Array, " T"]:
     """Cross-entropy of each position's next-token prediction, L_t."""
-    logits = model(tokens, probes)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.take_along_axis(logp, targets[:, None], axis=-1)[:, 0]
+    return token_losses(model(tokens, probes), targets)
 
 
 def mean_loss(model: GPT, batch: Batch) -> Float[Array, ""]:

@@ -1,0 +1,157 @@
+"""Train-step benchmark: standard vs myopic vs myopic_kv on the same config and batch.
+
+    python -m experiments.bench [--json] [--batch 32 --seq 128 --d-model 256 --layers 4]
+
+Times the full jitted, donated train step (``loss_and_grad`` + AdamW update) for each mode,
+after warm-up, interleaving the modes round by round so machine noise hits them alike, and
+reports the median step time, tokens/s, MFU against the float32 matmul peak measured on this
+machine in the same run, and the ratios myopic/standard and myopic_kv/standard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from myojax.config import GRADIENT_MODES, ModelConfig
+from myojax.loss import Batch, loss_and_grad
+from myojax.model import GPT, count_params
+
+
+def measure_matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """Best float32 FLOP/s of an n×n matmul on the default device."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    mm(a, b).block_until_ready()
+    best = min(_timed(lambda: mm(a, b).block_until_ready()) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def model_flops_per_token(cfg: ModelConfig, n_params_non_embedding: int) -> float:
+    """Training FLOPs per token as in PaLM's MFU: 6 per matmul weight plus 12·L·T·D for attention.
+
+    The same count for every mode, so MFU compares like with like.
+    """
+    matmul_weights = n_params_non_embedding + cfg.d_model * cfg.vocab_size  # + unembedding
+    return 6 * matmul_weights + 12 * cfg.n_layers * cfg.seq_len * cfg.d_model
+
+
+def make_step(optimizer: optax.GradientTransformation):
+    @eqx.filter_jit(donate="all")
+    def step(model: GPT, opt_state: optax.OptState, batch: Batch):
+        loss, grads = loss_and_grad(model, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        return eqx.apply_updates(model, updates), opt_state, loss
+
+    return step
+
+
+def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) -> dict:
+    peak = measure_matmul_peak()
+    data = jax.random.randint(jax.random.key(0), (batch_size, cfg.seq_len + 1), 0, cfg.vocab_size)
+    batch = Batch.from_windows(data)
+    optimizer = optax.adamw(3e-4, weight_decay=0.1)
+    state = {}
+    for mode in GRADIENT_MODES:
+        model = GPT(cfg.replace(gradient_mode=mode), key=jax.random.key(0))
+        opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+        step = make_step(optimizer)
+        for _ in range(3):  # compile and warm up
+            model, opt_state, loss = step(model, opt_state, batch)
+        loss.block_until_ready()
+        state[mode] = [step, model, opt_state]
+    times: dict[str, list[float]] = {m: [] for m in GRADIENT_MODES}
+    for _ in range(rounds):
+        for mode in GRADIENT_MODES:
+            step, model, opt_state = state[mode]
+            for _ in range(steps_per_round):
+                start = time.perf_counter()
+                model, opt_state, loss = step(model, opt_state, batch)
+                loss.block_until_ready()
+                times[mode].append(time.perf_counter() - start)
+            state[mode][1:] = [model, opt_state]
+    n_non_emb = count_params(state["standard"][1], non_embedding=True)
+    flops_tok = model_flops_per_token(cfg, n_non_emb)
+    tokens = batch_size * cfg.seq_len
+    rows = {}
+    for mode in GRADIENT_MODES:
+        med = statistics.median(times[mode])
+        rows[mode] = {
+            "step_ms": 1e3 * med,
+            "step_ms_p10": 1e3 * sorted(times[mode])[len(times[mode]) // 10],
+            "tokens_per_s": tokens / med,
+            "mfu": flops_tok * tokens / med / peak,
+        }
+    std = rows["standard"]["step_ms"]
+    return {
+        "config": cfg.to_dict(),
+        "batch_size": batch_size,
+        "params": count_params(state["standard"][1]),
+        "params_non_embedding": n_non_emb,
+        "samples_per_mode": len(times["standard"]),
+        "device": str(jax.devices()[0]),
+        "machine": platform.processor() or platform.machine(),
+        "matmul_peak_gflops": peak / 1e9,
+        "modes": rows,
+        "ratio_myopic": rows["myopic"]["step_ms"] / std,
+        "ratio_myopic_kv": rows["myopic_kv"]["step_ms"] / std,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--d-model", type=int, default=256)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--vocab", type=int, default=256)
+    p.add_argument("--rounds", type=int, default=10, help="interleaved rounds over the modes")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per mode per round")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cfg = ModelConfig(
+        vocab_size=args.vocab, seq_len=args.seq, d_model=args.d_model,
+        n_layers=args.layers, n_heads=args.heads,
+    )
+    result = bench(cfg, args.batch, args.rounds, args.steps)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"config: batch {args.batch} x seq {args.seq}, d_model {args.d_model}, {args.layers} layers, "
+        f"{args.heads} heads, vocab {args.vocab}; {result['params']:,} params; "
+        f"{result['samples_per_mode']} timed steps per mode on {result['device']}"
+    )
+    print(f"measured float32 matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s")
+    print(f"{'mode':<10} {'step ms':>9} {'tokens/s':>10} {'MFU':>7}")
+    for mode, row in result["modes"].items():
+        print(f"{mode:<10} {row['step_ms']:>9.2f} {row['tokens_per_s']:>10,.0f} {row['mfu']:>7.1%}")
+    print(f"myopic/standard    = {result['ratio_myopic']:.3f}")
+    print(f"myopic_kv/standard = {result['ratio_myopic_kv']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""Jacobian verifier: per-token gradients carry no cross-position contributions (DESIGN.md §3).
+
+Zero probes δ^l are added to the residual stream at every layer input. For the per-position
+losses L ∈ R^T this computes ∂L_t/∂δ^l_s exactly in float64 by batched, chunked VJPs (one
+cotangent e_t per row, ``lax.map`` over chunks; never a dense ``jacrev``) and reports per layer:
+
+* ``past``   — max |∂L_t/∂δ^l_s| over s < t: must be exactly 0.0 in the myopic modes;
+* ``future`` — max over s > t: must be exactly 0.0 in every mode (causality);
+* ``diag``   — min over t of ‖∂L_t/∂δ^l_t‖: must be > 0, or a pass would be vacuous;
+* ``diag_err`` — max deviation of that diagonal from the independent column-local reference,
+  so a stopped diagonal (a silent way to get a zero past) fails too.
+
+It also checks the parameter gradients: ∇θ L_t for every t against the column-local
+reference of ``myojax.reference`` (1e-10 in float64), and that ``loss_and_grad`` — the one
+function training uses — equals the mean of the reference's per-token gradients.
+
+Run as ``python -m myojax.verify --mode myopic``; see ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from myojax.config import GRADIENT_MODES, ModelConfig
+from myojax.loss import Batch, loss_and_grad, mean_loss, token_losses
+from myojax.model import GPT, cast_model
+from myojax.reference import PastConstants, column_loss, full_forward_losses
+
+Forward = Callable[[GPT, Int[Array, " T"], Float[Array, "L T D"] | None], Float[Array, "T V"]]
+Expect = Literal["myopic", "none"]
+GRAD_TOL = 1e-10
+
+
+def model_forward(model: GPT, tokens: Array, probes: Array | None) -> Array:
+    return model(tokens, probes)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerReport:
+    layer: int
+    past_max: float
+    future_max: float
+    diag_min: float
+    diag_err: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    mode: str
+    expect: Expect
+    seq_len: int
+    layers: tuple[LayerReport, ...]
+    param_grad_err: float
+    train_grad_err: float
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def table(self) -> str:
+        head = f"{'layer':>5} {'past max':>12} {'future max':>12} {'diag min':>12} {'diag err':>10}  verdict"
+        lines = [head]
+        for r in self.layers:
+            bad = [f for f in self.failures if f.startswith(f"layer {r.layer}:")]
+            lines.append(
+                f"{r.layer:>5} {r.past_max:>12.3e} {r.future_max:>12.3e} {r.diag_min:>12.3e} "
+                f"{r.diag_err:>10.1e}  {'FAIL' if bad else 'ok'}"
+            )
+        lines.append(f"param-grad vs column-local reference: max |Δ| = {self.param_grad_err:.1e}")
+        lines.append(f"loss_and_grad vs mean per-token grad:  max |Δ| = {self.train_grad_err:.1e}")
+        return "\n".join(lines)
+
+
+def _max_abs_diff(a: object, b: object) -> Array:
+    diffs = jax.tree.leaves(jax.tree.map(lambda x, y: jnp.max(jnp.abs(x - y)), a, b))
+    return jnp.max(jnp.stack(diffs))
+
+
+def _reference_grad(
+    model: GPT, static: GPT, tokens: Array, targets: Array
+) -> Callable[[GPT, Array, Array], tuple[GPT, Array]]:
+    """(params, probes, t) -> reference (∇θ L_t, ∇δ L_t); myopic modes take column t's probes."""
+    if model.config.gradient_mode == "standard":
+        return jax.grad(
+            lambda p, d, t: full_forward_losses(eqx.combine(p, static), tokens, targets, d)[0][t],
+            argnums=(0, 1),
+        )
+    # Constants held fixed by the column come from a forward pass outside differentiation.
+    _, past = full_forward_losses(model, tokens, targets)
+    return jax.grad(
+        lambda p, d, t: column_loss(eqx.combine(p, static), tokens, targets, t, d, past),
+        argnums=(0, 1),
+    )
+
+
+@eqx.filter_jit
+def _row_statistics(
+    model: GPT,
+    tokens: Int[Array, " T"],
+    targets: Int[Array, " T"],
+    forward: Forward,
+    chunk: int,
+    with_reference: bool = True,
+) -> tuple[Array, Array, Array, Array]:
+    """Per row t: max |∂L_t/∂δ^l_s| [L T S], diagonal norms and errors [L T], param-grad error [T].
+
+    Without the reference the errors are returned as zeros (only the Jacobian is wanted).
+    """
+    cfg = model.config
+    n_layers, seq, dim = cfg.n_layers, tokens.shape[0], cfg.d_model
+    probes = jnp.zeros((n_layers, seq, dim), model.wte.dtype)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def losses(p: GPT, d: Array) -> Array:
+        return token_losses(forward(eqx.combine(p, static), tokens, d), targets)
+
+    _, pullback = jax.vjp(losses, params, probes)
+    myopic = cfg.gradient_mode in ("myopic", "myopic_kv")
+    ref_grad = _reference_grad(model, static, tokens, targets) if with_reference else None
+
+    def row(t: Array) -> tuple[Array, Array, Array, Array]:
+        g_params, g_probes_LxSxD = pullback(jax.nn.one_hot(t, seq, dtype=probes.dtype))
+        abs_LxS = jnp.max(jnp.abs(g_probes_LxSxD), axis=-1)
+        diag_LxD = g_probes_LxSxD[:, t, :]
+        if ref_grad is None:
+            zero = jnp.zeros((), probes.dtype)
+            return abs_LxS, jnp.linalg.norm(diag_LxD, axis=-1), jnp.zeros((n_layers,), probes.dtype), zero
+        if myopic:
+            r_params, r_diag_LxD = ref_grad(params, jnp.zeros((n_layers, dim), probes.dtype), t)
+        else:
+            r_params, r_probes = ref_grad(params, probes, t)
+            r_diag_LxD = r_probes[:, t, :]
+        diag_err_L = jnp.max(jnp.abs(diag_LxD - r_diag_LxD), axis=-1)
+        return abs_LxS, jnp.linalg.norm(diag_LxD, axis=-1), diag_err_L, _max_abs_diff(g_params, r_params)
+
+    abs_TxLxS, diag_TxL, diag_err_TxL, param_err_T = jax.lax.map(row, jnp.arange(seq), batch_size=chunk)
+    return jnp.transpose(abs_TxLxS, (1, 0, 2)), diag_TxL.T, diag_err_TxL.T, param_err_T
+
+
+@eqx.filter_jit
+def _train_gradient_error(model: GPT, batch: Batch, forward: Forward) -> Array:
+    """max |training gradient − mean over (b, t) of the reference per-token gradients|."""
+    if forward is model_forward:
+        _, train_grad = loss_and_grad(model, batch)
+    else:
+        def loss(m: GPT) -> Array:
+            return jnp.mean(jax.vmap(lambda x, y: token_losses(forward(m, x, None), y))(*batch))
+
+        train_grad = eqx.filter_grad(loss)(model)
+    seq = batch.inputs.shape[1]
+    # The constants a column holds fixed come from a forward pass outside the differentiation.
+    pasts = jax.vmap(lambda x, y: full_forward_losses(model, x, y)[1])(*batch)
+
+    def reference_mean(m: GPT) -> Array:
+        def one(tokens: Array, targets: Array, past: PastConstants) -> Array:
+            if m.config.gradient_mode == "standard":
+                return jnp.mean(full_forward_losses(m, tokens, targets)[0])
+            zeros = jnp.zeros((m.config.n_layers, m.config.d_model), m.wte.dtype)
+            cols = jax.vmap(lambda t: column_loss(m, tokens, targets, t, zeros, past))(jnp.arange(seq))
+            return jnp.mean(cols)
+
+        return jnp.mean(jax.vmap(one)(*batch, pasts))
+
+    ref_grad = eqx.filter_grad(reference_mean)(model)
+    return _max_abs_diff(eqx.filter(train_grad, eqx.is_inexact_array), eqx.filter(ref_grad, eqx.is_inexact_array))
+
+
+def check(
+    model: GPT,
+    tokens: Int[Array, " T"],
+    targets: Int[Array, " T"],
+    *,
+    expect: Expect | None = None,
+    forward: Forward = model_forward,
+    batch: Batch | None = None,
+    chunk: int = 16,
+) -> Report:
+    """Verify ``model``'s gradient mode on one sequence (and a batch for the training gradient).
+
+    ``expect="myopic"`` requires an exactly zero past Jacobian in every layer; ``"none"`` only
+    checks causality, non-vacuity and agreement with the reference. Defaults to the declared
+    mode's expectation. ``forward`` replaces ``model(tokens, probes)`` (used for mutants).
+    """
+    mode = model.config.gradient_mode
+    expect = expect or ("none" if mode == "standard" else "myopic")
+    with jax.enable_x64(True):
+        m64 = cast_model(model, "float64")
+        tokens, targets = jnp.asarray(tokens), jnp.asarray(targets)
+        if batch is None:
+            batch = Batch(tokens[None], targets[None])
+        past_LxTxS, diag_LxT, diag_err_LxT, param_err_T = _row_statistics(
+            m64, tokens, targets, forward, min(chunk, tokens.shape[0])
+        )
+        train_err = float(_train_gradient_error(m64, batch, forward))
+        past_LxTxS = np.asarray(past_LxTxS)
+        diag_LxT, diag_err_LxT = np.asarray(diag_LxT), np.asarray(diag_err_LxT)
+        param_err = float(np.max(np.asarray(param_err_T)))
+
+    seq = tokens.shape[0]
+    strictly_past = np.tril(np.ones((seq, seq), bool), k=-1)
+    layers, failures = [], []
+    for layer in range(model.config.n_layers):
+        jac = past_LxTxS[layer]
+        past = float(jac[strictly_past].max(initial=0.0))
+        future = float(jac[strictly_past.T].max(initial=0.0))
+        r = LayerReport(layer, past, future, float(diag_LxT[layer].min()), float(diag_err_LxT[layer].max()))
+        layers.append(r)
+        if expect == "myopic" and past != 0.0:
+            t, s = np.argwhere((jac > 0) & strictly_past)[0]
+            failures.append(
+                f"layer {layer}: past cross-position gradient {past:.3e} != 0 "
+                f"(first at t={t}, s={s}): gradients leak to earlier positions"
+            )
+        if future != 0.0:
+            failures.append(f"layer {layer}: future gradient {future:.3e} != 0: causality broken")
+        if not r.diag_min > 0.0:
+            failures.append(f"layer {layer}: a diagonal gradient is zero: the check is vacuous")
+        if not r.diag_err <= GRAD_TOL:
+            failures.append(
+                f"layer {layer}: diagonal gradient differs from the column-local reference by "
+                f"{r.diag_err:.2e}: the own-position path is not live (diagonal stopped?)"
+            )
+    leaking = [r.layer for r in layers if r.past_max != 0.0]
+    if expect == "myopic" and leaking:
+        failures.append(
+            f"leak enters at layer {leaking[-1]}: the deepest layer whose input leaks, so its "
+            f"attention passes gradient to past positions (first leaking layer: {leaking[0]})"
+        )
+    if not param_err <= GRAD_TOL:
+        failures.append(f"parameter gradients differ from the column-local reference by {param_err:.2e}")
+    if not train_err <= GRAD_TOL:
+        failures.append(
+            f"loss_and_grad differs from the mean of per-token reference gradients by {train_err:.2e}"
+        )
+    return Report(mode, expect, seq, tuple(layers), param_err, train_err, tuple(failures))
+
+
+def random_problem(
+    config: ModelConfig, key: PRNGKeyArray, batch_size: int = 2
+) -> tuple[GPT, Array, Array, Batch]:
+    """A fresh model and random tokens/targets (first batch row is the checked sequence)."""
+    k_model, k_data = jax.random.split(key)
+    model = GPT(config, key=k_model)
+    data = jax.random.randint(k_data, (batch_size, config.seq_len + 1), 0, config.vocab_size)
+    batch = Batch.from_windows(data)
+    return model, batch.inputs[0], batch.targets[0], batch
+
+
+def probe_jacobian_norms(
+    forward: Forward, model: GPT, tokens: Int[Array, " T"], targets: Int[Array, " T"]
+) -> Float[np.ndarray, "L T S"]:
+    """max over D of |∂L_t/∂δ^l_s|, indexed [l, t, s], in float64."""
+    with jax.enable_x64(True):
+        m64 = cast_model(model, "float64")
+        jac, *_ = _row_statistics(
+            m64, jnp.asarray(tokens), jnp.asarray(targets), forward, 16, with_reference=False
+        )
+        return np.asarray(jac)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m myojax.verify",
+        description=(
+            "Jacobian verifier. Builds fresh random models (or loads a checkpoint), computes "
+            "dL_t/d(delta^l_s) exactly in float64 and checks the gradient-mode guarantee. "
+            "Exit 0 iff every expectation holds."
+        ),
+    )
+    p.add_argument("--mode", choices=GRADIENT_MODES, help="gradient mode of the fresh models")
+    p.add_argument(
+        "--expect", choices=("myopic", "none"),
+        help="myopic: past cross-position gradients must be exactly 0 (default for myopic modes); "
+        "none: only causality, non-vacuity and reference agreement (default for standard)",
+    )
+    p.add_argument("--checkpoint", metavar="DIR", help="verify a trained run directory instead")
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--d-model", type=int, default=32)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--seq-len", type=int, default=16)
+    p.add_argument("--vocab", type=int, default=64)
+    p.add_argument("--seeds", type=int, default=2, help="number of random models to check")
+    p.add_argument("--chunk", type=int, default=16, help="rows per batched VJP")
+    return p
+
+
+def _problems(args: argparse.Namespace) -> list[tuple[str, GPT, Array, Array, Batch]]:
+    if args.checkpoint:
+        from myojax.checkpoint import restore  # training code is only needed for this path
+
+        config, model = restore(args.checkpoint)[:2]
+        seq = min(args.seq_len, model.config.seq_len)
+        key = jax.random.key(0)
+        data = jax.random.randint(key, (2, seq + 1), 0, model.config.vocab_size)
+        b = Batch.from_windows(data)
+        return [(f"checkpoint {args.checkpoint}", model, b.inputs[0], b.targets[0], b)]
+    if args.mode is None:
+        raise SystemExit("error: give --mode MODE or --checkpoint DIR")
+    config = ModelConfig(
+        vocab_size=args.vocab, seq_len=args.seq_len, d_model=args.d_model,
+        n_layers=args.layers, n_heads=args.heads, gradient_mode=args.mode,
+    )
+    return [
+        (f"seed {seed}", *random_problem(config, jax.random.key(seed)))
+        for seed in range(args.seeds)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        problems = _problems(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    ok = True
+    for name, model, tokens, targets, batch in problems:
+        start = time.perf_counter()
+        report = check(model, tokens, targets, expect=args.expect, batch=batch, chunk=args.chunk)
+        cfg = model.config
+        print(
+            f"== {name}: mode={cfg.gradient_mode} expect={report.expect} T={report.seq_len} "
+            f"L={cfg.n_layers} D={cfg.d_model} H={cfg.n_heads} ({time.perf_counter() - start:.1f}s)"
+        )
+        print(report.table())
+        for failure in report.failures:
+            print(f"FAIL {failure}")
+        ok &= report.passed
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from myojax.config import GRADIENT_MODES, ModelConfig
+from myojax.model import GPT, cast_model, count_params
+from tests.strategies import configs
+
+
+def _tokens(cfg, seed=0, length=None):
+    return jax.random.randint(jax.random.key(seed), (length or cfg.seq_len,), 0, cfg.vocab_size)
+
+
+@eqx.filter_jit
+def _logits(model, tokens):
+    return model(tokens)
+
+
+@given(configs(), st.integers(0, 3))
+def test_forward_bitwise_identical_across_modes(cfg, seed):
+    tokens = _tokens(cfg, seed)
+    outs = [
+        np.asarray(_logits(GPT(cfg.replace(gradient_mode=m), key=jax.random.key(seed)), tokens))
+        for m in GRADIENT_MODES
+    ]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+@given(configs(mode="myopic"), st.data())
+def test_causality_changing_a_future_token_leaves_earlier_logits_bitwise(cfg, data):
+    model = GPT(cfg, key=jax.random.key(1))
+    tokens = _tokens(cfg)
+    k = data.draw(st.integers(0, cfg.seq_len - 1))
+    changed = tokens.at[k].set((tokens[k] + 1) % cfg.vocab_size)
+    a, b = np.asarray(_logits(model, tokens)), np.asarray(_logits(model, changed))
+    np.testing.assert_array_equal(a[:k], b[:k])
+    assert not np.array_equal(a[k:], b[k:])  # the change is visible from position k on
+
+
+def test_shapes_probes_and_shorter_sequences():
+    cfg = ModelConfig(vocab_size=50, seq_len=12, d_model=16, n_layers=3, n_heads=2)
+    model = GPT(cfg, key=jax.random.key(0))
+    assert model.blocks.w_qkv.shape == (3, 16, 48)  # stacked along the layer axis
+    logits = model(_tokens(cfg, length=7))
+    assert logits.shape == (7, 50)
+    zeros = jnp.zeros((3, 7, 16))
+    np.testing.assert_array_equal(model(_tokens(cfg, length=7), zeros), logits)
+    bumped = model(_tokens(cfg, length=7), zeros.at[1, 3].set(1.0))
+    np.testing.assert_array_equal(bumped[:3], logits[:3])
+    assert not np.allclose(bumped[3:], logits[3:])
+    with pytest.raises(ValueError, match="seq_len"):
+        model(_tokens(cfg, length=13))
+
+
+def test_layers_run_in_a_scan_so_the_program_does_not_grow_with_depth():
+    def n_eqns(layers):
+        cfg = ModelConfig(vocab_size=16, seq_len=4, d_model=8, n_layers=layers, n_heads=2)
+        model = GPT(cfg, key=jax.random.key(0))
+        jaxpr = jax.make_jaxpr(lambda m, t: m(t))(model, _tokens(cfg))
+        assert any(e.primitive.name == "scan" for e in jaxpr.eqns)
+        return len(jaxpr.eqns)
+
+    assert n_eqns(1) == n_eqns(6)
+
+
+@pytest.mark.parametrize("remat", ["full", "dots"])
+def test_remat_changes_nothing_numerically(remat):
+    cfg = ModelConfig(vocab_size=16, seq_len=6, d_model=8, n_layers=2, n_heads=2, gradient_mode="myopic")
+    tokens = _tokens(cfg)
+
+    def grads(c):
+        m = GPT(c, key=jax.random.key(0))
+        return eqx.filter_grad(lambda m_: jnp.sum(m_(tokens) ** 2))(m)
+
+    a, b = grads(cfg), grads(cfg.replace(remat=remat))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_untied_head_param_counts_and_cast():
+    cfg = ModelConfig(vocab_size=10, seq_len=4, d_model=8, n_layers=2, n_heads=2)
+    tied = GPT(cfg, key=jax.random.key(0))
+    untied = GPT(cfg.replace(tie_embeddings=False), key=jax.random.key(0))
+    per_layer = 2 * 8 + 8 * 24 + 24 + 8 * 8 + 8 + 2 * 8 + 8 * 32 + 32 + 32 * 8 + 8
+    assert count_params(tied, non_embedding=True) == 2 * per_layer + 2 * 8
+    assert count_params(tied) == count_params(tied, non_embedding=True) + 10 * 8 + 4 * 8
+    assert count_params(untied) == count_params(tied) + 8 * 10
+    with jax.enable_x64(True):
+        m64 = cast_model(tied, "float64")
+        assert m64.config.compute_dtype == "float64"
+        assert all(a.dtype == jnp.float64 for a in jax.tree.leaves(eqx.filter(m64, eqx.is_array)))
+        np.testing.assert_allclose(m64(_tokens(cfg)), tied(_tokens(cfg)), rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_compute_runs_and_stays_close():
+    cfg = ModelConfig(vocab_size=16, seq_len=6, d_model=16, n_layers=2, n_heads=2)
+    model = GPT(cfg, key=jax.random.key(0))
+    low = GPT(cfg.replace(compute_dtype="bfloat16"), key=jax.random.key(0))
+    out = low(_tokens(cfg))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, model(_tokens(cfg)), atol=0.05)
