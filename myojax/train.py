@@ -127,10 +127,11 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
 def lr_multipliers_for(model_config: ModelConfig) -> Mapping[str, float] | None:
     """Per-label learning-rate multipliers (see ``myojax.optim.LABELS``); None = all 1.
 
-    The muP hook: muP replaces this with its width-dependent multipliers.
+    The muP hook: muP's width-dependent multipliers (hidden lr / m); None under SP.
     """
-    del model_config
-    return None
+    from myojax.mup import lr_multipliers
+
+    return lr_multipliers(model_config)
 
 
 class TrainState(eqx.Module):
