@@ -243,11 +243,6 @@ def _run_workers(argvs: list[list[str]], timeout_s: float) -> list[dict]:
     return [_parse(o or "") for o in outputs]
 
 
-@pytest.fixture(scope="module")
-def meshes() -> dict:
-    return _run_workers([["meshes"]], SUBPROCESS_TIMEOUT_S)[0]
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -255,16 +250,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def multihost(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The 8-device run and the two-process run side by side (compiles are single-threaded,
+    so this halves the wall time on two cores), then the single-process restore."""
     ckpt = str(tmp_path_factory.mktemp("multihost_ckpt"))
     port = _free_port()
-    workers = _run_workers(
-        [["multihost", "--process-id", str(i), "--port", str(port), "--ckpt", ckpt]
-         for i in range(2)],
+    meshes, *workers = _run_workers(
+        [["meshes"]]
+        + [["multihost", "--process-id", str(i), "--port", str(port), "--ckpt", ckpt]
+           for i in range(2)],
         SUBPROCESS_TIMEOUT_S,
     )
     restored = _run_workers([["restore", "--ckpt", ckpt]], SUBPROCESS_TIMEOUT_S)[0]
-    return {"workers": workers, "restored": restored}
+    return {"meshes": meshes, "workers": workers, "restored": restored}
+
+
+@pytest.fixture(scope="module")
+def meshes(runs: dict) -> dict:
+    return runs["meshes"]
+
+
+@pytest.fixture(scope="module")
+def multihost(runs: dict) -> dict:
+    return runs
 
 
 def _assert_close(actual: list[float], expected: list[float]) -> None:
