@@ -26,7 +26,7 @@ from proofs import lattice, zones
 from proofs.lattice import AVal
 from proofs.rules import RULES, Unsupported, const_aval, literal_aval, remap
 
-MAX_FIXPOINT_ITERATIONS = 12  # widening starts half-way; the model's carries converge in 2
+MAX_FIXPOINT_ITERATIONS = 12  # widening starts half-way
 
 
 class CannotAnalyse(Exception):

@@ -9,7 +9,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from myojax.config import ModelConfig
@@ -72,7 +72,7 @@ def test_refuses_when_a_rule_is_missing(monkeypatch):
     assert cert["verdict"]["reason"].startswith("not proven: cannot analyse dot_general at ")
 
 
-def test_remat_and_float64_are_proven_too():
+def test_remat_variants_are_proven_too():
     for config in (small("myopic").replace(remat="full"),
                    small("myopic_kv").replace(remat="dots")):
         assert prove(Target(mode=config.gradient_mode), config)["verdict"]["myopic"] == "proven"
@@ -129,7 +129,9 @@ TARGETS = [Target(mode=m) for m in ("standard", "myopic", "myopic_kv")] + [
 ]
 
 
-@settings(max_examples=10, deadline=None, derandomize=True)
+# Each new (target, layers, heads, T) compiles a float64 Jacobian: keep the examples few.
+@settings(max_examples=4, deadline=None, derandomize=True)
+@example(target=Target(mode="standard"), n_layers=2, n_heads=2, t=3, seed=0)
 @given(
     target=st.sampled_from(TARGETS),
     n_layers=st.integers(1, 3),
@@ -148,13 +150,7 @@ def test_proven_pattern_contains_the_measured_jacobian(target, n_layers, n_heads
         )
     if classify(region) == Position.SAME:
         assert not np.any(np.tril(jac, k=-1))
-
-
-def test_cross_check_can_fail():
-    """The containment check is not vacuous: standard's measured past entries are nonzero,
-    so they would violate a (wrong) same-position region."""
-    jac = measured(Target(mode="standard"), 2, 2, 4, 0)
-    same = zones.region(zones.eq(U, 0))
-    violations = [(r, c) for _, r, c in zip(*np.nonzero(jac))
-                  if not zones.contains(same, {0: int(r), U: int(c)})]
-    assert violations
+    if target == Target(mode="standard"):
+        # the containment check can fail: standard's past entries are really nonzero, so a
+        # (wrong) same-position region would not contain them
+        assert np.any(np.tril(jac, k=-1))
