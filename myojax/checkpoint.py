@@ -81,7 +81,11 @@ def save(manager: ocp.CheckpointManager, step: int, *, model: GPT, opt_state: Py
 
 
 def _abstract(tree: PyTree) -> PyTree:
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+    """Restore targets; arrays without a sharding go to the default device."""
+    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                       sharding=getattr(x, "sharding", None) or default), tree)
 
 
 def _restore_model(manager: ocp.CheckpointManager, step: int) -> tuple[ModelConfig, GPT, dict]:

@@ -164,7 +164,7 @@ def train_step(state: TrainState, batch: Batch, optimizer: optax.GradientTransfo
     updates, opt_state = optimizer.update(grads, state.opt_state, state.model)
     model = eqx.apply_updates(state.model, updates)
     return TrainState(state.step + 1, model, opt_state), {
-        "loss": loss, "grad_norm": optax.global_norm(grads)}
+        "loss": loss, "grad_norm": optax.tree.norm(grads)}
 
 
 def compile_train_step(optimizer: optax.GradientTransformation

