@@ -62,7 +62,9 @@ class MeshConfig:
         sizes = {DATA: self.data, FSDP: self.fsdp}
         for name, size in sizes.items():
             if not isinstance(size, int) or isinstance(size, bool) or (size < 1 and size != -1):
-                raise ValueError(f"mesh axis {name!r} must be a positive integer or -1, got {size!r}")
+                raise ValueError(
+                    f"mesh axis {name!r} must be a positive integer or -1, got {size!r}"
+                )
         if list(sizes.values()).count(-1) > 1:
             raise ValueError("at most one mesh axis may be -1 (fill with the remaining devices)")
 
@@ -82,7 +84,9 @@ class MeshConfig:
                 )
             name, size = match.group(1), int(match.group(2))
             if name not in MESH_AXES:
-                raise ValueError(f"bad mesh spec {text!r}: unknown axis {name!r}; axes are {MESH_AXES}")
+                raise ValueError(
+                    f"bad mesh spec {text!r}: unknown axis {name!r}; axes are {MESH_AXES}"
+                )
             if name in sizes:
                 raise ValueError(f"bad mesh spec {text!r}: axis {name!r} given twice")
             sizes[name] = size
@@ -322,7 +326,9 @@ ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAX_PROCESS_ID"
 # Force (1) or forbid (0) initialization when no explicit variables are set (TPU pods: 1).
 ENV_FORCE = "MYOJAX_DISTRIBUTED"
-_SLURM_VARS = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
+_SLURM_VARS = (
+    "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"
+)
 
 
 def maybe_initialize_distributed(
@@ -362,7 +368,9 @@ def maybe_initialize_distributed(
         try:
             num_processes, process_id = int(env[ENV_NUM_PROCESSES]), int(env[ENV_PROCESS_ID])
         except ValueError as err:
-            raise ValueError(f"{ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} must be integers") from err
+            raise ValueError(
+                f"{ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} must be integers"
+            ) from err
         if not 0 <= process_id < num_processes:
             raise ValueError(
                 f"{ENV_PROCESS_ID}={process_id} must be in [0, {ENV_NUM_PROCESSES}={num_processes})"
@@ -374,6 +382,12 @@ def maybe_initialize_distributed(
             initialization_timeout=initialization_timeout,
         )
         return True
+    partial = [v for v in (ENV_NUM_PROCESSES, ENV_PROCESS_ID) if env.get(v)]
+    if partial:
+        raise ValueError(
+            f"{' and '.join(partial)} set without {ENV_COORDINATOR}; set the coordinator's "
+            f"host:port too (or unset them to rely on cluster auto-detection)"
+        )
     slurm = all(v in env for v in _SLURM_VARS) and int(env["SLURM_NTASKS"]) > 1
     tpu_pod = "," in env.get("TPU_WORKER_HOSTNAMES", "")
     if slurm or tpu_pod or force == "1":
@@ -407,8 +421,8 @@ def process_batch_indices(global_batch_size: int, sharding: NamedSharding) -> np
 def _local_batch_shards(sharding: NamedSharding) -> int:
     """How many distinct blocks of batch rows this process's devices hold."""
     probe = (sharding.mesh.size,)  # divisible by any split of the mesh axes
-    starts = {idx[0].indices(probe[0])[0] for idx in sharding.addressable_devices_indices_map(probe).values()}
-    return len(starts)
+    index_map = sharding.addressable_devices_indices_map(probe)
+    return len({index[0].indices(probe[0])[0] for index in index_map.values()})
 
 
 def host_local_batch_to_global(

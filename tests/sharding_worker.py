@@ -71,7 +71,8 @@ def _with_mode(tree, mode: str):
     config (part of the treedef), parameters do not depend on it."""
     import jax
 
-    structure = jax.tree.structure(jax.eval_shape(functools.partial(_init, mode=mode), jax.random.key(0)))
+    shapes = jax.eval_shape(functools.partial(_init, mode=mode), jax.random.key(0))
+    structure = jax.tree.structure(shapes)
     return jax.tree.unflatten(structure, jax.tree.leaves(tree))
 
 
@@ -175,12 +176,12 @@ def cmd_meshes() -> dict:
             if name not in result["shardings"]:
                 result["shardings"][name] = {
                     "actual": _describe(run["state"]),
-                    "planned": _describe_planned(run["shardings"], run["state"]),
+                    "planned": _describe_planned(run["shardings"]),
                 }
     return result
 
 
-def _describe_planned(shardings, state) -> dict[str, str]:
+def _describe_planned(shardings) -> dict[str, str]:
     import jax
 
     flat = jax.tree_util.tree_flatten_with_path(shardings)[0]
@@ -192,7 +193,7 @@ def _eval_and_norm(state, mesh) -> tuple[float, float]:
     import jax.numpy as jnp
 
     from myojax import Batch, mean_loss
-    from myojax.sharding import host_local_batch_to_global, process_batch_indices, batch_sharding
+    from myojax.sharding import batch_sharding, host_local_batch_to_global, process_batch_indices
 
     bs = batch_sharding(mesh)
     windows = global_batch(STEPS)[process_batch_indices(BATCH, bs)]

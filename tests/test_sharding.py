@@ -174,6 +174,7 @@ def test_single_process_helpers() -> None:
             "must be integers",
         ),
         ({"MYOJAX_DISTRIBUTED": "yes"}, "MYOJAX_DISTRIBUTED must be 0 or 1"),
+        ({"JAX_PROCESS_ID": "1"}, "JAX_PROCESS_ID set without JAX_COORDINATOR_ADDRESS"),
     ],
 )
 def test_maybe_initialize_distributed_errors(env: dict[str, str], message: str) -> None:
