@@ -464,6 +464,8 @@ _MODEL_HELP = {
     "param_dtype": "parameter dtype",
     "compute_dtype": "matmul dtype",
     "remat": "rematerialize blocks in the backward pass",
+    "parametrization": "'sp' or 'mup' (docs/mup.md)",
+    "base_width": "muP base width (none = d_model)",
 }
 
 
@@ -494,10 +496,16 @@ def _argument(parser: argparse._ActionsContainer, cls: type, f: dataclasses.Fiel
                         help=f"{help} [{cls.__name__}.{f.name}, default {default!r}]", **kwargs)
 
 
+def abstract_param_count(model_cfg: ModelConfig) -> int:
+    """Parameter count of a config without allocating the model."""
+    abstract = eqx.filter_eval_shape(GPT, model_cfg, key=jax.random.key(0))
+    return sum(math.prod(x.shape) for x in jax.tree.leaves(abstract))
+
+
 def _preset_summary() -> str:
     lines = []
     for name, (m, t) in PRESETS.items():
-        n = count_params(eqx.filter_eval_shape(GPT, m, key=jax.random.key(0)))
+        n = abstract_param_count(m)
         lines.append(f"  {name}: {n / 1e6:.2f}M params (d_model {m.d_model}, {m.n_layers} layers, "
                      f"seq_len {m.seq_len}); {t.steps} steps, batch {t.batch_size}, lr {t.lr}, "
                      f"out {t.out}")
@@ -517,7 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", type=_parse_bool, default=None, metavar="BOOL",
                         help="progress bar (default: only on a terminal)")
     for cls, title, helps in ((TrainConfig, "training", None), (ModelConfig, "model", _MODEL_HELP)):
-        group = parser.add_argument_group(f"{title} ({cls.__name__} fields)")
+        group = parser.add_argument_group(
+            f"{title} ({cls.__name__} fields)",
+            "defaults shown are the dataclass's; the preset's values apply unless given")
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             help = f.metadata.get("help", "") if helps is None else helps.get(f.name, "")
