@@ -89,26 +89,31 @@ def project_qkv(
 ) -> tuple[Array, Array, Array, Array | None, Array | None]:
     """Fused QKV projection split into (q, k_past, v_past, k_delta, v_delta)."""
     d = h.shape[-1]
-    if spec.stops_inputs:
-        # Same matmul twice: one passes gradient only to W, one only to h (CSE merges them).
-        y_w = sg(h) @ w_qkv
-        y_h = h @ sg(w_qkv)
-        y = y_w + (y_h - sg(y_h))  # value y, gradient to both W and h
-    else:
-        y_w = y_h = y = h @ w_qkv
-    y_live = y + b_qkv
 
     def part(a: Array, i: int) -> Array:
         return a[:, i * d : (i + 1) * d]
 
-    q = part(y_live, 0)
+    if spec.stops_inputs:
+        # Same matmul twice: one passes gradient only to W, one only to h (CSE merges them).
+        y_w = sg(h) @ w_qkv
+        y_h = h @ sg(w_qkv)
+
+        def live(i: int) -> Array:  # value y, gradient to both W and h
+            return part(y_w, i) + (part(y_h, i) - sg(part(y_h, i))) + b_qkv[i * d : (i + 1) * d]
+
+    else:
+        y_w = y_h = h @ w_qkv
+
+        def live(i: int) -> Array:
+            return part(y_w, i) + b_qkv[i * d : (i + 1) * d]
+
     k_past, k_delta = _past_and_delta(
-        part(y_live, 1), part(y_w, 1), part(y_h, 1), b_qkv[d : 2 * d], spec.past_k, spec.live_diagonal
+        live(1), part(y_w, 1), part(y_h, 1), b_qkv[d : 2 * d], spec.past_k, spec.live_diagonal
     )
     v_past, v_delta = _past_and_delta(
-        part(y_live, 2), part(y_w, 2), part(y_h, 2), b_qkv[2 * d :], spec.past_v, spec.live_diagonal
+        live(2), part(y_w, 2), part(y_h, 2), b_qkv[2 * d :], spec.past_v, spec.live_diagonal
     )
-    return q, k_past, v_past, k_delta, v_delta
+    return live(0), k_past, v_past, k_delta, v_delta
 
 
 def causal_mask(t: int) -> Bool[Array, "T T"]:
