@@ -298,9 +298,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _problems(args: argparse.Namespace) -> list[tuple[str, GPT, Array, Array, Batch]]:
     if args.checkpoint:
-        from myojax.checkpoint import restore  # training code is only needed for this path
+        from myojax.checkpoint import CheckpointError, restore  # only this path needs orbax
 
-        config, model = restore(args.checkpoint)[:2]
+        try:
+            _, model = restore(args.checkpoint)
+        except CheckpointError as err:
+            raise ValueError(str(err)) from err
         seq = min(args.seq_len, model.config.seq_len)
         key = jax.random.key(0)
         data = jax.random.randint(key, (2, seq + 1), 0, model.config.vocab_size)

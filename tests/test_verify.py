@@ -74,3 +74,27 @@ def test_cli_exit_codes(capsys):
     out = capsys.readouterr().out
     assert "FAIL layer 0: past cross-position gradient" in out and out.rstrip().endswith("FAIL")
     assert verify.main(["--mode", "myopic", "--d-model", "10", "--heads", "3"]) == 2
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    from myojax.train import PRESETS, run
+
+    model_cfg, train_cfg = PRESETS["tiny"]
+    model_cfg = model_cfg.replace(n_layers=2)
+    runs = {}
+    for mode in ("standard", "myopic"):
+        out = tmp_path_factory.mktemp(mode)
+        cfg = train_cfg.replace(steps=3, warmup_steps=0, batch_size=4, eval_batches=1, out=str(out))
+        run(cfg, model_cfg.replace(gradient_mode=mode), progress=False)
+        runs[mode] = str(out)
+    return runs
+
+
+def test_cli_verifies_trained_checkpoints(trained_runs, capsys):
+    assert verify.main(["--checkpoint", trained_runs["myopic"], "--seq-len", "8"]) == 0
+    assert "mode=myopic" in capsys.readouterr().out
+    assert verify.main(["--checkpoint", trained_runs["standard"], "--seq-len", "8"]) == 0
+    assert verify.main(["--checkpoint", trained_runs["standard"], "--seq-len", "8", "--expect", "myopic"]) == 1
+    assert "past cross-position gradient" in capsys.readouterr().out
+    assert verify.main(["--checkpoint", "/nonexistent/run"]) == 2
