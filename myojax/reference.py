@@ -79,7 +79,7 @@ def full_forward_losses(
     """All per-position losses of a plain forward pass, and the constants a column needs."""
     cfg = model.config
     t = tokens.shape[0]
-    x = model.wte[tokens] + model.wpe[:t]
+    x = (model.wte[tokens] + model.wpe[:t]) * cfg.input_multiplier
     hs, ks, vs = [], [], []
     d = cfg.d_model
     for i in range(cfg.n_layers):
@@ -119,7 +119,7 @@ def column_loss(
     seq = tokens.shape[0]
     pos = jnp.arange(seq)
     own = pos == t
-    x = model.wte[tokens[t]] + model.wpe[t]
+    x = (model.wte[tokens[t]] + model.wpe[t]) * cfg.input_multiplier
     for i in range(cfg.n_layers):
         p = _layer(model, i)
         x = x + probe_LxD[i]

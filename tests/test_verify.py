@@ -98,3 +98,13 @@ def test_cli_verifies_trained_checkpoints(trained_runs, capsys):
     assert verify.main(["--checkpoint", trained_runs["standard"], "--seq-len", "8", "--expect", "myopic"]) == 1
     assert "past cross-position gradient" in capsys.readouterr().out
     assert verify.main(["--checkpoint", "/nonexistent/run"]) == 2
+
+
+@pytest.mark.parametrize("mode", ["myopic", "myopic_kv"])
+def test_check_passes_under_mup_with_nontrivial_multipliers(mode):
+    cfg = SMALL.replace(
+        gradient_mode=mode, parametrization="mup", base_width=8, input_mult=1.5, output_mult=2.0,
+        attn_mult=0.7, tie_embeddings=False,
+    )
+    report = verify.check(*_problem(cfg)[:3])
+    assert report.passed, report.failures
