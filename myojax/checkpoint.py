@@ -7,6 +7,7 @@ Layout of a run directory ``RUN``::
     RUN/checkpoints/<step>/model     the GPT parameter tree (orbax StandardSave)
     RUN/checkpoints/<step>/opt_state the optax state
     RUN/checkpoints/<step>/data      the grain iterator state, one JSON file per process
+                                     (all equal: the next global batch index)
     RUN/checkpoints/<step>/config    the configuration again, so a step is self-describing
 
 The parameter tree loads with plain orbax, no myojax code::
@@ -18,10 +19,15 @@ The parameter tree loads with plain orbax, no myojax code::
 A step that fails to restore (corrupt or partial files) is reported and skipped in favour of
 the previous good step; when resuming it is moved aside to ``RUN/corrupt-checkpoints/`` (never
 deleted) so the run can write that step again.
+
+Checkpoints are mesh-independent: every process of a sharded run writes its own shards, and
+``restore(RUN, mesh="fsdp=8")`` (or ``restore_for_resume`` with sharded targets) reads each
+device's shard straight onto another mesh, in any number of processes.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -34,6 +40,7 @@ import jax
 import orbax.checkpoint as ocp
 from jaxtyping import PyTree
 
+from myojax import sharding as shd
 from myojax.config import ModelConfig
 from myojax.model import GPT
 
@@ -88,14 +95,24 @@ def _abstract(tree: PyTree) -> PyTree:
                                        sharding=getattr(x, "sharding", None) or default), tree)
 
 
-def _restore_model(manager: ocp.CheckpointManager, step: int) -> tuple[ModelConfig, GPT, dict]:
+def _restore_model(manager: ocp.CheckpointManager, step: int, mesh: jax.sharding.Mesh | None,
+                   min_shard_size: int) -> tuple[ModelConfig, GPT, dict]:
     config = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     model_cfg = ModelConfig.from_dict(config["model"])
     abstract = eqx.filter_eval_shape(lambda: GPT(model_cfg, key=jax.random.key(0)))
+    if mesh is not None:  # each device reads only its shard of the target layout
+        abstract = shd.abstract_state(
+            abstract, shd.state_shardings(abstract, mesh, min_shard_size=min_shard_size))
     restored = manager.restore(
         step, args=ocp.args.Composite(model=ocp.args.StandardRestore(_abstract(abstract)))
     )
     return model_cfg, restored["model"], config
+
+
+def _as_mesh(mesh: jax.sharding.Mesh | str | None) -> jax.sharding.Mesh | None:
+    if mesh is None or isinstance(mesh, jax.sharding.Mesh):
+        return mesh
+    return shd.make_mesh(shd.MeshConfig.parse(mesh))
 
 
 def _steps_to_try(manager: ocp.CheckpointManager, step: int | None, where: Path) -> list[int]:
@@ -109,19 +126,25 @@ def _steps_to_try(manager: ocp.CheckpointManager, step: int | None, where: Path)
     return [step]
 
 
-def restore(run_dir: str | Path, step: int | None = None) -> tuple[ModelConfig, GPT]:
+def restore(run_dir: str | Path, step: int | None = None, *,
+            mesh: jax.sharding.Mesh | str | None = None,
+            min_shard_size: int = shd.DEFAULT_MIN_SHARD_SIZE) -> tuple[ModelConfig, GPT]:
     """``(model config, model)`` of ``step`` (default: the latest step that restores).
 
-    Analysis only: needs no training code, changes nothing on disk.
+    Without ``mesh`` every array lands on the default device. With a ``Mesh`` or a spec such as
+    ``"data=1,fsdp=8"`` (over all devices) the parameters are restored FSDP-sharded onto it,
+    whatever mesh and process count wrote them: a model too large for one device can be
+    analysed sharded. Analysis only: needs no training code, changes nothing on disk.
     """
     where = checkpoint_dir(run_dir)
     if not where.is_dir():
         raise CheckpointError(f"{run_dir} has no checkpoint directory {where}")
+    mesh = _as_mesh(mesh)
     manager = make_manager(where, read_only=True)
     try:
         for s in _steps_to_try(manager, step, where):
             try:
-                model_cfg, model, _ = _restore_model(manager, s)
+                model_cfg, model, _ = _restore_model(manager, s, mesh, min_shard_size)
                 return model_cfg, model
             except Exception as e:  # orbax/tensorstore raise many types for damaged files
                 if step is not None:
@@ -147,11 +170,33 @@ def read_config(run_dir: str | Path, step: int | None = None) -> dict[str, Any]:
 def _quarantine(manager: ocp.CheckpointManager, step: int) -> Path:
     src = checkpoint_dir(manager.directory) / str(step)
     dest_root = src.parent.parent / QUARANTINE
-    dest_root.mkdir(exist_ok=True)
     dest = dest_root / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
-    shutil.move(src, dest)
+    if jax.process_index() == 0:  # one mover; the others wait below before rescanning
+        dest_root.mkdir(exist_ok=True)
+        shutil.move(src, dest)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"myojax quarantine {step}")
     manager.reload()
     return dest
+
+
+def _data_state(step_dir: Path) -> dict:
+    """The grain iterator state of a checkpoint written by a different number of processes.
+
+    myojax's pipeline keeps the same state (the next global batch index) on every process, so
+    any process's file serves any new layout; differing states mean another pipeline wrote it.
+    """
+    files = sorted((step_dir / "data").glob("process_*-of-*.json"))
+    states = [json.loads(f.read_text()) for f in files]
+    if not states:  # a damaged step: the caller moves it aside
+        raise FileNotFoundError(f"{step_dir / 'data'} holds no data iterator state")
+    if any(st != states[0] for st in states):
+        raise CheckpointError(
+            f"{step_dir / 'data'} holds different iterator states per process "
+            f"({[f.name for f in files]}); resume with the process count that wrote it")
+    return states[0]
 
 
 def restore_for_resume(
@@ -162,15 +207,26 @@ def restore_for_resume(
     data_iterator: grain.DatasetIterator,
 ) -> tuple[int, GPT, PyTree] | None:
     """``(step, model, opt_state)`` of the latest good step, with ``data_iterator`` set to its
-    state; ``None`` if there is no checkpoint. Unreadable steps are moved aside, not deleted."""
+    state; ``None`` if there is no checkpoint. Unreadable steps are moved aside, not deleted.
+
+    Arrays land on the shardings the abstract leaves carry (``sharding.abstract_state``), so a
+    run resumes on a different mesh or process count than the one that saved it.
+    """
     manager.wait_until_finished()
+    own_file = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
     for s in sorted(manager.all_steps(), reverse=True):
+        step_dir = checkpoint_dir(manager.directory) / str(s)
+        same_layout = (step_dir / "data" / own_file).exists()
+        items = dict(model=ocp.args.StandardRestore(_abstract(abstract_model)),
+                     opt_state=ocp.args.StandardRestore(_abstract(abstract_opt_state)))
+        if same_layout:
+            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
-            restored = manager.restore(s, args=ocp.args.Composite(
-                model=ocp.args.StandardRestore(_abstract(abstract_model)),
-                opt_state=ocp.args.StandardRestore(_abstract(abstract_opt_state)),
-                data=grain.checkpoint.CheckpointRestore(data_iterator),
-            ))
+            restored = manager.restore(s, args=ocp.args.Composite(**items))
+            if not same_layout:
+                data_iterator.set_state(_data_state(step_dir))
+        except CheckpointError:
+            raise  # readable, but not resumable in this layout: nothing to move aside
         except Exception as e:  # orbax/tensorstore raise many types for damaged files
             dest = _quarantine(manager, s)
             _say(f"checkpoint step {s} is unreadable ({type(e).__name__}: {str(e)[:200]}); "

@@ -6,6 +6,12 @@ Rerunning the same command on an existing run directory resumes from its last go
 (model, optimizer, data iterator); on CPU the continued run is bitwise identical to an
 uninterrupted one. SIGTERM/SIGINT save a checkpoint and exit cleanly.
 
+Sharded: ``--mesh data=A,fsdp=B`` lays all devices of all processes out as a data x fsdp mesh
+(default ``data=-1``: plain data parallelism). Multi-host: start the same command on every
+host (see ``myojax.sharding.maybe_initialize_distributed``); each process reads only its rows of
+every batch, process 0 alone writes config, metrics and progress, all processes save the
+checkpoint together, and a signal on any process stops all of them at the same step.
+
 Reuse from Python: ``init_state``, ``train_step`` (pure), ``compile_train_step`` (the one jit,
 where mesh shardings go), ``evaluate``, and ``run(train_cfg, model_cfg)``.
 """
@@ -37,6 +43,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax import checkpoint as ckpt
+from myojax import sharding as shd
 from myojax.config import GRADIENT_MODES, ModelConfig
 from myojax.data import pipeline
 from myojax.loss import Batch, loss_and_grad, per_position_loss
@@ -73,6 +80,10 @@ class TrainConfig:
     seed: int = _field(0, "root PRNG seed (init and data)")
     data: str = _field("shakespeare", "'shakespeare' (embedded, bytes) or a token-shard directory")
     out: str = _field("runs/run", "run directory (config, metrics, checkpoints)")
+    mesh: str = _field("data=-1", "device mesh over all devices of all processes, e.g. "
+                       "'data=2,fsdp=4'; one axis may be -1 (fill)")
+    min_shard_size: int = _field(shd.DEFAULT_MIN_SHARD_SIZE,
+                                 "FSDP: state leaves with fewer elements stay replicated")
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -86,6 +97,12 @@ class TrainConfig:
                      "checkpoint_interval", "keep"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        try:
+            shd.MeshConfig.parse(self.mesh)
+        except ValueError as e:
+            raise ValueError(f"TrainConfig.mesh: {e}") from None
+        if self.min_shard_size < 0:
+            raise ValueError(f"TrainConfig.min_shard_size must be >= 0, got {self.min_shard_size}")
         if not 0 <= self.warmup_steps < self.steps:
             raise ValueError(f"TrainConfig.warmup_steps must be in [0, steps={self.steps}), "
                              f"got {self.warmup_steps}")
@@ -167,29 +184,62 @@ def train_step(state: TrainState, batch: Batch, optimizer: optax.GradientTransfo
         "loss": loss, "grad_norm": optax.tree.norm(grads)}
 
 
-def compile_train_step(optimizer: optax.GradientTransformation
-                       ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
-    """``train_step`` jitted, with the state's buffers donated to the new state."""
-    return jax.jit(functools.partial(train_step, optimizer=optimizer), donate_argnums=0)
+def compile_train_step(
+    optimizer: optax.GradientTransformation,
+    mesh: shd.Mesh | None = None,
+    state_shardings: TrainState | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
+    """``train_step`` jitted, with the state's buffers donated to the new state.
+
+    With a ``mesh`` and the state's ``NamedSharding``s: explicit in/out shardings, the state
+    keeping its layout across steps, the batch split over (data, fsdp), metrics replicated.
+    """
+    step = functools.partial(train_step, optimizer=optimizer)
+    if mesh is None:
+        return jax.jit(step, donate_argnums=0)
+    if state_shardings is None:
+        raise ValueError("compile_train_step: a mesh needs the state's shardings")
+    return shd.shard_train_step(step, mesh, state_shardings, shd.batch_sharding(mesh))
 
 
-@jax.jit
-def eval_losses(model: GPT, batch: Batch) -> Float[Array, " T"]:
-    """Held-out loss per position, averaged over the batch."""
+def _eval_losses(model: GPT, batch: Batch) -> Float[Array, " T"]:
     losses_BxT = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(model, batch.inputs, batch.targets)
     return jnp.mean(losses_BxT, axis=0)
 
 
-def evaluate(model: GPT, windows: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Mean and per-position held-out loss over batches of windows ``(B, T+1)``."""
-    per_position_T = sum(eval_losses(model, to_batch(w)) for w in windows) / len(windows)
+eval_losses = jax.jit(_eval_losses)
+eval_losses.__doc__ = "Held-out loss per position, averaged over the batch."
+
+
+def compile_eval_losses(mesh: shd.Mesh, model_shardings: GPT
+                        ) -> Callable[[GPT, Batch], Float[Array, " T"]]:
+    """``eval_losses`` for a sharded model and batch; the result is replicated on every device."""
+    return jax.jit(_eval_losses, in_shardings=(model_shardings, shd.batch_sharding(mesh)),
+                   out_shardings=shd.replicated(mesh))
+
+
+def evaluate(model: GPT, windows: Sequence[np.ndarray], *,
+             losses_fn: Callable[[GPT, Batch], Array] = eval_losses,
+             batch_fn: Callable[[np.ndarray], Batch] | None = None) -> dict[str, Any]:
+    """Mean and per-position held-out loss over batches of windows ``(B, T+1)``.
+
+    ``batch_fn`` turns host windows into a device batch (default ``to_batch``; sharded runs
+    pass ``global_batch`` over this process's rows).
+    """
+    batch_fn = to_batch if batch_fn is None else batch_fn
+    per_position_T = sum(losses_fn(model, batch_fn(w)) for w in windows) / len(windows)
     per_position = [float(x) for x in jax.device_get(per_position_T)]
     return {"val_loss": float(np.mean(per_position)), "val_loss_per_position": per_position}
 
 
 def to_batch(windows: Int[np.ndarray, "B T1"]) -> Batch:
-    """Host windows -> device batch (single process; multi-host builds a global array here)."""
+    """Host windows -> device batch on the default device (one process, no mesh)."""
     return Batch.from_windows(jnp.asarray(windows))
+
+
+def global_batch(local_windows: Int[np.ndarray, "b T1"], mesh: shd.Mesh) -> Batch:
+    """This process's rows -> the global batch, split over (data, fsdp); no cross-host copy."""
+    return shd.host_local_batch_to_global(Batch.from_windows(np.asarray(local_windows)), mesh)
 
 
 def data_seeds(key: PRNGKeyArray) -> tuple[int, int]:
@@ -202,12 +252,17 @@ def run_config(train_cfg: TrainConfig, model_cfg: ModelConfig) -> dict[str, Any]
     return {"train": train_cfg.to_dict(), "model": model_cfg.to_dict()}
 
 
+# Where the run lives and how it is laid out on devices: free to change on resume (a checkpoint
+# restores onto any mesh), unlike everything else, which defines the experiment.
+LAYOUT_FIELDS = ("out", "mesh", "min_shard_size")
+
+
 def _config_diff(old: dict, new: dict) -> list[str]:
     diffs = []
     for section in ("train", "model"):
         a, b = old.get(section, {}), new.get(section, {})
         for k in sorted(set(a) | set(b)):
-            if (section, k) != ("train", "out") and a.get(k) != b.get(k):
+            if not (section == "train" and k in LAYOUT_FIELDS) and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
     return diffs
 
@@ -270,8 +325,46 @@ class MetricsLog:
         self._file.close()
 
 
+class _NoLog:
+    """What processes other than 0 write: nothing."""
+
+    def write(self, row: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _gather(value: int) -> np.ndarray:
+    """``value`` from every process, in process order (a host-level all-gather of one int;
+    no collective at all in a single process)."""
+    if jax.process_count() == 1:
+        return np.array([value])
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.int32(value))).reshape(-1)
+
+
+def _prepare_run_dir_on_main(out: Path, config: dict[str, Any], *, overwrite: bool) -> None:
+    """Process 0 checks and writes the run directory; the others learn its verdict (and wait
+    for it), so a refusal stops every process instead of leaving some in a collective."""
+    error = None
+    if shd.is_main_process():
+        try:
+            prepare_run_dir(out, config, overwrite=overwrite)
+        except RunDirError as e:
+            error = e
+    if _gather(error is None).min() == 0:
+        raise error or RunDirError(f"process 0 refused the run directory {out}; see its log")
+
+
 class _Stop:
     signum: int | None = None
+
+    def agreed(self) -> int:
+        """The signal to stop on if any process received one (0: none); the same on every
+        process, which therefore all save and exit at the same step boundary."""
+        return int(_gather(self.signum or 0).max())
 
 
 @contextmanager
@@ -295,16 +388,21 @@ def _stop_on_signals(stop: _Stop) -> Iterator[None]:
 
 
 class _Progress:
-    """tqdm bar on a terminal; plain log lines otherwise."""
+    """tqdm bar on a terminal; plain log lines otherwise; silent on processes other than 0."""
 
-    def __init__(self, total: int, initial: int, enabled: bool | None):
+    def __init__(self, total: int, initial: int, enabled: bool | None, *, quiet: bool = False):
         self.tty = sys.stderr.isatty() if enabled is None else enabled
+        self.quiet = quiet
         self.bar = None
+        if quiet:
+            return
         if self.tty:
             from tqdm import tqdm
             self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
     def update(self, step: int, row: dict[str, Any] | None) -> None:
+        if self.quiet:
+            return
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             if row is not None:
@@ -314,6 +412,8 @@ class _Progress:
                   f"grad_norm {row['grad_norm']:.3g} tok/s {row['tokens_per_s']:.0f}", flush=True)
 
     def write(self, message: str) -> None:
+        if self.quiet:
+            return
         (self.bar.write if self.bar is not None else functools.partial(print, flush=True))(message)
 
     def close(self) -> None:
@@ -323,28 +423,38 @@ class _Progress:
 
 def run(train_cfg: TrainConfig, model_cfg: ModelConfig, *, overwrite: bool = False,
         progress: bool | None = None) -> dict[str, Any]:
-    """Train (or resume) the run in ``train_cfg.out``; returns the final metrics.
+    """Train (or resume) the run in ``train_cfg.out`` on the mesh ``train_cfg.mesh``; returns
+    the final metrics (on every process).
 
     Keys: ``step``, ``loss``, ``val_loss``, ``val_loss_per_position``, ``resumed_from``
-    (step or None), ``preempted`` (stopped by a signal), ``wall_s``, ``params``.
+    (step or None), ``preempted`` (stopped by a signal), ``wall_s``, ``params``, ``mesh``.
     """
     t_start = time.perf_counter()
+    shd.maybe_initialize_distributed()  # before anything touches a device
+    mesh = shd.make_mesh(shd.MeshConfig.parse(train_cfg.mesh))
+    shd.check_batch_size(train_cfg.batch_size, mesh)
+    main_process = shd.is_main_process()
     out = Path(train_cfg.out)
     data = pipeline.load_data(train_cfg.data)
     if data.vocab_size > model_cfg.vocab_size:
         raise ValueError(f"data {train_cfg.data!r} has vocab_size {data.vocab_size} but "
                          f"ModelConfig.vocab_size is {model_cfg.vocab_size}")
     config = run_config(train_cfg, model_cfg)
-    prepare_run_dir(out, config, overwrite=overwrite)
+    _prepare_run_dir_on_main(out, config, overwrite=overwrite)
 
     init_key, data_key = jax.random.split(jax.random.key(train_cfg.seed))
     train_seed, eval_seed = data_seeds(data_key)
     abstract_model = eqx.filter_eval_shape(GPT, model_cfg, key=init_key)
     optimizer = make_optimizer(train_cfg, abstract_model, lr_multipliers_for(model_cfg))
     schedule = learning_rate_schedule(train_cfg)
-    abstract_state = eqx.filter_eval_shape(init_state, model_cfg, optimizer, init_key)
+    init_fn = functools.partial(init_state, model_cfg, optimizer)
+    shardings = shd.state_shardings(jax.eval_shape(init_fn, init_key), mesh,
+                                    min_shard_size=train_cfg.min_shard_size)
+    restore_target = shd.abstract_state(jax.eval_shape(init_fn, init_key), shardings)
 
-    window = dict(seq_len=model_cfg.seq_len, batch_size=train_cfg.batch_size)
+    # Only this process's rows of every global batch, in the order its devices hold them.
+    rows = shd.process_batch_indices(train_cfg.batch_size, shd.batch_sharding(mesh))
+    window = dict(seq_len=model_cfg.seq_len, batch_size=train_cfg.batch_size, rows=rows)
     train_iter = pipeline.batch_iterator(pipeline.window_dataset(
         data.train, num_batches=train_cfg.steps, seed=train_seed, **window))
     eval_ds = pipeline.window_dataset(data.val, num_batches=train_cfg.eval_batches,
@@ -355,22 +465,37 @@ def run(train_cfg: TrainConfig, model_cfg: ModelConfig, *, overwrite: bool = Fal
                                 save_interval_steps=train_cfg.checkpoint_interval)
     log = None
     try:
-        resumed = ckpt.restore_for_resume(manager, abstract_model=abstract_state.model,
-                                          abstract_opt_state=abstract_state.opt_state,
+        resumed = ckpt.restore_for_resume(manager, abstract_model=restore_target.model,
+                                          abstract_opt_state=restore_target.opt_state,
                                           data_iterator=train_iter)
         if resumed is None:
-            state, start = init_state(model_cfg, optimizer, init_key), 0
+            if mesh.size == 1:
+                # Op-by-op init, bitwise the values of single-device runs before meshes; a
+                # jitted init fuses the scaling and may round differently (<= 1 ulp).
+                state = jax.device_put(init_fn(init_key), shardings)
+            else:
+                state, _ = shd.create_sharded_state(init_fn, init_key, mesh,
+                                                    min_shard_size=train_cfg.min_shard_size)
+            start = 0
         else:
             start, model, opt_state = resumed
-            state = TrainState(jnp.asarray(start, jnp.int32), model, opt_state)
-        log = MetricsLog(out / METRICS_FILE, keep_until=start)
-        bar = _Progress(train_cfg.steps, start, progress)
+            step = jax.make_array_from_callback(
+                (), shardings.step, lambda _: np.asarray(start, np.int32))
+            state = TrainState(step, model, opt_state)
+        log = MetricsLog(out / METRICS_FILE, keep_until=start) if main_process else _NoLog()
+        bar = _Progress(train_cfg.steps, start, progress, quiet=not main_process)
         n_params = count_params(state.model)
+        data_par, fsdp = shd.mesh_sizes(mesh)
         bar.write(f"{'resuming from step ' + str(start) if resumed else 'starting'}: "
                   f"{n_params} params, mode {model_cfg.gradient_mode}, {data.description}, "
+                  f"mesh data={data_par},fsdp={fsdp} over {jax.process_count()} process(es), "
                   f"run dir {out}")
-        final = _loop(train_cfg, model_cfg, state, start, compile_train_step(optimizer),
-                      schedule, train_iter, eval_windows, manager, log, bar, config)
+        step_fn = compile_train_step(optimizer, mesh, shardings)
+        eval_fn = functools.partial(evaluate, losses_fn=compile_eval_losses(mesh, shardings.model),
+                                    batch_fn=functools.partial(global_batch, mesh=mesh))
+        final = _loop(train_cfg, model_cfg, state, start, step_fn,
+                      functools.partial(global_batch, mesh=mesh), eval_fn, schedule, train_iter,
+                      eval_windows, manager, log, bar, config)
         bar.close()
     finally:
         manager.wait_until_finished()  # an async save in flight must land, even on errors
@@ -378,14 +503,15 @@ def run(train_cfg: TrainConfig, model_cfg: ModelConfig, *, overwrite: bool = Fal
         if log is not None:
             log.close()
     final.update(resumed_from=None if resumed is None else start, params=n_params,
-                 wall_s=time.perf_counter() - t_start)
+                 mesh=dict(mesh.shape), wall_s=time.perf_counter() - t_start)
     return final
 
 
 def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, step: int,
-          step_fn: Callable, schedule: optax.Schedule, train_iter: Iterator[np.ndarray],
-          eval_windows: list[np.ndarray], manager: Any, log: MetricsLog, bar: _Progress,
-          config: dict[str, Any]) -> dict[str, Any]:
+          step_fn: Callable, batch_fn: Callable[[np.ndarray], Batch],
+          eval_fn: Callable[[GPT, list[np.ndarray]], dict[str, Any]], schedule: optax.Schedule,
+          train_iter: Iterator[np.ndarray], eval_windows: list[np.ndarray], manager: Any,
+          log: MetricsLog | _NoLog, bar: _Progress, config: dict[str, Any]) -> dict[str, Any]:
     final: dict[str, Any] = {"step": step, "loss": None, "val_loss": None,
                              "val_loss_per_position": None, "preempted": False}
     tokens_per_step = train_cfg.batch_size * model_cfg.seq_len
@@ -422,16 +548,21 @@ def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, ste
             last_saved = s
 
     stop = _Stop()
+    signum = 0
     with _stop_on_signals(stop):
-        while step < train_cfg.steps and stop.signum is None:
-            state, metrics = step_fn(state, to_batch(next(train_iter)))
+        while step < train_cfg.steps:
+            # Before drawing the batch: the checkpointed iterator must not run ahead of the step.
+            signum = stop.agreed()
+            if signum:
+                break
+            state, metrics = step_fn(state, batch_fn(next(train_iter)))
             step += 1
             drain()
             pending.append((step, metrics))
             is_last = step == train_cfg.steps
             if is_last or step % train_cfg.eval_interval == 0:
                 drain()
-                row = {"step": step, **evaluate(state.model, eval_windows)}
+                row = {"step": step, **eval_fn(state.model, eval_windows)}
                 log.write(row)
                 final.update(val_loss=row["val_loss"],
                              val_loss_per_position=row["val_loss_per_position"])
@@ -440,11 +571,11 @@ def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, ste
                 drain()
                 save(step, force=is_last)
         drain()
-        if stop.signum is not None:
+        if signum:
             save(step, force=True)
             manager.wait_until_finished()
             final["preempted"] = True
-            bar.write(f"received {signal.Signals(stop.signum).name} at step {step}: checkpoint "
+            bar.write(f"received {signal.Signals(signum).name} at step {step}: checkpoint "
                       "saved, exiting; rerun the same command to resume")
     return final
 
@@ -546,6 +677,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    shd.maybe_initialize_distributed()  # before anything (the presets' summary too) touches JAX
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -559,7 +691,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     summary = {k: v for k, v in final.items() if k != "val_loss_per_position"}
-    print(json.dumps(summary), flush=True)
+    if shd.is_main_process():
+        print(json.dumps(summary), flush=True)
     return final
 
 

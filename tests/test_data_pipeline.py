@@ -68,3 +68,24 @@ def test_bad_shapes_are_clear_errors():
 def test_embedded_source():
     data = pipeline.load_data("shakespeare")
     assert data.vocab_size == 256 and data.train[0].size > 10 * data.val[0].size
+
+
+def test_explicit_rows_select_those_rows_of_every_global_batch():
+    full = list(ds(batch_size=4))
+    for rows in ([0, 1], [2, 3], [3, 0], [0, 1, 2, 3]):
+        picked = list(window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=6, seed=0,
+                                     rows=rows))
+        assert len(picked) == 6
+        for g, p in zip(full, picked, strict=True):
+            np.testing.assert_array_equal(g[rows], p)
+    # The iterator state is the batch index, the same for any row selection.
+    it = batch_iterator(window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=6, seed=0,
+                                       rows=[2, 3]))
+    collect(it, 2)
+    whole = batch_iterator(ds())
+    collect(whole, 2)
+    assert it.get_state() == whole.get_state() == {"next_index": 2}
+    with pytest.raises(ValueError, match="distinct indices in"):
+        window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=1, seed=0, rows=[1, 1])
+    with pytest.raises(ValueError, match="distinct indices in"):
+        window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=1, seed=0, rows=[4])

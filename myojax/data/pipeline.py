@@ -2,14 +2,18 @@
 
 Element ``i`` of the dataset is a window whose start is drawn by grain's per-element RNG, which
 is seeded by ``(seed, i)`` alone: the same seed gives the same batches on every run and every
-machine, and the iterator state that is checkpointed is just the next element index. Each JAX
-process reads the disjoint slice ``[process_index::process_count]`` of the element stream.
+machine, and the iterator state that is checkpointed is just the next batch index. Row ``r`` of
+global batch ``b`` is element ``b * batch_size + r`` whichever process reads it, so the global
+batches do not depend on the process count. Each process reads only its own rows: the ones its
+devices hold under the trainer's batch sharding (``rows=``), or by default grain's interleaved
+``[process_index::process_count]`` slice.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +116,36 @@ def shard_options(process_index: int | None = None,
     return grain.sharding.ShardOptions(process_index, process_count, drop_remainder=True)
 
 
+class _BatchRows(grain.MapDataset):
+    """Rows ``rows`` of every consecutive group of ``batch_size`` parent elements, in order.
+
+    Selection happens after the random map, so element ``b * batch_size + r`` keeps the window
+    its (seed, index) RNG drew, whichever process reads it.
+    """
+
+    def __init__(self, parent: grain.MapDataset, rows: np.ndarray, batch_size: int):
+        super().__init__(parent)
+        self._rows, self._batch_size = rows, batch_size
+
+    def __len__(self) -> int:
+        return len(self._parent) // self._batch_size * len(self._rows)
+
+    def _parent_index(self, index: int) -> int:
+        batch, k = divmod(index, len(self._rows))
+        return batch * self._batch_size + int(self._rows[k])
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self.slice(index)
+        return self._parent[self._parent_index(index)]
+
+    def _getitems(self, indices: Sequence[int]) -> Any:
+        return self._parent._getitems([self._parent_index(i) for i in indices])
+
+    def __str__(self) -> str:
+        return f"_BatchRows(rows={len(self._rows)} of {self._batch_size})"
+
+
 def window_dataset(
     arrays: Sequence[np.ndarray],
     *,
@@ -120,18 +154,33 @@ def window_dataset(
     num_batches: int,
     seed: int,
     shard: grain.sharding.ShardOptions | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
 ) -> grain.MapDataset:
     """``num_batches`` global batches of windows ``(batch_size, seq_len + 1)`` (int32), of which
-    this process gets its ``batch_size // shard_count`` rows of each batch."""
-    shard = shard if shard is not None else shard_options()
+    this process gets only its rows of each batch.
+
+    ``rows`` names them explicitly (distinct indices in ``[0, batch_size)``, e.g. from
+    ``myojax.sharding.process_batch_indices``); otherwise ``shard`` (default: this JAX process)
+    gives the interleaved ``batch_size // shard_count`` rows ``shard_index::shard_count``.
+    """
     for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("num_batches", num_batches)):
         if v <= 0:
             raise ValueError(f"{name} must be positive, got {v}")
+    ds = grain.MapDataset.range(num_batches * batch_size)
+    ds = ds.random_map(RandomWindow(arrays, seq_len + 1), seed=seed)
+    if rows is not None:
+        if shard is not None:
+            raise ValueError("give either rows or shard, not both")
+        rows = np.asarray(rows, dtype=np.int64)
+        if (rows.ndim != 1 or rows.size == 0 or len(np.unique(rows)) != rows.size
+                or rows.min() < 0 or rows.max() >= batch_size):
+            raise ValueError(f"rows must be distinct indices in [0, batch_size={batch_size}), "
+                             f"got {rows.tolist()}")
+        return _BatchRows(ds, rows, batch_size).batch(rows.size, drop_remainder=True)
+    shard = shard if shard is not None else shard_options()
     if batch_size % shard.shard_count:
         raise ValueError(f"batch_size {batch_size} is not divisible by the "
                          f"{shard.shard_count} data shards (processes)")
-    ds = grain.MapDataset.range(num_batches * batch_size)
-    ds = ds.random_map(RandomWindow(arrays, seq_len + 1), seed=seed)
     # Interleaved slices: row r of global batch b comes from element b * batch_size + r.
     ds = ds[shard.shard_index:: shard.shard_count]
     return ds.batch(batch_size // shard.shard_count, drop_remainder=True)
