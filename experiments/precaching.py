@@ -124,7 +124,8 @@ def probe_layers(model: GPT, batch: Batch, labels: dict[str, np.ndarray], lag: i
     return out
 
 
-def run(settings: Settings, out: Path, show: bool = True) -> dict:
+def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> dict:
+    """Train and probe every (seed, mode); ``show`` draws progress bars, ``log`` prints a line per run."""
     out.mkdir(parents=True, exist_ok=True)
     task = settings.task
     results: dict = {"settings": dataclasses.asdict(settings), "runs": []}
@@ -153,9 +154,10 @@ def run(settings: Settings, out: Path, show: bool = True) -> dict:
                 "wall_s": time.perf_counter() - t0,
             }
             results["runs"].append(row)
-            if show:
+            if log:
                 print(f"seed {seed} {mode:<9} held-out loss {row['loss']:.3f} acc {row['accuracy']:.3f} "
-                      f"probe(future) {['%.2f' % a for a in row['probe_accuracy']['future']]}")
+                      f"probe(future) {['%.2f' % a for a in row['probe_accuracy']['future']]} "
+                      f"({row['wall_s']:.0f} s)", file=sys.stderr, flush=True)
     results["wall_s"] = time.perf_counter() - start
     results["summary"] = summarize(results)
     (out / "results.json").write_text(json.dumps(results, indent=2))
