@@ -348,14 +348,16 @@ def _gather(value: int) -> np.ndarray:
 def _prepare_run_dir_on_main(out: Path, config: dict[str, Any], *, overwrite: bool) -> None:
     """Process 0 checks and writes the run directory; the others learn its verdict (and wait
     for it), so a refusal stops every process instead of leaving some in a collective."""
-    error = None
+    error: Exception | None = None
     if shd.is_main_process():
         try:
             prepare_run_dir(out, config, overwrite=overwrite)
-        except RunDirError as e:
+        except Exception as e:  # any failure (OSError too) must reach the others first
             error = e
     if _gather(error is None).min() == 0:
-        raise error or RunDirError(f"process 0 refused the run directory {out}; see its log")
+        if error is not None:
+            raise error
+        raise RunDirError(f"process 0 refused the run directory {out}; see its log")
 
 
 class _Stop:
