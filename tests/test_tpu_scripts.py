@@ -22,8 +22,9 @@ SCRIPTS = sorted(p for p in TPU.glob("*.sh") if p.name != "lib.sh") + [
     TPU / "slurm" / "scaling.sbatch"
 ]
 ALL_SHELL = [*SCRIPTS, TPU / "lib.sh"]
-STUBS = ("gcloud", "gsutil", "srun", "sbatch", "scontrol")
+STUBS = ("gcloud", "gsutil", "gcsfuse", "srun", "sbatch", "scontrol")
 LOC = ["--zone=us-central2-b"]
+MOUNT = "/mnt/myojax-bucket"
 
 
 @pytest.fixture
@@ -45,6 +46,26 @@ def stub_path(tmp_path: Path) -> tuple[dict[str, str], Path]:
 def _run(script: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", str(script), *args], env=env, cwd=ROOT, text=True,
                           capture_output=True, timeout=30)
+
+
+def _worker_tools(tmp_path: Path, env: dict[str, str], mounted: str | None) -> dict[str, str]:
+    """A worker's mount tools, stubbed: sudo runs its command, gcsfuse records its arguments
+    and "mounts" its bucket, findmnt reports that bucket (or nothing when not mounted)."""
+    bin_dir, state = tmp_path / "worker-bin", tmp_path / "mounted"
+    bin_dir.mkdir(exist_ok=True)
+    if mounted is not None:
+        state.write_text(mounted + "\n")
+    stubs = {
+        "sudo": 'exec "$@"',
+        "gcsfuse": f'echo "gcsfuse $*" >> "{tmp_path}/gcsfuse.log"\n'
+                   f'echo "${{@: -2:1}}" > "{state}"',
+        "findmnt": f'[ -s "{state}" ] || exit 1\ncat "{state}"',
+        "umount": f'echo "umount $*" >> "{tmp_path}/gcsfuse.log"\nrm -f "{state}"',
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
 
 
 def _dry(script: str, *args: str, env: dict[str, str], calls: Path) -> list[list[str]]:
@@ -113,7 +134,9 @@ def test_setup(stub_path: tuple[dict[str, str], Path]) -> None:
     sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, text=True,
                          capture_output=True, check=True).stdout.strip()
     archive = f"{env['TMPDIR']}/myojax-{sha}.tar.gz"
-    cmds = _dry("setup.sh", "--name", "my-tpu", "--zone", "us-central2-b", env=env, calls=calls)
+    cmds = _dry("setup.sh", "--name", "my-tpu", "--zone", "us-central2-b",
+                "--bucket", "gs://my-bucket/myojax/", env=env, calls=calls)
+    assert len(cmds) == 4
     assert cmds[0] == ["git", "-C", str(ROOT), "archive", "--format=tar.gz",
                        f"--output={archive}", sha]
     assert cmds[1] == ["gcloud", "compute", "tpus", "tpu-vm", "scp", archive,
@@ -124,23 +147,93 @@ def test_setup(stub_path: tuple[dict[str, str], Path]) -> None:
     assert "pip install --quiet 'jax[tpu]>=0.10,<0.11' -e myojax" in remote
     assert not Path(archive).exists()  # nothing was archived
     subprocess.run(["bash", "-n", "-c", remote], check=True)
+    assert cmds[3][:8] == cmds[2][:8]
+    mount = cmds[3][8].removeprefix("--command=")
+    subprocess.run(["bash", "-n", "-c", mount], check=True)
+    assert "apt-get install -y -qq gcsfuse" in mount
+    assert (f'src="$(findmnt -n -o SOURCE --mountpoint {MOUNT} || true)"; '
+            f'if [[ -n "$src" && "$src" != my-bucket ]]; then') in mount
+    assert f"gcsfuse --implicit-dirs --rename-dir-limit=1000000 my-bucket {MOUNT}; fi" in mount
+    assert f"probe={MOUNT}/myojax/.myojax-mount-check-$(hostname);" in mount
+    assert mount.endswith(
+        f'echo "$(hostname): gs://my-bucket mounted on {MOUNT}, {MOUNT}/myojax writable"')
+
+
+def _setup_mount_command(env: dict[str, str], calls: Path, mnt: Path) -> str:
+    cmds = _dry("setup.sh", "--name", "my-tpu", "--zone", "us-central2-b",
+                "--bucket", "gs://my-bucket/myojax", "--mount", str(mnt), env=env, calls=calls)
+    return cmds[3][8].removeprefix("--command=")
+
+
+def test_setup_mount_on_worker(stub_path: tuple[dict[str, str], Path], tmp_path: Path) -> None:
+    """Run setup's mount command as a worker would: mount once, keep it on rerun, check it."""
+    env, calls = stub_path
+    mnt = tmp_path / "mnt" / "myojax-bucket"
+    mount = _setup_mount_command(env, calls, mnt)
+    worker = _worker_tools(tmp_path, env, mounted=None)
+    gcsfuse_log = tmp_path / "gcsfuse.log"
+
+    def on_worker() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-c", mount], cwd=tmp_path, env=worker, text=True,
+                              capture_output=True, timeout=30)
+
+    first = on_worker()
+    assert first.returncode == 0, first.stderr
+    assert gcsfuse_log.read_text() == (
+        f"gcsfuse --implicit-dirs --rename-dir-limit=1000000 my-bucket {mnt}\n")
+    assert (mnt / "myojax").is_dir() and not list((mnt / "myojax").iterdir())  # probe removed
+    assert f"gs://my-bucket mounted on {mnt}, {mnt}/myojax writable" in first.stdout
+
+    again = on_worker()  # idempotent: the live mount of the same bucket is kept
+    assert again.returncode == 0, again.stderr
+    assert gcsfuse_log.read_text().count("gcsfuse") == 1
+
+    (tmp_path / "mounted").write_text("other-bucket\n")
+    other = on_worker()
+    assert other.returncode == 1
+    assert f"{mnt} already mounts other-bucket, not my-bucket" in other.stderr
+    assert gcsfuse_log.read_text().count("gcsfuse") == 1
+
+    (tmp_path / "mounted").write_text("my-bucket\n")
+    (mnt / "myojax").rmdir()
+    (mnt / "myojax").write_text("not a directory")
+    broken = on_worker()
+    assert broken.returncode == 1 and "cannot write and read back" in broken.stderr
+    assert not calls.exists()
 
 
 def test_launch_dry_run_and_remote_command(
     stub_path: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
     env, calls = stub_path
-    cmds = _dry("launch.sh", "--name", "my-tpu", "--zone", "us-central2-b",
-                "--bucket", "gs://my-bucket/myojax/", "--run", "scale-01", "--",
-                "--steps", "1000", "--note", "it's two words; $HOME", env=env, calls=calls)
+    args = ["--name", "my-tpu", "--zone", "us-central2-b", "--bucket", "gs://my-bucket/myojax/",
+            "--run", "scale-01"]
+    experiment = ["--", "--steps", "1000", "--note", "it's two words; $HOME"]
+    cmds = _dry("launch.sh", *args, *experiment, env=env, calls=calls)
     assert len(cmds) == 1
     assert cmds[0][:8] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "my-tpu", *LOC,
                            "--worker=all"]
     remote = cmds[0][8].removeprefix("--command=")
-    assert "MYOJAX_DISTRIBUTED=1 nohup setsid bash -c" in remote and "> logs/scale-01.log" in remote
+    assert remote.startswith(
+        f'[[ "$(findmnt -n -o SOURCE --mountpoint {MOUNT})" == my-bucket ]] && ls {MOUNT} '
+        f'> /dev/null || {{ echo "$(hostname): gs://my-bucket is not mounted on {MOUNT} '
+        f'(or the mount died): run tpu/setup.sh" >&2; exit 1; }}; mkdir -p logs && '
+        "MYOJAX_DISTRIBUTED=1 nohup setsid bash -c 'cd myojax && ../venv/bin/python -m "
+        f"experiments.scaling --preset gpt2 --out {MOUNT}/myojax/scale-01 --steps 1000 --note ")
+    assert remote.endswith(
+        "; status=$?; cd; gcloud storage cp logs/scale-01.log "
+        "gs://my-bucket/myojax/scale-01/logs/$(hostname).log || true; exit $status' "
+        '> logs/scale-01.log 2>&1 < /dev/null & '
+        'echo "$(hostname): started scale-01 (log ~/logs/scale-01.log)"')
+    assert "--out gs://" not in remote
 
-    # Run the remote command as a worker would (stub python and gcloud): the arguments
-    # must arrive unchanged, detached, and the log must be copied to the bucket afterwards.
+    # Run the remote command as a worker would (stub python, gcloud and the mount tools, the
+    # bucket "mounted" on a temporary directory): the arguments must arrive unchanged,
+    # detached, and the log must be copied to the bucket afterwards.
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    (cmd,) = _dry("launch.sh", *args, "--mount", str(mnt), *experiment, env=env, calls=calls)
+    remote = cmd[8].removeprefix("--command=")
     home = tmp_path / "home"
     (home / "myojax").mkdir(parents=True)
     (home / "venv" / "bin").mkdir(parents=True)
@@ -151,7 +244,17 @@ def test_launch_dry_run_and_remote_command(
         f'"{argv_file}.tmp"\nmv "{argv_file}.tmp" "{argv_file}"\necho training\n'
     )
     python.chmod(0o755)
-    worker_env = {**env, "HOME": str(home)}
+    worker_env = {**_worker_tools(tmp_path, env, mounted=None), "HOME": str(home)}
+    # Not mounted: the worker refuses and starts nothing.
+    refused = subprocess.run(["bash", "-c", remote], cwd=home, env=worker_env, timeout=30,
+                             capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert f"gs://my-bucket is not mounted on {mnt} (or the mount died)" in refused.stderr
+    assert not (home / "logs").exists() and not calls.exists()
+    (tmp_path / "mounted").write_text("other-bucket\n")
+    assert subprocess.run(["bash", "-c", remote], cwd=home, env=worker_env, timeout=30,
+                          capture_output=True).returncode == 1
+    (tmp_path / "mounted").write_text("my-bucket\n")
     subprocess.run(["bash", "-c", remote], cwd=home, env=worker_env, check=True, timeout=30,
                    capture_output=True)
     deadline = time.monotonic() + 20
@@ -161,7 +264,7 @@ def test_launch_dry_run_and_remote_command(
     lines = argv_file.read_text().splitlines()
     assert lines[0] == "1" and lines[1] == str(home / "myojax")
     assert lines[2:] == ["-m", "experiments.scaling", "--preset", "gpt2",
-                         "--out", "gs://my-bucket/myojax/scale-01",
+                         "--out", f"{mnt}/myojax/scale-01",
                          "--steps", "1000", "--note", "it's two words; $HOME"]
     assert "training" in (home / "logs" / "scale-01.log").read_text()
     host = socket.gethostname()
@@ -231,12 +334,25 @@ def test_slurm_dry_run(stub_path: tuple[dict[str, str], Path]) -> None:
         ("create.sh", ["--name", "t", "--zone", "z", "--wait"], "--wait applies to --queued"),
         ("create.sh", ["--name", "t", "--zone", "z", "--type", "big"], "accelerator type"),
         ("launch.sh", ["--name", "t", "--zone", "z", "--run", "r"], "must look like gs://"),
+        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "bkt/x", "--run", "r"],
+         "must look like gs://"),
+        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt/a b", "--run", "r"],
+         "must look like gs://"),
+        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt/a/../b", "--run", "r"],
+         "may not hold '.' or '..'"),
+        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--run", "r",
+                       "--mount", "mnt"], "mount point 'mnt' must be an absolute path"),
         ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--run", "a b"],
          "run name 'a b'"),
         ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--steps", "3"],
          "unknown option '--steps'"),
         ("logs.sh", ["--name", "t", "--zone", "z", "--run", "r", "--worker", "x"], "--worker"),
-        ("setup.sh", ["--name", "t", "--zone", "z", "--ref", "no-such-ref"], "not a commit"),
+        ("setup.sh", ["--name", "t", "--zone", "z"], "must look like gs://"),
+        ("setup.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--mount", "/mnt/"],
+         "mount point '/mnt/' must be"),
+        ("setup.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--ref",
+                      "no-such-ref"], "not a commit"),
+        ("slurm/scaling.sbatch", ["--out", "gs://bkt/runs/s1"], "is a URL"),
         ("delete.sh", ["--name"], "option --name needs a value"),
     ],
 )

@@ -50,9 +50,45 @@ check_zone() {
   [[ -n "$1" ]] || die "no zone: pass --zone or set TPU_ZONE (e.g. us-central2-b)"
 }
 
+# gs://BUCKET[/PREFIX][/]. The prefix becomes a path under the gcsfuse mount, so it is kept to
+# characters that need no quoting and may not hold "." or ".." components.
 check_bucket() {
-  [[ "$1" =~ ^gs://[a-z0-9][-a-z0-9_.]*[a-z0-9](/.*)?$ ]] \
-    || die "bucket path '$1' must look like gs://BUCKET[/PREFIX] (pass --bucket or set MYOJAX_BUCKET)"
+  [[ "$1" =~ ^gs://[a-z0-9][-a-z0-9_.]*[a-z0-9](/[A-Za-z0-9_.=+@,-]+)*/?$ ]] \
+    || die "bucket path '$1' must look like gs://BUCKET[/PREFIX], the prefix made of letters," \
+      "digits and '-_.=+@,' (pass --bucket or set MYOJAX_BUCKET)"
+  [[ ! "${1%/}/" =~ /\.\.?/ ]] || die "bucket path '$1' may not hold '.' or '..' components"
+}
+
+# Split a checked gs://BUCKET[/PREFIX][/] into BUCKET_NAME and BUCKET_PREFIX (no slashes at
+# either end; empty when there is no prefix).
+split_bucket() {
+  local rest="${1#gs://}"
+  rest="${rest%/}"
+  # shellcheck disable=SC2034  # read by the scripts that source this file
+  BUCKET_NAME="${rest%%/*}"
+  BUCKET_PREFIX=""
+  if [[ "$rest" == */* ]]; then
+    BUCKET_PREFIX="${rest#*/}"
+  fi
+}
+
+# Where setup.sh mounts the whole bucket with gcsfuse on every worker, and so the POSIX path
+# that launch.sh gives the trainer: MOUNT/PREFIX/RUN is gs://BUCKET/PREFIX/RUN.
+# shellcheck disable=SC2034  # read by the scripts that source this file
+DEFAULT_MOUNT="/mnt/myojax-bucket"
+
+check_mount() {
+  [[ "$1" =~ ^(/[A-Za-z0-9_.-]+)+$ && ! "$1/" =~ /\.\.?/ ]] \
+    || die "mount point '$1' must be an absolute path without '.', '..', spaces or a trailing '/'"
+}
+
+# gs://BUCKET/PREFIX as seen on a worker: MOUNT[/PREFIX] (after split_bucket).
+mounted_prefix() {
+  if [[ -n "$BUCKET_PREFIX" ]]; then
+    printf '%s/%s' "$1" "$BUCKET_PREFIX"
+  else
+    printf '%s' "$1"
+  fi
 }
 
 check_run_name() {
