@@ -80,8 +80,8 @@ class Block(eqx.Module):
 
     def apply(
         self, x: Float[Array, "T D"], config: ModelConfig, spec: GradientSpec, *, collect: bool
-    ) -> tuple[Float[Array, "T D"], dict[str, Float[Array, ""]] | None]:
-        """The block, and with ``collect`` the mean |coordinate| of each sub-module's output.
+    ) -> tuple[Float[Array, "T D"], dict[str, Array] | None]:
+        """The block, and with ``collect`` the output of each sub-module (coordinate check).
 
         ``collect`` is a Python flag, so the ordinary forward traces no extra operations.
         """
@@ -107,28 +107,24 @@ class Block(eqx.Module):
         out = x + mlp_out
         if not collect:
             return out, None
-        stats = {
-            "attn_logits": _mean_abs_attn_logits(q, k_past, config),
-            "attn_out": _mean_abs(attn_out),
-            "mlp_out": _mean_abs(mlp_out),
-            "residual": _mean_abs(out),
+        acts = {
+            "attn_logits": _causal_attn_logits(q, k_past, config),
+            "attn_out": attn_out,
+            "mlp_out": mlp_out,
+            "residual": out,
         }
-        return out, stats
+        return out, acts
 
 
-def _mean_abs(a: Array) -> Float[Array, ""]:
-    return jnp.mean(jnp.abs(a.astype(jnp.float32)))
-
-
-def _mean_abs_attn_logits(
+def _causal_attn_logits(
     q: Float[Array, "T D"], k: Float[Array, "T D"], config: ModelConfig
-) -> Float[Array, ""]:
-    """Mean |c·q_t·k_s| over the causal entries s ≤ t (forward values are mode-independent)."""
+) -> Float[Array, "H P"]:
+    """c·q_t·k_s for the P = T(T+1)/2 causal pairs s ≤ t (forward values are mode-independent)."""
     t, h = q.shape[0], config.n_heads
-    q_h, k_h = (a.reshape(t, h, -1).astype(jnp.float32) for a in (q, k))
+    q_h, k_h = (a.reshape(t, h, -1) for a in (q, k))
     scores_HxTxS = jnp.einsum("thd,shd->hts", q_h, k_h) * config.attn_scale
-    causal_TxS = jnp.tril(jnp.ones((t, t), dtype=bool))
-    return jnp.sum(jnp.where(causal_TxS, jnp.abs(scores_HxTxS), 0.0)) / (h * jnp.sum(causal_TxS))
+    rows, cols = jnp.tril_indices(t)
+    return scores_HxTxS[:, rows, cols]
 
 
 class GPT(eqx.Module):
@@ -197,14 +193,15 @@ class GPT(eqx.Module):
         """Logits for one sequence. ``probes[l]`` is added to the residual stream entering layer l."""
         return self._run(tokens, probes, collect=False)[0]
 
-    def activation_stats(self, tokens: Int[Array, " T"]) -> dict[str, Float[Array, "..."]]:
-        """Mean |coordinate| of every module output for one sequence (the muP coordinate check).
+    def activations(self, tokens: Int[Array, " T"]) -> dict[str, Array]:
+        """Every module output for one sequence (the muP coordinate check).
 
-        Keys: ``embedding`` and ``logits`` (scalars); ``attn_logits``, ``attn_out``, ``mlp_out``
-        and ``residual`` (the stream after each block), each of shape [n_layers].
+        ``embedding`` [T, D] (after the input multiplier) and ``logits`` [T, V]; per layer
+        (leading axis L): ``attn_logits`` [L, H, P] over the causal pairs, ``attn_out`` and
+        ``mlp_out`` (the residual branches) and ``residual`` (the stream after the block), [L, T, D].
         """
-        logits, stats = self._run(tokens, None, collect=True)
-        return {"embedding": stats.pop("embedding"), **stats, "logits": _mean_abs(logits)}
+        logits, acts = self._run(tokens, None, collect=True)
+        return {**acts, "logits": logits}
 
     def _run(
         self, tokens: Int[Array, " T"], probes: Float[Array, "L T D"] | None, *, collect: bool
@@ -229,7 +226,7 @@ class GPT(eqx.Module):
         x, layer_stats = jax.lax.scan(step, x0, (dynamic, probes))
         if not collect:
             return self.unembed(x), None
-        return self.unembed(x), {"embedding": _mean_abs(x0), **layer_stats}
+        return self.unembed(x), {"embedding": x0, **layer_stats}
 
 
 def cast_model(model: GPT, dtype: str) -> GPT:
