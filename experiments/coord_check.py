@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m experiments.coord_check", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--quick", action="store_true", help="widths 32, 64, 256, 2 seeds, a short batch (~1 min)")
+    ap.add_argument("--quick", action="store_true",
+                    help="widths 32, 64, 256, 2 seeds, a short batch (~1 min)")
     ap.add_argument("--out", type=Path, default=Path("runs/coord_check"),
                     help="output directory: cache, verdict.json, PNGs (default runs/coord_check)")
     ap.add_argument("--widths", type=int, nargs="+", help="override the widths")

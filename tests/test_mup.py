@@ -269,8 +269,9 @@ def test_gradient_modes_exact_under_mup(mode: str) -> None:
 def test_verifier_passes_under_mup() -> None:
     from myojax.verify import check, random_problem
 
-    cfg = mup.with_width(BASE.replace(gradient_mode="myopic", attn_mult=0.5, output_mult=2.0,
-                                      seq_len=6, n_layers=2), 64)
+    changes = dict(gradient_mode="myopic", attn_mult=0.5, output_mult=2.0, input_mult=3.0,
+                   seq_len=6, n_layers=2)
+    cfg = mup.with_width(BASE.replace(**changes), 64)  # m = 2, every multiplier non-unit
     model, tokens, targets, batch = random_problem(cfg, jax.random.key(0))
     report = check(model, tokens, targets, batch=batch)
     assert report.passed, report.failures
