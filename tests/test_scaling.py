@@ -1,0 +1,143 @@
+"""experiments.scaling end to end: the smoke preset's artifacts, restorable checkpoints, the
+verifier on a restored myopic model, a no-op rerun, and the GPT-2 dry-run plan."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+from experiments import scaling
+from myojax import checkpoint, study, verify
+from myojax.model import GPT, count_params
+from myojax.study_report import PLOTS
+
+MODES = ("standard", "myopic")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> tuple[Path, dict, str]:
+    out = tmp_path_factory.mktemp("scaling") / "smoke"
+    t0 = time.perf_counter()
+    code = scaling.main(["--preset", "smoke", "--out", str(out), "--progress", "off"])
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    print(f"smoke study took {time.perf_counter() - t0:.0f}s")
+    return out, doc, (out / "report.md").read_text()
+
+
+def test_artifacts_and_both_modes(smoke):
+    out, doc, report = smoke
+    p = study.PRESETS["smoke"]
+    assert doc["modes"] == list(MODES) and doc["preset"] == "smoke"
+    for mode in MODES:
+        sweep = [r for r in doc["runs"] if r["mode"] == mode and r["role"] == "sweep"]
+        sizes = [r for r in doc["runs"] if r["mode"] == mode and r["role"] == "size"]
+        assert sorted(r["lr"] for r in sweep) == list(p.lrs)
+        assert [r["size"] for r in sizes] == [s.name for s in p.sizes]
+        assert all(r["status"] == "ok" for r in sweep + sizes)
+        assert {r["lr"] for r in sizes} == {doc["sweeps"][mode]["best_lr"]}
+        for r in sizes:
+            assert len(r["val_loss_per_position"]) == p.seq_len
+            assert len(r["val_loss_per_sequence"]) == p.eval_batches * p.batch_size
+            assert r["wall_s"] > 0 and r["tokens"] == r["steps"] * p.tokens_per_step
+        fit = doc["analysis"]["fits"][mode]
+        assert {"E", "A", "alpha"} <= set(fit["fit"]) and set(fit["fit_ci"]) == {"E", "A", "alpha"}
+        assert len(doc["analysis"]["extrapolation"][mode]["loss"]) == 4
+    assert len(doc["analysis"]["gaps"]["myopic"]["gap"]) == len(p.sizes)
+    for name in PLOTS.values():
+        assert (out / name).stat().st_size > 5000
+        assert f"]({name})" in report
+    for r in doc["runs"]:
+        if r["role"] == "size":
+            assert f"{r['val_loss']:.4f}" in report
+
+
+def test_checkpoints_restore_and_reproduce_the_reported_loss(smoke):
+    out, doc, _ = smoke
+    p = study.PRESETS["smoke"]
+    windows = study.heldout_windows(p, "shakespeare")
+    for r in (r for r in doc["runs"] if r["role"] == "size"):
+        cfg, model = checkpoint.restore(out / r["run_dir"])
+        assert cfg.gradient_mode == r["mode"] and cfg.d_model == r["d_model"]
+        assert count_params(model, non_embedding=True) == r["non_embedding_params"]
+        assert count_params(model) == r["params"]
+        if r["size"] == p.sizes[-1].name:  # one evaluation per mode keeps the test short
+            again = study.evaluate_heldout(model, windows)
+            assert math.isclose(again["val_loss"], r["val_loss"], rel_tol=1e-6)
+
+
+def test_verifier_passes_on_a_restored_myopic_model(smoke):
+    out, doc, _ = smoke
+    row = next(r for r in doc["runs"] if r["mode"] == "myopic" and r["role"] == "size"
+               and r["size"] == study.PRESETS["smoke"].sizes[-1].name)
+    _, model = checkpoint.restore(out / row["run_dir"])
+    window = np.asarray(study.heldout_windows(study.PRESETS["smoke"], "shakespeare")[0][0])
+    report = verify.check(model, window[:-1], window[1:])
+    assert report.passed, report.failures
+    assert report.expect == "myopic" and all(layer.past_max == 0.0 for layer in report.layers)
+
+
+def test_rerun_is_a_fast_no_op(smoke, capsys):
+    out, _, _ = smoke
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    t0 = time.perf_counter()
+    assert scaling.main(["--preset", "smoke", "--out", str(out), "--progress", "off"]) == 0
+    elapsed = time.perf_counter() - t0
+    text = capsys.readouterr().out
+    assert "nothing new" in text and text.count("(done before)") == study.n_runs(study.PRESETS["smoke"], MODES)
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
+    assert elapsed < 60, elapsed  # no training, no compiles; generous for a loaded machine
+
+
+def _eval_shape_counts(cfg) -> tuple[int, int]:
+    abstract = eqx.filter_eval_shape(GPT, cfg, key=jax.random.key(0))
+    total = sum(math.prod(x.shape) for x in jax.tree.leaves(abstract))
+    return total, total - math.prod(abstract.wte.shape) - math.prod(abstract.wpe.shape)
+
+
+def test_gpt2_dry_run_plan_matches_eval_shape(capsys):
+    assert scaling.main(["--preset", "gpt2", "--dry-run", "--mesh", "fsdp=-1",
+                         "--out", "gs://bucket/run"]) == 0
+    text = capsys.readouterr().out
+    p = study.PRESETS["gpt2"]
+    rows = re.findall(r"^(standard|myopic)\s+(sweep|size)\s+(\S+)\s+\d+x\d+\s+([\d,]+)\s+([\d,]+)\s+"
+                      r"([\d,]+)", text, flags=re.M)
+    assert len(rows) == 2 * (len(p.lrs) + len(p.sizes))
+    for mode, role, size, total, non_emb, tokens in rows:
+        s = p.proxy if role == "sweep" else next(x for x in p.sizes if x.name == size)
+        expected = _eval_shape_counts(study.model_config(p, s, mode))
+        assert (int(total.replace(",", "")), int(non_emb.replace(",", ""))) == expected
+        assert int(tokens.replace(",", "")) >= 20 * expected[1]
+    assert {r[2] for r in rows} == {"proxy-w256", "gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1.5b"}
+    assert "accelerator-hours" in text and "TFLOP/s" in text and "mesh fsdp=-1" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "gs://b/x"], "gs:// --out is not supported"),
+    (["--modes", "standard,sideways"], "--modes must be"),
+    (["--preset", "gpt2"], "needs --data"),
+    (["--mesh", "tensor=2", "--dry-run"], "unknown axis"),
+    (["--mfu", "0", "--dry-run"], "--mfu"),
+])
+def test_bad_arguments_are_one_clear_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        scaling.main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_documents_the_cli(capsys):
+    with pytest.raises(SystemExit):
+        scaling.main(["--help"])
+    text = capsys.readouterr().out
+    for needle in ("--preset", "--modes", "myopic_kv", "--dry-run", "--data", "--out", "gs://",
+                   "--mesh", "cpu:", "smoke:", "gpt2:"):
+        assert needle in text
