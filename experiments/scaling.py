@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sharding.maybe_initialize_distributed()
     write = sharding.is_main_process()
     out = Path(args.out)
-    command = "python -m experiments.scaling " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = ("python -m experiments.scaling " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     tty = sys.stderr.isatty() if args.progress == "auto" else args.progress == "on"
     t0 = time.perf_counter()
     env_start = study.environment()

@@ -119,7 +119,7 @@ PRESETS: dict[str, StudyPreset] = {
         ref_tokens=200 * 32 * 64, budget_exponent=0.5, warmup_frac=0.1,
         eval_batches=8, n_boot=300, data="shakespeare",
         description="2-layer byte-level GPTs, widths 32-112 (head dim 16), embedded Shakespeare; "
-                    "fits a 2-core CPU in well under 25 minutes"),
+                    "about 12 CPU-minutes (results/scaling.md has the measured wall time)"),
     "smoke": StudyPreset(
         name="smoke", sizes=_SMOKE_SIZES, proxy=_SMOKE_SIZES[0],
         lrs=(4e-3, 1.6e-2),  # 2 values only: the smoke preset tests plumbing, not science

@@ -42,6 +42,13 @@ def _size_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 # Plots
 
 
+def _log_x(ax: Any) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short spans
+
+
 def plot_all(doc: dict[str, Any], out: Path) -> list[str]:
     """Write the PNGs that the document supports; returns their file names."""
     import matplotlib
@@ -68,7 +75,7 @@ def plot_all(doc: dict[str, Any], out: Path) -> list[str]:
             fit = f["fit"]
             ax.plot(grid, fit["E"] + fit["A"] * grid ** -fit["alpha"], color=c, lw=1,
                     label=f"fit: E={fit['E']:.3f}, alpha={fit['alpha']:.3f}")
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_xlabel("non-embedding parameters N")
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title(f"{doc['preset']} preset: L(N) = E + A N^-alpha, {int(100 * an['level'])}% bootstrap CIs")
@@ -92,7 +99,7 @@ def plot_all(doc: dict[str, Any], out: Path) -> list[str]:
                 curve = (fm["E"] + fm["A"] * grid ** -fm["alpha"]) - (fs["E"] + fs["A"] * grid ** -fs["alpha"])
                 ax.plot(grid, curve, color=c, lw=1, label="difference of the fits")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("non-embedding parameters N")
         ax.set_ylabel("held-out loss gap (nats/token)")
         ax.set_title("cost of myopia per size (paired bootstrap CIs)")
@@ -139,7 +146,7 @@ def plot_all(doc: dict[str, Any], out: Path) -> list[str]:
                 ax.plot(lrs[bad], np.full(bad.sum(), np.nanmax(loss)), "x", color=c, ms=10,
                         label=f"{mode}: diverged")
             ax.axvline(s["best_lr"], color=c, ls=":", lw=1)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("peak learning rate (muP, base width)")
         ax.set_ylabel("held-out loss of the proxy")
         ax.set_title(f"muP learning-rate sweep on the width-{doc['protocol']['base_width']} proxy")
@@ -160,13 +167,17 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
     pct = int(round(100 * an["level"]))
     lines = [f"# Scaling study: standard vs myopic ({doc['preset']} preset)", "",
              f"{doc['description']}.", "",
-             f"Command: `{doc['command']}`  ", f"Wall time of this invocation: "
-             f"{doc['wall_s'] / 60:.1f} min ({doc['wall_s']:.0f} s); sum of run wall times "
-             f"{sum(r.get('wall_s', 0) for r in doc['runs'] if r['role'] == 'sweep' or not _shared(doc, r)) / 60:.1f} min.  ",
+             f"Sum of run wall times (training, checkpointing, evaluation): "
+             f"{sum(r.get('wall_s', 0) for r in doc['runs'] if r['role'] == 'sweep' or not _shared(doc, r)) / 60:.1f} min. "
              f"Machine: {doc['environment_start']['platform']}, {doc['environment_start']['cpu_count']} "
-             f"CPUs, backend {doc['environment_start']['backend']}; load average (1/5/15 min) at "
-             f"start {_load(doc['environment_start'])}, at end {_load(doc['environment_end'])} "
-             "(the machine is shared).", ""]
+             f"CPUs, backend {doc['environment_start']['backend']} (shared with other jobs: see the "
+             "load averages).", "",
+             "| invocation | runs trained | wall time | load avg 1/5/15 min at start -> end |",
+             "|---|---|---|---|"]
+    for inv in doc.get("invocations", []):
+        lines.append(f"| `{inv['command']}` | {inv['runs_trained']} | {inv['wall_s'] / 60:.1f} min | "
+                     f"{_load(inv['environment_start'])} -> {_load(inv['environment_end'])} |")
+    lines.append("")
 
     lines += ["## Protocol", "",
               f"- Modes: {', '.join(doc['modes'])}. Parametrization: muP with base width "
@@ -214,6 +225,7 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
                   + (f" ({r['error']})" if r.get("error") else "") for r in bad]
         lines.append("")
 
+    notes: dict[str, list[str]] = {}
     lines += ["## Fits L(N) = E + A N^-alpha", "",
               f"| mode | E [{pct}% CI] | A [{pct}% CI] | alpha [{pct}% CI] | Huber objective |",
               "|---|---|---|---|---|"]
@@ -222,9 +234,12 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
             lines.append(f"| {mode} | (fewer than 3 finished sizes: no fit) | | | |")
             continue
         p, c = f["fit"], f["fit_ci"]
+        notes[mode] = _bound_notes(p)
         lines.append(f"| {mode} | {p['E']:.4f} {_ci(*c['E'])} | {p['A']:.4g} "
                      f"[{c['A'][0]:.4g}, {c['A'][1]:.4g}] | {p['alpha']:.4f} {_ci(*c['alpha'])} | "
                      f"{p['objective']:.2e} |")
+    for mode, ns in notes.items():
+        lines += [f"\n**{mode}: {n}**" for n in ns]
     lines.append("")
 
     for mode, g in an["gaps"].items():
@@ -272,6 +287,20 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
     return "\n".join(lines)
 
 
+def _bound_notes(p: dict[str, float]) -> list[str]:
+    """Say when the optimum sits on a bound of the fit's box: the law is then degenerate."""
+    from myojax.scaling_laws import BOUNDS
+
+    notes = []
+    if math.log(p["E"]) <= BOUNDS[0][0] + 1e-6:
+        notes.append("E is at its lower bound (~0): the data prefer no irreducible floor, so the "
+                     "fit is a pure power law and its extrapolation keeps falling; intervals are "
+                     "conditional on this functional form")
+    if p["alpha"] <= BOUNDS[2][0] + 1e-9 or p["alpha"] >= BOUNDS[2][1] - 1e-9:
+        notes.append(f"alpha is at a bound ({p['alpha']:g}): no power-law decrease is identified")
+    return notes
+
+
 def _shared(doc: dict[str, Any], row: dict[str, Any]) -> bool:
     """A size row that is the same run as a sweep row (its wall time is counted there)."""
     return any(r["role"] == "sweep" and r["run_dir"] == row["run_dir"] for r in doc["runs"])
@@ -305,6 +334,7 @@ def interpretation(doc: dict[str, Any]) -> str:
                     "not distinguishable from zero") + f" ({g['trend_per_decade']:+.4f} nats per "
                 f"decade, interval [{lo:+.4f}, {hi:+.4f}]).")
     edge = [m for m, s in doc["sweeps"].items() if s["best_at_edge"]]
+    degenerate = [m for m, f in an["fits"].items() if "fit" in f and _bound_notes(f["fit"])]
     span = max(s["d_model"] for s in sizes) / min(s["d_model"] for s in sizes)
     n_all = [r["non_embedding_params"] for r in doc["runs"] if r["role"] == "size"]
     caveats = [
@@ -326,6 +356,10 @@ def interpretation(doc: dict[str, Any]) -> str:
         caveats.append("byte-level Shakespeare (a few MB, 256 symbols) is not web text: "
                        "extrapolated losses are in nats per byte of this corpus and say nothing "
                        "direct about GPT-2-sized models on BPE web text, whose depth and data differ")
+    if degenerate:
+        caveats.append(f"the fit of {', '.join(degenerate)} has a parameter on its bound (see the "
+                       "fit notes), so its extrapolation and the extrapolated gap depend on the "
+                       "functional form more than on the data")
     if edge:
         caveats.append(f"the best lr of {', '.join(edge)} is at the edge of the sweep grid, so the "
                        "true optimum may lie outside it")
