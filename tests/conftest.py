@@ -2,6 +2,11 @@
 
 import os
 
+# One BLAS thread per test process: with pytest-xdist, NumPy/SciPy worker threads spinning next
+# to XLA's thread pool in the other worker slow both down several-fold on a 2-core machine.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
