@@ -63,6 +63,24 @@ def make_step(optimizer: optax.GradientTransformation):
     return step
 
 
+def compiled_costs(cfg: ModelConfig, batch_size: int) -> dict[str, dict[str, float]]:
+    """Per mode: dot ops, FLOPs and bytes accessed of the compiled ``loss_and_grad`` (XLA's count)."""
+    data = jax.random.randint(jax.random.key(0), (batch_size, cfg.seq_len + 1), 0, cfg.vocab_size)
+    batch = Batch.from_windows(data)
+    out = {}
+    for mode in GRADIENT_MODES:
+        params, static = eqx.partition(GPT(cfg.replace(gradient_mode=mode), key=jax.random.key(0)), eqx.is_array)
+        compiled = jax.jit(lambda p, b, s=static: loss_and_grad(eqx.combine(p, s), b)).lower(params, batch).compile()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        out[mode] = {
+            "dot_ops": compiled.as_text().count(" dot("),
+            "flops": float(cost["flops"]),
+            "bytes_accessed": float(cost["bytes accessed"]),
+        }
+    return out
+
+
 def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) -> dict:
     peak = measure_matmul_peak()
     data = jax.random.randint(jax.random.key(0), (batch_size, cfg.seq_len + 1), 0, cfg.vocab_size)
@@ -118,6 +136,8 @@ def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--costs", action="store_true",
+                   help="only compile loss_and_grad per mode and print XLA's dot count, FLOPs and bytes")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--d-model", type=int, default=256)
@@ -135,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         vocab_size=args.vocab, seq_len=args.seq, d_model=args.d_model,
         n_layers=args.layers, n_heads=args.heads,
     )
+    if args.costs:
+        costs = compiled_costs(cfg, args.batch)
+        print(f"{'mode':<10} {'dot ops':>8} {'FLOPs':>10} {'bytes':>10}")
+        for mode, c in costs.items():
+            print(f"{mode:<10} {c['dot_ops']:>8} {c['flops']:>10.3e} {c['bytes_accessed']:>10.3e}")
+        return 0
     result = bench(cfg, args.batch, args.rounds, args.steps)
     if args.json:
         print(json.dumps(result, indent=2))
