@@ -28,13 +28,13 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from myojax import study
 from myojax.config import GRADIENT_MODES
+from myojax.train import stop_on_signals
 
 DEFAULT_PEAK_TFLOPS = 275.0  # TPU v4 chip, bf16 dense
 DEFAULT_MFU = 0.4
@@ -134,23 +134,6 @@ def print_plan(p: study.StudyPreset, modes: Sequence[str], args: argparse.Namesp
 # Running
 
 
-@contextmanager
-def _stop_on_signals(stop: study.StopFlag) -> Iterator[None]:
-    """Between runs SIGINT/SIGTERM just set a flag (the trainer installs its own while training)."""
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def handler(signum: int, frame: object) -> None:
-        stop.signum = signum
-
-    for s in previous:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 class _Bar:
     """Overall progress: a tqdm bar over runs on a terminal, numbered log lines otherwise."""
 
@@ -226,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = study.StopFlag()
     bar = _Bar(study.n_runs(p, modes), tty)
     try:
-        with _stop_on_signals(stop):
+        with stop_on_signals(stop):  # between runs; the trainer installs its own while training
             runs, finished = study.run_study(p, modes, out, data=args.data, write=write, stop=stop,
                                              say=bar.say, bar=bar, progress=tty,
                                              mesh=args.mesh)

@@ -370,8 +370,8 @@ class _Stop:
 
 
 @contextmanager
-def _stop_on_signals(stop: _Stop) -> Iterator[None]:
-    """SIGTERM/SIGINT only set a flag; the loop saves and exits at the next step boundary."""
+def stop_on_signals(stop: Any) -> Iterator[None]:
+    """SIGTERM/SIGINT only set ``stop.signum``; the caller saves and exits at its next boundary."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -551,7 +551,7 @@ def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, ste
 
     stop = _Stop()
     signum = 0
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         while step < train_cfg.steps:
             # Before drawing the batch: the checkpointed iterator must not run ahead of the step.
             signum = stop.agreed()
