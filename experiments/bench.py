@@ -2,7 +2,7 @@
 
     python -m experiments.bench [--json] [--batch 32 --seq 128 --d-model 256 --layers 4]
 
-Times the full jitted, donated train step (``loss_and_grad`` + AdamW update) for each mode,
+Times the trainer's jitted, donated ``train_step`` (``loss_and_grad`` + AdamW update) for each mode,
 after warm-up, interleaving the modes round by round so machine noise hits them alike, and
 reports the median step time, tokens/s, MFU against the float32 matmul peak measured on this
 machine in the same run, and the ratios myopic/standard and myopic_kv/standard.
@@ -26,6 +26,7 @@ import optax
 from myojax.config import GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad
 from myojax.model import GPT, count_params
+from myojax.train import compile_train_step, init_state
 
 
 def measure_matmul_peak(n: int = 2048, repeats: int = 10) -> float:
@@ -53,16 +54,6 @@ def model_flops_per_token(cfg: ModelConfig, n_params_non_embedding: int) -> floa
     return 6 * matmul_weights + 12 * cfg.n_layers * cfg.seq_len * cfg.d_model
 
 
-def make_step(optimizer: optax.GradientTransformation):
-    @eqx.filter_jit(donate="all")
-    def step(model: GPT, opt_state: optax.OptState, batch: Batch):
-        loss, grads = loss_and_grad(model, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-        return eqx.apply_updates(model, updates), opt_state, loss
-
-    return step
-
-
 def compiled_costs(cfg: ModelConfig, batch_size: int) -> dict[str, dict[str, float]]:
     """Per mode: dot ops, FLOPs and bytes accessed of the compiled ``loss_and_grad`` (XLA's count)."""
     data = jax.random.randint(jax.random.key(0), (batch_size, cfg.seq_len + 1), 0, cfg.vocab_size)
@@ -87,25 +78,24 @@ def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) 
     batch = Batch.from_windows(data)
     optimizer = optax.adamw(3e-4, weight_decay=0.1)
     state = {}
-    for mode in GRADIENT_MODES:
-        model = GPT(cfg.replace(gradient_mode=mode), key=jax.random.key(0))
-        opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-        step = make_step(optimizer)
+    for mode in GRADIENT_MODES:  # the trainer's own jitted, donating step
+        step = compile_train_step(optimizer)
+        train_state = init_state(cfg.replace(gradient_mode=mode), optimizer, jax.random.key(0))
         for _ in range(3):  # compile and warm up
-            model, opt_state, loss = step(model, opt_state, batch)
-        loss.block_until_ready()
-        state[mode] = [step, model, opt_state]
+            train_state, metrics = step(train_state, batch)
+        metrics["loss"].block_until_ready()
+        state[mode] = [step, train_state]
     times: dict[str, list[float]] = {m: [] for m in GRADIENT_MODES}
     for _ in range(rounds):
         for mode in GRADIENT_MODES:
-            step, model, opt_state = state[mode]
+            step, train_state = state[mode]
             for _ in range(steps_per_round):
                 start = time.perf_counter()
-                model, opt_state, loss = step(model, opt_state, batch)
-                loss.block_until_ready()
+                train_state, metrics = step(train_state, batch)
+                metrics["loss"].block_until_ready()
                 times[mode].append(time.perf_counter() - start)
-            state[mode][1:] = [model, opt_state]
-    n_non_emb = count_params(state["standard"][1], non_embedding=True)
+            state[mode][1] = train_state
+    n_non_emb = count_params(state["standard"][1].model, non_embedding=True)
     flops_tok = model_flops_per_token(cfg, n_non_emb)
     tokens = batch_size * cfg.seq_len
     rows = {}
@@ -121,7 +111,7 @@ def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) 
     return {
         "config": cfg.to_dict(),
         "batch_size": batch_size,
-        "params": count_params(state["standard"][1]),
+        "params": count_params(state["standard"][1].model),
         "params_non_embedding": n_non_emb,
         "samples_per_mode": len(times["standard"]),
         "device": str(jax.devices()[0]),

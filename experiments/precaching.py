@@ -29,7 +29,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,9 +37,10 @@ from tqdm import tqdm
 
 from myojax.config import ModelConfig
 from myojax.data.synthetic import NO_TARGET, PrecacheTask
-from myojax.loss import Batch, loss_and_grad, per_position_loss
+from myojax.loss import Batch, per_position_loss
 from myojax.model import GPT
 from myojax.probes import chance_accuracy, ridge_probe_accuracy
+from myojax.train import compile_train_step, init_state
 
 LABELS = ("future", "current", "unused")
 
@@ -78,24 +78,19 @@ def train(settings: Settings, mode: str, table: jax.Array, key: jax.Array, show:
         n_layers=settings.n_layers, n_heads=settings.n_heads, gradient_mode=mode,
     )
     k_model, k_data = jax.random.split(key)
-    model = GPT(cfg, key=k_model)
     schedule = optax.warmup_cosine_decay_schedule(0.0, settings.lr, settings.steps // 10, settings.steps)
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=0.0))
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-
-    @eqx.filter_jit(donate="all-except-first")
-    def step(k: jax.Array, model: GPT, opt_state: optax.OptState) -> tuple[GPT, optax.OptState, jax.Array]:
-        loss, grads = loss_and_grad(model, task.sample(k, table, settings.batch_size))
-        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-        return eqx.apply_updates(model, updates), opt_state, loss
+    state = init_state(cfg, optimizer, k_model)
+    step = compile_train_step(optimizer)  # the trainer's own step, fed the task's batches
+    sample = jax.jit(lambda k: task.sample(k, table, settings.batch_size))
 
     losses = []
     bar = tqdm(jax.random.split(k_data, settings.steps), desc=f"{mode}", disable=not show, leave=False)
     for k in bar:
-        model, opt_state, loss = step(k, model, opt_state)
-        losses.append(float(loss))
+        state, metrics = step(state, sample(k))
+        losses.append(float(metrics["loss"]))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return model, losses
+    return state.model, losses
 
 
 def evaluate(model: GPT, batch: Batch, lag: int) -> dict[str, float]:
