@@ -60,8 +60,14 @@ def compiled_costs(cfg: ModelConfig, batch_size: int) -> dict[str, dict[str, flo
     batch = Batch.from_windows(data)
     out = {}
     for mode in GRADIENT_MODES:
-        params, static = eqx.partition(GPT(cfg.replace(gradient_mode=mode), key=jax.random.key(0)), eqx.is_array)
-        compiled = jax.jit(lambda p, b, s=static: loss_and_grad(eqx.combine(p, s), b)).lower(params, batch).compile()
+        params, static = eqx.partition(
+            GPT(cfg.replace(gradient_mode=mode), key=jax.random.key(0)), eqx.is_array
+        )
+        compiled = (
+            jax.jit(lambda p, b, s=static: loss_and_grad(eqx.combine(p, s), b))
+            .lower(params, batch)
+            .compile()
+        )
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         out[mode] = {
@@ -124,10 +130,15 @@ def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) 
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.bench", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--costs", action="store_true",
-                   help="only compile loss_and_grad per mode and print XLA's dot count, FLOPs and bytes")
+    p.add_argument(
+        "--costs",
+        action="store_true",
+        help="only compile loss_and_grad per mode and print XLA's dot count, FLOPs and bytes",
+    )
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--d-model", type=int, default=256)
@@ -142,8 +153,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = ModelConfig(
-        vocab_size=args.vocab, seq_len=args.seq, d_model=args.d_model,
-        n_layers=args.layers, n_heads=args.heads,
+        vocab_size=args.vocab,
+        seq_len=args.seq,
+        d_model=args.d_model,
+        n_layers=args.layers,
+        n_heads=args.heads,
     )
     if args.costs:
         costs = compiled_costs(cfg, args.batch)

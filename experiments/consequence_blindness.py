@@ -52,10 +52,16 @@ class TwoHeads(eqx.Module):
         return self.head1(self.encoder(x))
 
 
-def make_data(key: jax.Array, n: int, w: jax.Array, u: jax.Array, noise: float) -> tuple[jax.Array, ...]:
+def make_data(
+    key: jax.Array, n: int, w: jax.Array, u: jax.Array, noise: float
+) -> tuple[jax.Array, ...]:
     kx, k1, k2 = jax.random.split(key, 3)
     x = jax.random.normal(kx, (n, w.shape[0]))
-    return x, x @ w + noise * jax.random.normal(k1, (n,)), x @ u + noise * jax.random.normal(k2, (n,))
+    return (
+        x,
+        x @ w + noise * jax.random.normal(k1, (n,)),
+        x @ u + noise * jax.random.normal(k2, (n,)),
+    )
 
 
 def loss(model: TwoHeads, regime: str, x: jax.Array, z1: jax.Array, z2: jax.Array) -> jax.Array:
@@ -65,7 +71,9 @@ def loss(model: TwoHeads, regime: str, x: jax.Array, z1: jax.Array, z2: jax.Arra
     return jnp.mean((z1_hat - z1) ** 2) + jnp.mean((z2_hat - z2) ** 2)
 
 
-def train_regime(regime: str, seed: int, steps: int, dim: int = 8, hidden: int = 32, noise: float = 0.1) -> dict:
+def train_regime(
+    regime: str, seed: int, steps: int, dim: int = 8, hidden: int = 32, noise: float = 0.1
+) -> dict:
     k_dirs, k_model, k_train, k_test = jax.random.split(jax.random.key(seed), 4)
     q, _ = jnp.linalg.qr(jax.random.normal(k_dirs, (dim, 2)))
     w, u = q[:, 0], q[:, 1]  # orthonormal: z1 carries no information about z2
@@ -87,7 +95,8 @@ def train_regime(regime: str, seed: int, steps: int, dim: int = 8, hidden: int =
     # Least-squares linear summary of the learned map x -> ẑ1, projected on w and u.
     coef = jnp.linalg.lstsq(x, z1_hat - z1_hat.mean())[0]
     return {
-        "regime": regime, "seed": seed,
+        "regime": regime,
+        "seed": seed,
         "z1_mse": float(jnp.mean((z1_hat - z1) ** 2)),
         "z2_mse": float(jnp.mean((z2_hat - z2) ** 2)),
         "along_w": float(coef @ w),
@@ -120,9 +129,12 @@ def report(results: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.consequence_blindness",
-                                description=__doc__.split("\n\n")[0], epilog=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.consequence_blindness",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default="runs/consequence_blindness")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int, default=2000)

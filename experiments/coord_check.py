@@ -159,10 +159,14 @@ def trace_runs(
 Result = dict[str, dict[int, dict[str, np.ndarray]]]  # [parametrization][width][stat:name]
 
 
-def run(cc: CoordCheckConfig, out: Path | None = None, log: Callable[[str], None] = print) -> Result:
+def run(
+    cc: CoordCheckConfig, out: Path | None = None, log: Callable[[str], None] = print
+) -> Result:
     """All runs; with ``out``, finished (parametrization, width) runs are cached and skipped."""
     cache_path = out / "coord_check.json" if out is not None else None
-    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cc).items()}
+    settings = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cc).items()
+    }
     cache: dict[str, dict[str, list[float]]] = {}
     if cache_path is not None and cache_path.is_file():
         saved = json.loads(cache_path.read_text())
@@ -181,8 +185,10 @@ def run(cc: CoordCheckConfig, out: Path | None = None, log: Callable[[str], None
         t0 = time.perf_counter()
         stats = trace_runs(cc.model_config(p, w), cc.lr, cc.steps, batch, cc.seeds)
         cache[name] = {k: v.tolist() for k, v in stats.items()}
-        log(f"[{i}/{len(jobs)}] {name} ({cc.seeds} seeds): {time.perf_counter() - t0:.1f}s "
-            f"(total {time.perf_counter() - t_start:.0f}s)")
+        log(
+            f"[{i}/{len(jobs)}] {name} ({cc.seeds} seeds): {time.perf_counter() - t0:.1f}s "
+            f"(total {time.perf_counter() - t_start:.0f}s)"
+        )
         if cache_path is not None:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_path.with_suffix(".tmp")
@@ -225,7 +231,9 @@ def judge(cc: CoordCheckConfig, vs: list[Verdict]) -> tuple[bool, bool, list[str
     steps = " ".join(f"t={t:<5d}" for t in range(1, cc.steps + 1))
     lines = [f"{'param':5s} {'stat':6s} {'activation':16s} {steps}  verdict"]
     mup_ok, sp_blows_up = True, False
-    for v in sorted(vs, key=lambda v: (v.parametrization != "mup", v.stat != "value", v.activation)):
+    for v in sorted(
+        vs, key=lambda v: (v.parametrization != "mup", v.stat != "value", v.activation)
+    ):
         if v.parametrization == "mup":
             if v.activation == "logits":
                 ok = v.logits_ok(cc.tolerance)
@@ -233,15 +241,21 @@ def judge(cc: CoordCheckConfig, vs: list[Verdict]) -> tuple[bool, bool, list[str
                 ok = v.within(cc.tolerance)
             if v.stat == "value":  # the verdict; ``update`` rows are diagnostics
                 mup_ok &= ok
-            word = ("stable" if ok else "UNSTABLE") if v.stat == "value" else (
-                "flat" if ok else "(not flat)")
+            word = (
+                ("stable" if ok else "UNSTABLE")
+                if v.stat == "value"
+                else ("flat" if ok else "(not flat)")
+            )
         else:
             grows = min(v.ratios) >= cc.blowup
             word = "blows up" if grows else ("stable" if v.within(cc.tolerance) else "drifts")
             if (v.stat, v.activation) == ("value", "logits"):
                 sp_blows_up = grows
-        lines.append(f"{v.parametrization:5s} {v.stat:6s} {v.activation:16s} "
-                     + " ".join(f"{r:7.2f}" for r in v.ratios) + f"  {word}")
+        lines.append(
+            f"{v.parametrization:5s} {v.stat:6s} {v.activation:16s} "
+            + " ".join(f"{r:7.2f}" for r in v.ratios)
+            + f"  {word}"
+        )
     return mup_ok, sp_blows_up, lines
 
 
@@ -254,7 +268,10 @@ def plot(cc: CoordCheckConfig, result: Result, path: Path, stat: str = "value") 
 
     ps = list(result)
     fig, axes = plt.subplots(
-        len(ps), cc.steps, figsize=(3.0 * cc.steps + 1.5, 2.8 * len(ps)), squeeze=False,
+        len(ps),
+        cc.steps,
+        figsize=(3.0 * cc.steps + 1.5, 2.8 * len(ps)),
+        squeeze=False,
         sharey="row",
     )
     widths = np.array(cc.widths)
@@ -288,13 +305,19 @@ def plot(cc: CoordCheckConfig, result: Result, path: Path, stat: str = "value") 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m experiments.coord_check", description=__doc__,
+        prog="python -m experiments.coord_check",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--quick", action="store_true",
-                    help="widths 32, 64, 256, 2 seeds, a short batch (~1 min)")
-    ap.add_argument("--out", type=Path, default=Path("runs/coord_check"),
-                    help="output directory: cache, verdict.json, PNGs (default runs/coord_check)")
+    ap.add_argument(
+        "--quick", action="store_true", help="widths 32, 64, 256, 2 seeds, a short batch (~1 min)"
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/coord_check"),
+        help="output directory: cache, verdict.json, PNGs (default runs/coord_check)",
+    )
     ap.add_argument("--widths", type=int, nargs="+", help="override the widths")
     ap.add_argument("--seeds", type=int, help="override the number of seeds")
     ap.add_argument("--lr", type=float, help="override the Adam learning rate")
@@ -302,17 +325,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, help="also write the value plot here (a committed figure)")
     args = ap.parse_args(argv)
     cc = QUICK if args.quick else CoordCheckConfig()
-    overrides = {"widths": tuple(args.widths) if args.widths else None, "seeds": args.seeds,
-                 "lr": args.lr, "gradient_mode": args.mode}
+    overrides = {
+        "widths": tuple(args.widths) if args.widths else None,
+        "seeds": args.seeds,
+        "lr": args.lr,
+        "gradient_mode": args.mode,
+    }
     cc = dataclasses.replace(cc, **{k: v for k, v in overrides.items() if v is not None})
 
     t0 = time.perf_counter()
     result = run(cc, args.out)
     vs = verdicts(result)
     mup_ok, sp_blows_up, lines = judge(cc, vs)
-    print(f"\nwidest/narrowest ratio (width {max(cc.widths)} / {min(cc.widths)}) after each step; "
-          f"muP values must stay in [{1 / cc.tolerance:.2f}, {cc.tolerance}] (logits: <= "
-          f"{cc.tolerance}, inside by t={cc.steps}), SP logits must reach >= {cc.blowup}:")
+    print(
+        f"\nwidest/narrowest ratio (width {max(cc.widths)} / {min(cc.widths)}) after each step; "
+        f"muP values must stay in [{1 / cc.tolerance:.2f}, {cc.tolerance}] (logits: <= "
+        f"{cc.tolerance}, inside by t={cc.steps}), SP logits must reach >= {cc.blowup}:"
+    )
     print("\n".join(lines))
     for stat in STATS:
         plot(cc, result, args.out / f"coord_check_{stat}.png", stat)
@@ -320,13 +349,17 @@ def main(argv: list[str] | None = None) -> int:
         plot(cc, result, args.plot, "value")
     wall = round(time.perf_counter() - t0, 1)
     summary = {
-        "mup_stable": bool(mup_ok), "sp_logits_blow_up": bool(sp_blows_up), "wall_s": wall,
+        "mup_stable": bool(mup_ok),
+        "sp_logits_blow_up": bool(sp_blows_up),
+        "wall_s": wall,
         "settings": dataclasses.asdict(cc),
         "ratios": {f"{v.parametrization}/{v.stat}:{v.activation}": v.ratios for v in vs},
     }
     (args.out / "verdict.json").write_text(json.dumps(summary, indent=1))
-    print(f"\nmuP: {'PASS' if mup_ok else 'FAIL'}   SP negative control (logits blow up): "
-          f"{'yes' if sp_blows_up else 'NO'}   ({wall}s; plots in {args.out})")
+    print(
+        f"\nmuP: {'PASS' if mup_ok else 'FAIL'}   SP negative control (logits blow up): "
+        f"{'yes' if sp_blows_up else 'NO'}   ({wall}s; plots in {args.out})"
+    )
     return 0 if mup_ok and sp_blows_up else 1
 
 

@@ -65,38 +65,57 @@ class TransferConfig:
 
     def model_config(self, parametrization: str, mode: str, width: int) -> ModelConfig:
         base = ModelConfig(
-            seq_len=self.seq_len, d_model=self.base_width,
-            n_heads=self.base_width // self.head_dim, n_layers=self.n_layers,
-            gradient_mode=mode, parametrization=parametrization,  # type: ignore[arg-type]
+            seq_len=self.seq_len,
+            d_model=self.base_width,
+            n_heads=self.base_width // self.head_dim,
+            n_layers=self.n_layers,
+            gradient_mode=mode,
+            parametrization=parametrization,  # type: ignore[arg-type]
             base_width=self.base_width,
         )
         return mup.with_width(base, width, head_dim=self.head_dim)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
-            steps=self.steps, batch_size=self.batch_size, lr=1.0, warmup_steps=self.warmup_steps,
-            weight_decay=self.weight_decay, eval_batches=self.eval_batches, seed=self.seed,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            lr=1.0,
+            warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay,
+            eval_batches=self.eval_batches,
+            seed=self.seed,
         )
 
 
 QUICK = TransferConfig(  # a smoke run: one mode, 4 learning rates, 30 steps
-    log2_lrs=(-9, -7, -5, -3), modes=("standard",), seq_len=32, steps=30, warmup_steps=3,
+    log2_lrs=(-9, -7, -5, -3),
+    modes=("standard",),
+    seq_len=32,
+    steps=30,
+    warmup_steps=3,
     eval_batches=2,
 )
 
 
-def sweep(cfg: TransferConfig, parametrization: str, mode: str, width: int,
-          log: Callable[[str], None] = print) -> list[float]:
+def sweep(
+    cfg: TransferConfig,
+    parametrization: str,
+    mode: str,
+    width: int,
+    log: Callable[[str], None] = print,
+) -> list[float]:
     """Final held-out loss for every learning rate of the grid (NaN/inf -> inf)."""
     model_cfg = cfg.model_config(parametrization, mode, width)
     train_cfg = cfg.train_config()
     data = pipeline.load_data(pipeline.EMBEDDED)
     init_key, train_seed, eval_seed = jax.random.key(cfg.seed), cfg.seed + 1, cfg.seed + 2
     window = dict(seq_len=model_cfg.seq_len, batch_size=cfg.batch_size)
-    train_iter = pipeline.batch_iterator(pipeline.window_dataset(
-        data.train, num_batches=cfg.steps, seed=train_seed, **window))
-    eval_ds = pipeline.window_dataset(data.val, num_batches=cfg.eval_batches, seed=eval_seed,
-                                      **window)
+    train_iter = pipeline.batch_iterator(
+        pipeline.window_dataset(data.train, num_batches=cfg.steps, seed=train_seed, **window)
+    )
+    eval_ds = pipeline.window_dataset(
+        data.val, num_batches=cfg.eval_batches, seed=eval_seed, **window
+    )
     eval_batches = [Batch.from_windows(jnp.asarray(eval_ds[i])) for i in range(len(eval_ds))]
 
     # lr = 1 here; each grid value scales the whole update (schedule, multipliers, decay).
@@ -108,8 +127,9 @@ def sweep(cfg: TransferConfig, parametrization: str, mode: str, width: int,
         return optax.chain(unit_opt, optax.scale(lr))
 
     state = init_state(model_cfg, opt_for(jnp.float32(1.0)), init_key)
-    states = jax.tree.map(lambda a: jnp.broadcast_to(a, (len(lrs), *a.shape)),
-                          state)  # the same init for every lr
+    states = jax.tree.map(
+        lambda a: jnp.broadcast_to(a, (len(lrs), *a.shape)), state
+    )  # the same init for every lr
 
     @eqx.filter_jit
     def step(states: TrainState, batch: Batch) -> tuple[TrainState, jax.Array]:
@@ -128,16 +148,22 @@ def sweep(cfg: TransferConfig, parametrization: str, mode: str, width: int,
         states, losses = step(states, Batch.from_windows(jnp.asarray(windows)))
         if (i + 1) % max(1, cfg.steps // 5) == 0:
             best = float(jnp.nanmin(jnp.where(jnp.isfinite(losses), losses, jnp.nan)))
-            log(f"    step {i + 1}/{cfg.steps}: best train loss {best:.3f} "
-                f"({time.perf_counter() - t0:.0f}s)")
+            log(
+                f"    step {i + 1}/{cfg.steps}: best train loss {best:.3f} "
+                f"({time.perf_counter() - t0:.0f}s)"
+            )
     val = sum(held_out(states, b) for b in eval_batches) / len(eval_batches)
     return [float(v) if math.isfinite(float(v)) else math.inf for v in np.asarray(val)]
 
 
-def run(cfg: TransferConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, list[float]]:
+def run(
+    cfg: TransferConfig, out: Path, log: Callable[[str], None] = print
+) -> dict[str, list[float]]:
     """All sweeps, cached per (parametrization, mode, width) in ``out/transfer.json``."""
     path = out / "transfer.json"
-    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    settings = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()
+    }
     runs: dict[str, list[float]] = {}
     if path.is_file():
         saved = json.loads(path.read_text())
@@ -156,8 +182,10 @@ def run(cfg: TransferConfig, out: Path, log: Callable[[str], None] = print) -> d
         t0 = time.perf_counter()
         runs[name] = sweep(cfg, p, m, w, log)
         best = cfg.log2_lrs[int(np.argmin(runs[name]))]
-        log(f"[{i}/{len(jobs)}] {name}: done in {time.perf_counter() - t0:.0f}s, best lr 2^{best} "
-            f"(val {min(runs[name]):.3f}; total {time.perf_counter() - t_start:.0f}s)")
+        log(
+            f"[{i}/{len(jobs)}] {name}: done in {time.perf_counter() - t0:.0f}s, best lr 2^{best} "
+            f"(val {min(runs[name]):.3f}; total {time.perf_counter() - t_start:.0f}s)"
+        )
         out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1))
@@ -187,8 +215,9 @@ def plot(cfg: TransferConfig, runs: dict[str, list[float]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows, cols = cfg.parametrizations, cfg.modes
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(4.5 * len(cols), 3.4 * len(rows)),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        len(rows), len(cols), figsize=(4.5 * len(cols), 3.4 * len(rows)), squeeze=False, sharey=True
+    )
     colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(cfg.widths)))
     finite = [v for vs in runs.values() for v in vs if math.isfinite(v)]
     lo = min(finite)
@@ -197,8 +226,14 @@ def plot(cfg: TransferConfig, runs: dict[str, list[float]], path: Path) -> None:
             ax = axes[r][c]
             for w, color in zip(cfg.widths, colors):
                 losses = np.asarray(runs[f"{p}/{m}/{w}"])
-                ax.plot(cfg.log2_lrs, np.where(np.isfinite(losses), losses, np.nan), marker="o",
-                        ms=3, color=color, label=f"width {w}")
+                ax.plot(
+                    cfg.log2_lrs,
+                    np.where(np.isfinite(losses), losses, np.nan),
+                    marker="o",
+                    ms=3,
+                    color=color,
+                    label=f"width {w}",
+                )
                 k = int(np.argmin(losses))
                 ax.plot(cfg.log2_lrs[k], losses[k], marker="*", ms=10, color=color)
             ax.set_title(f"{p.upper()}, {m}", fontsize=10)
@@ -208,9 +243,12 @@ def plot(cfg: TransferConfig, runs: dict[str, list[float]], path: Path) -> None:
             if c == 0:
                 ax.set_ylabel("held-out loss (nats/byte)")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"learning-rate transfer: {cfg.n_layers} layers, head dim {cfg.head_dim}, "
-                 f"base width {cfg.base_width}, {cfg.steps} steps x {cfg.batch_size}x{cfg.seq_len} "
-                 "tokens (stars: optimum)", fontsize=9)
+    fig.suptitle(
+        f"learning-rate transfer: {cfg.n_layers} layers, head dim {cfg.head_dim}, "
+        f"base width {cfg.base_width}, {cfg.steps} steps x {cfg.batch_size}x{cfg.seq_len} "
+        "tokens (stars: optimum)",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -218,12 +256,22 @@ def plot(cfg: TransferConfig, runs: dict[str, list[float]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m experiments.mup_transfer", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: standard mode only, 4 learning rates, 30 steps (~2 min)")
-    ap.add_argument("--out", type=Path, default=Path("runs/mup_transfer"),
-                    help="output directory (default runs/mup_transfer)")
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.mup_transfer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: standard mode only, 4 learning rates, 30 steps (~2 min)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/mup_transfer"),
+        help="output directory (default runs/mup_transfer)",
+    )
     ap.add_argument("--plot", type=Path, help="also write the plot here (a committed figure)")
     args = ap.parse_args(argv)
     cfg = QUICK if args.quick else TransferConfig()
@@ -234,13 +282,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot(cfg, runs, args.plot)
     wall = round(time.perf_counter() - t0, 1)
-    (args.out / "optimum.json").write_text(json.dumps(
-        {"settings": dataclasses.asdict(cfg), "wall_s": wall, "optima": best}, indent=1))
+    (args.out / "optimum.json").write_text(
+        json.dumps({"settings": dataclasses.asdict(cfg), "wall_s": wall, "optima": best}, indent=1)
+    )
     print(f"\nbest learning rate per width (log2), spread in grid steps; {wall}s:")
     print(f"{'param/mode':18s} " + " ".join(f"{w:>6d}" for w in cfg.widths) + "  spread")
     for name, b in best.items():
-        print(f"{name:18s} " + " ".join(f"{b['best_log2_lr'][str(w)]:>6d}" for w in cfg.widths)
-              + f"  {b['spread_grid_steps']}")
+        print(
+            f"{name:18s} "
+            + " ".join(f"{b['best_log2_lr'][str(w)]:>6d}" for w in cfg.widths)
+            + f"  {b['spread_grid_steps']}"
+        )
     return 0
 
 

@@ -52,7 +52,9 @@ class Settings:
     steps: int = 1500
     batch_size: int = 64
     lr: float = 1e-2
-    vocab_size: int = 128  # ≫ d_model, so arbitrary functions of x_s are not linear in a generic embedding
+    vocab_size: int = (
+        128  # ≫ d_model, so arbitrary functions of x_s are not linear in a generic embedding
+    )
     n_classes: int = 4  # range of f and g
     seq_len: int = 16
     lag: int = 4
@@ -71,21 +73,31 @@ def random_map(key: jax.Array, n_symbols: int, n_classes: int) -> jax.Array:
     return jax.random.permutation(key, jnp.arange(n_symbols) % n_classes)
 
 
-def train(settings: Settings, mode: str, table: jax.Array, key: jax.Array, show: bool) -> tuple[GPT, list[float]]:
+def train(
+    settings: Settings, mode: str, table: jax.Array, key: jax.Array, show: bool
+) -> tuple[GPT, list[float]]:
     task = settings.task
     cfg = ModelConfig(
-        vocab_size=settings.vocab_size, seq_len=settings.seq_len, d_model=settings.d_model,
-        n_layers=settings.n_layers, n_heads=settings.n_heads, gradient_mode=mode,
+        vocab_size=settings.vocab_size,
+        seq_len=settings.seq_len,
+        d_model=settings.d_model,
+        n_layers=settings.n_layers,
+        n_heads=settings.n_heads,
+        gradient_mode=mode,
     )
     k_model, k_data = jax.random.split(key)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, settings.lr, settings.steps // 10, settings.steps)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, settings.lr, settings.steps // 10, settings.steps
+    )
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=0.0))
     state = init_state(cfg, optimizer, k_model)
     step = compile_train_step(optimizer)  # the trainer's own step, fed the task's batches
     sample = jax.jit(lambda k: task.sample(k, table, settings.batch_size))
 
     losses = []
-    bar = tqdm(jax.random.split(k_data, settings.steps), desc=f"{mode}", disable=not show, leave=False)
+    bar = tqdm(
+        jax.random.split(k_data, settings.steps), desc=f"{mode}", disable=not show, leave=False
+    )
     for k in bar:
         state, metrics = step(state, sample(k))
         losses.append(float(metrics["loss"]))
@@ -104,7 +116,9 @@ def evaluate(model: GPT, batch: Batch, lag: int) -> dict[str, float]:
     }
 
 
-def probe_layers(model: GPT, batch: Batch, labels: dict[str, np.ndarray], lag: int) -> dict[str, list[float]]:
+def probe_layers(
+    model: GPT, batch: Batch, labels: dict[str, np.ndarray], lag: int
+) -> dict[str, list[float]]:
     """Probe accuracy per residual-stream site (embedding, after layer 1..L) for each label."""
     acts = jax.vmap(model.activations)(batch.inputs)
     sites = [acts["embedding"]] + [acts["residual"][:, i] for i in range(model.config.n_layers)]
@@ -142,17 +156,25 @@ def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> d
             t0 = time.perf_counter()
             model, losses = train(settings, mode, f, k_train, show)  # same data for every mode
             row = {
-                "mode": mode, "seed": seed, "train_loss_last": float(np.mean(losses[-50:])),
+                "mode": mode,
+                "seed": seed,
+                "train_loss_last": float(np.mean(losses[-50:])),
                 **evaluate(model, eval_batch, settings.lag),
                 "probe_accuracy": probe_layers(model, probe_batch, labels, settings.lag),
-                "chance": {k: chance_accuracy(v[:, settings.lag:].ravel()) for k, v in labels.items()},
+                "chance": {
+                    k: chance_accuracy(v[:, settings.lag :].ravel()) for k, v in labels.items()
+                },
                 "wall_s": time.perf_counter() - t0,
             }
             results["runs"].append(row)
             if log:
-                print(f"seed {seed} {mode:<9} held-out loss {row['loss']:.3f} acc {row['accuracy']:.3f} "
-                      f"probe(future) {['%.2f' % a for a in row['probe_accuracy']['future']]} "
-                      f"({row['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"seed {seed} {mode:<9} held-out loss {row['loss']:.3f} acc {row['accuracy']:.3f} "
+                    f"probe(future) {['%.2f' % a for a in row['probe_accuracy']['future']]} "
+                    f"({row['wall_s']:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     results["wall_s"] = time.perf_counter() - start
     results["summary"] = summarize(results)
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -170,7 +192,10 @@ def summarize(results: dict) -> dict:
         entry = {}
         for key in ("loss", "accuracy"):
             vals = np.array([r[key] for r in rows])
-            entry[key] = [float(vals.mean()), float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0]
+            entry[key] = [
+                float(vals.mean()),
+                float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0,
+            ]
         for label in LABELS:
             acc = np.array([r["probe_accuracy"][label] for r in rows])  # seeds × sites
             entry[f"probe_{label}"] = acc.mean(0).tolist()
@@ -193,8 +218,13 @@ def plot(results: dict, path: Path) -> None:
         for mode, entry in summary.items():
             ax.plot(sites, entry[f"probe_{label}"], marker="o", label=mode)
         ax.axhline(chance[label], color="gray", ls="--", lw=1, label="chance")
-        ax.set_title({"future": "future feature f(x_s)", "current": "own target f(x_{s-k})",
-                      "unused": "unused g(x_s) (control)"}[label])
+        ax.set_title(
+            {
+                "future": "future feature f(x_s)",
+                "current": "own target f(x_{s-k})",
+                "unused": "unused g(x_s) (control)",
+            }[label]
+        )
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("residual stream at position s")
     axes[0].set_ylabel("linear probe accuracy (held out)")
@@ -218,7 +248,7 @@ def report(results: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for mode, e in summary.items():
-        fmt = lambda xs: " / ".join(f"{x:.2f}" for x in xs)  # noqa: E731
+        fmt = lambda xs: " / ".join(f"{x:.2f}" for x in xs)
         lines.append(
             f"| {mode} | {e['loss'][0]:.3f} ± {e['loss'][1]:.3f} | {e['accuracy'][0]:.3f} ± {e['accuracy'][1]:.3f} "
             f"| {fmt(e['probe_future'])} | {fmt(e['probe_current'])} | {fmt(e['probe_unused'])} |"
@@ -235,9 +265,17 @@ def report(results: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m experiments.precaching", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--quick", action="store_true", help="1 seed, 300 steps: a smoke run (too short to learn the task)")
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.precaching",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 seed, 300 steps: a smoke run (too short to learn the task)",
+    )
     p.add_argument("--out", default="runs/precaching", help="output directory")
     p.add_argument("--steps", type=int, help="training steps per run")
     p.add_argument("--seeds", type=int, help="seeds per mode")

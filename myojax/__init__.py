@@ -6,9 +6,9 @@ from myojax.loss import Batch, loss_and_grad, mean_loss, per_position_loss
 from myojax.model import GPT, Block, cast_model, count_params
 
 __all__ = [
+    "GPT",
     "GRADIENT_MODES",
     "GRADIENT_SPECS",
-    "GPT",
     "Batch",
     "Block",
     "GradientSpec",

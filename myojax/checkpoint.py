@@ -62,8 +62,13 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
     return path if path.name == CHECKPOINTS else path / CHECKPOINTS
 
 
-def make_manager(run_dir: str | Path, *, keep: int | None = None, save_interval_steps: int = 1,
-                 read_only: bool = False) -> ocp.CheckpointManager:
+def make_manager(
+    run_dir: str | Path,
+    *,
+    keep: int | None = None,
+    save_interval_steps: int = 1,
+    read_only: bool = False,
+) -> ocp.CheckpointManager:
     """A manager keeping the last ``keep`` steps, saving asynchronously."""
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep,
@@ -75,8 +80,16 @@ def make_manager(run_dir: str | Path, *, keep: int | None = None, save_interval_
     return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
 
 
-def save(manager: ocp.CheckpointManager, step: int, *, model: GPT, opt_state: PyTree,
-         data_iterator: grain.DatasetIterator, config: dict[str, Any], force: bool = False) -> bool:
+def save(
+    manager: ocp.CheckpointManager,
+    step: int,
+    *,
+    model: GPT,
+    opt_state: PyTree,
+    data_iterator: grain.DatasetIterator,
+    config: dict[str, Any],
+    force: bool = False,
+) -> bool:
     """Start an async save of ``step``; returns whether the manager saved (its interval rule)."""
     args = ocp.args.Composite(
         model=ocp.args.StandardSave(model),
@@ -91,18 +104,23 @@ def _abstract(tree: PyTree) -> PyTree:
     """Restore targets; arrays without a sharding go to the default device."""
     default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                       sharding=getattr(x, "sharding", None) or default), tree)
+        lambda x: jax.ShapeDtypeStruct(
+            x.shape, x.dtype, sharding=getattr(x, "sharding", None) or default
+        ),
+        tree,
+    )
 
 
-def _restore_model(manager: ocp.CheckpointManager, step: int, mesh: jax.sharding.Mesh | None,
-                   min_shard_size: int) -> tuple[ModelConfig, GPT, dict]:
+def _restore_model(
+    manager: ocp.CheckpointManager, step: int, mesh: jax.sharding.Mesh | None, min_shard_size: int
+) -> tuple[ModelConfig, GPT, dict]:
     config = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     model_cfg = ModelConfig.from_dict(config["model"])
     abstract = eqx.filter_eval_shape(lambda: GPT(model_cfg, key=jax.random.key(0)))
     if mesh is not None:  # each device reads only its shard of the target layout
         abstract = shd.abstract_state(
-            abstract, shd.state_shardings(abstract, mesh, min_shard_size=min_shard_size))
+            abstract, shd.state_shardings(abstract, mesh, min_shard_size=min_shard_size)
+        )
     restored = manager.restore(
         step, args=ocp.args.Composite(model=ocp.args.StandardRestore(_abstract(abstract)))
     )
@@ -126,9 +144,13 @@ def _steps_to_try(manager: ocp.CheckpointManager, step: int | None, where: Path)
     return [step]
 
 
-def restore(run_dir: str | Path, step: int | None = None, *,
-            mesh: jax.sharding.Mesh | str | None = None,
-            min_shard_size: int = shd.DEFAULT_MIN_SHARD_SIZE) -> tuple[ModelConfig, GPT]:
+def restore(
+    run_dir: str | Path,
+    step: int | None = None,
+    *,
+    mesh: jax.sharding.Mesh | str | None = None,
+    min_shard_size: int = shd.DEFAULT_MIN_SHARD_SIZE,
+) -> tuple[ModelConfig, GPT]:
     """``(model config, model)`` of ``step`` (default: the latest step that restores).
 
     Without ``mesh`` every array lands on the default device. With a ``Mesh`` or a spec such as
@@ -148,9 +170,13 @@ def restore(run_dir: str | Path, step: int | None = None, *,
                 return model_cfg, model
             except Exception as e:  # orbax/tensorstore raise many types for damaged files
                 if step is not None:
-                    raise CheckpointError(f"checkpoint step {s} in {where} is unreadable: {e}") from e
-                _say(f"checkpoint step {s} in {where} is unreadable ({type(e).__name__}: "
-                     f"{str(e)[:200]}); falling back to the previous step")
+                    raise CheckpointError(
+                        f"checkpoint step {s} in {where} is unreadable: {e}"
+                    ) from e
+                _say(
+                    f"checkpoint step {s} in {where} is unreadable ({type(e).__name__}: "
+                    f"{str(e)[:200]}); falling back to the previous step"
+                )
         raise CheckpointError(f"no readable checkpoint in {where}")
     finally:
         manager.close()
@@ -195,7 +221,8 @@ def _data_state(step_dir: Path) -> dict:
     if any(st != states[0] for st in states):
         raise CheckpointError(
             f"{step_dir / 'data'} holds different iterator states per process "
-            f"({[f.name for f in files]}); resume with the process count that wrote it")
+            f"({[f.name for f in files]}); resume with the process count that wrote it"
+        )
     return states[0]
 
 
@@ -217,8 +244,10 @@ def restore_for_resume(
     for s in sorted(manager.all_steps(), reverse=True):
         step_dir = checkpoint_dir(manager.directory) / str(s)
         same_layout = (step_dir / "data" / own_file).exists()
-        items = dict(model=ocp.args.StandardRestore(_abstract(abstract_model)),
-                     opt_state=ocp.args.StandardRestore(_abstract(abstract_opt_state)))
+        items = dict(
+            model=ocp.args.StandardRestore(_abstract(abstract_model)),
+            opt_state=ocp.args.StandardRestore(_abstract(abstract_opt_state)),
+        )
         if same_layout:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
@@ -229,8 +258,10 @@ def restore_for_resume(
             raise  # readable, but not resumable in this layout: nothing to move aside
         except Exception as e:  # orbax/tensorstore raise many types for damaged files
             dest = _quarantine(manager, s)
-            _say(f"checkpoint step {s} is unreadable ({type(e).__name__}: {str(e)[:200]}); "
-                 f"moved it to {dest} and falling back to the previous step")
+            _say(
+                f"checkpoint step {s} is unreadable ({type(e).__name__}: {str(e)[:200]}); "
+                f"moved it to {dest} and falling back to the previous step"
+            )
             continue
         return s, restored["model"], restored["opt_state"]
     return None

@@ -77,7 +77,9 @@ class ModelConfig:
                 f"ModelConfig.tie_embeddings must be a bool, got {self.tie_embeddings!r}"
             )
         if self.remat not in REMAT_POLICIES:
-            raise ValueError(f"ModelConfig.remat must be one of {REMAT_POLICIES}, got {self.remat!r}")
+            raise ValueError(
+                f"ModelConfig.remat must be one of {REMAT_POLICIES}, got {self.remat!r}"
+            )
         for name in ("param_dtype", "compute_dtype"):
             if getattr(self, name) not in DTYPES:
                 raise ValueError(

@@ -39,7 +39,9 @@ def per_position_loss(
 
 
 def mean_loss(model: GPT, batch: Batch) -> Float[Array, ""]:
-    losses_BxT = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(model, batch.inputs, batch.targets)
+    losses_BxT = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(
+        model, batch.inputs, batch.targets
+    )
     return jnp.mean(losses_BxT)
 
 

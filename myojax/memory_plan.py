@@ -244,7 +244,8 @@ def format_plan(plan: MemoryPlan) -> str:
     if not plan.fits():
         ok = [r for r in ("dots", "full") if plan.fits(r)]  # least recomputation first
         lines.append(
-            f"fits with remat={ok[0]}" if ok
+            f"fits with remat={ok[0]}"
+            if ok
             else "fits with no remat policy: add fsdp devices or lower the batch size"
         )
     return "\n".join(lines)

@@ -96,8 +96,14 @@ class Block(eqx.Module):
             h.astype(cdt), w(self.w_qkv), w(self.b_qkv), spec
         )
         attn = causal_attention(
-            q, k_past, v_past, k_delta, v_delta,
-            n_heads=config.n_heads, scale=config.attn_scale, softmax_dtype=acc,
+            q,
+            k_past,
+            v_past,
+            k_delta,
+            v_delta,
+            n_heads=config.n_heads,
+            scale=config.attn_scale,
+            softmax_dtype=acc,
         )
         attn_out = (attn @ w(self.w_out) + w(self.b_out)).astype(x.dtype)
         x = x + attn_out
@@ -167,7 +173,9 @@ class GPT(eqx.Module):
     def embed(self, tokens: Int[Array, " T"]) -> Float[Array, "T D"]:
         t = tokens.shape[0]
         if t > self.config.seq_len:
-            raise ValueError(f"sequence length {t} exceeds ModelConfig.seq_len={self.config.seq_len}")
+            raise ValueError(
+                f"sequence length {t} exceeds ModelConfig.seq_len={self.config.seq_len}"
+            )
         x = (self.wte[tokens] + self.wpe[:t]).astype(_accum_dtype(self.config))
         if self.config.input_multiplier != 1.0:  # skip the multiply so SP stays bitwise unchanged
             x = x * self.config.input_multiplier

@@ -46,8 +46,10 @@ def param_labels(model: GPT) -> PyTree[str]:
             per_layer_ndim = leaf.ndim - 1
             if per_layer_ndim in (1, 2):
                 return "hidden" if per_layer_ndim == 2 else "vector"
-        raise ValueError(f"param_labels has no rule for parameter {jax.tree_util.keystr(path)} "
-                         f"with shape {getattr(leaf, 'shape', None)}")
+        raise ValueError(
+            f"param_labels has no rule for parameter {jax.tree_util.keystr(path)} "
+            f"with shape {getattr(leaf, 'shape', None)}"
+        )
 
     return jax.tree_util.tree_map_with_path(label, model)
 
@@ -79,10 +81,11 @@ def make_optimizer(
     schedule = learning_rate_schedule(cfg)
 
     def for_label(label: str) -> optax.GradientTransformation:
-        lr = lambda count, m=multipliers[label]: m * schedule(count)  # noqa: E731
+        lr = lambda count, m=multipliers[label]: m * schedule(count)
         if label in DECAYED:
-            return optax.adamw(lr, b1=cfg.beta1, b2=cfg.beta2, eps=cfg.eps,
-                               weight_decay=cfg.weight_decay)
+            return optax.adamw(
+                lr, b1=cfg.beta1, b2=cfg.beta2, eps=cfg.eps, weight_decay=cfg.weight_decay
+            )
         return optax.adam(lr, b1=cfg.beta1, b2=cfg.beta2, eps=cfg.eps)
 
     return optax.chain(

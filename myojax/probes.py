@@ -22,7 +22,9 @@ def ridge_probe_accuracy(
     features = np.asarray(features, np.float64)
     labels = np.asarray(labels)
     if features.ndim != 2 or labels.shape != features.shape[:1]:
-        raise ValueError(f"need features [N, D] and labels [N], got {features.shape} and {labels.shape}")
+        raise ValueError(
+            f"need features [N, D] and labels [N], got {features.shape} and {labels.shape}"
+        )
     if not 0 < train_fraction < 1:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     n_train = int(len(labels) * train_fraction)

@@ -53,8 +53,9 @@ class PowerLawFit:
         return dataclasses.asdict(self)
 
 
-def predict(params: Float[np.ndarray, "... 3"], n: Float[np.ndarray, " K"] | float
-            ) -> Float[np.ndarray, "... K"]:
+def predict(
+    params: Float[np.ndarray, "... 3"], n: Float[np.ndarray, " K"] | float
+) -> Float[np.ndarray, "... K"]:
     """L(N) for parameter rows ``(E, A, alpha)`` (broadcast over leading axes)."""
     params = np.asarray(params, float)
     n = np.atleast_1d(np.asarray(n, float))
@@ -69,17 +70,21 @@ def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     return loss, np.clip(r, -delta, delta)
 
 
-def objective(theta: Float[np.ndarray, " 3"], log_n: Float[np.ndarray, " K"],
-              log_loss: Float[np.ndarray, " K"], delta: float = HUBER_DELTA
-              ) -> tuple[float, Float[np.ndarray, " 3"]]:
+def objective(
+    theta: Float[np.ndarray, " 3"],
+    log_n: Float[np.ndarray, " K"],
+    log_loss: Float[np.ndarray, " K"],
+    delta: float = HUBER_DELTA,
+) -> tuple[float, Float[np.ndarray, " 3"]]:
     """Summed Huber loss of log-space residuals at theta = (e, a, alpha), and its gradient."""
     e, a, alpha = theta
     z = np.stack([a - alpha * log_n, np.full_like(log_n, e)])
     pred = special.logsumexp(z, axis=0)
     w_power = np.exp(z[0] - pred)  # d pred / d a; d pred / d e = 1 - w_power
     loss, dloss = _huber(pred - log_loss, delta)
-    grad = np.array([np.sum(dloss * (1 - w_power)), np.sum(dloss * w_power),
-                     np.sum(dloss * w_power * -log_n)])
+    grad = np.array(
+        [np.sum(dloss * (1 - w_power)), np.sum(dloss * w_power), np.sum(dloss * w_power * -log_n)]
+    )
     return float(np.sum(loss)), grad
 
 
@@ -88,8 +93,9 @@ def objective(theta: Float[np.ndarray, " 3"], log_n: Float[np.ndarray, " K"],
 _OPTIONS = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9}
 
 
-def _minimize(start: np.ndarray, log_n: np.ndarray, log_loss: np.ndarray, delta: float
-              ) -> tuple[np.ndarray, float]:
+def _minimize(
+    start: np.ndarray, log_n: np.ndarray, log_loss: np.ndarray, delta: float
+) -> tuple[np.ndarray, float]:
     # Centre log N: with a' = a - alpha * mean(log N) (the amplitude at the geometric-mean size)
     # a' and alpha are nearly uncorrelated, where a and alpha are almost collinear (log N ~ 10-20),
     # which cuts L-BFGS iterations several-fold. The optimum is the same point.
@@ -101,8 +107,14 @@ def _minimize(start: np.ndarray, log_n: np.ndarray, log_loss: np.ndarray, delta:
         return f * scale, g * scale
 
     e, a, alpha = start
-    res = optimize.minimize(scaled, np.array([e, a - alpha * c, alpha]), jac=True,
-                            method="L-BFGS-B", bounds=BOUNDS, options=_OPTIONS)
+    res = optimize.minimize(
+        scaled,
+        np.array([e, a - alpha * c, alpha]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=BOUNDS,
+        options=_OPTIONS,
+    )
     e, a_c, alpha = res.x
     return np.array([e, a_c + alpha * c, alpha]), float(res.fun) / scale
 
@@ -111,18 +123,23 @@ def _check_inputs(n: np.ndarray, loss: np.ndarray) -> None:
     if n.ndim != 1 or n.shape != loss.shape:
         raise ValueError(f"n and loss must be 1-D of equal length, got {n.shape} and {loss.shape}")
     if len(np.unique(n)) < 3:
-        raise ValueError(f"fitting E, A, alpha needs at least 3 distinct sizes, got {len(np.unique(n))}")
+        raise ValueError(
+            f"fitting E, A, alpha needs at least 3 distinct sizes, got {len(np.unique(n))}"
+        )
     if not (np.all(np.isfinite(n)) and np.all(n > 0)):
         raise ValueError(f"sizes must be finite and positive, got {n}")
     if not (np.all(np.isfinite(loss)) and np.all(loss > 0)):
         raise ValueError(f"losses must be finite and positive, got {loss}")
 
 
-def fit_power_law(n: Float[np.ndarray, " K"] | Sequence[float],
-                  loss: Float[np.ndarray, " K"] | Sequence[float], *,
-                  delta: float = HUBER_DELTA,
-                  grid: Sequence[Sequence[float]] = DEFAULT_GRID,
-                  extra_starts: Sequence[Sequence[float]] = ()) -> PowerLawFit:
+def fit_power_law(
+    n: Float[np.ndarray, " K"] | Sequence[float],
+    loss: Float[np.ndarray, " K"] | Sequence[float],
+    *,
+    delta: float = HUBER_DELTA,
+    grid: Sequence[Sequence[float]] = DEFAULT_GRID,
+    extra_starts: Sequence[Sequence[float]] = (),
+) -> PowerLawFit:
     """Best Huber/L-BFGS fit over every start of ``grid`` (the product of its three axes)."""
     n, loss = np.asarray(n, float), np.asarray(loss, float)
     _check_inputs(n, loss)
@@ -137,34 +154,41 @@ def fit_power_law(n: Float[np.ndarray, " K"] | Sequence[float],
         if f < best_f:
             best_x, best_f = x, f
     e, a, alpha = best_x
-    return PowerLawFit(E=float(np.exp(e)), A=float(np.exp(a)), alpha=float(alpha),
-                       objective=float(best_f))
+    return PowerLawFit(
+        E=float(np.exp(e)), A=float(np.exp(a)), alpha=float(alpha), objective=float(best_f)
+    )
 
 
 def _theta(fit: PowerLawFit) -> list[float]:
     return [math.log(fit.E), math.log(fit.A), fit.alpha]
 
 
-def bootstrap_indices(rng: np.random.Generator, n_items: int, n_boot: int
-                      ) -> Int[np.ndarray, "B M"]:
+def bootstrap_indices(
+    rng: np.random.Generator, n_items: int, n_boot: int
+) -> Int[np.ndarray, "B M"]:
     """Item indices of ``n_boot`` resamples with replacement; share them across models (paired)."""
     if n_items < 2 or n_boot < 1:
         raise ValueError(f"need >= 2 items and >= 1 replicate, got {n_items} and {n_boot}")
     return rng.integers(0, n_items, size=(n_boot, n_items))
 
 
-def resampled_means(per_item: Float[np.ndarray, "K M"], indices: Int[np.ndarray, "B M"]
-                    ) -> Float[np.ndarray, "B K"]:
+def resampled_means(
+    per_item: Float[np.ndarray, "K M"], indices: Int[np.ndarray, "B M"]
+) -> Float[np.ndarray, "B K"]:
     """Mean loss of each model (row of ``per_item``) under each resample of the items."""
     per_item = np.asarray(per_item, float)
     return per_item[:, indices].mean(axis=-1).T
 
 
-def bootstrap_fits(n: Float[np.ndarray, " K"], per_item: Float[np.ndarray, "K M"],
-                   indices: Int[np.ndarray, "B M"], *, point: PowerLawFit | None = None,
-                   delta: float = HUBER_DELTA,
-                   grid: Sequence[Sequence[float]] | None = None,
-                   ) -> Float[np.ndarray, "B 3"]:
+def bootstrap_fits(
+    n: Float[np.ndarray, " K"],
+    per_item: Float[np.ndarray, "K M"],
+    indices: Int[np.ndarray, "B M"],
+    *,
+    point: PowerLawFit | None = None,
+    delta: float = HUBER_DELTA,
+    grid: Sequence[Sequence[float]] | None = None,
+) -> Float[np.ndarray, "B 3"]:
     """``(E, A, alpha)`` refit on every resample of the held-out items.
 
     With ``point`` (the fit to all items) and no ``grid``, each refit starts from the point
@@ -184,8 +208,9 @@ def bootstrap_fits(n: Float[np.ndarray, " K"], per_item: Float[np.ndarray, "K M"
     return out
 
 
-def interval(samples: Float[np.ndarray, "B ..."], level: float = 0.95
-             ) -> tuple[np.ndarray, np.ndarray]:
+def interval(
+    samples: Float[np.ndarray, "B ..."], level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval over the first axis."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -194,8 +219,9 @@ def interval(samples: Float[np.ndarray, "B ..."], level: float = 0.95
     return lo, hi
 
 
-def trend_slope(n: Float[np.ndarray, " K"], y: Float[np.ndarray, "... K"]
-                ) -> Float[np.ndarray, "..."]:
+def trend_slope(
+    n: Float[np.ndarray, " K"], y: Float[np.ndarray, "... K"]
+) -> Float[np.ndarray, ...]:
     """Least-squares slope of ``y`` against log10 N (per row): change of y per decade of N."""
     x = np.log10(np.asarray(n, float))
     x = x - x.mean()

@@ -327,7 +327,11 @@ ENV_PROCESS_ID = "JAX_PROCESS_ID"
 # Force (1) or forbid (0) initialization when no explicit variables are set (TPU pods: 1).
 ENV_FORCE = "MYOJAX_DISTRIBUTED"
 _SLURM_VARS = (
-    "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"
+    "SLURM_JOB_ID",
+    "SLURM_STEP_NODELIST",
+    "SLURM_NTASKS",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
 )
 
 
@@ -368,9 +372,7 @@ def maybe_initialize_distributed(
         try:
             num_processes, process_id = int(env[ENV_NUM_PROCESSES]), int(env[ENV_PROCESS_ID])
         except ValueError as err:
-            raise ValueError(
-                f"{ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} must be integers"
-            ) from err
+            raise ValueError(f"{ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} must be integers") from err
         if not 0 <= process_id < num_processes:
             raise ValueError(
                 f"{ENV_PROCESS_ID}={process_id} must be in [0, {ENV_NUM_PROCESSES}={num_processes})"

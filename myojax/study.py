@@ -36,7 +36,8 @@ from myojax import scaling_laws as sl
 from myojax.config import GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, per_position_loss
 from myojax.model import GPT
-from myojax.model_presets import GPT2_SHAPES, preset as gpt2_preset
+from myojax.model_presets import GPT2_SHAPES
+from myojax.model_presets import preset as gpt2_preset
 
 SCHEMA_VERSION = 1
 RESULT_FILE = "study_result.json"  # per run directory: written once the run is evaluated
@@ -90,9 +91,14 @@ class StudyPreset:
         if len(self.lrs) < 2 or sorted(self.lrs) != list(self.lrs):
             raise ValueError(f"preset {self.name}: lrs must be >= 2 increasing values")
         for s in (*self.sizes, self.proxy):
-            if s.d_model % s.n_heads or s.d_model // s.n_heads != self.proxy.d_model // self.proxy.n_heads:
-                raise ValueError(f"preset {self.name}: size {s.name} must keep the proxy's head "
-                                 "dimension (muP's width family)")
+            if (
+                s.d_model % s.n_heads
+                or s.d_model // s.n_heads != self.proxy.d_model // self.proxy.n_heads
+            ):
+                raise ValueError(
+                    f"preset {self.name}: size {s.name} must keep the proxy's head "
+                    "dimension (muP's width family)"
+                )
 
     @property
     def base_width(self) -> int:
@@ -113,28 +119,55 @@ _GPT2_SIZES = tuple(Size(name, *GPT2_SHAPES[name]) for name in GPT2_SHAPES)
 
 PRESETS: dict[str, StudyPreset] = {
     "cpu": StudyPreset(
-        name="cpu", sizes=_CPU_SIZES, proxy=_CPU_SIZES[0],
+        name="cpu",
+        sizes=_CPU_SIZES,
+        proxy=_CPU_SIZES[0],
         lrs=(2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2),
-        seq_len=64, batch_size=32, vocab_size=256,
-        ref_tokens=200 * 32 * 64, budget_exponent=0.5, warmup_frac=0.1,
-        eval_batches=8, n_boot=300, data="shakespeare",
+        seq_len=64,
+        batch_size=32,
+        vocab_size=256,
+        ref_tokens=200 * 32 * 64,
+        budget_exponent=0.5,
+        warmup_frac=0.1,
+        eval_batches=8,
+        n_boot=300,
+        data="shakespeare",
         description="2-layer byte-level GPTs, widths 32-112 (head dim 16), embedded Shakespeare; "
-                    "about 12 CPU-minutes (results/scaling.md has the measured wall time)"),
+        "about 12 CPU-minutes (results/scaling.md has the measured wall time)",
+    ),
     "smoke": StudyPreset(
-        name="smoke", sizes=_SMOKE_SIZES, proxy=_SMOKE_SIZES[0],
+        name="smoke",
+        sizes=_SMOKE_SIZES,
+        proxy=_SMOKE_SIZES[0],
         lrs=(4e-3, 1.6e-2),  # 2 values only: the smoke preset tests plumbing, not science
-        seq_len=32, batch_size=8, vocab_size=256,
-        ref_tokens=12 * 8 * 32, budget_exponent=0.0, warmup_frac=0.1,
-        eval_batches=4, n_boot=40, data="shakespeare",
-        description="1-layer widths 16-48, 12 steps each: end-to-end plumbing test (minutes)"),
+        seq_len=32,
+        batch_size=8,
+        vocab_size=256,
+        ref_tokens=12 * 8 * 32,
+        budget_exponent=0.0,
+        warmup_frac=0.1,
+        eval_batches=4,
+        n_boot=40,
+        data="shakespeare",
+        description="1-layer widths 16-48, 12 steps each: end-to-end plumbing test (minutes)",
+    ),
     "gpt2": StudyPreset(
-        name="gpt2", sizes=_GPT2_SIZES, proxy=Size("proxy-w256", 12, 256, 4),
+        name="gpt2",
+        sizes=_GPT2_SIZES,
+        proxy=Size("proxy-w256", 12, 256, 4),
         lrs=(2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3),
-        seq_len=1024, batch_size=512, vocab_size=50257,
-        ref_tokens=0, budget_exponent=1.0, warmup_frac=0.02,
-        eval_batches=8, n_boot=1000, data="",
+        seq_len=1024,
+        batch_size=512,
+        vocab_size=50257,
+        ref_tokens=0,
+        budget_exponent=1.0,
+        warmup_frac=0.02,
+        eval_batches=8,
+        n_boot=1000,
+        data="",
         description="GPT-2 shapes 117M-1.5B on token shards (--data), 20 tokens per "
-                    "non-embedding parameter (Chinchilla's ratio), muP proxy at width 256"),
+        "non-embedding parameter (Chinchilla's ratio), muP proxy at width 256",
+    ),
 }
 GPT2_TOKENS_PER_PARAM = 20
 
@@ -154,10 +187,18 @@ def model_config(p: StudyPreset, size: Size, mode: str) -> ModelConfig:
     if mode not in GRADIENT_MODES:
         raise ValueError(f"unknown gradient mode {mode!r}; modes are {GRADIENT_MODES}")
     base = gpt2_preset("gpt2-117m") if p.name == "gpt2" else ModelConfig()
-    return base.replace(vocab_size=p.vocab_size, seq_len=p.seq_len, d_model=size.d_model,
-                        n_layers=size.n_layers, n_heads=size.n_heads, gradient_mode=mode,
-                        parametrization="mup", base_width=p.base_width,
-                        param_dtype=p.param_dtype, compute_dtype=p.compute_dtype)
+    return base.replace(
+        vocab_size=p.vocab_size,
+        seq_len=p.seq_len,
+        d_model=size.d_model,
+        n_layers=size.n_layers,
+        n_heads=size.n_heads,
+        gradient_mode=mode,
+        parametrization="mup",
+        base_width=p.base_width,
+        param_dtype=p.param_dtype,
+        compute_dtype=p.compute_dtype,
+    )
 
 
 def token_budget(p: StudyPreset, non_embedding: int) -> tuple[int, int]:
@@ -173,7 +214,9 @@ def train_flops_per_token(cfg: ModelConfig) -> float:
     """Training FLOPs per token: 3 × forward, forward = 2N (matmuls) + 2·D·V (readout)
     + 4·L·T·D (attention scores and mixing over the full window, causal mask not discounted)."""
     _, n = param_counts(cfg)
-    return 3 * (2 * n + 2 * cfg.d_model * cfg.vocab_size + 4 * cfg.n_layers * cfg.seq_len * cfg.d_model)
+    return 3 * (
+        2 * n + 2 * cfg.d_model * cfg.vocab_size + 4 * cfg.n_layers * cfg.seq_len * cfg.d_model
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,19 +270,29 @@ def n_runs(p: StudyPreset, modes: Sequence[str]) -> int:
     return len(modes) * (len(p.lrs) + len(p.sizes) - reused)
 
 
-def train_config(p: StudyPreset, spec: RunSpec, run_dir: Path, data: str,
-                 mesh: str | None = None) -> Any:
+def train_config(
+    p: StudyPreset, spec: RunSpec, run_dir: Path, data: str, mesh: str | None = None
+) -> Any:
     from myojax.train import TrainConfig
 
     extra = {} if mesh is None else {"mesh": mesh}
     if extra and "mesh" not in {f.name for f in dataclasses.fields(TrainConfig)}:
         raise ValueError("this myojax.train.TrainConfig has no mesh field; drop --mesh")
-    return TrainConfig(**extra,
-        steps=spec.steps, batch_size=p.batch_size, lr=spec.lr,
+    return TrainConfig(
+        **extra,
+        steps=spec.steps,
+        batch_size=p.batch_size,
+        lr=spec.lr,
         warmup_steps=min(spec.steps - 1, max(1, round(p.warmup_frac * spec.steps))),
-        log_interval=max(1, spec.steps // 10), eval_interval=spec.steps, eval_batches=1,
-        checkpoint_interval=max(1, spec.steps // 4), keep=1, seed=p.seed, data=data,
-        out=str(run_dir))
+        log_interval=max(1, spec.steps // 10),
+        eval_interval=spec.steps,
+        eval_batches=1,
+        checkpoint_interval=max(1, spec.steps // 4),
+        keep=1,
+        seed=p.seed,
+        data=data,
+        out=str(run_dir),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,17 +310,26 @@ def heldout_windows(p: StudyPreset, data: str) -> list[np.ndarray]:
     from myojax.data import pipeline
 
     tokens = pipeline.load_data(data)
-    ds = pipeline.window_dataset(tokens.val, seq_len=p.seq_len, batch_size=p.batch_size,
-                                 num_batches=p.eval_batches, seed=EVAL_SEED)
+    ds = pipeline.window_dataset(
+        tokens.val,
+        seq_len=p.seq_len,
+        batch_size=p.batch_size,
+        num_batches=p.eval_batches,
+        seed=EVAL_SEED,
+    )
     return [ds[i] for i in range(len(ds))]
 
 
 def evaluate_heldout(model: GPT, windows: Sequence[np.ndarray]) -> dict[str, Any]:
     """Mean loss, per-position mean loss and per-sequence mean loss over ``windows``."""
-    losses_MxT = np.concatenate([np.asarray(_sequence_losses(model, jnp.asarray(w))) for w in windows])
-    return {"val_loss": float(losses_MxT.mean()),
-            "val_loss_per_position": losses_MxT.mean(axis=0).tolist(),
-            "val_loss_per_sequence": losses_MxT.mean(axis=1).tolist()}
+    losses_MxT = np.concatenate(
+        [np.asarray(_sequence_losses(model, jnp.asarray(w))) for w in windows]
+    )
+    return {
+        "val_loss": float(losses_MxT.mean()),
+        "val_loss_per_position": losses_MxT.mean(axis=0).tolist(),
+        "val_loss_per_sequence": losses_MxT.mean(axis=1).tolist(),
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,9 +355,17 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def execute(p: StudyPreset, spec: RunSpec, out: Path, data: str,
-            windows: Sequence[np.ndarray], *, write: bool, progress: bool | None = None,
-            mesh: str | None = None) -> dict[str, Any]:
+def execute(
+    p: StudyPreset,
+    spec: RunSpec,
+    out: Path,
+    data: str,
+    windows: Sequence[np.ndarray],
+    *,
+    write: bool,
+    progress: bool | None = None,
+    mesh: str | None = None,
+) -> dict[str, Any]:
     """Train (or resume) one run, restore its final checkpoint, evaluate it; cached on disk.
 
     Returns the run's result with ``status`` "ok", "diverged" (non-finite loss: recorded, not
@@ -310,15 +380,21 @@ def execute(p: StudyPreset, spec: RunSpec, out: Path, data: str,
     t0 = time.perf_counter()
     total, non_emb = param_counts(spec.model)
     row: dict[str, Any] = {
-        "mode": spec.mode, "role": spec.role, "size": spec.size.name, "d_model": spec.size.d_model,
-        "n_layers": spec.size.n_layers, "params": total, "non_embedding_params": non_emb,
-        "tokens": spec.tokens, "steps": spec.steps, "lr": spec.lr,
+        "mode": spec.mode,
+        "role": spec.role,
+        "size": spec.size.name,
+        "d_model": spec.size.d_model,
+        "n_layers": spec.size.n_layers,
+        "params": total,
+        "non_embedding_params": non_emb,
+        "tokens": spec.tokens,
+        "steps": spec.steps,
+        "lr": spec.lr,
         "run_dir": str(run_dir.relative_to(out)),
     }
     prior_wall = float(_read_json(run_dir / "study_wall.json", {}).get("wall_s", 0.0))
     try:
-        final = train.run(train_config(p, spec, run_dir, data, mesh), spec.model,
-                          progress=progress)
+        final = train.run(train_config(p, spec, run_dir, data, mesh), spec.model, progress=progress)
     except train.NonFiniteLoss as e:
         row.update(status="diverged", error=str(e), wall_s=prior_wall + time.perf_counter() - t0)
         if write:
@@ -326,15 +402,22 @@ def execute(p: StudyPreset, spec: RunSpec, out: Path, data: str,
         return row
     if final["preempted"]:
         if write:
-            write_json(run_dir / "study_wall.json", {"wall_s": prior_wall + time.perf_counter() - t0})
+            write_json(
+                run_dir / "study_wall.json", {"wall_s": prior_wall + time.perf_counter() - t0}
+            )
         return {**row, "status": "interrupted"}
     cfg, model = checkpoint.restore(run_dir)
     if cfg != spec.model:
         raise RuntimeError(f"{run_dir}: restored config differs from the planned one")
     ev = evaluate_heldout(model, windows)
     status = "ok" if math.isfinite(ev["val_loss"]) else "diverged"
-    row.update(status=status, final_step=final["step"], train_loss=final["loss"], **ev,
-               wall_s=prior_wall + time.perf_counter() - t0)
+    row.update(
+        status=status,
+        final_step=final["step"],
+        train_loss=final["loss"],
+        **ev,
+        wall_s=prior_wall + time.perf_counter() - t0,
+    )
     if write:
         write_json(run_dir / RESULT_FILE, row)
     return row
@@ -361,8 +444,14 @@ def best_lr(rows: Sequence[dict[str, Any]]) -> tuple[float, bool]:
 # Analysis: a pure function of the run rows
 
 
-def analyze(p: StudyPreset, modes: Sequence[str], runs: Sequence[dict[str, Any]],
-            *, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+def analyze(
+    p: StudyPreset,
+    modes: Sequence[str],
+    runs: Sequence[dict[str, Any]],
+    *,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """Fits per mode, per-size gaps against ``standard``, gap trend and extrapolations."""
     rng = np.random.default_rng(seed)
     sizes = [s.name for s in p.sizes]
@@ -370,8 +459,14 @@ def analyze(p: StudyPreset, modes: Sequence[str], runs: Sequence[dict[str, Any]]
     n_items = {len(r["val_loss_per_sequence"]) for r in table.values()}
     if len(n_items) > 1:
         raise ValueError(f"runs were evaluated on different held-out sets (sizes {n_items})")
-    out: dict[str, Any] = {"level": level, "n_boot": p.n_boot, "fits": {}, "gaps": {},
-                           "extrapolation": {}, "bootstrap": "paired over held-out sequences"}
+    out: dict[str, Any] = {
+        "level": level,
+        "n_boot": p.n_boot,
+        "fits": {},
+        "gaps": {},
+        "extrapolation": {},
+        "bootstrap": "paired over held-out sequences",
+    }
     if not n_items:
         return out
     idx = sl.bootstrap_indices(rng, n_items.pop(), p.n_boot)
@@ -385,20 +480,30 @@ def analyze(p: StudyPreset, modes: Sequence[str], runs: Sequence[dict[str, Any]]
         per_item = np.array([r["val_loss_per_sequence"] for r in rows])
         mean_boot = sl.resampled_means(per_item, idx)
         lo, hi = sl.interval(mean_boot, level)
-        entry: dict[str, Any] = {"sizes": names, "n": n.tolist(),
-                                 "loss": per_item.mean(axis=1).tolist(),
-                                 "loss_ci": [lo.tolist(), hi.tolist()]}
+        entry: dict[str, Any] = {
+            "sizes": names,
+            "n": n.tolist(),
+            "loss": per_item.mean(axis=1).tolist(),
+            "loss_ci": [lo.tolist(), hi.tolist()],
+        }
         if len(names) >= 3:
             fit = sl.fit_power_law(n, per_item.mean(axis=1))
             params = sl.bootstrap_fits(n, per_item, idx, point=fit)
             plo, phi = sl.interval(params, level)
             pred = sl.predict(params, extrap_n)
             elo, ehi = sl.interval(pred, level)
-            entry.update(fit=fit.to_dict(), fit_ci={k: [float(plo[i]), float(phi[i])]
-                                                    for i, k in enumerate(("E", "A", "alpha"))})
+            entry.update(
+                fit=fit.to_dict(),
+                fit_ci={
+                    k: [float(plo[i]), float(phi[i])] for i, k in enumerate(("E", "A", "alpha"))
+                },
+            )
             out["extrapolation"][mode] = {
-                "sizes": extrap_names, "n": extrap_n.tolist(),
-                "loss": fit.predict(extrap_n).tolist(), "ci": [elo.tolist(), ehi.tolist()]}
+                "sizes": extrap_names,
+                "n": extrap_n.tolist(),
+                "loss": fit.predict(extrap_n).tolist(),
+                "ci": [elo.tolist(), ehi.tolist()],
+            }
             boots[mode] = {"params": params, "fit": fit}
         boots.setdefault(mode, {})["per_item"] = dict(zip(names, per_item))
         out["fits"][mode] = entry
@@ -407,27 +512,41 @@ def analyze(p: StudyPreset, modes: Sequence[str], runs: Sequence[dict[str, Any]]
             common = [s for s in sizes if (mode, s) in table and ("standard", s) in table]
             if not common:
                 continue
-            d_items = np.array([boots[mode]["per_item"][s] - boots["standard"]["per_item"][s]
-                                for s in common])
+            d_items = np.array(
+                [boots[mode]["per_item"][s] - boots["standard"]["per_item"][s] for s in common]
+            )
             n = np.array([table[mode, s]["non_embedding_params"] for s in common], float)
             gap_boot = sl.resampled_means(d_items, idx)
             glo, ghi = sl.interval(gap_boot, level)
-            gap = {"sizes": common, "n": n.tolist(), "gap": d_items.mean(axis=1).tolist(),
-                   "ci": [glo.tolist(), ghi.tolist()],
-                   "relative": (d_items.mean(axis=1) / np.array(
-                       [table["standard", s]["val_loss"] for s in common])).tolist()}
+            gap = {
+                "sizes": common,
+                "n": n.tolist(),
+                "gap": d_items.mean(axis=1).tolist(),
+                "ci": [glo.tolist(), ghi.tolist()],
+                "relative": (
+                    d_items.mean(axis=1)
+                    / np.array([table["standard", s]["val_loss"] for s in common])
+                ).tolist(),
+            }
             if len(common) >= 2:
                 slope_boot = sl.trend_slope(n, gap_boot)
                 slo, shi = sl.interval(slope_boot, level)
                 gap["trend_per_decade"] = float(sl.trend_slope(n, d_items.mean(axis=1)))
                 gap["trend_ci"] = [float(slo), float(shi)]
             if "params" in boots.get(mode, {}) and "params" in boots["standard"]:
-                pred_gap = (sl.predict(boots[mode]["params"], extrap_n)
-                            - sl.predict(boots["standard"]["params"], extrap_n))
+                pred_gap = sl.predict(boots[mode]["params"], extrap_n) - sl.predict(
+                    boots["standard"]["params"], extrap_n
+                )
                 xlo, xhi = sl.interval(pred_gap, level)
-                point = boots[mode]["fit"].predict(extrap_n) - boots["standard"]["fit"].predict(extrap_n)
-                gap["extrapolated"] = {"sizes": extrap_names, "n": extrap_n.tolist(),
-                                       "gap": point.tolist(), "ci": [xlo.tolist(), xhi.tolist()]}
+                point = boots[mode]["fit"].predict(extrap_n) - boots["standard"]["fit"].predict(
+                    extrap_n
+                )
+                gap["extrapolated"] = {
+                    "sizes": extrap_names,
+                    "n": extrap_n.tolist(),
+                    "gap": point.tolist(),
+                    "ci": [xlo.tolist(), xhi.tolist()],
+                }
             out["gaps"][mode] = gap
     return out
 
@@ -443,9 +562,19 @@ class StopFlag:
     signum: int | None = None
 
 
-def run_study(p: StudyPreset, modes: Sequence[str], out: Path, *, data: str, write: bool,
-              stop: StopFlag, say: Callable[[str], None], bar: Any = None,
-              progress: bool | None = None, mesh: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+def run_study(
+    p: StudyPreset,
+    modes: Sequence[str],
+    out: Path,
+    *,
+    data: str,
+    write: bool,
+    stop: StopFlag,
+    say: Callable[[str], None],
+    bar: Any = None,
+    progress: bool | None = None,
+    mesh: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
     """All runs of the study, in protocol order; returns (run rows, finished).
 
     ``finished`` is False when a signal stopped it: everything done so far is on disk and
@@ -479,8 +608,9 @@ def run_study(p: StudyPreset, modes: Sequence[str], out: Path, *, data: str, wri
         for spec in size_specs(p, mode, lr):
             reused = next((r for r in sweep if same_run(spec, _spec_of(p, r))), None)
             if reused is not None:
-                rows.append({**reused, "role": "size", "size": spec.size.name,
-                             "same_run_as_sweep": True})
+                rows.append(
+                    {**reused, "role": "size", "size": spec.size.name, "same_run_as_sweep": True}
+                )
                 continue
             row = do(spec)
             if row is None:
@@ -497,54 +627,96 @@ def _spec_of(p: StudyPreset, row: dict[str, Any]) -> RunSpec:
 
 def environment() -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "jax": jax.__version__, "backend": jax.default_backend(),
-            "devices": [str(d) for d in jax.devices()], "cpu_count": os.cpu_count(),
-            "load_avg_1_5_15": load,
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_count": os.cpu_count(),
+        "load_avg_1_5_15": load,
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
-def results_document(p: StudyPreset, modes: Sequence[str], runs: list[dict[str, Any]],
-                     analysis: dict[str, Any], *, command: str, wall_s: float,
-                     env_start: dict[str, Any], data: str, trained: int,
-                     previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def results_document(
+    p: StudyPreset,
+    modes: Sequence[str],
+    runs: list[dict[str, Any]],
+    analysis: dict[str, Any],
+    *,
+    command: str,
+    wall_s: float,
+    env_start: dict[str, Any],
+    data: str,
+    trained: int,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The results.json document. ``invocations`` keeps every command that contributed (a
     resumed study took several), with its wall time, load and how many runs it trained."""
-    invocation = {"command": command, "wall_s": wall_s, "runs_trained": trained,
-                  "environment_start": env_start, "environment_end": environment()}
+    invocation = {
+        "command": command,
+        "wall_s": wall_s,
+        "runs_trained": trained,
+        "environment_start": env_start,
+        "environment_end": environment(),
+    }
     invocations = (previous or {}).get("invocations", []) + [invocation]
     sweeps = {}
     for mode in modes:
-        rs = sorted((r for r in runs if r["mode"] == mode and r["role"] == "sweep"),
-                    key=lambda r: r["lr"])
+        rs = sorted(
+            (r for r in runs if r["mode"] == mode and r["role"] == "sweep"), key=lambda r: r["lr"]
+        )
         if rs:
             lr, edge = best_lr(rs)
-            sweeps[mode] = {"lrs": [r["lr"] for r in rs],
-                            "val_loss": [r.get("val_loss") if r["status"] == "ok" else None for r in rs],
-                            "status": [r["status"] for r in rs], "best_lr": lr, "best_at_edge": edge}
+            sweeps[mode] = {
+                "lrs": [r["lr"] for r in rs],
+                "val_loss": [r.get("val_loss") if r["status"] == "ok" else None for r in rs],
+                "status": [r["status"] for r in rs],
+                "best_lr": lr,
+                "best_at_edge": edge,
+            }
     return {
-        "schema_version": SCHEMA_VERSION, "preset": p.name, "description": p.description,
-        "modes": list(modes), "command": command, "data": data,
+        "schema_version": SCHEMA_VERSION,
+        "preset": p.name,
+        "description": p.description,
+        "modes": list(modes),
+        "command": command,
+        "data": data,
         "protocol": {
-            "sizes": [dataclasses.asdict(s) for s in p.sizes], "proxy": dataclasses.asdict(p.proxy),
-            "base_width": p.base_width, "lrs": list(p.lrs), "seq_len": p.seq_len,
-            "batch_size": p.batch_size, "token_rule": {
+            "sizes": [dataclasses.asdict(s) for s in p.sizes],
+            "proxy": dataclasses.asdict(p.proxy),
+            "base_width": p.base_width,
+            "lrs": list(p.lrs),
+            "seq_len": p.seq_len,
+            "batch_size": p.batch_size,
+            "token_rule": {
                 "formula": "D(N) = ref_tokens * (N / N_proxy) ** exponent, rounded up to whole steps",
                 "ref_tokens": p.ref_tokens or f"{GPT2_TOKENS_PER_PARAM} * N_proxy",
-                "exponent": p.budget_exponent},
-            "warmup_frac": p.warmup_frac, "seed": p.seed, "eval_seed": EVAL_SEED,
-            "eval_sequences": p.eval_batches * p.batch_size, "n_boot": p.n_boot,
-            "fit": "L(N) = E + A N^-alpha; Huber(delta=1e-3) on log L; L-BFGS-B from a grid"},
-        "wall_s": wall_s, "environment_start": env_start,
-        "environment_end": invocation["environment_end"], "invocations": invocations,
-        "runs": runs, "sweeps": sweeps, "analysis": analysis,
+                "exponent": p.budget_exponent,
+            },
+            "warmup_frac": p.warmup_frac,
+            "seed": p.seed,
+            "eval_seed": EVAL_SEED,
+            "eval_sequences": p.eval_batches * p.batch_size,
+            "n_boot": p.n_boot,
+            "fit": "L(N) = E + A N^-alpha; Huber(delta=1e-3) on log L; L-BFGS-B from a grid",
+        },
+        "wall_s": wall_s,
+        "environment_start": env_start,
+        "environment_end": invocation["environment_end"],
+        "invocations": invocations,
+        "runs": runs,
+        "sweeps": sweeps,
+        "analysis": analysis,
     }
 
 
 def runs_fingerprint(runs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What the analysis depends on: used to make a rerun with nothing new a no-op."""
-    return sorted((r["mode"], r["role"], r["size"], r["lr"], r["status"], r.get("val_loss"))
-                  for r in runs)
+    return sorted(
+        (r["mode"], r["role"], r["size"], r["lr"], r["status"], r.get("val_loss")) for r in runs
+    )
 
 
 def iter_rows(doc: dict[str, Any], role: str) -> Iterator[dict[str, Any]]:

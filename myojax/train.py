@@ -73,17 +73,25 @@ class TrainConfig:
     beta2: float = _field(0.95, "Adam beta2")
     eps: float = _field(1e-8, "Adam epsilon")
     log_interval: int = _field(10, "write a metrics row every this many steps")
-    eval_interval: int = _field(100, "evaluate on held-out data every this many steps (and at the end)")
+    eval_interval: int = _field(
+        100, "evaluate on held-out data every this many steps (and at the end)"
+    )
     eval_batches: int = _field(8, "held-out batches per evaluation (the same windows each time)")
-    checkpoint_interval: int = _field(100, "save a checkpoint every this many steps (and at the end)")
+    checkpoint_interval: int = _field(
+        100, "save a checkpoint every this many steps (and at the end)"
+    )
     keep: int = _field(3, "keep the last this many checkpoints")
     seed: int = _field(0, "root PRNG seed (init and data)")
     data: str = _field("shakespeare", "'shakespeare' (embedded, bytes) or a token-shard directory")
     out: str = _field("runs/run", "run directory (config, metrics, checkpoints)")
-    mesh: str = _field("data=-1", "device mesh over all devices of all processes, e.g. "
-                       "'data=2,fsdp=4'; one axis may be -1 (fill)")
-    min_shard_size: int = _field(shd.DEFAULT_MIN_SHARD_SIZE,
-                                 "FSDP: state leaves with fewer elements stay replicated")
+    mesh: str = _field(
+        "data=-1",
+        "device mesh over all devices of all processes, e.g. "
+        "'data=2,fsdp=4'; one axis may be -1 (fill)",
+    )
+    min_shard_size: int = _field(
+        shd.DEFAULT_MIN_SHARD_SIZE, "FSDP: state leaves with fewer elements stay replicated"
+    )
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -93,8 +101,15 @@ class TrainConfig:
                 object.__setattr__(self, f.name, float(v))
             elif not isinstance(v, t) or isinstance(v, bool):
                 raise ValueError(f"TrainConfig.{f.name} must be {t.__name__}, got {v!r}")
-        for name in ("steps", "batch_size", "log_interval", "eval_interval", "eval_batches",
-                     "checkpoint_interval", "keep"):
+        for name in (
+            "steps",
+            "batch_size",
+            "log_interval",
+            "eval_interval",
+            "eval_batches",
+            "checkpoint_interval",
+            "keep",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
         try:
@@ -104,8 +119,10 @@ class TrainConfig:
         if self.min_shard_size < 0:
             raise ValueError(f"TrainConfig.min_shard_size must be >= 0, got {self.min_shard_size}")
         if not 0 <= self.warmup_steps < self.steps:
-            raise ValueError(f"TrainConfig.warmup_steps must be in [0, steps={self.steps}), "
-                             f"got {self.warmup_steps}")
+            raise ValueError(
+                f"TrainConfig.warmup_steps must be in [0, steps={self.steps}), "
+                f"got {self.warmup_steps}"
+            )
         checks = {
             "lr": 0 < self.lr < math.inf,
             "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
@@ -114,7 +131,7 @@ class TrainConfig:
             "beta1": 0 <= self.beta1 < 1,
             "beta2": 0 <= self.beta2 < 1,
             "eps": 0 < self.eps < math.inf,
-            "seed": 0 <= self.seed,
+            "seed": self.seed >= 0,
             "data": bool(self.data),
             "out": bool(self.out),
         }
@@ -133,11 +150,31 @@ _TINY = ModelConfig(vocab_size=256, seq_len=64, d_model=64, n_layers=4, n_heads=
 _SMALL = ModelConfig(vocab_size=256, seq_len=128, d_model=128, n_layers=6, n_heads=4)
 PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     # ~0.22M parameters: a few ms per step on a laptop CPU; the test workhorse.
-    "tiny": (_TINY, TrainConfig(steps=300, batch_size=32, lr=3e-3, warmup_steps=30,
-                                eval_interval=100, checkpoint_interval=100, out="runs/tiny")),
+    "tiny": (
+        _TINY,
+        TrainConfig(
+            steps=300,
+            batch_size=32,
+            lr=3e-3,
+            warmup_steps=30,
+            eval_interval=100,
+            checkpoint_interval=100,
+            out="runs/tiny",
+        ),
+    ),
     # ~1.2M parameters.
-    "small": (_SMALL, TrainConfig(steps=2000, batch_size=32, lr=2e-3, warmup_steps=100,
-                                  eval_interval=250, checkpoint_interval=250, out="runs/small")),
+    "small": (
+        _SMALL,
+        TrainConfig(
+            steps=2000,
+            batch_size=32,
+            lr=2e-3,
+            warmup_steps=100,
+            eval_interval=250,
+            checkpoint_interval=250,
+            out="runs/small",
+        ),
+    ),
 }
 
 
@@ -167,21 +204,25 @@ class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or Inf."""
 
 
-def init_state(model_cfg: ModelConfig, optimizer: optax.GradientTransformation,
-               key: PRNGKeyArray) -> TrainState:
+def init_state(
+    model_cfg: ModelConfig, optimizer: optax.GradientTransformation, key: PRNGKeyArray
+) -> TrainState:
     model = GPT(model_cfg, key=key)
     return TrainState(jnp.zeros((), jnp.int32), model, optimizer.init(model))
 
 
-def train_step(state: TrainState, batch: Batch, optimizer: optax.GradientTransformation
-               ) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
+def train_step(
+    state: TrainState, batch: Batch, optimizer: optax.GradientTransformation
+) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
     """One optimizer step on ``batch``; pure. Metrics: the batch loss before the update and the
     global gradient norm before clipping."""
     loss, grads = loss_and_grad(state.model, batch)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.model)
     model = eqx.apply_updates(state.model, updates)
     return TrainState(state.step + 1, model, opt_state), {
-        "loss": loss, "grad_norm": optax.tree.norm(grads)}
+        "loss": loss,
+        "grad_norm": optax.tree.norm(grads),
+    }
 
 
 def compile_train_step(
@@ -203,7 +244,9 @@ def compile_train_step(
 
 
 def _eval_losses(model: GPT, batch: Batch) -> Float[Array, " T"]:
-    losses_BxT = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(model, batch.inputs, batch.targets)
+    losses_BxT = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(
+        model, batch.inputs, batch.targets
+    )
     return jnp.mean(losses_BxT, axis=0)
 
 
@@ -211,16 +254,24 @@ eval_losses = jax.jit(_eval_losses)
 eval_losses.__doc__ = "Held-out loss per position, averaged over the batch."
 
 
-def compile_eval_losses(mesh: shd.Mesh, model_shardings: GPT
-                        ) -> Callable[[GPT, Batch], Float[Array, " T"]]:
+def compile_eval_losses(
+    mesh: shd.Mesh, model_shardings: GPT
+) -> Callable[[GPT, Batch], Float[Array, " T"]]:
     """``eval_losses`` for a sharded model and batch; the result is replicated on every device."""
-    return jax.jit(_eval_losses, in_shardings=(model_shardings, shd.batch_sharding(mesh)),
-                   out_shardings=shd.replicated(mesh))
+    return jax.jit(
+        _eval_losses,
+        in_shardings=(model_shardings, shd.batch_sharding(mesh)),
+        out_shardings=shd.replicated(mesh),
+    )
 
 
-def evaluate(model: GPT, windows: Sequence[np.ndarray], *,
-             losses_fn: Callable[[GPT, Batch], Array] = eval_losses,
-             batch_fn: Callable[[np.ndarray], Batch] | None = None) -> dict[str, Any]:
+def evaluate(
+    model: GPT,
+    windows: Sequence[np.ndarray],
+    *,
+    losses_fn: Callable[[GPT, Batch], Array] = eval_losses,
+    batch_fn: Callable[[np.ndarray], Batch] | None = None,
+) -> dict[str, Any]:
     """Mean and per-position held-out loss over batches of windows ``(B, T+1)``.
 
     ``batch_fn`` turns host windows into a device batch (default ``to_batch``; sharded runs
@@ -285,15 +336,21 @@ def prepare_run_dir(out: Path, config: dict[str, Any], *, overwrite: bool) -> No
             if not isinstance(old, dict):
                 raise ValueError("not a JSON object")
         except ValueError as e:
-            raise RunDirError(f"{path} is malformed ({e}); pass --overwrite to discard the run "
-                              "directory or choose another --out") from None
+            raise RunDirError(
+                f"{path} is malformed ({e}); pass --overwrite to discard the run "
+                "directory or choose another --out"
+            ) from None
         diffs = _config_diff(old, config)
         if diffs:
-            raise RunDirError(f"run directory {out} holds a different config ({'; '.join(diffs)}); "
-                              "choose another --out or pass --overwrite to discard it")
+            raise RunDirError(
+                f"run directory {out} holds a different config ({'; '.join(diffs)}); "
+                "choose another --out or pass --overwrite to discard it"
+            )
     elif (out / ckpt.CHECKPOINTS).exists():
-        raise RunDirError(f"{out} has checkpoints but no {CONFIG_FILE}; pass --overwrite to "
-                          "discard them or choose another --out")
+        raise RunDirError(
+            f"{out} has checkpoints but no {CONFIG_FILE}; pass --overwrite to "
+            "discard them or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config, indent=1) + "\n")
@@ -400,6 +457,7 @@ class _Progress:
             return
         if self.tty:
             from tqdm import tqdm
+
             self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
     def update(self, step: int, row: dict[str, Any] | None) -> None:
@@ -410,8 +468,11 @@ class _Progress:
             if row is not None:
                 self.bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
         elif row is not None:
-            print(f"step {step} loss {row['loss']:.4f} lr {row['lr']:.3g} "
-                  f"grad_norm {row['grad_norm']:.3g} tok/s {row['tokens_per_s']:.0f}", flush=True)
+            print(
+                f"step {step} loss {row['loss']:.4f} lr {row['lr']:.3g} "
+                f"grad_norm {row['grad_norm']:.3g} tok/s {row['tokens_per_s']:.0f}",
+                flush=True,
+            )
 
     def write(self, message: str) -> None:
         if self.quiet:
@@ -423,8 +484,13 @@ class _Progress:
             self.bar.close()
 
 
-def run(train_cfg: TrainConfig, model_cfg: ModelConfig, *, overwrite: bool = False,
-        progress: bool | None = None) -> dict[str, Any]:
+def run(
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """Train (or resume) the run in ``train_cfg.out`` on the mesh ``train_cfg.mesh``; returns
     the final metrics (on every process).
 
@@ -439,8 +505,10 @@ def run(train_cfg: TrainConfig, model_cfg: ModelConfig, *, overwrite: bool = Fal
     out = Path(train_cfg.out)
     data = pipeline.load_data(train_cfg.data)
     if data.vocab_size > model_cfg.vocab_size:
-        raise ValueError(f"data {train_cfg.data!r} has vocab_size {data.vocab_size} but "
-                         f"ModelConfig.vocab_size is {model_cfg.vocab_size}")
+        raise ValueError(
+            f"data {train_cfg.data!r} has vocab_size {data.vocab_size} but "
+            f"ModelConfig.vocab_size is {model_cfg.vocab_size}"
+        )
     config = run_config(train_cfg, model_cfg)
     _prepare_run_dir_on_main(out, config, overwrite=overwrite)
 
@@ -450,72 +518,119 @@ def run(train_cfg: TrainConfig, model_cfg: ModelConfig, *, overwrite: bool = Fal
     optimizer = make_optimizer(train_cfg, abstract_model, lr_multipliers_for(model_cfg))
     schedule = learning_rate_schedule(train_cfg)
     init_fn = functools.partial(init_state, model_cfg, optimizer)
-    shardings = shd.state_shardings(jax.eval_shape(init_fn, init_key), mesh,
-                                    min_shard_size=train_cfg.min_shard_size)
+    shardings = shd.state_shardings(
+        jax.eval_shape(init_fn, init_key), mesh, min_shard_size=train_cfg.min_shard_size
+    )
     restore_target = shd.abstract_state(jax.eval_shape(init_fn, init_key), shardings)
 
     # Only this process's rows of every global batch, in the order its devices hold them.
     rows = shd.process_batch_indices(train_cfg.batch_size, shd.batch_sharding(mesh))
     window = dict(seq_len=model_cfg.seq_len, batch_size=train_cfg.batch_size, rows=rows)
-    train_iter = pipeline.batch_iterator(pipeline.window_dataset(
-        data.train, num_batches=train_cfg.steps, seed=train_seed, **window))
-    eval_ds = pipeline.window_dataset(data.val, num_batches=train_cfg.eval_batches,
-                                      seed=eval_seed, **window)
+    train_iter = pipeline.batch_iterator(
+        pipeline.window_dataset(data.train, num_batches=train_cfg.steps, seed=train_seed, **window)
+    )
+    eval_ds = pipeline.window_dataset(
+        data.val, num_batches=train_cfg.eval_batches, seed=eval_seed, **window
+    )
     eval_windows = [eval_ds[i] for i in range(len(eval_ds))]
 
-    manager = ckpt.make_manager(out, keep=train_cfg.keep,
-                                save_interval_steps=train_cfg.checkpoint_interval)
+    manager = ckpt.make_manager(
+        out, keep=train_cfg.keep, save_interval_steps=train_cfg.checkpoint_interval
+    )
     log = None
     try:
-        resumed = ckpt.restore_for_resume(manager, abstract_model=restore_target.model,
-                                          abstract_opt_state=restore_target.opt_state,
-                                          data_iterator=train_iter)
+        resumed = ckpt.restore_for_resume(
+            manager,
+            abstract_model=restore_target.model,
+            abstract_opt_state=restore_target.opt_state,
+            data_iterator=train_iter,
+        )
         if resumed is None:
             if mesh.size == 1:
                 # Op-by-op init, bitwise the values of single-device runs before meshes; a
                 # jitted init fuses the scaling and may round differently (<= 1 ulp).
                 state = jax.device_put(init_fn(init_key), shardings)
             else:
-                state, _ = shd.create_sharded_state(init_fn, init_key, mesh,
-                                                    min_shard_size=train_cfg.min_shard_size)
+                state, _ = shd.create_sharded_state(
+                    init_fn, init_key, mesh, min_shard_size=train_cfg.min_shard_size
+                )
             start = 0
         else:
             start, model, opt_state = resumed
             step = jax.make_array_from_callback(
-                (), shardings.step, lambda _: np.asarray(start, np.int32))
+                (), shardings.step, lambda _: np.asarray(start, np.int32)
+            )
             state = TrainState(step, model, opt_state)
         log = MetricsLog(out / METRICS_FILE, keep_until=start) if main_process else _NoLog()
         bar = _Progress(train_cfg.steps, start, progress, quiet=not main_process)
         n_params = count_params(state.model)
         data_par, fsdp = shd.mesh_sizes(mesh)
-        bar.write(f"{'resuming from step ' + str(start) if resumed else 'starting'}: "
-                  f"{n_params} params, mode {model_cfg.gradient_mode}, {data.description}, "
-                  f"mesh data={data_par},fsdp={fsdp} over {jax.process_count()} process(es), "
-                  f"run dir {out}")
+        bar.write(
+            f"{'resuming from step ' + str(start) if resumed else 'starting'}: "
+            f"{n_params} params, mode {model_cfg.gradient_mode}, {data.description}, "
+            f"mesh data={data_par},fsdp={fsdp} over {jax.process_count()} process(es), "
+            f"run dir {out}"
+        )
         step_fn = compile_train_step(optimizer, mesh, shardings)
-        eval_fn = functools.partial(evaluate, losses_fn=compile_eval_losses(mesh, shardings.model),
-                                    batch_fn=functools.partial(global_batch, mesh=mesh))
-        final = _loop(train_cfg, model_cfg, state, start, step_fn,
-                      functools.partial(global_batch, mesh=mesh), eval_fn, schedule, train_iter,
-                      eval_windows, manager, log, bar, config)
+        eval_fn = functools.partial(
+            evaluate,
+            losses_fn=compile_eval_losses(mesh, shardings.model),
+            batch_fn=functools.partial(global_batch, mesh=mesh),
+        )
+        final = _loop(
+            train_cfg,
+            model_cfg,
+            state,
+            start,
+            step_fn,
+            functools.partial(global_batch, mesh=mesh),
+            eval_fn,
+            schedule,
+            train_iter,
+            eval_windows,
+            manager,
+            log,
+            bar,
+            config,
+        )
         bar.close()
     finally:
         manager.wait_until_finished()  # an async save in flight must land, even on errors
         manager.close()
         if log is not None:
             log.close()
-    final.update(resumed_from=None if resumed is None else start, params=n_params,
-                 mesh=dict(mesh.shape), wall_s=time.perf_counter() - t_start)
+    final.update(
+        resumed_from=None if resumed is None else start,
+        params=n_params,
+        mesh=dict(mesh.shape),
+        wall_s=time.perf_counter() - t_start,
+    )
     return final
 
 
-def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, step: int,
-          step_fn: Callable, batch_fn: Callable[[np.ndarray], Batch],
-          eval_fn: Callable[[GPT, list[np.ndarray]], dict[str, Any]], schedule: optax.Schedule,
-          train_iter: Iterator[np.ndarray], eval_windows: list[np.ndarray], manager: Any,
-          log: MetricsLog | _NoLog, bar: _Progress, config: dict[str, Any]) -> dict[str, Any]:
-    final: dict[str, Any] = {"step": step, "loss": None, "val_loss": None,
-                             "val_loss_per_position": None, "preempted": False}
+def _loop(
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    state: TrainState,
+    step: int,
+    step_fn: Callable,
+    batch_fn: Callable[[np.ndarray], Batch],
+    eval_fn: Callable[[GPT, list[np.ndarray]], dict[str, Any]],
+    schedule: optax.Schedule,
+    train_iter: Iterator[np.ndarray],
+    eval_windows: list[np.ndarray],
+    manager: Any,
+    log: MetricsLog | _NoLog,
+    bar: _Progress,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    final: dict[str, Any] = {
+        "step": step,
+        "loss": None,
+        "val_loss": None,
+        "val_loss_per_position": None,
+        "preempted": False,
+    }
     tokens_per_step = train_cfg.batch_size * model_cfg.seq_len
     clock = {"t": time.perf_counter(), "step": step}
     pending: list[tuple[int, dict[str, Array]]] = []
@@ -531,22 +646,34 @@ def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, ste
                 raise NonFiniteLoss(
                     f"loss is {loss} at step {s}; stopped without saving. Last good checkpoint: "
                     f"{'none' if latest is None else 'step ' + str(latest)} in "
-                    f"{ckpt.checkpoint_dir(train_cfg.out)}")
+                    f"{ckpt.checkpoint_dir(train_cfg.out)}"
+                )
             final.update(step=s, loss=loss)
             row = None
             if s % train_cfg.log_interval == 0 or s == train_cfg.steps:
                 now = time.perf_counter()
-                row = {"step": s, "loss": loss, "lr": float(schedule(s - 1)),
-                       "grad_norm": grad_norm,
-                       "tokens_per_s": tokens_per_step * (s - clock["step"]) / (now - clock["t"])}
+                row = {
+                    "step": s,
+                    "loss": loss,
+                    "lr": float(schedule(s - 1)),
+                    "grad_norm": grad_norm,
+                    "tokens_per_s": tokens_per_step * (s - clock["step"]) / (now - clock["t"]),
+                }
                 clock.update(t=now, step=s)
                 log.write(row)
             bar.update(s, row)
 
     def save(s: int, force: bool) -> None:
         nonlocal last_saved
-        if s != last_saved and ckpt.save(manager, s, model=state.model, opt_state=state.opt_state,
-                                         data_iterator=train_iter, config=config, force=force):
+        if s != last_saved and ckpt.save(
+            manager,
+            s,
+            model=state.model,
+            opt_state=state.opt_state,
+            data_iterator=train_iter,
+            config=config,
+            force=force,
+        ):
             last_saved = s
 
     stop = _Stop()
@@ -566,8 +693,9 @@ def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, ste
                 drain()
                 row = {"step": step, **eval_fn(state.model, eval_windows)}
                 log.write(row)
-                final.update(val_loss=row["val_loss"],
-                             val_loss_per_position=row["val_loss_per_position"])
+                final.update(
+                    val_loss=row["val_loss"], val_loss_per_position=row["val_loss_per_position"]
+                )
                 bar.write(f"step {step} val_loss {row['val_loss']:.4f}")
             if is_last or manager.should_save(step):
                 drain()
@@ -577,8 +705,10 @@ def _loop(train_cfg: TrainConfig, model_cfg: ModelConfig, state: TrainState, ste
             save(step, force=True)
             manager.wait_until_finished()
             final["preempted"] = True
-            bar.write(f"received {signal.Signals(signum).name} at step {step}: checkpoint "
-                      "saved, exiting; rerun the same command to resume")
+            bar.write(
+                f"received {signal.Signals(signum).name} at step {step}: checkpoint "
+                "saved, exiting; rerun the same command to resume"
+            )
     return final
 
 
@@ -610,8 +740,9 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def _argument(parser: argparse._ActionsContainer, cls: type, f: dataclasses.Field,
-              hint: Any, help: str) -> None:
+def _argument(
+    parser: argparse._ActionsContainer, cls: type, f: dataclasses.Field, hint: Any, help: str
+) -> None:
     kwargs: dict[str, Any] = {"dest": f.name, "default": None}
     args = typing.get_args(hint)
     if typing.get_origin(hint) is typing.Literal:
@@ -620,13 +751,18 @@ def _argument(parser: argparse._ActionsContainer, cls: type, f: dataclasses.Fiel
         kwargs.update(type=_parse_bool, metavar="BOOL")
     elif type(None) in args:  # X | None
         (inner,) = [a for a in args if a is not type(None)]
-        kwargs.update(type=lambda s, t=inner: None if s.lower() == "none" else t(s),
-                      metavar=f"{inner.__name__.upper()}|none")
+        kwargs.update(
+            type=lambda s, t=inner: None if s.lower() == "none" else t(s),
+            metavar=f"{inner.__name__.upper()}|none",
+        )
     else:
         kwargs.update(type=hint, metavar=hint.__name__.upper())
     default = f.default if f.default is not dataclasses.MISSING else None
-    parser.add_argument(f"--{f.name.replace('_', '-')}",
-                        help=f"{help} [{cls.__name__}.{f.name}, default {default!r}]", **kwargs)
+    parser.add_argument(
+        f"--{f.name.replace('_', '-')}",
+        help=f"{help} [{cls.__name__}.{f.name}, default {default!r}]",
+        **kwargs,
+    )
 
 
 def abstract_param_count(model_cfg: ModelConfig) -> int:
@@ -639,28 +775,51 @@ def _preset_summary() -> str:
     lines = []
     for name, (m, t) in PRESETS.items():
         n = abstract_param_count(m)
-        lines.append(f"  {name}: {n / 1e6:.2f}M params (d_model {m.d_model}, {m.n_layers} layers, "
-                     f"seq_len {m.seq_len}); {t.steps} steps, batch {t.batch_size}, lr {t.lr}, "
-                     f"out {t.out}")
+        lines.append(
+            f"  {name}: {n / 1e6:.2f}M params (d_model {m.d_model}, {m.n_layers} layers, "
+            f"seq_len {m.seq_len}); {t.steps} steps, batch {t.batch_size}, lr {t.lr}, "
+            f"out {t.out}"
+        )
     return "presets:\n" + "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m myojax.train", description=__doc__, epilog=_preset_summary(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", required=True, choices=sorted(PRESETS),
-                        help="starting configuration; every field below overrides it")
-    parser.add_argument("--mode", dest="gradient_mode", choices=GRADIENT_MODES, default=None,
-                        help="alias of --gradient-mode")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="discard an existing run directory (checkpoints included)")
-    parser.add_argument("--progress", type=_parse_bool, default=None, metavar="BOOL",
-                        help="progress bar (default: only on a terminal)")
+        prog="python -m myojax.train",
+        description=__doc__,
+        epilog=_preset_summary(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--preset",
+        required=True,
+        choices=sorted(PRESETS),
+        help="starting configuration; every field below overrides it",
+    )
+    parser.add_argument(
+        "--mode",
+        dest="gradient_mode",
+        choices=GRADIENT_MODES,
+        default=None,
+        help="alias of --gradient-mode",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard an existing run directory (checkpoints included)",
+    )
+    parser.add_argument(
+        "--progress",
+        type=_parse_bool,
+        default=None,
+        metavar="BOOL",
+        help="progress bar (default: only on a terminal)",
+    )
     for cls, title, helps in ((TrainConfig, "training", None), (ModelConfig, "model", _MODEL_HELP)):
         group = parser.add_argument_group(
             f"{title} ({cls.__name__} fields)",
-            "defaults shown are the dataclass's; the preset's values apply unless given")
+            "defaults shown are the dataclass's; the preset's values apply unless given",
+        )
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             help = f.metadata.get("help", "") if helps is None else helps.get(f.name, "")
@@ -688,8 +847,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(str(e))
     try:
         final = run(train_cfg, model_cfg, overwrite=args.overwrite, progress=args.progress)
-    except (ValueError, OSError, RunDirError, NonFiniteLoss, pipeline.DataError,
-            ckpt.CheckpointError, RuntimeError) as e:
+    except (
+        ValueError,
+        OSError,
+        RunDirError,
+        NonFiniteLoss,
+        pipeline.DataError,
+        ckpt.CheckpointError,
+        RuntimeError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     summary = {k: v for k, v in final.items() if k != "val_loss_per_position"}

@@ -33,7 +33,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax.config import GRADIENT_MODES, ModelConfig
-from myojax.loss import Batch, loss_and_grad, mean_loss, token_losses
+from myojax.loss import Batch, loss_and_grad, token_losses
 from myojax.model import GPT, cast_model
 from myojax.reference import PastConstants, column_loss, full_forward_losses
 
@@ -136,16 +136,28 @@ def _row_statistics(
         diag_LxD = g_probes_LxSxD[:, t, :]
         if ref_grad is None:
             zero = jnp.zeros((), probes.dtype)
-            return abs_LxS, jnp.linalg.norm(diag_LxD, axis=-1), jnp.zeros((n_layers,), probes.dtype), zero
+            return (
+                abs_LxS,
+                jnp.linalg.norm(diag_LxD, axis=-1),
+                jnp.zeros((n_layers,), probes.dtype),
+                zero,
+            )
         if myopic:
             r_params, r_diag_LxD = ref_grad(params, jnp.zeros((n_layers, dim), probes.dtype), t)
         else:
             r_params, r_probes = ref_grad(params, probes, t)
             r_diag_LxD = r_probes[:, t, :]
         diag_err_L = jnp.max(jnp.abs(diag_LxD - r_diag_LxD), axis=-1)
-        return abs_LxS, jnp.linalg.norm(diag_LxD, axis=-1), diag_err_L, _max_abs_diff(g_params, r_params)
+        return (
+            abs_LxS,
+            jnp.linalg.norm(diag_LxD, axis=-1),
+            diag_err_L,
+            _max_abs_diff(g_params, r_params),
+        )
 
-    abs_TxLxS, diag_TxL, diag_err_TxL, param_err_T = jax.lax.map(row, jnp.arange(seq), batch_size=chunk)
+    abs_TxLxS, diag_TxL, diag_err_TxL, param_err_T = jax.lax.map(
+        row, jnp.arange(seq), batch_size=chunk
+    )
     return jnp.transpose(abs_TxLxS, (1, 0, 2)), diag_TxL.T, diag_err_TxL.T, param_err_T
 
 
@@ -155,6 +167,7 @@ def _train_gradient_error(model: GPT, batch: Batch, forward: Forward) -> Array:
     if forward is model_forward:
         _, train_grad = loss_and_grad(model, batch)
     else:
+
         def loss(m: GPT) -> Array:
             return jnp.mean(jax.vmap(lambda x, y: token_losses(forward(m, x, None), y))(*batch))
 
@@ -168,13 +181,17 @@ def _train_gradient_error(model: GPT, batch: Batch, forward: Forward) -> Array:
             if m.config.gradient_mode == "standard":
                 return jnp.mean(full_forward_losses(m, tokens, targets)[0])
             zeros = jnp.zeros((m.config.n_layers, m.config.d_model), m.wte.dtype)
-            cols = jax.vmap(lambda t: column_loss(m, tokens, targets, t, zeros, past))(jnp.arange(seq))
+            cols = jax.vmap(lambda t: column_loss(m, tokens, targets, t, zeros, past))(
+                jnp.arange(seq)
+            )
             return jnp.mean(cols)
 
         return jnp.mean(jax.vmap(one)(*batch, pasts))
 
     ref_grad = eqx.filter_grad(reference_mean)(model)
-    return _max_abs_diff(eqx.filter(train_grad, eqx.is_inexact_array), eqx.filter(ref_grad, eqx.is_inexact_array))
+    return _max_abs_diff(
+        eqx.filter(train_grad, eqx.is_inexact_array), eqx.filter(ref_grad, eqx.is_inexact_array)
+    )
 
 
 def check(
@@ -215,7 +232,9 @@ def check(
         jac = past_LxTxS[layer]
         past = float(jac[strictly_past].max(initial=0.0))
         future = float(jac[strictly_past.T].max(initial=0.0))
-        r = LayerReport(layer, past, future, float(diag_LxT[layer].min()), float(diag_err_LxT[layer].max()))
+        r = LayerReport(
+            layer, past, future, float(diag_LxT[layer].min()), float(diag_err_LxT[layer].max())
+        )
         layers.append(r)
         if expect == "myopic" and past != 0.0:
             t, s = np.argwhere((jac > 0) & strictly_past)[0]
@@ -239,7 +258,9 @@ def check(
             f"attention passes gradient to past positions (first leaking layer: {leaking[0]})"
         )
     if not param_err <= GRAD_TOL:
-        failures.append(f"parameter gradients differ from the column-local reference by {param_err:.2e}")
+        failures.append(
+            f"parameter gradients differ from the column-local reference by {param_err:.2e}"
+        )
     if not train_err <= GRAD_TOL:
         failures.append(
             f"loss_and_grad differs from the mean of per-token reference gradients by {train_err:.2e}"
@@ -281,7 +302,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=GRADIENT_MODES, help="gradient mode of the fresh models")
     p.add_argument(
-        "--expect", choices=("myopic", "none"),
+        "--expect",
+        choices=("myopic", "none"),
         help="myopic: past cross-position gradients must be exactly 0 (default for myopic modes); "
         "none: only causality, non-vacuity and reference agreement (default for standard)",
     )
@@ -312,8 +334,12 @@ def _problems(args: argparse.Namespace) -> list[tuple[str, GPT, Array, Array, Ba
     if args.mode is None:
         raise SystemExit("error: give --mode MODE or --checkpoint DIR")
     config = ModelConfig(
-        vocab_size=args.vocab, seq_len=args.seq_len, d_model=args.d_model,
-        n_layers=args.layers, n_heads=args.heads, gradient_mode=args.mode,
+        vocab_size=args.vocab,
+        seq_len=args.seq_len,
+        d_model=args.d_model,
+        n_layers=args.layers,
+        n_heads=args.heads,
+        gradient_mode=args.mode,
     )
     return [
         (f"seed {seed}", *random_problem(config, jax.random.key(seed)))

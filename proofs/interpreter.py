@@ -32,9 +32,7 @@ MAX_FIXPOINT_ITERATIONS = 12  # widening starts half-way
 class CannotAnalyse(Exception):
     def __init__(self, primitive: str, location: str, why: str = ""):
         self.primitive, self.location, self.why = primitive, location, why
-        super().__init__(
-            f"cannot analyse {primitive} at {location}" + (f" ({why})" if why else "")
-        )
+        super().__init__(f"cannot analyse {primitive} at {location}" + (f" ({why})" if why else ""))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +47,12 @@ class Event:
 
     def to_json(self) -> dict[str, str]:
         return {
-            "kind": self.kind, "primitive": self.primitive, "location": self.location,
-            "jaxpr_path": self.path, "equation": self.equation, "detail": self.detail,
+            "kind": self.kind,
+            "primitive": self.primitive,
+            "location": self.location,
+            "jaxpr_path": self.path,
+            "equation": self.equation,
+            "detail": self.detail,
         }
 
 
@@ -101,9 +103,13 @@ class Analysis:
     def contraction(self, eqn: core.JaxprEqn, sizes: Sequence[Any], routed: bool) -> None:
         if routed or not any(self.is_position(s) for s in sizes):
             return
-        self._record("blind", eqn, "a sum over positions of a δ-dependent operand none of "
-                     "whose dependency came through a diagonal route (the live key/value "
-                     "correction on the attention grid's s = t entries)")
+        self._record(
+            "blind",
+            eqn,
+            "a sum over positions of a δ-dependent operand none of "
+            "whose dependency came through a diagonal route (the live key/value "
+            "correction on the attention grid's s = t entries)",
+        )
 
     def locate(self, eqn: core.JaxprEqn) -> str:
         """The equation's user source line, or that of the nearest enclosing equation (the
@@ -113,18 +119,23 @@ class Analysis:
 
     def quiet(self) -> Analysis:
         """The same context recording no events (for the shadow run that computes ``routed``)."""
-        return dataclasses.replace(self, silent=True, path=list(self.path),
-                                   where=list(self.where))
+        return dataclasses.replace(self, silent=True, path=list(self.path), where=list(self.where))
 
     # -- events --
     def _record(self, kind: str, eqn: core.JaxprEqn, detail: str) -> None:
         if self.silent:
             return
-        self.events.append(Event(
-            kind, eqn.primitive.name, self.locate(eqn),
-            " > ".join([*self.path, f"eqn {self.index}"]),
-            short(eqn), detail, self.final_depth == 0,
-        ))
+        self.events.append(
+            Event(
+                kind,
+                eqn.primitive.name,
+                self.locate(eqn),
+                " > ".join([*self.path, f"eqn {self.index}"]),
+                short(eqn),
+                detail,
+                self.final_depth == 0,
+            )
+        )
 
     def first(self, kind: str, final_only: bool = False) -> Event | None:
         return next(
@@ -154,8 +165,9 @@ def higher_order(*names: str) -> Callable[[HigherOrder], HigherOrder]:
     return register
 
 
-def eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[AVal], args: Sequence[AVal], an: Analysis
-               ) -> list[AVal]:
+def eval_jaxpr(
+    jaxpr: core.Jaxpr, consts: Sequence[AVal], args: Sequence[AVal], an: Analysis
+) -> list[AVal]:
     env: dict[core.Var, AVal] = {}
 
     def read(v: Any) -> AVal:
@@ -175,15 +187,15 @@ def eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[AVal], args: Sequence[AVal], 
     return [read(v) for v in jaxpr.outvars]
 
 
-def eval_closed(closed: core.ClosedJaxpr | core.Jaxpr, args: Sequence[AVal], an: Analysis
-                ) -> list[AVal]:
+def eval_closed(
+    closed: core.ClosedJaxpr | core.Jaxpr, args: Sequence[AVal], an: Analysis
+) -> list[AVal]:
     if isinstance(closed, core.ClosedJaxpr):
         return eval_jaxpr(closed.jaxpr, [const_aval(c) for c in closed.consts], args, an)
     return eval_jaxpr(closed, [], args, an)
 
 
-def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: int
-                  ) -> list[AVal]:
+def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: int) -> list[AVal]:
     name = eqn.primitive.name
     an.equations_seen += 1
     an.index = index
@@ -214,8 +226,9 @@ def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: 
             raise CannotAnalyse(name, an.locate(eqn), "rule returned the wrong rank")
     an.index = index  # nested jaxprs changed it
     if all(_local(a) for a in ins) and not all(_local(a) for a in outs):
-        an._record("mix", eqn, "inputs depend on δ only at their own positions; the output "
-                   "does not")
+        an._record(
+            "mix", eqn, "inputs depend on δ only at their own positions; the output does not"
+        )
     return outs
 
 
@@ -252,8 +265,10 @@ def _cond(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
     if index.dep:
         anywhere = zones.project(index.dep, range(index.rank))
         routed = zones.project(index.routed, range(index.rank))
-        outs = [o.with_(dep=zones.union(o.dep, anywhere), routed=zones.union(o.routed, routed))
-                for o in outs]
+        outs = [
+            o.with_(dep=zones.union(o.dep, anywhere), routed=zones.union(o.routed, routed))
+            for o in outs
+        ]
     return outs
 
 
@@ -280,7 +295,11 @@ def _scan(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
     """Least fixed point over the carry; independent of ``length`` (every depth at once)."""
     body: core.ClosedJaxpr = eqn.params["jaxpr"]
     n_consts, n_carry = eqn.params["num_consts"], eqn.params["num_carry"]
-    consts, init, xs = ins[:n_consts], list(ins[n_consts:n_consts + n_carry]), ins[n_consts + n_carry:]
+    consts, init, xs = (
+        ins[:n_consts],
+        list(ins[n_consts : n_consts + n_carry]),
+        ins[n_consts + n_carry :],
+    )
     slices = [_drop_leading(x) for x in xs]
     carry = init
     an.final_depth += 1

@@ -19,7 +19,7 @@ import enum
 from typing import Any
 
 from proofs import zones
-from proofs.zones import BOTTOM, TOP, U, Region
+from proofs.zones import BOTTOM, TOP, Region, U
 
 
 class Position(enum.IntEnum):
@@ -75,8 +75,9 @@ def unknown(rank: int, dep: Region = BOTTOM) -> AVal:
 def constant(rank: int, value: Any) -> AVal:
     """An array every element of which equals the scalar ``value``."""
     is_zero = bool(value == 0)
-    return AVal(rank, BOTTOM, nz=BOTTOM if is_zero else TOP, zr=TOP if is_zero else BOTTOM,
-                const=value)
+    return AVal(
+        rank, BOTTOM, nz=BOTTOM if is_zero else TOP, zr=TOP if is_zero else BOTTOM, const=value
+    )
 
 
 def _join_opt(a: Any, b: Any) -> Any:
@@ -156,4 +157,3 @@ def describe(dep: Region, names: dict[int, str]) -> list[str]:
     """Each zone of a dependency region as text (``U`` is printed as ``s``)."""
     names = {U: "s", **names}
     return sorted(zones.describe_zone(z, names) for z in dep)
-

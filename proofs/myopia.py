@@ -39,10 +39,10 @@ from proofs.zones import U
 
 ASSUMPTIONS = {
     "finite": "every intermediate value is finite (so 0·x = 0 and 0/x = 0); derivatives are "
-              "only meaningful there",
+    "only meaningful there",
     "no_overflow": "in a reduce_max over a masked array, the unmasked entries (the live "
-                   "attention scores) are > -finfo.max/2, so exp(fill - rowmax) underflows to "
-                   "exactly 0 at masked entries",
+    "attention scores) are > -finfo.max/2, so exp(fill - rowmax) underflows to "
+    "exactly 0 at masked entries",
 }
 DEFAULT_OUT = Path(__file__).parent / "certificates"
 
@@ -148,7 +148,7 @@ def prove(target: Target, config: ModelConfig, concrete_t: int | None = None) ->
         "sequence_length": traced.sequence,
         "program": {
             "what": "jax.jvp of myojax.per_position_loss w.r.t. the layer probes [L, T, D], "
-                    "all parameters and tokens abstract, dead code removed",
+            "all parameters and tokens abstract, dead code removed",
             "jaxpr_sha256": traced.sha256,
             "primitives": dict(sorted(_primitive_counts(traced.jaxpr.jaxpr).items())),
         },
@@ -160,15 +160,20 @@ def prove(target: Target, config: ModelConfig, concrete_t: int | None = None) ->
             "no_overflow": analyse(traced, frozenset({"no_overflow"})),
         }
     except CannotAnalyse as e:
-        cert["verdict"] = {"myopic": "not proven", "reason": f"not proven: {e}",
-                           "location": e.location}
+        cert["verdict"] = {
+            "myopic": "not proven",
+            "reason": f"not proven: {e}",
+            "location": e.location,
+        }
         cert["seconds"] = {"trace": trace_s}
         return cert
 
     same, same_assume, same_run = _weakest(
-        runs, lambda r: classify(_tangent(r).dep) <= Position.SAME)
+        runs, lambda r: classify(_tangent(r).dep) <= Position.SAME
+    )
     causal, causal_assume, causal_run = _weakest(
-        runs, lambda r: classify(_tangent(r).dep) <= Position.PAST)
+        runs, lambda r: classify(_tangent(r).dep) <= Position.PAST
+    )
     routed = bool(_tangent(same_run).routed)
     blind = same_run.analysis.first("blind", final_only=True)
     mix = runs["none"].analysis.first("mix")
@@ -180,25 +185,35 @@ def prove(target: Target, config: ModelConfig, concrete_t: int | None = None) ->
         "diagonal_route": {
             "present": routed if same else None,
             "meaning": "some dL_t dependency passes an exact iota mask confined to s = t on "
-                       "a position x position grid (the live diagonal key/value correction)",
+            "a position x position grid (the live diagonal key/value correction)",
         },
     }
     if same and routed:
-        verdict = {"myopic": "proven", "reason": (
-            f"for {traced.sequence}, every layer l and all parameters/tokens: "
-            "∂L_t/∂δ^l_s = 0 for s ≠ t, and the same-position gradient includes the "
-            "attention diagonal route")}
+        verdict = {
+            "myopic": "proven",
+            "reason": (
+                f"for {traced.sequence}, every layer l and all parameters/tokens: "
+                "∂L_t/∂δ^l_s = 0 for s ≠ t, and the same-position gradient includes the "
+                "attention diagonal route"
+            ),
+        }
     elif not same:
-        verdict = {"myopic": "not proven", "reason": "positions mix: dL_t may depend on δ_s "
-                   f"for {describe(_tangent(causal_run).dep, {0: 't'})}",
-                   "location": mix.location if mix else "unknown",
-                   "first_mixing_equation": _event(mix)}
+        verdict = {
+            "myopic": "not proven",
+            "reason": "positions mix: dL_t may depend on δ_s "
+            f"for {describe(_tangent(causal_run).dep, {0: 't'})}",
+            "location": mix.location if mix else "unknown",
+            "first_mixing_equation": _event(mix),
+        }
     else:
-        verdict = {"myopic": "not proven", "reason": "same-position, but no dependency is "
-                   "routed through the attention diagonal: the diagonal key/value gradient is "
-                   "stopped (expected pattern: same-position AND live diagonal route)",
-                   "location": blind.location if blind else "unknown",
-                   "first_unrouted_position_sum": _event(blind)}
+        verdict = {
+            "myopic": "not proven",
+            "reason": "same-position, but no dependency is "
+            "routed through the attention diagonal: the diagonal key/value gradient is "
+            "stopped (expected pattern: same-position AND live diagonal route)",
+            "location": blind.location if blind else "unknown",
+            "first_unrouted_position_sum": _event(blind),
+        }
     cert["verdict"] = verdict
     used = sorted({a for p in (same_assume, causal_assume) for a in p})
     cert["assumptions"] = {a: ASSUMPTIONS[a] for a in used or ["finite"]}
@@ -212,8 +227,11 @@ def prove(target: Target, config: ModelConfig, concrete_t: int | None = None) ->
 
 def summary(cert: dict[str, Any]) -> str:
     v = cert["verdict"]
-    lines = [f"target: {cert['target']}", f"T: {cert['sequence_length']}",
-             f"jaxpr sha256: {cert['program']['jaxpr_sha256'][:16]}..."]
+    lines = [
+        f"target: {cert['target']}",
+        f"T: {cert['sequence_length']}",
+        f"jaxpr sha256: {cert['program']['jaxpr_sha256'][:16]}...",
+    ]
     props = cert.get("properties", {})
     for name in ("same_position", "causal"):
         if name in props:
@@ -246,11 +264,20 @@ def _parser() -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--mode", choices=GRADIENT_MODES, help="gradient mode of the model")
     target.add_argument("--mutant", help="a deliberately broken variant from tests/mutants.py")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help="directory for the JSON certificate (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="directory for the JSON certificate (default: %(default)s)",
+    )
     p.add_argument("--no-write", action="store_true", help="print only, write no certificate")
-    p.add_argument("--concrete-t", type=int, default=None, metavar="T",
-                   help="analyse one concrete T instead of a symbolic one (for timing)")
+    p.add_argument(
+        "--concrete-t",
+        type=int,
+        default=None,
+        metavar="T",
+        help="analyse one concrete T instead of a symbolic one (for timing)",
+    )
     d = ModelConfig()
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="upper bound of symbolic T")
     p.add_argument("--d-model", type=int, default=d.d_model)
@@ -258,8 +285,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-heads", type=int, default=d.n_heads)
     p.add_argument("--vocab-size", type=int, default=d.vocab_size)
     p.add_argument("--remat", choices=REMAT_POLICIES, default=d.remat)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="param and compute dtype")
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float32", help="param and compute dtype"
+    )
     return p
 
 
@@ -270,9 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target(mode=args.mode, mutant=args.mutant)
     try:
         config = ModelConfig(
-            vocab_size=args.vocab_size, seq_len=args.seq_len, d_model=args.d_model,
-            n_layers=args.n_layers, n_heads=args.n_heads, remat=args.remat,
-            gradient_mode=args.mode or "standard", param_dtype=args.dtype,
+            vocab_size=args.vocab_size,
+            seq_len=args.seq_len,
+            d_model=args.d_model,
+            n_layers=args.n_layers,
+            n_heads=args.n_heads,
+            remat=args.remat,
+            gradient_mode=args.mode or "standard",
+            param_dtype=args.dtype,
             compute_dtype=args.dtype,
         )
     except ValueError as e:

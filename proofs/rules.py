@@ -23,7 +23,7 @@ from jax._src import core
 
 from proofs import zones
 from proofs.lattice import AVal, constant, unknown
-from proofs.zones import BOTTOM, TOP, U, Region
+from proofs.zones import BOTTOM, TOP, Region, U
 
 
 class Unsupported(Exception):
@@ -83,8 +83,7 @@ def remap(av: AVal, mapping: dict[int, int], rank: int) -> AVal:
         index = (mapping[av.index[0]], av.index[1])
     fill = (r(av.fill[0]), av.fill[1]) if av.fill is not None else None
     ub = (r(av.ub[0]), av.ub[1]) if av.ub is not None else None
-    return AVal(rank, r(av.dep), r(av.nz), r(av.zr), index, av.const, fill, ub, av.lb,
-                r(av.routed))
+    return AVal(rank, r(av.dep), r(av.nz), r(av.zr), index, av.const, fill, ub, av.lb, r(av.routed))
 
 
 def broadcast_operand(av: AVal, rank: int) -> AVal:
@@ -108,13 +107,52 @@ def shift(reg: Region, axis: int, offset: int) -> Region:
 
 # f(0) = 0, so the result is nonzero only where the operand is.
 ZERO_PRESERVING_UNARY = (
-    "neg", "square", "sqrt", "cbrt", "abs", "sign", "tanh", "sin", "tan", "asin", "atan",
-    "sinh", "asinh", "atanh", "erf", "expm1", "log1p", "floor", "ceil", "round", "real",
-    "copy", "copy_p", "reduce_precision", "stop_gradient", "optimization_barrier",
+    "neg",
+    "square",
+    "sqrt",
+    "cbrt",
+    "abs",
+    "sign",
+    "tanh",
+    "sin",
+    "tan",
+    "asin",
+    "atan",
+    "sinh",
+    "asinh",
+    "atanh",
+    "erf",
+    "expm1",
+    "log1p",
+    "floor",
+    "ceil",
+    "round",
+    "real",
+    "copy",
+    "copy_p",
+    "reduce_precision",
+    "stop_gradient",
+    "optimization_barrier",
 )
 OTHER_UNARY = (
-    "exp", "exp2", "log", "rsqrt", "logistic", "cos", "cosh", "acos", "acosh", "erf_inv",
-    "erfc", "lgamma", "digamma", "is_finite", "imag", "conj", "population_count", "clz",
+    "exp",
+    "exp2",
+    "log",
+    "rsqrt",
+    "logistic",
+    "cos",
+    "cosh",
+    "acos",
+    "acosh",
+    "erf_inv",
+    "erfc",
+    "lgamma",
+    "digamma",
+    "is_finite",
+    "imag",
+    "conj",
+    "population_count",
+    "clz",
 )
 
 
@@ -208,10 +246,31 @@ def div(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     return [unknown(rank, dep).with_(nz=a.nz, zr=a.zr if b.const is not None else TOP)]
 
 
-@rule("max", "min", "pow", "atan2", "rem", "nextafter", "and", "or", "xor", "not",
-      "shift_left", "shift_right_logical", "shift_right_arithmetic", "clamp", "igamma",
-      "random_gamma_grad", "polygamma", "zeta", "igammac", "igamma_grad_a", "bessel_i1e",
-      "bessel_i0e", "complex")
+@rule(
+    "max",
+    "min",
+    "pow",
+    "atan2",
+    "rem",
+    "nextafter",
+    "and",
+    "or",
+    "xor",
+    "not",
+    "shift_left",
+    "shift_right_logical",
+    "shift_right_arithmetic",
+    "clamp",
+    "igamma",
+    "random_gamma_grad",
+    "polygamma",
+    "zeta",
+    "igammac",
+    "igamma_grad_a",
+    "bessel_i1e",
+    "bessel_i0e",
+    "complex",
+)
 def other_elementwise(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     """Generic elementwise: the union of the operands' dependencies, plus boolean logic."""
     rank = out_rank(eqn)
@@ -262,7 +321,9 @@ def _compare_regions(op: str, a: tuple, b: tuple) -> tuple[Region, Region] | Non
     }[op]
     t, f = true_false
     if i == j:  # same variable: the comparison is a constant
-        holds = {"eq": k == 0, "ne": k != 0, "lt": 0 < k, "le": 0 <= k, "gt": 0 > k, "ge": 0 >= k}[op]
+        holds = {"eq": k == 0, "ne": k != 0, "lt": k > 0, "le": k >= 0, "gt": k < 0, "ge": k <= 0}[
+            op
+        ]
         return (TOP, BOTTOM) if holds else (BOTTOM, TOP)
     return zones.region(*t), zones.region(*f)
 
@@ -290,9 +351,7 @@ def select_n(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal
         return [unknown(rank, dep).with_(nz=zones.union(*(c.nz for c in cases)))]
     on_false, on_true = cases
     where = (pred.zr, pred.nz)
-    dep = zones.union(
-        pred.dep, *(zones.meet(c.dep, w) for c, w in zip(cases, where))
-    )
+    dep = zones.union(pred.dep, *(zones.meet(c.dep, w) for c, w in zip(cases, where)))
     nz = zones.union(*(zones.meet(c.nz, w) for c, w in zip(cases, where)))
     zr = zones.union(*(zones.meet(c.zr, w) for c, w in zip(cases, where)))
     out = unknown(rank, dep).with_(nz=nz, zr=zr)
@@ -405,7 +464,8 @@ def slice_(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
             out = remap(out, keep, x.rank)  # forget this axis's index relations
             continue
         out = out.with_(
-            dep=shift(out.dep, axis, int(start)), nz=shift(out.nz, axis, int(start)),
+            dep=shift(out.dep, axis, int(start)),
+            nz=shift(out.nz, axis, int(start)),
             zr=shift(out.zr, axis, int(start)),
         )
     if x.index is not None and x.index[0] < x.rank:
@@ -444,14 +504,24 @@ def iota(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
 # ---- reductions and contractions ---------------------------------------------------------------
 
 
-def _report_contractions(eqn: core.JaxprEqn, ctx: Context, dep: Region, routed: bool,
-                         sizes: Sequence[Any]) -> None:
+def _report_contractions(
+    eqn: core.JaxprEqn, ctx: Context, dep: Region, routed: bool, sizes: Sequence[Any]
+) -> None:
     if dep:
         ctx.contraction(eqn, sizes, routed)
 
 
-@rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_and", "reduce_or",
-      "reduce_xor", "argmax", "argmin")
+@rule(
+    "reduce_sum",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_and",
+    "reduce_or",
+    "reduce_xor",
+    "argmax",
+    "argmin",
+)
 def reduce(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     """Output i depends on every input along the reduced axes: ∃ over them."""
     (x,) = ins
@@ -480,8 +550,7 @@ def _covers(fill_region: Region, axes: set[int], rank: int) -> bool:
         return False
     (r,) = axes
     return any(
-        not zones.meet(fill_region, zones.region(zones.eq(r, k)))
-        for k in range(rank) if k != r
+        not zones.meet(fill_region, zones.region(zones.eq(r, k))) for k in range(rank) if k != r
     )
 
 
@@ -561,7 +630,8 @@ def gather(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     for od, idd in zip(dn.operand_batching_dims, dn.start_indices_batching_dims):
         mapping[od] = batch_out[index_batch_dims.index(idd)]
     window = [
-        a for a in range(len(oshape))
+        a
+        for a in range(len(oshape))
         if a not in dn.collapsed_slice_dims and a not in dn.operand_batching_dims
     ]
     for a, out_d in zip(window, dn.offset_dims):

@@ -74,14 +74,14 @@ def sequence_length(config: ModelConfig, concrete: int | None = None) -> tuple[A
 def trace_jvp(forward: Forward, config: ModelConfig, concrete_t: int | None = None) -> Traced:
     t, described = sequence_length(config, concrete_t)
     skeleton = eqx.filter_eval_shape(GPT, config, key=jax.random.key(0))
-    is_leaf = lambda x: isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
+    is_leaf = lambda x: isinstance(x, jax.ShapeDtypeStruct)
     params, static = eqx.partition(skeleton, is_leaf, is_leaf=is_leaf)
     leaves, treedef = jax.tree.flatten(params, is_leaf=is_leaf)
     dtype = DTYPES[config.compute_dtype]
 
     def jvp(leaves: list, tokens: Array, targets: Array, probes: Array, dprobes: Array):
         model = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
-        losses = lambda p: per_position_loss(_Bound(forward, model), tokens, targets, p)  # noqa: E731
+        losses = lambda p: per_position_loss(_Bound(forward, model), tokens, targets, p)
         return jax.jvp(losses, (probes,), (dprobes,))
 
     tokens = jax.ShapeDtypeStruct((t,), jnp.int32)

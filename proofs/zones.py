@@ -163,9 +163,7 @@ def union(*regions: Region) -> Region:
 
 
 def meet(r1: Region, r2: Region) -> Region:
-    return normalize(
-        m for z1 in r1 for z2 in r2 if (m := meet_zones(z1, z2)) is not None
-    )
+    return normalize(m for z1 in r1 for z2 in r2 if (m := meet_zones(z1, z2)) is not None)
 
 
 def project(r: Region, drop: Iterable[int]) -> Region:
@@ -179,6 +177,7 @@ def rename(r: Region, mapping: Mapping[int, int]) -> Region:
 
 def substitute(r: Region, mapping: Mapping[int, int]) -> Region:
     """Rename the variables in ``mapping`` and keep every other variable as it is."""
+
     def one(z: Zone) -> Zone:
         full = {v: mapping.get(v, v) for v in variables(z)}
         return rename_zone(z, full)

@@ -138,7 +138,9 @@ def _describe(tree) -> dict[str, list]:
     for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
         spec = tuple(x.sharding.spec) if hasattr(x.sharding, "spec") else None
         out[jax.tree_util.keystr(path)] = [
-            repr(spec), list(x.sharding.shard_shape(x.shape)), list(x.shape)
+            repr(spec),
+            list(x.sharding.shard_shape(x.shape)),
+            list(x.shape),
         ]
     return out
 

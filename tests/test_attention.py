@@ -23,7 +23,11 @@ def _inputs(t=5, d=8, seed=0):
 def test_forward_bitwise_identical_across_specs():
     h, w, b = _inputs()
     ref = np.asarray(_attend(h, w, b, GRADIENT_SPECS["standard"]))
-    for spec in [*GRADIENT_SPECS.values(), GradientSpec("input", "live"), GradientSpec("input", "input", False)]:
+    for spec in [
+        *GRADIENT_SPECS.values(),
+        GradientSpec("input", "live"),
+        GradientSpec("input", "input", False),
+    ]:
         np.testing.assert_array_equal(np.asarray(_attend(h, w, b, spec)), ref)
 
 
@@ -45,7 +49,9 @@ def test_weight_gradients_follow_the_mode_definitions():
     def grad_w(spec):
         return jax.grad(lambda w_: jnp.sum(_attend(h, w_, b, spec)[-1] ** 2))(w)
 
-    g_std, g_my, g_kv = (np.asarray(grad_w(GRADIENT_SPECS[m])) for m in ("standard", "myopic", "myopic_kv"))
+    g_std, g_my, g_kv = (
+        np.asarray(grad_w(GRADIENT_SPECS[m])) for m in ("standard", "myopic", "myopic_kv")
+    )
     # myopic keeps W_K/W_V live at past positions; past h is constant, so the last row's
     # weight gradient equals standard's (h does not depend on W here).
     np.testing.assert_allclose(g_my, g_std, rtol=1e-5, atol=1e-6)

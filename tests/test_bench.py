@@ -18,4 +18,4 @@ def test_bench_reports_every_mode_and_the_ratios():
     assert set(result["modes"]) == {"standard", "myopic", "myopic_kv"}
     std = result["modes"]["standard"]["step_ms"]
     assert result["ratio_myopic"] == result["modes"]["myopic"]["step_ms"] / std
-    assert all(row["tokens_per_s"] > 0 and 0 < row["mfu"] for row in result["modes"].values())
+    assert all(row["tokens_per_s"] > 0 and row["mfu"] > 0 for row in result["modes"].values())

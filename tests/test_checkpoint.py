@@ -17,10 +17,20 @@ from myojax.train import PRESETS, run
 
 
 def configs(out: Path, **train: object):
-    model_cfg = PRESETS["tiny"][0].replace(seq_len=16, d_model=16, n_layers=2, n_heads=2,
-                                           tie_embeddings=False, gradient_mode="myopic")
-    fields = dict(steps=12, batch_size=4, warmup_steps=2, log_interval=4, eval_interval=12,
-                  eval_batches=1, checkpoint_interval=3, keep=3, out=str(out))
+    model_cfg = PRESETS["tiny"][0].replace(
+        seq_len=16, d_model=16, n_layers=2, n_heads=2, tie_embeddings=False, gradient_mode="myopic"
+    )
+    fields = dict(
+        steps=12,
+        batch_size=4,
+        warmup_steps=2,
+        log_interval=4,
+        eval_interval=12,
+        eval_batches=1,
+        checkpoint_interval=3,
+        keep=3,
+        out=str(out),
+    )
     return PRESETS["tiny"][1].replace(**{**fields, **train}), model_cfg
 
 
@@ -44,8 +54,12 @@ def test_restore_in_fresh_process_via_myojax_and_plain_orbax(run_dir, tmp_path):
     config, model = ckpt.restore(run_dir)
     assert config.gradient_mode == "myopic" and not config.tie_embeddings
     expected = tmp_path / "expected.npz"
-    np.savez(expected, wte=np.asarray(model.wte), w_qkv=np.asarray(model.blocks.w_qkv),
-             lm_head=np.asarray(model.lm_head))
+    np.savez(
+        expected,
+        wte=np.asarray(model.wte),
+        w_qkv=np.asarray(model.blocks.w_qkv),
+        lm_head=np.asarray(model.lm_head),
+    )
     script = f"""
 import json, sys, numpy as np
 import orbax.checkpoint as ocp
@@ -63,7 +77,9 @@ assert "myojax.train" not in sys.modules
 np.testing.assert_array_equal(np.asarray(model.wte), e["wte"])
 print(json.dumps({{"mode": config.gradient_mode, "keys": sorted(params)}}))
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["mode"] == "myopic"
@@ -86,8 +102,13 @@ def test_restore_without_checkpoints_is_one_clear_error(tmp_path):
 
 def corrupt(step_dir: Path) -> None:
     """Truncate every array data file of the model item, as a crashed disk write might."""
-    files = [p for p in (step_dir / "model").rglob("*") if p.is_file() and p.stat().st_size > 0
-             and p.name not in ("_CHECKPOINT_METADATA", "commit_success.txt")]
+    files = [
+        p
+        for p in (step_dir / "model").rglob("*")
+        if p.is_file()
+        and p.stat().st_size > 0
+        and p.name not in ("_CHECKPOINT_METADATA", "commit_success.txt")
+    ]
     assert files
     for p in files:
         p.write_bytes(p.read_bytes()[: p.stat().st_size // 3])
@@ -95,6 +116,7 @@ def corrupt(step_dir: Path) -> None:
 
 def test_corrupt_latest_falls_back_to_previous_good_step(tmp_path, run_dir, capsys):
     import shutil
+
     out = tmp_path / "run"
     shutil.copytree(run_dir, out)
     _, good9 = ckpt.restore(out, step=9)

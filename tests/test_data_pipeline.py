@@ -13,8 +13,14 @@ ARRAYS = (np.arange(0, 500, dtype=np.uint16), np.arange(1000, 1300, dtype=np.uin
 
 
 def ds(seed=0, shard=None, batch_size=4, num_batches=6):
-    return window_dataset(ARRAYS, seq_len=7, batch_size=batch_size, num_batches=num_batches,
-                          seed=seed, shard=shard or shard_options(0, 1))
+    return window_dataset(
+        ARRAYS,
+        seq_len=7,
+        batch_size=batch_size,
+        num_batches=num_batches,
+        seed=seed,
+        shard=shard or shard_options(0, 1),
+    )
 
 
 def collect(it, n):
@@ -73,14 +79,16 @@ def test_embedded_source():
 def test_explicit_rows_select_those_rows_of_every_global_batch():
     full = list(ds(batch_size=4))
     for rows in ([0, 1], [2, 3], [3, 0], [0, 1, 2, 3]):
-        picked = list(window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=6, seed=0,
-                                     rows=rows))
+        picked = list(
+            window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=6, seed=0, rows=rows)
+        )
         assert len(picked) == 6
         for g, p in zip(full, picked, strict=True):
             np.testing.assert_array_equal(g[rows], p)
     # The iterator state is the batch index, the same for any row selection.
-    it = batch_iterator(window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=6, seed=0,
-                                       rows=[2, 3]))
+    it = batch_iterator(
+        window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=6, seed=0, rows=[2, 3])
+    )
     collect(it, 2)
     whole = batch_iterator(ds())
     collect(whole, 2)

@@ -21,8 +21,17 @@ VAL_TEXT = "Friends, Romans, countrymen, lend me your ears.\n" * 10
 def prepared(tmp_path, capsys):
     (tmp_path / "a.txt").write_text(TRAIN_TEXT)
     (tmp_path / "v.txt").write_text(VAL_TEXT)
-    prep.main([str(tmp_path / "a.txt"), "--val", str(tmp_path / "v.txt"),
-               "--out", str(tmp_path / "shards"), "--shard-tokens", "1000"])
+    prep.main(
+        [
+            str(tmp_path / "a.txt"),
+            "--val",
+            str(tmp_path / "v.txt"),
+            "--out",
+            str(tmp_path / "shards"),
+            "--shard-tokens",
+            "1000",
+        ]
+    )
     return tmp_path / "shards", capsys.readouterr().out
 
 
@@ -39,17 +48,30 @@ def test_prepare_writes_shards_that_read_back(prepared):
     assert train[0].dtype == np.uint16
     assert np.concatenate(train).astype(np.uint8).tobytes() == TRAIN_TEXT.encode()
     meta = json.loads((shards / "val_000000.json").read_text())
-    assert meta == {"dtype": "uint16", "vocab_size": 256, "num_tokens": len(VAL_TEXT),
-                    "tokenizer": "byte", "format": "myojax-shard-v1"}
-    assert load_data(str(shards)).val[0].tobytes() == np.frombuffer(
-        VAL_TEXT.encode(), np.uint8).astype(np.uint16).tobytes()
+    assert meta == {
+        "dtype": "uint16",
+        "vocab_size": 256,
+        "num_tokens": len(VAL_TEXT),
+        "tokenizer": "byte",
+        "format": "myojax-shard-v1",
+    }
+    assert (
+        load_data(str(shards)).val[0].tobytes()
+        == np.frombuffer(VAL_TEXT.encode(), np.uint8).astype(np.uint16).tobytes()
+    )
 
 
 def test_large_vocab_uses_uint32(tmp_path):
-    path = prep.write_shard(tmp_path / "train_000000.bin", np.array([1, 70_000, 5]),
-                            vocab_size=100_000, tokenizer="test")
+    path = prep.write_shard(
+        tmp_path / "train_000000.bin",
+        np.array([1, 70_000, 5]),
+        vocab_size=100_000,
+        tokenizer="test",
+    )
     arrays, vocab = load_shards(tmp_path, "train")
-    assert vocab == 100_000 and arrays[0].dtype == np.uint32 and arrays[0].tolist() == [1, 70_000, 5]
+    assert (
+        vocab == 100_000 and arrays[0].dtype == np.uint32 and arrays[0].tolist() == [1, 70_000, 5]
+    )
     assert path.stat().st_size == 12
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 256\)"):
         prep.write_shard(tmp_path / "x.bin", np.array([300]), vocab_size=256, tokenizer="t")
@@ -72,8 +94,15 @@ def test_malformed_shards_are_named(shards):
 
 def test_cli_missing_input_is_one_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        prep.main([str(tmp_path / "nope.txt"), "--val", str(tmp_path / "nope.txt"),
-                   "--out", str(tmp_path / "o")])
+        prep.main(
+            [
+                str(tmp_path / "nope.txt"),
+                "--val",
+                str(tmp_path / "nope.txt"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
     assert e.value.code == 2 and "nope.txt does not exist" in capsys.readouterr().err
 
 
@@ -85,10 +114,20 @@ def test_byte_tokenizer_round_trip():
 def test_training_end_to_end_on_prepared_shards(shards, tmp_path):
     model_cfg = PRESETS["tiny"][0].replace(seq_len=16, d_model=16, n_layers=1, n_heads=2)
     train_cfg = PRESETS["tiny"][1].replace(
-        steps=4, batch_size=4, warmup_steps=1, eval_interval=4, eval_batches=1,
-        checkpoint_interval=4, data=str(shards), out=str(tmp_path / "run"))
+        steps=4,
+        batch_size=4,
+        warmup_steps=1,
+        eval_interval=4,
+        eval_batches=1,
+        checkpoint_interval=4,
+        data=str(shards),
+        out=str(tmp_path / "run"),
+    )
     final = run(train_cfg, model_cfg, progress=False)
     assert final["step"] == 4 and np.isfinite(final["val_loss"])
     with pytest.raises(ValueError, match="vocab_size 256 but ModelConfig.vocab_size is 128"):
-        run(train_cfg.replace(out=str(tmp_path / "r2")), model_cfg.replace(vocab_size=128),
-            progress=False)
+        run(
+            train_cfg.replace(out=str(tmp_path / "r2")),
+            model_cfg.replace(vocab_size=128),
+            progress=False,
+        )

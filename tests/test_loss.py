@@ -27,11 +27,15 @@ def test_batch_from_windows_shifts_targets():
 
 
 def test_loss_and_grad_is_the_mean_and_its_gradient():
-    cfg = ModelConfig(vocab_size=13, seq_len=6, d_model=8, n_layers=2, n_heads=2, gradient_mode="myopic")
+    cfg = ModelConfig(
+        vocab_size=13, seq_len=6, d_model=8, n_layers=2, n_heads=2, gradient_mode="myopic"
+    )
     model = GPT(cfg, key=jax.random.key(0))
     batch = Batch.from_windows(jax.random.randint(jax.random.key(1), (3, 7), 0, 13))
     loss, grads = loss_and_grad(model, batch)
-    rows = [per_position_loss(model, x, y) for x, y in zip(batch.inputs, batch.targets, strict=True)]
+    rows = [
+        per_position_loss(model, x, y) for x, y in zip(batch.inputs, batch.targets, strict=True)
+    ]
     np.testing.assert_allclose(loss, np.mean(rows), rtol=1e-6)
     np.testing.assert_allclose(loss, mean_loss(model, batch), rtol=1e-7)
     assert np.log(13) - 0.5 < float(loss) < np.log(13) + 0.5  # near-uniform at init

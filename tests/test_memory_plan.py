@@ -48,8 +48,9 @@ def test_gpt2_xl_fsdp32_matches_hand_computation() -> None:
 
 
 def test_data_parallel_replicates() -> None:
-    plan = make_plan(preset("gpt2-1.5b"), MeshConfig.parse("data=8"), batch_size=64,
-                     device_memory_gib=32)
+    plan = make_plan(
+        preset("gpt2-1.5b"), MeshConfig.parse("data=8"), batch_size=64, device_memory_gib=32
+    )
     assert plan.params == TOTAL * 4 and plan.gather == 0  # replicated: the full model per device
     assert plan.optimizer == 2 * TOTAL * 4 + 4
     assert plan.activations["none"] == 8 * ACT["none"]  # 8 sequences per device
@@ -58,8 +59,9 @@ def test_data_parallel_replicates() -> None:
 
 
 def test_remat_is_what_fits() -> None:
-    plan = make_plan(preset("gpt2-345m"), MeshConfig.parse("data=8"), batch_size=64,
-                     device_memory_gib=32)
+    plan = make_plan(
+        preset("gpt2-345m"), MeshConfig.parse("data=8"), batch_size=64, device_memory_gib=32
+    )
     assert not plan.fits("none") and plan.fits("full")
 
 
@@ -79,8 +81,22 @@ def test_plan_errors() -> None:
 
 
 def test_cli_prints_budget(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--preset", "gpt2-1.5b", "--mesh", "fsdp=32", "--device-memory", "32",
-                 "--batch-size", "256"]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--preset",
+                "gpt2-1.5b",
+                "--mesh",
+                "fsdp=32",
+                "--device-memory",
+                "32",
+                "--batch-size",
+                "256",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "mesh data=1,fsdp=32 (32 devices)" in out
     assert "8 sequence(s) per device" in out
@@ -93,8 +109,18 @@ def test_cli_prints_budget(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_module_entry_point() -> None:
     """The documented command, as a user runs it."""
-    cmd = [sys.executable, "-m", "myojax.sharding", "plan", "--preset", "gpt2-1.5b",
-           "--mesh", "fsdp=32", "--device-memory", "32"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "myojax.sharding",
+        "plan",
+        "--preset",
+        "gpt2-1.5b",
+        "--mesh",
+        "fsdp=32",
+        "--device-memory",
+        "32",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     assert f"parameters{PARAMS:>42,}" in result.stdout.replace("  parameters", "parameters")
     assert "remat=none: 11.336 GiB of 28.80 GiB usable (39%) -> FITS" in result.stdout

@@ -70,7 +70,9 @@ def test_layers_run_in_a_scan_so_the_program_does_not_grow_with_depth():
 
 @pytest.mark.parametrize("remat", ["full", "dots"])
 def test_remat_changes_nothing_numerically(remat):
-    cfg = ModelConfig(vocab_size=16, seq_len=6, d_model=8, n_layers=2, n_heads=2, gradient_mode="myopic")
+    cfg = ModelConfig(
+        vocab_size=16, seq_len=6, d_model=8, n_layers=2, n_heads=2, gradient_mode="myopic"
+    )
     tokens = _tokens(cfg)
 
     def grads(c):

@@ -19,8 +19,13 @@ from myojax.optim import make_optimizer, param_labels
 from myojax.train import TrainConfig, lr_multipliers_for
 
 BASE = ModelConfig(
-    vocab_size=256, seq_len=8, d_model=32, n_heads=2, n_layers=2,
-    parametrization="mup", base_width=32,
+    vocab_size=256,
+    seq_len=8,
+    d_model=32,
+    n_heads=2,
+    n_layers=2,
+    parametrization="mup",
+    base_width=32,
 )
 LR = 1e-2
 
@@ -89,7 +94,10 @@ def test_forward_multipliers_follow_the_rules() -> None:
 
 def test_lr_multipliers() -> None:
     assert mup.lr_multipliers(_mup(128)) == {
-        "embedding": 1.0, "hidden": 0.25, "readout": 1.0, "vector": 1.0
+        "embedding": 1.0,
+        "hidden": 0.25,
+        "readout": 1.0,
+        "vector": 1.0,
     }
     untied = GPT(BASE.replace(tie_embeddings=False), key=jax.random.key(0))
     assert mup.LABELS == optim.LABELS
@@ -114,7 +122,10 @@ def test_init_std_follows_the_rules(width: int) -> None:
     hidden = INIT_STD / math.sqrt(m)  # variance ∝ 1/fan_in, = GPT-2's 0.02 at the base width
     resid = hidden / math.sqrt(2 * cfg.n_layers)
     expect = {
-        "w_qkv": hidden, "w_fc": hidden, "w_out": resid, "w_proj": resid,
+        "w_qkv": hidden,
+        "w_fc": hidden,
+        "w_out": resid,
+        "w_proj": resid,
     }
     for name, std in expect.items():
         assert float(jnp.std(getattr(model.blocks, name))) == pytest.approx(std, rel=0.03), name
@@ -253,7 +264,7 @@ def test_gradient_modes_exact_under_mup(mode: str) -> None:
 
     def past_jacobian(c: ModelConfig) -> tuple[jax.Array, np.ndarray]:
         model = GPT(c, key=jax.random.key(0))
-        losses = lambda p: per_position_loss(model, tokens, targets, p)  # noqa: E731
+        losses = lambda p: per_position_loss(model, tokens, targets, p)
         jac_TxLxSxD = jax.jit(jax.jacrev(losses))(probes)
         norms_LxTxS = np.abs(np.asarray(jac_TxLxSxD)).max(-1).transpose(1, 0, 2)
         return model(tokens), norms_LxTxS
@@ -269,8 +280,14 @@ def test_gradient_modes_exact_under_mup(mode: str) -> None:
 def test_verifier_passes_under_mup() -> None:
     from myojax.verify import check, random_problem
 
-    changes = dict(gradient_mode="myopic", attn_mult=0.5, output_mult=2.0, input_mult=3.0,
-                   seq_len=6, n_layers=2)
+    changes = dict(
+        gradient_mode="myopic",
+        attn_mult=0.5,
+        output_mult=2.0,
+        input_mult=3.0,
+        seq_len=6,
+        n_layers=2,
+    )
     cfg = mup.with_width(BASE.replace(**changes), 64)  # m = 2, every multiplier non-unit
     model, tokens, targets, batch = random_problem(cfg, jax.random.key(0))
     report = check(model, tokens, targets, batch=batch)
@@ -289,8 +306,11 @@ def test_quick_coord_check_passes_for_mup_and_fails_for_sp() -> None:
     report = "\n".join(lines)
     assert mup_ok, report
     assert sp_logits_blow_up, report
-    sp_logits = next(v for v in cc.verdicts(result) if v.parametrization == "sp"
-                     and (v.stat, v.activation) == ("value", "logits"))
+    sp_logits = next(
+        v
+        for v in cc.verdicts(result)
+        if v.parametrization == "sp" and (v.stat, v.activation) == ("value", "logits")
+    )
     assert not sp_logits.within(cfg.tolerance) and min(sp_logits.ratios) >= cfg.blowup
 
 

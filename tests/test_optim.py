@@ -16,8 +16,9 @@ from myojax.optim import LABELS, learning_rate_schedule, make_optimizer, param_l
 from myojax.train import TrainConfig
 
 CFG = ModelConfig(seq_len=8, d_model=16, n_layers=2, n_heads=2, tie_embeddings=False)
-TRAIN = TrainConfig(steps=100, lr=1e-2, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.5,
-                    grad_clip=1.0)
+TRAIN = TrainConfig(
+    steps=100, lr=1e-2, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.5, grad_clip=1.0
+)
 
 
 def named(tree) -> dict[str, object]:
@@ -32,11 +33,25 @@ def model() -> GPT:
 def test_every_leaf_gets_the_documented_label(model):
     labels = named(param_labels(model))
     assert labels.keys() == named(model).keys()
-    expected = {".wte": "embedding", ".wpe": "embedding", ".lm_head": "readout",
-                ".lnf_gain": "vector", ".lnf_bias": "vector"}
+    expected = {
+        ".wte": "embedding",
+        ".wpe": "embedding",
+        ".lm_head": "readout",
+        ".lnf_gain": "vector",
+        ".lnf_bias": "vector",
+    }
     for name in ("w_qkv", "w_out", "w_fc", "w_proj"):
         expected[f".blocks.{name}"] = "hidden"
-    for name in ("b_qkv", "b_out", "b_fc", "b_proj", "ln1_gain", "ln1_bias", "ln2_gain", "ln2_bias"):
+    for name in (
+        "b_qkv",
+        "b_out",
+        "b_fc",
+        "b_proj",
+        "ln1_gain",
+        "ln1_bias",
+        "ln2_gain",
+        "ln2_bias",
+    ):
         expected[f".blocks.{name}"] = "vector"
     assert labels == expected
     tied = named(param_labels(GPT(CFG.replace(tie_embeddings=True), key=jax.random.key(0))))
@@ -75,8 +90,9 @@ def test_lr_multipliers_scale_each_label(model):
     scaled = named(one_update(model, grads, no_decay, mults))
     before, labels = named(model), named(param_labels(model))
     for k, label in labels.items():
-        np.testing.assert_allclose(scaled[k] - before[k], mults[label] * (base[k] - before[k]),
-                                   rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(
+            scaled[k] - before[k], mults[label] * (base[k] - before[k]), rtol=1e-4, atol=1e-9
+        )
     with pytest.raises(ValueError, match="unknown label"):
         make_optimizer(TRAIN, model, {"hiden": 2.0})
     with pytest.raises(ValueError, match="must be positive"):
@@ -100,8 +116,14 @@ def test_global_norm_clipping(model):
     clip = 1e-6  # so small that Adam's eps makes the clipped update visibly different
     cfg = TRAIN.replace(grad_clip=clip, weight_decay=0.0, warmup_steps=0)
     clipped = named(one_update(model, grads, cfg, steps=1))
-    prescaled = named(one_update(model, jax.tree.map(lambda g: g * clip / norm, grads),
-                                 cfg.replace(grad_clip=0.0), steps=1))
+    prescaled = named(
+        one_update(
+            model,
+            jax.tree.map(lambda g: g * clip / norm, grads),
+            cfg.replace(grad_clip=0.0),
+            steps=1,
+        )
+    )
     unclipped = named(one_update(model, grads, cfg.replace(grad_clip=0.0), steps=1))
     for k in clipped:
         np.testing.assert_allclose(clipped[k], prescaled[k], rtol=1e-5, atol=1e-8)

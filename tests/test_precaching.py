@@ -1,12 +1,12 @@
 import json
 
-import pytest
-
 from experiments import precaching
 
 
 def test_smoke_run_writes_artifacts_for_both_modes(tmp_path):
-    settings = precaching.Settings(seeds=1, steps=20, seq_len=8, lag=2, d_model=16, probe_sequences=24)
+    settings = precaching.Settings(
+        seeds=1, steps=20, seq_len=8, lag=2, d_model=16, probe_sequences=24
+    )
     results = precaching.run(settings, tmp_path, show=False, log=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["mode"] for r in saved["runs"]] == ["standard", "myopic"]

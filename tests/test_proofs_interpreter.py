@@ -107,9 +107,12 @@ def test_while_loop_is_refused():
 
 
 def test_routed_dependency_follows_only_diagonal_routes():
-    eye = lambda x: jnp.sum(jnp.where(jnp.eye(T, dtype=bool)[:, :, None], x[None] * x[:, None], 0.0), 1)
-    causal = lambda x: jnp.sum(jnp.where(jnp.tril(jnp.ones((T, T), bool))[:, :, None],
-                                         x[None] * x[:, None], 0.0), 1)
+    eye = lambda x: jnp.sum(
+        jnp.where(jnp.eye(T, dtype=bool)[:, :, None], x[None] * x[:, None], 0.0), 1
+    )
+    causal = lambda x: jnp.sum(
+        jnp.where(jnp.tril(jnp.ones((T, T), bool))[:, :, None], x[None] * x[:, None], 0.0), 1
+    )
     (routed, *_), _ = analyse(eye, X)
     (plain, *_), an = analyse(causal, X)
     assert routed.routed and not plain.routed

@@ -47,8 +47,7 @@ def test_widen_gives_up_on_what_changes():
     new = AVal(1, zones.region(zones.eq(U, 0), zones.eq(U, 0, -1)), lb=-1.0)
     w = widen(old, new)  # u = t, then u in {t-1, t}: the lower bound on u is dropped
     assert w.dep == zones.region(zones.le(U, 0)) and w.lb == -1.0
-    assert widen(AVal(1), AVal(1, zones.region(zones.eq(U, 0)))).dep == zones.region(
-        zones.eq(U, 0))
+    assert widen(AVal(1), AVal(1, zones.region(zones.eq(U, 0)))).dep == zones.region(zones.eq(U, 0))
     assert widen(old, old) == old
 
 

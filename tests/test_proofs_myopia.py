@@ -21,13 +21,24 @@ from proofs.trace import trace_jvp
 from proofs.zones import U
 
 MUTANTS = load_mutants()
-SMALL = ["--d-model", "8", "--n-heads", "2", "--n-layers", "2", "--seq-len", "16",
-         "--vocab-size", "16"]
+SMALL = [
+    "--d-model",
+    "8",
+    "--n-heads",
+    "2",
+    "--n-layers",
+    "2",
+    "--seq-len",
+    "16",
+    "--vocab-size",
+    "16",
+]
 
 
 def small(mode: str = "standard", n_layers: int = 2, n_heads: int = 2) -> ModelConfig:
-    return ModelConfig(vocab_size=16, seq_len=8, d_model=8, n_layers=n_layers,
-                       n_heads=n_heads, gradient_mode=mode)
+    return ModelConfig(
+        vocab_size=16, seq_len=8, d_model=8, n_layers=n_layers, n_heads=n_heads, gradient_mode=mode
+    )
 
 
 # ---- the acceptance results ------------------------------------------------------------------------
@@ -48,8 +59,10 @@ def test_myopic_modes_are_proven_for_symbolic_t(mode, tmp_path):
 def test_standard_is_causal_but_not_myopic(tmp_path):
     assert main(["--mode", "standard", "--out", str(tmp_path), *SMALL]) == 1
     cert = json.loads((tmp_path / "standard.json").read_text())
-    assert cert["properties"]["causal"] == {"proven": True,
-                                            "assumptions": ["finite", "no_overflow"]}
+    assert cert["properties"]["causal"] == {
+        "proven": True,
+        "assumptions": ["finite", "no_overflow"],
+    }
     assert cert["properties"]["same_position"]["proven"] is False
     assert cert["outputs"][1]["verdict"] == "same-or-past"  # precise: not collapsed to "any"
     assert "attention.py" in cert["verdict"]["location"]
@@ -73,8 +86,7 @@ def test_refuses_when_a_rule_is_missing(monkeypatch):
 
 
 def test_remat_variants_are_proven_too():
-    for config in (small("myopic").replace(remat="full"),
-                   small("myopic_kv").replace(remat="dots")):
+    for config in (small("myopic").replace(remat="full"), small("myopic_kv").replace(remat="dots")):
         assert prove(Target(mode=config.gradient_mode), config)["verdict"]["myopic"] == "proven"
 
 
@@ -90,7 +102,7 @@ def test_cli_help_and_usage_errors(capsys):
 # ---- soundness cross-check ------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def proven_region(target: Target, n_layers: int, n_heads: int) -> zones.Region:
     config = small(target.mode or "standard", n_layers, n_heads)
     traced = trace_jvp(target.forward(), config)
@@ -119,8 +131,9 @@ def _jacrev_norms(target, model, tokens, targets):
     with jax.enable_x64(True):
         m64 = cast_model(model, "float64")
         probes = np.zeros((m64.config.n_layers, len(tokens), m64.config.d_model))
-        jac = jax.jacrev(lambda p: per_position_loss(_Bound(target.forward(), m64), tokens,
-                                                     targets, p))(probes)  # [t, l, s, d]
+        jac = jax.jacrev(
+            lambda p: per_position_loss(_Bound(target.forward(), m64), tokens, targets, p)
+        )(probes)  # [t, l, s, d]
         return np.abs(np.asarray(jac)).max(-1).transpose(1, 0, 2)
 
 

@@ -33,8 +33,10 @@ def analyse(f, *args, allowed=frozenset(), position_size=T) -> tuple[AVal, Analy
 def measured_pattern(f, *args) -> np.ndarray:
     """Boolean [*out_shape, T]: |∂out/∂x[u, ...]| > 0 somewhere over x's other axes."""
     with jax.enable_x64(True):
-        args64 = [jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
-                  else a for a in args]
+        args64 = [
+            jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else a
+            for a in args
+        ]
         jac = np.asarray(jax.jacfwd(f)(*args64))
     out_ndim = jac.ndim - np.ndim(args[0])
     jac = np.abs(jac).reshape(*jac.shape[: out_ndim + 1], -1).sum(-1)
@@ -85,14 +87,17 @@ def grid(x):
 
 
 def test_select_with_causal_iota_mask_restricts_to_the_past():
-    f = lambda x: jnp.sum(jnp.where(jnp.tril(jnp.ones((T, T), bool))[:, :, None],
-                                    x[None, :, :] * A[:, :, None], 0.0), axis=1)
+    f = lambda x: jnp.sum(
+        jnp.where(jnp.tril(jnp.ones((T, T), bool))[:, :, None], x[None, :, :] * A[:, :, None], 0.0),
+        axis=1,
+    )
     check(f, X, expect=Position.PAST)
 
 
 def test_select_with_eye_mask_keeps_the_diagonal_and_routes_it():
-    f = lambda x: jnp.sum(jnp.where(jnp.eye(T, dtype=bool)[:, :, None],
-                                    x[None, :, :] * A[:, :, None], 0.0), axis=1)
+    f = lambda x: jnp.sum(
+        jnp.where(jnp.eye(T, dtype=bool)[:, :, None], x[None, :, :] * A[:, :, None], 0.0), axis=1
+    )
     out = check(f, X, expect=Position.SAME)
     assert out.routed  # the dependency passed the grid diagonal
 
@@ -147,10 +152,10 @@ def test_cumsum_is_causal_and_reverse_cumsum_is_not():
 
 
 def test_transpose_broadcast_and_split_reshape_keep_positions():
-    check(lambda x: jnp.transpose(x.reshape(T, D, 1), (2, 1, 0)).sum((0, 1)), X,
-          expect=Position.SAME)
-    check(lambda x: jnp.broadcast_to(x[:, None, :], (T, 2, D)).sum((1, 2)), X,
-          expect=Position.SAME)
+    check(
+        lambda x: jnp.transpose(x.reshape(T, D, 1), (2, 1, 0)).sum((0, 1)), X, expect=Position.SAME
+    )
+    check(lambda x: jnp.broadcast_to(x[:, None, :], (T, 2, D)).sum((1, 2)), X, expect=Position.SAME)
     x4 = rng.normal(size=(T, 4)).astype(np.float32)
     check(lambda x: x.reshape(T, 2, 2).sum((1, 2)), x4, expect=Position.SAME)
 
@@ -199,7 +204,7 @@ def test_gather_with_data_indices_along_positions_mixes():
 
 
 def masked_softmax_mix(x):
-    scores = (x @ x.T)  # [t, s]
+    scores = x @ x.T  # [t, s]
     masked = jnp.where(jnp.tril(jnp.ones((T, T), bool)), scores, jnp.finfo(scores.dtype).min)
     return jax.nn.softmax(masked, axis=-1) @ x
 

@@ -10,8 +10,9 @@ from jax._src import core
 from myojax.config import ModelConfig
 from proofs.trace import dead_code_eliminated, model_forward, sequence_length, trace_jvp
 
-CONFIG = ModelConfig(vocab_size=16, seq_len=32, d_model=8, n_layers=2, n_heads=2,
-                     gradient_mode="myopic")
+CONFIG = ModelConfig(
+    vocab_size=16, seq_len=32, d_model=8, n_layers=2, n_heads=2, gradient_mode="myopic"
+)
 
 
 def test_sequence_length_is_symbolic_and_never_materialised():

@@ -10,7 +10,9 @@ from myojax.reference import column_loss, full_forward_losses
 
 @pytest.fixture(scope="module")
 def setup():
-    cfg = ModelConfig(vocab_size=20, seq_len=7, d_model=12, n_layers=2, n_heads=3, gradient_mode="myopic")
+    cfg = ModelConfig(
+        vocab_size=20, seq_len=7, d_model=12, n_layers=2, n_heads=3, gradient_mode="myopic"
+    )
     tokens = jax.random.randint(jax.random.key(0), (7,), 0, 20)
     targets = jax.random.randint(jax.random.key(1), (7,), 0, 20)
     return GPT(cfg, key=jax.random.key(2)), tokens, targets
@@ -29,7 +31,9 @@ def test_full_forward_matches_the_model(setup):
 def test_every_column_reproduces_its_loss(setup, mode):
     model, tokens, targets = setup
     with jax.enable_x64(True):
-        m = cast_model(GPT(model.config.replace(gradient_mode=mode), key=jax.random.key(2)), "float64")
+        m = cast_model(
+            GPT(model.config.replace(gradient_mode=mode), key=jax.random.key(2)), "float64"
+        )
         losses, past = full_forward_losses(m, tokens, targets)
         zeros = np.zeros((2, 12))
         cols = [column_loss(m, tokens, targets, t, zeros, past) for t in range(7)]

@@ -76,8 +76,13 @@ def test_checkpoints_restore_and_reproduce_the_reported_loss(smoke):
 
 def test_verifier_passes_on_a_restored_myopic_model(smoke):
     out, doc, _ = smoke
-    row = next(r for r in doc["runs"] if r["mode"] == "myopic" and r["role"] == "size"
-               and r["size"] == study.PRESETS["smoke"].sizes[-1].name)
+    row = next(
+        r
+        for r in doc["runs"]
+        if r["mode"] == "myopic"
+        and r["role"] == "size"
+        and r["size"] == study.PRESETS["smoke"].sizes[-1].name
+    )
     _, model = checkpoint.restore(out / row["run_dir"])
     window = np.asarray(study.heldout_windows(study.PRESETS["smoke"], "shakespeare")[0][0])
     report = verify.check(model, window[:-1], window[1:])
@@ -92,7 +97,9 @@ def test_rerun_is_a_fast_no_op(smoke, capsys):
     assert scaling.main(["--preset", "smoke", "--out", str(out), "--progress", "off"]) == 0
     elapsed = time.perf_counter() - t0
     text = capsys.readouterr().out
-    assert "nothing new" in text and text.count("(done before)") == study.n_runs(study.PRESETS["smoke"], MODES)
+    assert "nothing new" in text and text.count("(done before)") == study.n_runs(
+        study.PRESETS["smoke"], MODES
+    )
     assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
     assert elapsed < 60, elapsed  # no training, no compiles; generous for a loaded machine
 
@@ -104,29 +111,46 @@ def _eval_shape_counts(cfg) -> tuple[int, int]:
 
 
 def test_gpt2_dry_run_plan_matches_eval_shape(capsys):
-    assert scaling.main(["--preset", "gpt2", "--dry-run", "--mesh", "fsdp=-1",
-                         "--out", "gs://bucket/run"]) == 0
+    assert (
+        scaling.main(
+            ["--preset", "gpt2", "--dry-run", "--mesh", "fsdp=-1", "--out", "gs://bucket/run"]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     p = study.PRESETS["gpt2"]
-    rows = re.findall(r"^(standard|myopic)\s+(sweep|size)\s+(\S+)\s+\d+x\d+\s+([\d,]+)\s+([\d,]+)\s+"
-                      r"([\d,]+)", text, flags=re.M)
+    rows = re.findall(
+        r"^(standard|myopic)\s+(sweep|size)\s+(\S+)\s+\d+x\d+\s+([\d,]+)\s+([\d,]+)\s+"
+        r"([\d,]+)",
+        text,
+        flags=re.M,
+    )
     assert len(rows) == 2 * (len(p.lrs) + len(p.sizes))
     for mode, role, size, total, non_emb, tokens in rows:
         s = p.proxy if role == "sweep" else next(x for x in p.sizes if x.name == size)
         expected = _eval_shape_counts(study.model_config(p, s, mode))
         assert (int(total.replace(",", "")), int(non_emb.replace(",", ""))) == expected
         assert int(tokens.replace(",", "")) >= 20 * expected[1]
-    assert {r[2] for r in rows} == {"proxy-w256", "gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1.5b"}
+    assert {r[2] for r in rows} == {
+        "proxy-w256",
+        "gpt2-117m",
+        "gpt2-345m",
+        "gpt2-762m",
+        "gpt2-1.5b",
+    }
     assert "accelerator-hours" in text and "TFLOP/s" in text and "mesh fsdp=-1" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--out", "gs://b/x"], "gs:// --out is not supported"),
-    (["--modes", "standard,sideways"], "--modes must be"),
-    (["--preset", "gpt2"], "needs --data"),
-    (["--mesh", "tensor=2", "--dry-run"], "unknown axis"),
-    (["--mfu", "0", "--dry-run"], "--mfu"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--out", "gs://b/x"], "gs:// --out is not supported"),
+        (["--modes", "standard,sideways"], "--modes must be"),
+        (["--preset", "gpt2"], "needs --data"),
+        (["--mesh", "tensor=2", "--dry-run"], "unknown axis"),
+        (["--mfu", "0", "--dry-run"], "--mfu"),
+    ],
+)
 def test_bad_arguments_are_one_clear_error(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         scaling.main(argv)
@@ -138,6 +162,17 @@ def test_help_documents_the_cli(capsys):
     with pytest.raises(SystemExit):
         scaling.main(["--help"])
     text = capsys.readouterr().out
-    for needle in ("--preset", "--modes", "myopic_kv", "--dry-run", "--data", "--out", "gs://",
-                   "--mesh", "cpu:", "smoke:", "gpt2:"):
+    for needle in (
+        "--preset",
+        "--modes",
+        "myopic_kv",
+        "--dry-run",
+        "--data",
+        "--out",
+        "gs://",
+        "--mesh",
+        "cpu:",
+        "smoke:",
+        "gpt2:",
+    ):
         assert needle in text

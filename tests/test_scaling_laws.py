@@ -13,12 +13,22 @@ N = np.geomspace(2.5e4, 4e5, 4)  # the cpu preset's span
 SMALL_GRID = ((0.0, 1.0), (2.5, 10.0), (0.3, 1.0))  # 8 starts: enough for these curves, fast
 
 
-def synthetic(rng: np.random.Generator, params: np.ndarray = TRUE, n: np.ndarray = N,
-              items: int = 256, item_sd: float = 0.5, noise_sd: float = 0.05) -> np.ndarray:
+def synthetic(
+    rng: np.random.Generator,
+    params: np.ndarray = TRUE,
+    n: np.ndarray = N,
+    items: int = 256,
+    item_sd: float = 0.5,
+    noise_sd: float = 0.05,
+) -> np.ndarray:
     """Per-item losses like a held-out set: a shared per-item difficulty (the same sequences
     are hard for every model) plus independent per-model noise."""
     difficulty = rng.normal(0.0, item_sd, items)
-    return sl.predict(params, n)[:, None] + difficulty[None] + rng.normal(0.0, noise_sd, (len(n), items))
+    return (
+        sl.predict(params, n)[:, None]
+        + difficulty[None]
+        + rng.normal(0.0, noise_sd, (len(n), items))
+    )
 
 
 def test_recovers_exact_parameters():
@@ -31,8 +41,12 @@ def test_recovers_exact_parameters():
 def test_objective_gradient_matches_finite_differences():
     log_n, log_loss = np.log(N), np.log(sl.predict(TRUE, N) * np.array([1.01, 0.99, 1.0, 1.02]))
     theta = np.array([0.2, 3.0, 0.4])
-    err = optimize.check_grad(lambda t: sl.objective(t, log_n, log_loss)[0],
-                              lambda t: sl.objective(t, log_n, log_loss)[1], theta, epsilon=1e-7)
+    err = optimize.check_grad(
+        lambda t: sl.objective(t, log_n, log_loss)[0],
+        lambda t: sl.objective(t, log_n, log_loss)[1],
+        theta,
+        epsilon=1e-7,
+    )
     assert err < 1e-6
 
 
@@ -40,9 +54,11 @@ def test_noisy_fit_close_and_intervals_cover_truth():
     rng = np.random.default_rng(0)
     per_item = synthetic(rng)
     fit = sl.fit_power_law(N, per_item.mean(axis=1))
-    params = sl.bootstrap_fits(N, per_item, sl.bootstrap_indices(rng, per_item.shape[1], 100), point=fit)
+    params = sl.bootstrap_fits(
+        N, per_item, sl.bootstrap_indices(rng, per_item.shape[1], 100), point=fit
+    )
     lo, hi = sl.interval(params)
-    assert np.all(lo <= TRUE) and np.all(TRUE <= hi), (lo, hi)
+    assert np.all(lo <= TRUE) and np.all(hi >= TRUE), (lo, hi)
     assert abs(fit.alpha - TRUE[2]) < 0.1 and abs(fit.E - TRUE[0]) < 0.2
 
 
@@ -55,8 +71,9 @@ def test_prediction_intervals_cover_truth_in_repeated_experiments():
         rng = np.random.default_rng(100 + seed)
         per_item = synthetic(rng)
         fit = sl.fit_power_law(N, per_item.mean(axis=1), grid=SMALL_GRID)
-        params = sl.bootstrap_fits(N, per_item, sl.bootstrap_indices(rng, per_item.shape[1], 30),
-                                   point=fit)
+        params = sl.bootstrap_fits(
+            N, per_item, sl.bootstrap_indices(rng, per_item.shape[1], 30), point=fit
+        )
         lo, hi = sl.interval(sl.predict(params, N))
         truth = sl.predict(TRUE, N)
         covered += bool(np.all((lo <= truth) & (truth <= hi)))
@@ -72,7 +89,9 @@ def test_point_start_bootstrap_matches_full_grid():
     for b, means in enumerate(sl.resampled_means(per_item, idx)):
         full = sl.fit_power_law(N, means)
         theta = [np.log(fast[b, 0]), np.log(fast[b, 1]), fast[b, 2]]
-        assert sl.objective(theta, np.log(N), np.log(means))[0] <= full.objective * (1 + 1e-3) + 1e-15
+        assert (
+            sl.objective(theta, np.log(N), np.log(means))[0] <= full.objective * (1 + 1e-3) + 1e-15
+        )
         np.testing.assert_allclose(fast[b], [full.E, full.A, full.alpha], rtol=1e-2)
 
 
@@ -85,7 +104,9 @@ def test_negative_control_flat_losses_give_no_scaling():
     per_item = synthetic(rng, params=np.array([2.0, 1e-9, 0.5]))
     assert np.allclose(sl.predict([2.0, 1e-9, 0.5], N), flat)
     fit = sl.fit_power_law(N, per_item.mean(axis=1))
-    params = sl.bootstrap_fits(N, per_item, sl.bootstrap_indices(rng, per_item.shape[1], 60), point=fit)
+    params = sl.bootstrap_fits(
+        N, per_item, sl.bootstrap_indices(rng, per_item.shape[1], 60), point=fit
+    )
     pred = sl.predict(params, N[[0, -1]])
     lo, hi = sl.interval(pred[:, 0] - pred[:, 1])
     assert lo <= 0.0 <= hi or abs(hi) < 0.02, (lo, hi)
@@ -124,13 +145,16 @@ def test_resampled_means_are_paired():
     np.testing.assert_allclose(sl.resampled_means(per_item, idx), [[1.0, 2.0], [8 / 3, 11 / 3]])
 
 
-@pytest.mark.parametrize("n, loss, message", [
-    ([1e4, 2e4], [3.0, 2.9], "at least 3 distinct sizes"),
-    ([1e4, 2e4, 4e4], [3.0, 2.9, 0.0], "finite and positive"),
-    ([1e4, 2e4, 4e4], [3.0, 2.9, np.nan], "finite and positive"),
-    ([1e4, -2e4, 4e4], [3.0, 2.9, 2.8], "sizes must be"),
-    ([1e4, 2e4, 4e4], [3.0, 2.9], "equal length"),
-])
+@pytest.mark.parametrize(
+    "n, loss, message",
+    [
+        ([1e4, 2e4], [3.0, 2.9], "at least 3 distinct sizes"),
+        ([1e4, 2e4, 4e4], [3.0, 2.9, 0.0], "finite and positive"),
+        ([1e4, 2e4, 4e4], [3.0, 2.9, np.nan], "finite and positive"),
+        ([1e4, -2e4, 4e4], [3.0, 2.9, 2.8], "sizes must be"),
+        ([1e4, 2e4, 4e4], [3.0, 2.9], "equal length"),
+    ],
+)
 def test_bad_input_is_one_clear_error(n, loss, message):
     with pytest.raises(ValueError, match=message):
         sl.fit_power_law(n, loss)

@@ -15,7 +15,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from jax.sharding import AbstractMesh, PartitionSpec as P
+from jax.sharding import AbstractMesh
+from jax.sharding import PartitionSpec as P
 
 from myojax import Batch
 from myojax.model import GPT
@@ -164,13 +165,19 @@ def test_single_process_helpers() -> None:
     [
         ({"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1"}, "JAX_NUM_PROCESSES and JAX_PROCESS_ID"),
         (
-            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "2",
-             "JAX_PROCESS_ID": "2"},
+            {
+                "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1",
+                "JAX_NUM_PROCESSES": "2",
+                "JAX_PROCESS_ID": "2",
+            },
             r"JAX_PROCESS_ID=2 must be in \[0, JAX_NUM_PROCESSES=2\)",
         ),
         (
-            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "x",
-             "JAX_PROCESS_ID": "0"},
+            {
+                "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1",
+                "JAX_NUM_PROCESSES": "x",
+                "JAX_PROCESS_ID": "0",
+            },
             "must be integers",
         ),
         ({"MYOJAX_DISTRIBUTED": "yes"}, "MYOJAX_DISTRIBUTED must be 0 or 1"),
@@ -184,11 +191,20 @@ def test_maybe_initialize_distributed_errors(env: dict[str, str], message: str) 
 
 def test_maybe_initialize_distributed_single_process() -> None:
     assert maybe_initialize_distributed({}) is False
-    assert maybe_initialize_distributed({"MYOJAX_DISTRIBUTED": "0",
-                                         "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1"}) is False
+    assert (
+        maybe_initialize_distributed(
+            {"MYOJAX_DISTRIBUTED": "0", "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1"}
+        )
+        is False
+    )
     # A one-task SLURM step is a single process.
-    slurm = dict(SLURM_JOB_ID="1", SLURM_STEP_NODELIST="n1", SLURM_NTASKS="1",
-                 SLURM_PROCID="0", SLURM_LOCALID="0")
+    slurm = dict(
+        SLURM_JOB_ID="1",
+        SLURM_STEP_NODELIST="n1",
+        SLURM_NTASKS="1",
+        SLURM_PROCID="0",
+        SLURM_LOCALID="0",
+    )
     assert maybe_initialize_distributed(slurm) is False
 
 
@@ -198,15 +214,24 @@ def test_maybe_initialize_distributed_single_process() -> None:
 
 def _clean_env() -> dict[str, str]:
     """This environment minus anything that would make a worker join a real cluster."""
-    drop = ("JAX_COORDINATOR", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "JAX_LOCAL_DEVICE_IDS",
-            "MYOJAX_DISTRIBUTED", "SLURM_", "TPU_WORKER", "XLA_FLAGS", "JAX_PLATFORMS")
+    drop = (
+        "JAX_COORDINATOR",
+        "JAX_NUM_PROCESSES",
+        "JAX_PROCESS_ID",
+        "JAX_LOCAL_DEVICE_IDS",
+        "MYOJAX_DISTRIBUTED",
+        "SLURM_",
+        "TPU_WORKER",
+        "XLA_FLAGS",
+        "JAX_PLATFORMS",
+    )
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def _parse(stdout: str) -> dict:
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise AssertionError("worker printed no RESULT line")
 
 
@@ -214,8 +239,11 @@ def _run_workers(argvs: list[list[str]], timeout_s: float) -> list[dict]:
     """Run worker processes concurrently; kill them all if any fails or the deadline passes."""
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), *argv], env=_clean_env(), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [sys.executable, str(WORKER), *argv],
+            env=_clean_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for argv in argvs
     ]
@@ -258,8 +286,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     port = _free_port()
     meshes, *workers = _run_workers(
         [["meshes"]]
-        + [["multihost", "--process-id", str(i), "--port", str(port), "--ckpt", ckpt]
-           for i in range(2)],
+        + [
+            ["multihost", "--process-id", str(i), "--port", str(port), "--ckpt", ckpt]
+            for i in range(2)
+        ],
         SUBPROCESS_TIMEOUT_S,
     )
     restored = _run_workers([["restore", "--ckpt", ckpt]], SUBPROCESS_TIMEOUT_S)[0]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -61,7 +59,10 @@ def test_token_budget_rule():
     for size in gpt2.sizes:
         n = study.param_counts(study.model_config(gpt2, size, "standard"))[1]
         steps, tokens = study.token_budget(gpt2, n)
-        assert 20 * n <= tokens < 20 * n + gpt2.tokens_per_step and tokens == steps * gpt2.tokens_per_step
+        assert (
+            20 * n <= tokens < 20 * n + gpt2.tokens_per_step
+            and tokens == steps * gpt2.tokens_per_step
+        )
 
 
 def test_plan_counts_and_reuse_of_the_proxy_run():
@@ -69,8 +70,12 @@ def test_plan_counts_and_reuse_of_the_proxy_run():
     sweep = study.sweep_specs(p, ["standard", "myopic"])
     assert len(sweep) == 2 * len(p.lrs)
     sizes = study.size_specs(p, "myopic", p.lrs[2])
-    assert study.same_run(sizes[0], next(s for s in sweep if s.mode == "myopic" and s.lr == p.lrs[2]))
-    assert not study.same_run(sizes[0], next(s for s in sweep if s.mode == "standard" and s.lr == p.lrs[2]))
+    assert study.same_run(
+        sizes[0], next(s for s in sweep if s.mode == "myopic" and s.lr == p.lrs[2])
+    )
+    assert not study.same_run(
+        sizes[0], next(s for s in sweep if s.mode == "standard" and s.lr == p.lrs[2])
+    )
     assert study.n_runs(p, ["standard", "myopic"]) == 2 * (len(p.lrs) + len(p.sizes) - 1)
     assert study.n_runs(study.PRESETS["gpt2"], ["standard"]) == 6 + 4
     with pytest.raises(ValueError, match="unknown gradient mode"):
@@ -78,9 +83,11 @@ def test_plan_counts_and_reuse_of_the_proxy_run():
 
 
 def test_best_lr_skips_diverged_and_flags_edges():
-    rows = [{"mode": "m", "lr": 1e-3, "status": "ok", "val_loss": 2.0},
-            {"mode": "m", "lr": 2e-3, "status": "ok", "val_loss": 1.5},
-            {"mode": "m", "lr": 4e-3, "status": "diverged"}]
+    rows = [
+        {"mode": "m", "lr": 1e-3, "status": "ok", "val_loss": 2.0},
+        {"mode": "m", "lr": 2e-3, "status": "ok", "val_loss": 1.5},
+        {"mode": "m", "lr": 4e-3, "status": "diverged"},
+    ]
     assert study.best_lr(rows) == (2e-3, False)
     assert study.best_lr(rows[:2]) == (2e-3, True)
     with pytest.raises(RuntimeError, match="every sweep run"):
@@ -89,6 +96,7 @@ def test_best_lr_skips_diverged_and_flags_edges():
 
 def _fake_train(monkeypatch, outcome):
     from myojax import train
+
     calls = []
 
     def fake_run(train_cfg, model_cfg, progress=None):
@@ -141,26 +149,62 @@ def _synthetic_doc(gap_per_decade: float = 0.02) -> dict:
     n0 = None
     for mode in ("standard", "myopic"):
         for lr in p.lrs:
-            runs.append({"mode": mode, "role": "sweep", "size": p.proxy.name, "lr": lr,
-                         "status": "ok", "val_loss": 3.0 + (math.log2(lr / 8e-3)) ** 2 / 10,
-                         "run_dir": f"runs/{mode}/{p.proxy.name}-lr{lr:.3g}", "wall_s": 1.0})
+            runs.append(
+                {
+                    "mode": mode,
+                    "role": "sweep",
+                    "size": p.proxy.name,
+                    "lr": lr,
+                    "status": "ok",
+                    "val_loss": 3.0 + (math.log2(lr / 8e-3)) ** 2 / 10,
+                    "run_dir": f"runs/{mode}/{p.proxy.name}-lr{lr:.3g}",
+                    "wall_s": 1.0,
+                }
+            )
         for size in p.sizes:
             cfg = study.model_config(p, size, mode)
             total, n = study.param_counts(cfg)
             n0 = n0 or n
-            loss = 1.5 + 40 * n ** -0.35 + (gap_per_decade * math.log10(n / n0) if mode == "myopic" else 0)
+            loss = (
+                1.5
+                + 40 * n**-0.35
+                + (gap_per_decade * math.log10(n / n0) if mode == "myopic" else 0)
+            )
             per_seq = loss + difficulty + rng.normal(0, 0.02, 64)
-            runs.append({"mode": mode, "role": "size", "size": size.name, "lr": 8e-3, "status": "ok",
-                         "params": total, "non_embedding_params": n, "d_model": size.d_model,
-                         "n_layers": size.n_layers, "tokens": 1000, "steps": 10,
-                         "val_loss": float(per_seq.mean()), "val_loss_per_sequence": per_seq.tolist(),
-                         "val_loss_per_position": list(np.linspace(loss + 1, loss - 0.2, 8)),
-                         "run_dir": f"runs/{mode}/{size.name}", "wall_s": 2.0})
+            runs.append(
+                {
+                    "mode": mode,
+                    "role": "size",
+                    "size": size.name,
+                    "lr": 8e-3,
+                    "status": "ok",
+                    "params": total,
+                    "non_embedding_params": n,
+                    "d_model": size.d_model,
+                    "n_layers": size.n_layers,
+                    "tokens": 1000,
+                    "steps": 10,
+                    "val_loss": float(per_seq.mean()),
+                    "val_loss_per_sequence": per_seq.tolist(),
+                    "val_loss_per_position": list(np.linspace(loss + 1, loss - 0.2, 8)),
+                    "run_dir": f"runs/{mode}/{size.name}",
+                    "wall_s": 2.0,
+                }
+            )
     p = study.dataclasses.replace(p, n_boot=30)
     analysis = study.analyze(p, ["standard", "myopic"], runs)
     env = study.environment()
-    return study.results_document(p, ["standard", "myopic"], runs, analysis, command="cmd",
-                                  wall_s=12.0, env_start=env, data="shakespeare", trained=10)
+    return study.results_document(
+        p,
+        ["standard", "myopic"],
+        runs,
+        analysis,
+        command="cmd",
+        wall_s=12.0,
+        env_start=env,
+        data="shakespeare",
+        trained=10,
+    )
 
 
 def test_analysis_detects_a_growing_gap_and_report_matches_results(tmp_path, synthetic_doc):
@@ -188,8 +232,9 @@ def test_analysis_detects_a_growing_gap_and_report_matches_results(tmp_path, syn
 def test_report_lists_diverged_runs(synthetic_doc):
     doc = json.loads(json.dumps(synthetic_doc))
     row = next(r for r in doc["runs"] if r["role"] == "size" and r["mode"] == "myopic")
-    doc["runs"].append({**row, "role": "sweep", "status": "diverged", "error": "loss is nan",
-                        "val_loss": None})
+    doc["runs"].append(
+        {**row, "role": "sweep", "status": "diverged", "error": "loss is nan", "val_loss": None}
+    )
     report = render_report(doc, [])
     assert "did not finish normally" in report and "loss is nan" in report
 

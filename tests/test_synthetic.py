@@ -13,7 +13,9 @@ def test_targets_are_the_mapped_token_lag_steps_back():
     assert x.min() >= 1 and x.max() < 10
     assert np.all(y[:, :3] == NO_TARGET)
     np.testing.assert_array_equal(y[:, 3:], np.asarray(table)[x[:, :-3] - 1] + 1)
-    np.testing.assert_array_equal(task.future_feature(batch.inputs, table), np.asarray(table)[x - 1])
+    np.testing.assert_array_equal(
+        task.future_feature(batch.inputs, table), np.asarray(table)[x - 1]
+    )
 
 
 def test_same_key_same_batch_and_validation():

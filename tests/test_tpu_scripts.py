@@ -36,16 +36,20 @@ def stub_path(tmp_path: Path) -> tuple[dict[str, str], Path]:
         stub = bin_dir / name
         stub.write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\nexit 1\n')
         stub.chmod(0o755)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TPU_", "GCP_", "MYOJAX_", "SLURM_", "JAX_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TPU_", "GCP_", "MYOJAX_", "SLURM_", "JAX_"))
+    }
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     env["TMPDIR"] = str(tmp_path)
     return env, calls
 
 
 def _run(script: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(script), *args], env=env, cwd=ROOT, text=True,
-                          capture_output=True, timeout=30)
+    return subprocess.run(
+        ["bash", str(script), *args], env=env, cwd=ROOT, text=True, capture_output=True, timeout=30
+    )
 
 
 def _worker_tools(tmp_path: Path, env: dict[str, str], mounted: str | None) -> dict[str, str]:
@@ -58,7 +62,7 @@ def _worker_tools(tmp_path: Path, env: dict[str, str], mounted: str | None) -> d
     stubs = {
         "sudo": 'exec "$@"',
         "gcsfuse": f'echo "gcsfuse $*" >> "{tmp_path}/gcsfuse.log"\n'
-                   f'echo "${{@: -2:1}}" > "{state}"',
+        f'echo "${{@: -2:1}}" > "{state}"',
         "findmnt": f'[ -s "{state}" ] || exit 1\ncat "{state}"',
         "umount": f'echo "umount $*" >> "{tmp_path}/gcsfuse.log"\nrm -f "{state}"',
     }
@@ -97,7 +101,9 @@ def test_strict_mode_and_executable() -> None:
 def test_shellcheck() -> None:
     result = subprocess.run(
         ["shellcheck", "--external-sources", *map(str, ALL_SHELL)],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -112,37 +118,120 @@ def test_help(script: Path, stub_path: tuple[dict[str, str], Path]) -> None:
 
 def test_create(stub_path: tuple[dict[str, str], Path]) -> None:
     env, calls = stub_path
-    assert _dry("create.sh", "--name", "my-tpu", "--zone", "us-central2-b", env=env,
-                calls=calls) == [
-        ["gcloud", "compute", "tpus", "tpu-vm", "create", "my-tpu", *LOC,
-         "--accelerator-type=v4-32", "--version=tpu-ubuntu2204-base"]
+    assert _dry(
+        "create.sh", "--name", "my-tpu", "--zone", "us-central2-b", env=env, calls=calls
+    ) == [
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "tpu-vm",
+            "create",
+            "my-tpu",
+            *LOC,
+            "--accelerator-type=v4-32",
+            "--version=tpu-ubuntu2204-base",
+        ]
     ]
-    queued = _dry("create.sh", "--name", "my-tpu", "--zone", "us-central2-b", "--project", "p-1",
-                  "--type", "v5litepod-16", "--version", "v2-alpha-tpuv5-lite", "--queued",
-                  "--spot", "--wait", env=env, calls=calls)
+    queued = _dry(
+        "create.sh",
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--project",
+        "p-1",
+        "--type",
+        "v5litepod-16",
+        "--version",
+        "v2-alpha-tpuv5-lite",
+        "--queued",
+        "--spot",
+        "--wait",
+        env=env,
+        calls=calls,
+    )
     assert queued == [
-        ["gcloud", "compute", "tpus", "queued-resources", "create", "my-tpu", *LOC,
-         "--project=p-1", "--node-id=my-tpu", "--accelerator-type=v5litepod-16",
-         "--runtime-version=v2-alpha-tpuv5-lite", "--spot"],
-        ["gcloud", "compute", "tpus", "queued-resources", "describe", "my-tpu", *LOC,
-         "--project=p-1", "--format=value(state.state)"],
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "queued-resources",
+            "create",
+            "my-tpu",
+            *LOC,
+            "--project=p-1",
+            "--node-id=my-tpu",
+            "--accelerator-type=v5litepod-16",
+            "--runtime-version=v2-alpha-tpuv5-lite",
+            "--spot",
+        ],
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "queued-resources",
+            "describe",
+            "my-tpu",
+            *LOC,
+            "--project=p-1",
+            "--format=value(state.state)",
+        ],
     ]
 
 
 def test_setup(stub_path: tuple[dict[str, str], Path]) -> None:
     env, calls = stub_path
-    sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, text=True,
-                         capture_output=True, check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
     archive = f"{env['TMPDIR']}/myojax-{sha}.tar.gz"
-    cmds = _dry("setup.sh", "--name", "my-tpu", "--zone", "us-central2-b",
-                "--bucket", "gs://my-bucket/myojax/", env=env, calls=calls)
+    cmds = _dry(
+        "setup.sh",
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--bucket",
+        "gs://my-bucket/myojax/",
+        env=env,
+        calls=calls,
+    )
     assert len(cmds) == 4
-    assert cmds[0] == ["git", "-C", str(ROOT), "archive", "--format=tar.gz",
-                       f"--output={archive}", sha]
-    assert cmds[1] == ["gcloud", "compute", "tpus", "tpu-vm", "scp", archive,
-                       "my-tpu:myojax.tar.gz", *LOC, "--worker=all"]
-    assert cmds[2][:8] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "my-tpu", *LOC,
-                           "--worker=all"]
+    assert cmds[0] == [
+        "git",
+        "-C",
+        str(ROOT),
+        "archive",
+        "--format=tar.gz",
+        f"--output={archive}",
+        sha,
+    ]
+    assert cmds[1] == [
+        "gcloud",
+        "compute",
+        "tpus",
+        "tpu-vm",
+        "scp",
+        archive,
+        "my-tpu:myojax.tar.gz",
+        *LOC,
+        "--worker=all",
+    ]
+    assert cmds[2][:8] == [
+        "gcloud",
+        "compute",
+        "tpus",
+        "tpu-vm",
+        "ssh",
+        "my-tpu",
+        *LOC,
+        "--worker=all",
+    ]
     remote = cmds[2][8].removeprefix("--command=")
     assert "pip install --quiet 'jax[tpu]>=0.10,<0.11' -e myojax" in remote
     assert not Path(archive).exists()  # nothing was archived
@@ -151,17 +240,31 @@ def test_setup(stub_path: tuple[dict[str, str], Path]) -> None:
     mount = cmds[3][8].removeprefix("--command=")
     subprocess.run(["bash", "-n", "-c", mount], check=True)
     assert "apt-get install -y -qq gcsfuse" in mount
-    assert (f'src="$(findmnt -n -o SOURCE --mountpoint {MOUNT} || true)"; '
-            f'if [[ -n "$src" && "$src" != my-bucket ]]; then') in mount
+    assert (
+        f'src="$(findmnt -n -o SOURCE --mountpoint {MOUNT} || true)"; '
+        f'if [[ -n "$src" && "$src" != my-bucket ]]; then'
+    ) in mount
     assert f"gcsfuse --implicit-dirs --rename-dir-limit=1000000 my-bucket {MOUNT}; fi" in mount
     assert f"probe={MOUNT}/myojax/.myojax-mount-check-$(hostname);" in mount
     assert mount.endswith(
-        f'echo "$(hostname): gs://my-bucket mounted on {MOUNT}, {MOUNT}/myojax writable"')
+        f'echo "$(hostname): gs://my-bucket mounted on {MOUNT}, {MOUNT}/myojax writable"'
+    )
 
 
 def _setup_mount_command(env: dict[str, str], calls: Path, mnt: Path) -> str:
-    cmds = _dry("setup.sh", "--name", "my-tpu", "--zone", "us-central2-b",
-                "--bucket", "gs://my-bucket/myojax", "--mount", str(mnt), env=env, calls=calls)
+    cmds = _dry(
+        "setup.sh",
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--bucket",
+        "gs://my-bucket/myojax",
+        "--mount",
+        str(mnt),
+        env=env,
+        calls=calls,
+    )
     return cmds[3][8].removeprefix("--command=")
 
 
@@ -174,13 +277,20 @@ def test_setup_mount_on_worker(stub_path: tuple[dict[str, str], Path], tmp_path:
     gcsfuse_log = tmp_path / "gcsfuse.log"
 
     def on_worker() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", "-c", mount], cwd=tmp_path, env=worker, text=True,
-                              capture_output=True, timeout=30)
+        return subprocess.run(
+            ["bash", "-c", mount],
+            cwd=tmp_path,
+            env=worker,
+            text=True,
+            capture_output=True,
+            timeout=30,
+        )
 
     first = on_worker()
     assert first.returncode == 0, first.stderr
     assert gcsfuse_log.read_text() == (
-        f"gcsfuse --implicit-dirs --rename-dir-limit=1000000 my-bucket {mnt}\n")
+        f"gcsfuse --implicit-dirs --rename-dir-limit=1000000 my-bucket {mnt}\n"
+    )
     assert (mnt / "myojax").is_dir() and not list((mnt / "myojax").iterdir())  # probe removed
     assert f"gs://my-bucket mounted on {mnt}, {mnt}/myojax writable" in first.stdout
 
@@ -206,25 +316,43 @@ def test_launch_dry_run_and_remote_command(
     stub_path: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
     env, calls = stub_path
-    args = ["--name", "my-tpu", "--zone", "us-central2-b", "--bucket", "gs://my-bucket/myojax/",
-            "--run", "scale-01"]
+    args = [
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--bucket",
+        "gs://my-bucket/myojax/",
+        "--run",
+        "scale-01",
+    ]
     experiment = ["--", "--steps", "1000", "--note", "it's two words; $HOME"]
     cmds = _dry("launch.sh", *args, *experiment, env=env, calls=calls)
     assert len(cmds) == 1
-    assert cmds[0][:8] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "my-tpu", *LOC,
-                           "--worker=all"]
+    assert cmds[0][:8] == [
+        "gcloud",
+        "compute",
+        "tpus",
+        "tpu-vm",
+        "ssh",
+        "my-tpu",
+        *LOC,
+        "--worker=all",
+    ]
     remote = cmds[0][8].removeprefix("--command=")
     assert remote.startswith(
         f'[[ "$(findmnt -n -o SOURCE --mountpoint {MOUNT})" == my-bucket ]] && ls {MOUNT} '
         f'> /dev/null || {{ echo "$(hostname): gs://my-bucket is not mounted on {MOUNT} '
         f'(or the mount died): run tpu/setup.sh" >&2; exit 1; }}; mkdir -p logs && '
         "MYOJAX_DISTRIBUTED=1 nohup setsid bash -c 'cd myojax && ../venv/bin/python -m "
-        f"experiments.scaling --preset gpt2 --out {MOUNT}/myojax/scale-01 --steps 1000 --note ")
+        f"experiments.scaling --preset gpt2 --out {MOUNT}/myojax/scale-01 --steps 1000 --note "
+    )
     assert remote.endswith(
         "; status=$?; cd; gcloud storage cp logs/scale-01.log "
         "gs://my-bucket/myojax/scale-01/logs/$(hostname).log || true; exit $status' "
-        '> logs/scale-01.log 2>&1 < /dev/null & '
-        'echo "$(hostname): started scale-01 (log ~/logs/scale-01.log)"')
+        "> logs/scale-01.log 2>&1 < /dev/null & "
+        'echo "$(hostname): started scale-01 (log ~/logs/scale-01.log)"'
+    )
     assert "--out gs://" not in remote
 
     # Run the remote command as a worker would (stub python, gcloud and the mount tools, the
@@ -246,26 +374,46 @@ def test_launch_dry_run_and_remote_command(
     python.chmod(0o755)
     worker_env = {**_worker_tools(tmp_path, env, mounted=None), "HOME": str(home)}
     # Not mounted: the worker refuses and starts nothing.
-    refused = subprocess.run(["bash", "-c", remote], cwd=home, env=worker_env, timeout=30,
-                             capture_output=True, text=True)
+    refused = subprocess.run(
+        ["bash", "-c", remote], cwd=home, env=worker_env, timeout=30, capture_output=True, text=True
+    )
     assert refused.returncode == 1
     assert f"gs://my-bucket is not mounted on {mnt} (or the mount died)" in refused.stderr
     assert not (home / "logs").exists() and not calls.exists()
     (tmp_path / "mounted").write_text("other-bucket\n")
-    assert subprocess.run(["bash", "-c", remote], cwd=home, env=worker_env, timeout=30,
-                          capture_output=True).returncode == 1
+    assert (
+        subprocess.run(
+            ["bash", "-c", remote], cwd=home, env=worker_env, timeout=30, capture_output=True
+        ).returncode
+        == 1
+    )
     (tmp_path / "mounted").write_text("my-bucket\n")
-    subprocess.run(["bash", "-c", remote], cwd=home, env=worker_env, check=True, timeout=30,
-                   capture_output=True)
+    subprocess.run(
+        ["bash", "-c", remote],
+        cwd=home,
+        env=worker_env,
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
     deadline = time.monotonic() + 20
     while not (calls.exists() and "storage cp" in calls.read_text()):
         assert time.monotonic() < deadline, "detached job did not finish"
         time.sleep(0.05)
     lines = argv_file.read_text().splitlines()
     assert lines[0] == "1" and lines[1] == str(home / "myojax")
-    assert lines[2:] == ["-m", "experiments.scaling", "--preset", "gpt2",
-                         "--out", f"{mnt}/myojax/scale-01",
-                         "--steps", "1000", "--note", "it's two words; $HOME"]
+    assert lines[2:] == [
+        "-m",
+        "experiments.scaling",
+        "--preset",
+        "gpt2",
+        "--out",
+        f"{mnt}/myojax/scale-01",
+        "--steps",
+        "1000",
+        "--note",
+        "it's two words; $HOME",
+    ]
     assert "training" in (home / "logs" / "scale-01.log").read_text()
     host = socket.gethostname()
     assert calls.read_text().strip() == (
@@ -275,27 +423,93 @@ def test_launch_dry_run_and_remote_command(
 
 def test_logs_fetch_delete(stub_path: tuple[dict[str, str], Path]) -> None:
     env, calls = stub_path
-    assert _dry("logs.sh", "--name", "my-tpu", "--zone", "us-central2-b", "--run", "scale-01",
-                env=env, calls=calls) == [
-        ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "my-tpu", *LOC, "--worker=0",
-         "--command=tail -n 100 -F logs/scale-01.log"]
+    assert _dry(
+        "logs.sh",
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--run",
+        "scale-01",
+        env=env,
+        calls=calls,
+    ) == [
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "tpu-vm",
+            "ssh",
+            "my-tpu",
+            *LOC,
+            "--worker=0",
+            "--command=tail -n 100 -F logs/scale-01.log",
+        ]
     ]
-    assert _dry("logs.sh", "--name", "my-tpu", "--zone", "us-central2-b", "--run", "scale-01",
-                "--worker", "all", "--no-follow", "--lines", "5", env=env, calls=calls)[0][-2:] == [
-        "--worker=all", "--command=tail -n 5 logs/scale-01.log"]
-    assert _dry("fetch.sh", "--bucket", "gs://my-bucket/myojax", "--run", "scale-01",
-                "--dest", "out dir", env=env, calls=calls) == [
+    assert _dry(
+        "logs.sh",
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--run",
+        "scale-01",
+        "--worker",
+        "all",
+        "--no-follow",
+        "--lines",
+        "5",
+        env=env,
+        calls=calls,
+    )[0][-2:] == ["--worker=all", "--command=tail -n 5 logs/scale-01.log"]
+    assert _dry(
+        "fetch.sh",
+        "--bucket",
+        "gs://my-bucket/myojax",
+        "--run",
+        "scale-01",
+        "--dest",
+        "out dir",
+        env=env,
+        calls=calls,
+    ) == [
         ["mkdir", "-p", "out dir/scale-01"],
-        ["gcloud", "storage", "rsync", "--recursive", "--exclude=(^|.*/)checkpoints/.*",
-         "gs://my-bucket/myojax/scale-01", "out dir/scale-01"],
+        [
+            "gcloud",
+            "storage",
+            "rsync",
+            "--recursive",
+            "--exclude=(^|.*/)checkpoints/.*",
+            "gs://my-bucket/myojax/scale-01",
+            "out dir/scale-01",
+        ],
     ]
     assert not (ROOT / "out dir").exists()
-    assert _dry("delete.sh", "--name", "my-tpu", "--zone", "us-central2-b", env=env,
-                calls=calls) == [["gcloud", "compute", "tpus", "tpu-vm", "delete", "my-tpu", *LOC]]
-    assert _dry("delete.sh", "--name", "my-tpu", "--zone", "us-central2-b", "--queued", "--yes",
-                env=env, calls=calls) == [
-        ["gcloud", "compute", "tpus", "queued-resources", "delete", "my-tpu", *LOC, "--force",
-         "--quiet"]
+    assert _dry(
+        "delete.sh", "--name", "my-tpu", "--zone", "us-central2-b", env=env, calls=calls
+    ) == [["gcloud", "compute", "tpus", "tpu-vm", "delete", "my-tpu", *LOC]]
+    assert _dry(
+        "delete.sh",
+        "--name",
+        "my-tpu",
+        "--zone",
+        "us-central2-b",
+        "--queued",
+        "--yes",
+        env=env,
+        calls=calls,
+    ) == [
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "queued-resources",
+            "delete",
+            "my-tpu",
+            *LOC,
+            "--force",
+            "--quiet",
+        ]
     ]
 
 
@@ -303,25 +517,56 @@ def test_env_defaults(stub_path: tuple[dict[str, str], Path]) -> None:
     env, calls = stub_path
     env = {**env, "TPU_NAME": "env-tpu", "TPU_ZONE": "europe-west4-a", "GCP_PROJECT": "p-2"}
     assert _dry("delete.sh", env=env, calls=calls) == [
-        ["gcloud", "compute", "tpus", "tpu-vm", "delete", "env-tpu", "--zone=europe-west4-a",
-         "--project=p-2"]
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "tpu-vm",
+            "delete",
+            "env-tpu",
+            "--zone=europe-west4-a",
+            "--project=p-2",
+        ]
     ]
 
 
 def test_slurm_dry_run(stub_path: tuple[dict[str, str], Path]) -> None:
     env, calls = stub_path
     script = TPU / "slurm" / "scaling.sbatch"
-    result = _run(script, "--dry-run", "--out", "/shared/runs/s1", "--", "--steps", "10",
-                  env={**env, "PYTHON": "/opt/venv/bin/python"})
+    result = _run(
+        script,
+        "--dry-run",
+        "--out",
+        "/shared/runs/s1",
+        "--",
+        "--steps",
+        "10",
+        env={**env, "PYTHON": "/opt/venv/bin/python"},
+    )
     assert result.returncode == 0, result.stderr
     assert not calls.exists()
     (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("+ ")]
     words = shlex.split(line[2:])
     assert words[:2] == ["JAX_COORDINATOR_ADDRESS=gpu-001:22345", "JAX_NUM_PROCESSES=2"]
-    assert words[2:8] == ["srun", "--kill-on-bad-exit=1", "--export=ALL", "bash", "-c",
-                          'export JAX_PROCESS_ID="$SLURM_PROCID"; exec "$@"']
-    assert words[9:] == ["/opt/venv/bin/python", "-m", "experiments.scaling", "--preset", "gpt2",
-                         "--out", "/shared/runs/s1", "--steps", "10"]
+    assert words[2:8] == [
+        "srun",
+        "--kill-on-bad-exit=1",
+        "--export=ALL",
+        "bash",
+        "-c",
+        'export JAX_PROCESS_ID="$SLURM_PROCID"; exec "$@"',
+    ]
+    assert words[9:] == [
+        "/opt/venv/bin/python",
+        "-m",
+        "experiments.scaling",
+        "--preset",
+        "gpt2",
+        "--out",
+        "/shared/runs/s1",
+        "--steps",
+        "10",
+    ]
     outside = _run(script, "--out", "/x", env=env)
     assert outside.returncode == 2 and "not inside a SLURM job" in outside.stderr
 
@@ -334,30 +579,55 @@ def test_slurm_dry_run(stub_path: tuple[dict[str, str], Path]) -> None:
         ("create.sh", ["--name", "t", "--zone", "z", "--wait"], "--wait applies to --queued"),
         ("create.sh", ["--name", "t", "--zone", "z", "--type", "big"], "accelerator type"),
         ("launch.sh", ["--name", "t", "--zone", "z", "--run", "r"], "must look like gs://"),
-        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "bkt/x", "--run", "r"],
-         "must look like gs://"),
-        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt/a b", "--run", "r"],
-         "must look like gs://"),
-        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt/a/../b", "--run", "r"],
-         "may not hold '.' or '..'"),
-        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--run", "r",
-                       "--mount", "mnt"], "mount point 'mnt' must be an absolute path"),
-        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--run", "a b"],
-         "run name 'a b'"),
-        ("launch.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--steps", "3"],
-         "unknown option '--steps'"),
+        (
+            "launch.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "bkt/x", "--run", "r"],
+            "must look like gs://",
+        ),
+        (
+            "launch.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt/a b", "--run", "r"],
+            "must look like gs://",
+        ),
+        (
+            "launch.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt/a/../b", "--run", "r"],
+            "may not hold '.' or '..'",
+        ),
+        (
+            "launch.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--run", "r", "--mount", "mnt"],
+            "mount point 'mnt' must be an absolute path",
+        ),
+        (
+            "launch.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--run", "a b"],
+            "run name 'a b'",
+        ),
+        (
+            "launch.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--steps", "3"],
+            "unknown option '--steps'",
+        ),
         ("logs.sh", ["--name", "t", "--zone", "z", "--run", "r", "--worker", "x"], "--worker"),
         ("setup.sh", ["--name", "t", "--zone", "z"], "must look like gs://"),
-        ("setup.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--mount", "/mnt/"],
-         "mount point '/mnt/' must be"),
-        ("setup.sh", ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--ref",
-                      "no-such-ref"], "not a commit"),
+        (
+            "setup.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--mount", "/mnt/"],
+            "mount point '/mnt/' must be",
+        ),
+        (
+            "setup.sh",
+            ["--name", "t", "--zone", "z", "--bucket", "gs://bkt", "--ref", "no-such-ref"],
+            "not a commit",
+        ),
         ("slurm/scaling.sbatch", ["--out", "gs://bkt/runs/s1"], "is a URL"),
         ("delete.sh", ["--name"], "option --name needs a value"),
     ],
 )
-def test_errors(script: str, args: list[str], message: str,
-                stub_path: tuple[dict[str, str], Path]) -> None:
+def test_errors(
+    script: str, args: list[str], message: str, stub_path: tuple[dict[str, str], Path]
+) -> None:
     env, calls = stub_path
     result = _run(TPU / script, *args, "--dry-run", env=env)
     assert result.returncode == 2 and message in result.stderr, result.stderr

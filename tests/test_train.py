@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -40,17 +39,48 @@ from myojax.train import (
 
 REPO = Path(__file__).resolve().parents[1]
 # A micro model so that a run is dominated by real checkpoint and data work, not matmuls.
-MICRO = ["--seq-len", "16", "--d-model", "16", "--n-layers", "2", "--n-heads", "2",
-         "--batch-size", "4", "--warmup-steps", "3", "--log-interval", "1",
-         "--eval-interval", "20", "--eval-batches", "2", "--checkpoint-interval", "5",
-         "--keep", "3"]
+MICRO = [
+    "--seq-len",
+    "16",
+    "--d-model",
+    "16",
+    "--n-layers",
+    "2",
+    "--n-heads",
+    "2",
+    "--batch-size",
+    "4",
+    "--warmup-steps",
+    "3",
+    "--log-interval",
+    "1",
+    "--eval-interval",
+    "20",
+    "--eval-batches",
+    "2",
+    "--checkpoint-interval",
+    "5",
+    "--keep",
+    "3",
+]
 STEPS = 60
 
 
-def micro_configs(out: Path, steps: int = STEPS, **train: object) -> tuple[TrainConfig, ModelConfig]:
+def micro_configs(
+    out: Path, steps: int = STEPS, **train: object
+) -> tuple[TrainConfig, ModelConfig]:
     model_cfg = PRESETS["tiny"][0].replace(seq_len=16, d_model=16, n_layers=2, n_heads=2)
-    fields = dict(steps=steps, batch_size=4, warmup_steps=3, log_interval=1, eval_interval=20,
-                  eval_batches=2, checkpoint_interval=5, keep=3, out=str(out))
+    fields = dict(
+        steps=steps,
+        batch_size=4,
+        warmup_steps=3,
+        log_interval=1,
+        eval_interval=20,
+        eval_batches=2,
+        checkpoint_interval=5,
+        keep=3,
+        out=str(out),
+    )
     train_cfg = PRESETS["tiny"][1].replace(**{**fields, **train})
     return train_cfg, model_cfg
 
@@ -75,8 +105,19 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.n
 
 
 def cli(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "myojax.train", "--preset", "tiny", "--steps", str(STEPS),
-            "--out", str(out), *MICRO, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "myojax.train",
+        "--preset",
+        "tiny",
+        "--steps",
+        str(STEPS),
+        "--out",
+        str(out),
+        *MICRO,
+        *extra,
+    ]
 
 
 def finalized_steps(out: Path) -> list[int]:
@@ -109,14 +150,16 @@ def test_resume_after_kill9_is_bitwise_identical(tmp_path, reference):
     assert proc.returncode == -signal.SIGKILL
     final = run(*micro_configs(out), progress=False)
     assert final["resumed_from"] is not None and final["resumed_from"] < STEPS, (
-        "the killed run had already finished; the test did not interrupt it")
+        "the killed run had already finished; the test did not interrupt it"
+    )
     assert_same_as_reference(out, reference)
 
 
 def test_sigterm_saves_exits_cleanly_and_resumes_bitwise(tmp_path, reference):
     out = tmp_path / "run"
-    proc = subprocess.Popen(cli(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        cli(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for_checkpoint(proc, out)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
@@ -159,8 +202,10 @@ def test_evaluate_mean_and_per_position():
     result = evaluate(model, windows)
     assert len(result["val_loss_per_position"]) == 16
     losses = jax.jit(jax.vmap(per_position_loss, in_axes=(None, 0, 0)))
-    direct = np.mean([np.asarray(losses(model, jnp.asarray(w[:, :-1]), jnp.asarray(w[:, 1:])))
-                      for w in windows], axis=(0, 1))
+    direct = np.mean(
+        [np.asarray(losses(model, jnp.asarray(w[:, :-1]), jnp.asarray(w[:, 1:]))) for w in windows],
+        axis=(0, 1),
+    )
     np.testing.assert_allclose(result["val_loss_per_position"], direct, rtol=1e-5)
     assert math.isclose(result["val_loss"], float(direct.mean()), rel_tol=1e-5)
 
@@ -172,16 +217,19 @@ def test_preset_sizes():
     assert 1e6 <= abstract_param_count(PRESETS["small"][0]) <= 3e6
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--preset", "huge"], "invalid choice: 'huge'"),
-    (["--preset", "tiny", "--no-such-field", "1"], "unrecognized arguments: --no-such-field"),
-    (["--preset", "tiny", "--steps", "0"], "TrainConfig.steps must be positive"),
-    (["--preset", "tiny", "--steps", "ten"], "invalid int value: 'ten'"),
-    (["--preset", "tiny", "--lr", "-1"], "TrainConfig.lr has invalid value -1.0"),
-    (["--preset", "tiny", "--warmup-steps", "500"], "TrainConfig.warmup_steps must be in"),
-    (["--preset", "tiny", "--n-heads", "3"], "must be divisible by"),
-    (["--preset", "tiny", "--mode", "sideways"], "invalid choice: 'sideways'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--preset", "huge"], "invalid choice: 'huge'"),
+        (["--preset", "tiny", "--no-such-field", "1"], "unrecognized arguments: --no-such-field"),
+        (["--preset", "tiny", "--steps", "0"], "TrainConfig.steps must be positive"),
+        (["--preset", "tiny", "--steps", "ten"], "invalid int value: 'ten'"),
+        (["--preset", "tiny", "--lr", "-1"], "TrainConfig.lr has invalid value -1.0"),
+        (["--preset", "tiny", "--warmup-steps", "500"], "TrainConfig.warmup_steps must be in"),
+        (["--preset", "tiny", "--n-heads", "3"], "must be divisible by"),
+        (["--preset", "tiny", "--mode", "sideways"], "invalid choice: 'sideways'"),
+    ],
+)
 def test_cli_rejects_bad_input_with_one_clear_error(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -194,8 +242,16 @@ def test_cli_help_lists_fields_and_presets(capsys):
         main(["--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for needle in ("--checkpoint-interval", "--gradient-mode", "--mode", "--d-model",
-                   "--overwrite", "tiny: 0.22M params", "small: 1.2", "peak learning rate"):
+    for needle in (
+        "--checkpoint-interval",
+        "--gradient-mode",
+        "--mode",
+        "--d-model",
+        "--overwrite",
+        "tiny: 0.22M params",
+        "small: 1.2",
+        "peak learning rate",
+    ):
         assert needle in text
 
 
@@ -223,16 +279,35 @@ def test_malformed_config_json_is_refused(tmp_path):
 
 def test_missing_data_is_one_clear_error(tmp_path):
     with pytest.raises(DataError, match="shard directory .*nowhere does not exist"):
-        run(*micro_configs(tmp_path / "run", steps=5, data=str(tmp_path / "nowhere")),
-            progress=False)
+        run(
+            *micro_configs(tmp_path / "run", steps=5, data=str(tmp_path / "nowhere")),
+            progress=False,
+        )
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     # Warmup starts at lr 0, so step 1 is finite and saved; the huge lr then blows up the loss.
     with pytest.raises(SystemExit) as e:
-        main(["--preset", "tiny", "--steps", "40", "--out", str(out), *MICRO, "--lr", "1e35",
-              "--warmup-steps", "2", "--checkpoint-interval", "1", "--grad-clip", "0"])
+        main(
+            [
+                "--preset",
+                "tiny",
+                "--steps",
+                "40",
+                "--out",
+                str(out),
+                *MICRO,
+                "--lr",
+                "1e35",
+                "--warmup-steps",
+                "2",
+                "--checkpoint-interval",
+                "1",
+                "--grad-clip",
+                "0",
+            ]
+        )
     assert e.value.code == 1
     err = capsys.readouterr().err
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]

@@ -64,15 +64,32 @@ def test_mesh_larger_than_the_machine_is_refused_before_touching_the_run_dir(tmp
 
 def _clean_env() -> dict[str, str]:
     """This environment minus anything that would make a worker join a real cluster."""
-    drop = ("JAX_COORDINATOR", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "JAX_LOCAL_DEVICE_IDS",
-            "MYOJAX_DISTRIBUTED", "SLURM_", "TPU_WORKER", "XLA_FLAGS", "JAX_PLATFORMS")
+    drop = (
+        "JAX_COORDINATOR",
+        "JAX_NUM_PROCESSES",
+        "JAX_PROCESS_ID",
+        "JAX_LOCAL_DEVICE_IDS",
+        "MYOJAX_DISTRIBUTED",
+        "SLURM_",
+        "TPU_WORKER",
+        "XLA_FLAGS",
+        "JAX_PLATFORMS",
+    )
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def _workers(argvs: list[list[str]], timeout_s: float) -> list[dict]:
     """Run workers side by side; on the first failure or at the deadline kill them all."""
-    procs = [subprocess.Popen([sys.executable, str(WORKER), *a], env=_clean_env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for a in argvs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), *a],
+            env=_clean_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for a in argvs
+    ]
     outputs: dict[int, str] = {}
     deadline = time.monotonic() + timeout_s
     try:
@@ -82,7 +99,8 @@ def _workers(argvs: list[list[str]], timeout_s: float) -> list[dict]:
                     continue
                 outputs[i] = proc.stdout.read()
                 assert proc.returncode == 0, (
-                    f"worker {argvs[i]} exited with {proc.returncode}:\n{outputs[i][-4000:]}")
+                    f"worker {argvs[i]} exited with {proc.returncode}:\n{outputs[i][-4000:]}"
+                )
             assert time.monotonic() < deadline, f"workers {argvs} still running after {timeout_s} s"
             time.sleep(0.05)
     finally:
@@ -95,7 +113,7 @@ def _workers(argvs: list[list[str]], timeout_s: float) -> list[dict]:
     for i in range(len(procs)):
         lines = [x for x in outputs[i].splitlines() if x.startswith("RESULT ")]
         assert lines, f"worker {argvs[i]} printed no RESULT line:\n{outputs[i][-4000:]}"
-        results.append(json.loads(lines[-1][len("RESULT "):]))
+        results.append(json.loads(lines[-1][len("RESULT ") :]))
     return results
 
 
@@ -114,13 +132,32 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     multihost, reference = str(root / "multihost"), str(root / "reference4")
     port = _free_port()
     meshes8, single, *processes = _workers(
-        [["meshes", "--devices", "8", "--out", str(root / "meshes"),
-          "--runs", *(f"{m}/{mode}" for m in MESHES for mode in MODES)],
-         ["meshes", "--devices", "1", "--out", str(root / "single"),
-          "--runs", *(f"1x1/{mode}" for mode in MODES)]]
-        + [["multihost", "--process-id", str(i), "--port", str(port), "--out", multihost]
-           for i in range(2)],
-        TIMEOUT_S)
+        [
+            [
+                "meshes",
+                "--devices",
+                "8",
+                "--out",
+                str(root / "meshes"),
+                "--runs",
+                *(f"{m}/{mode}" for m in MESHES for mode in MODES),
+            ],
+            [
+                "meshes",
+                "--devices",
+                "1",
+                "--out",
+                str(root / "single"),
+                "--runs",
+                *(f"1x1/{mode}" for mode in MODES),
+            ],
+        ]
+        + [
+            ["multihost", "--process-id", str(i), "--port", str(port), "--out", multihost]
+            for i in range(2)
+        ],
+        TIMEOUT_S,
+    )
     (resumed,) = _workers([["resume", "--out", multihost, "--ref", reference]], TIMEOUT_S)
     return {"meshes": {**meshes8, **single}, "processes": processes, "resumed": resumed}
 
@@ -175,7 +212,10 @@ def test_two_processes_read_disjoint_rows_and_stop_together(runs: dict) -> None:
     # fsdp spans both processes: each holds 2 of the 4 shards of every matrix.
     for p in (p0, p1):
         assert p["shardings"][".model.blocks.w_qkv"] == [
-            "(None, None, 'fsdp')", [2, 32, 24], [2, 32, 96]]
+            "(None, None, 'fsdp')",
+            [2, 32, 24],
+            [2, 32, 96],
+        ]
         assert p["donated"]
     # Only process 1 was signalled; both stopped, saved and exited at the same step.
     s0, s1 = p0["final"], p1["final"]
@@ -202,7 +242,10 @@ def test_two_process_checkpoint_restores_and_resumes_in_one_process(runs: dict) 
     r = runs["resumed"]
     # myojax.checkpoint.restore onto data=2,fsdp=2: sharded, and the very values saved.
     assert r["restored_shardings"][".blocks.w_qkv"] == [
-        "(None, None, 'fsdp')", [2, 32, 48], [2, 32, 96]]
+        "(None, None, 'fsdp')",
+        [2, 32, 48],
+        [2, 32, 96],
+    ]
     assert r["restored_equal_unsharded"]
     # run() resumed it on one process, 4 devices, data=4: a different mesh and process count.
     assert r["resumed"]["resumed_from"] == r["stopped_at"] and r["resumed"]["step"] == 16

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from myojax import verify
 from myojax.config import ModelConfig
-from myojax.model import GPT
 from tests.mutants import MUTANTS
 from tests.strategies import configs
 
@@ -36,7 +35,9 @@ def test_past_jacobian_is_nonzero_in_standard_mode(cfg):  # negative control
 
 @pytest.mark.parametrize("mode", ["standard", "myopic", "myopic_kv"])
 def test_check_passes_each_mode_against_the_column_local_reference(mode):
-    report = verify.check(*_problem(SMALL.replace(gradient_mode=mode))[:3], batch=_problem(SMALL)[3])
+    report = verify.check(
+        *_problem(SMALL.replace(gradient_mode=mode))[:3], batch=_problem(SMALL)[3]
+    )
     assert report.passed, report.failures
     assert report.param_grad_err <= 1e-10 and report.train_grad_err <= 1e-10
     assert all(r.future_max == 0.0 and r.diag_min > 0 for r in report.layers)
@@ -95,7 +96,12 @@ def test_cli_verifies_trained_checkpoints(trained_runs, capsys):
     assert verify.main(["--checkpoint", trained_runs["myopic"], "--seq-len", "8"]) == 0
     assert "mode=myopic" in capsys.readouterr().out
     assert verify.main(["--checkpoint", trained_runs["standard"], "--seq-len", "8"]) == 0
-    assert verify.main(["--checkpoint", trained_runs["standard"], "--seq-len", "8", "--expect", "myopic"]) == 1
+    assert (
+        verify.main(
+            ["--checkpoint", trained_runs["standard"], "--seq-len", "8", "--expect", "myopic"]
+        )
+        == 1
+    )
     assert "past cross-position gradient" in capsys.readouterr().out
     assert verify.main(["--checkpoint", "/nonexistent/run"]) == 2
 
@@ -103,8 +109,13 @@ def test_cli_verifies_trained_checkpoints(trained_runs, capsys):
 @pytest.mark.parametrize("mode", ["myopic", "myopic_kv"])
 def test_check_passes_under_mup_with_nontrivial_multipliers(mode):
     cfg = SMALL.replace(
-        gradient_mode=mode, parametrization="mup", base_width=8, input_mult=1.5, output_mult=2.0,
-        attn_mult=0.7, tie_embeddings=False,
+        gradient_mode=mode,
+        parametrization="mup",
+        base_width=8,
+        input_mult=1.5,
+        output_mult=2.0,
+        attn_mult=0.7,
+        tie_embeddings=False,
     )
     report = verify.check(*_problem(cfg)[:3])
     assert report.passed, report.failures

@@ -29,14 +29,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 MODEL = dict(seq_len=16, d_model=32, n_layers=2, n_heads=4)
-TRAIN = dict(batch_size=8, lr=1e-2, warmup_steps=1, log_interval=1, eval_batches=1, keep=2,
-             min_shard_size=1024)  # tiny model: matrices sharded, biases and LayerNorms not
+TRAIN = dict(
+    batch_size=8,
+    lr=1e-2,
+    warmup_steps=1,
+    log_interval=1,
+    eval_batches=1,
+    keep=2,
+    min_shard_size=1024,
+)  # tiny model: matrices sharded, biases and LayerNorms not
 MESH_STEPS = 5
 MULTIHOST_STEPS = 16
 MULTIHOST_MESH = "data=1,fsdp=4"
 SIGNAL_AFTER = 2  # process 1 signals itself once step 2 is logged
-MESHES = {"1x1": "data=1,fsdp=1", "1x8": "data=1,fsdp=8", "2x4": "data=2,fsdp=4",
-          "8x1": "data=-1"}
+MESHES = {"1x1": "data=1,fsdp=1", "1x8": "data=1,fsdp=8", "2x4": "data=2,fsdp=4", "8x1": "data=-1"}
 
 
 def _setup_jax(n_devices: int) -> None:
@@ -54,7 +60,8 @@ def configs(out: str, mesh: str, mode: str, steps: int):
 
     model_cfg = PRESETS["tiny"][0].replace(**MODEL, gradient_mode=mode)
     train_cfg = PRESETS["tiny"][1].replace(
-        **TRAIN, steps=steps, eval_interval=steps, checkpoint_interval=steps, out=out, mesh=mesh)
+        **TRAIN, steps=steps, eval_interval=steps, checkpoint_interval=steps, out=out, mesh=mesh
+    )
     return train_cfg, model_cfg
 
 
@@ -91,12 +98,15 @@ class Recorder:
                 new_state, metrics = step_fn(state, batch)
                 if not first["done"]:
                     first["done"] = True
-                    self.steps.append({
-                        "donated": all(x.is_deleted() for x in jax.tree.leaves(state)),
-                        "batch_local_rows": int(sum(s.data.shape[0] for s in
-                                                    batch.inputs.addressable_shards)),
-                        "shardings": describe(new_state),
-                    })
+                    self.steps.append(
+                        {
+                            "donated": all(x.is_deleted() for x in jax.tree.leaves(state)),
+                            "batch_local_rows": int(
+                                sum(s.data.shape[0] for s in batch.inputs.addressable_shards)
+                            ),
+                            "shardings": describe(new_state),
+                        }
+                    )
                 return new_state, metrics
 
             return recorded
@@ -116,7 +126,10 @@ def describe(tree) -> dict[str, list]:
     out = {}
     for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
         out[jax.tree_util.keystr(path)] = [
-            repr(tuple(x.sharding.spec)), list(x.sharding.shard_shape(x.shape)), list(x.shape)]
+            repr(tuple(x.sharding.spec)),
+            list(x.sharding.shard_shape(x.shape)),
+            list(x.shape),
+        ]
     return out
 
 
@@ -134,9 +147,13 @@ def cmd_meshes(n_devices: int, out: str, runs: Sequence[str]) -> dict:
         run_dir = os.path.join(out, mesh, mode)
         t0 = time.perf_counter()
         final = run(*configs(run_dir, MESHES[mesh], mode, MESH_STEPS), progress=False)
-        result[spec] = {"losses": losses(run_dir), "mesh": final["mesh"],
-                        "val_loss": final["val_loss"], **recorder.steps[-1],
-                        "seconds": round(time.perf_counter() - t0, 2)}
+        result[spec] = {
+            "losses": losses(run_dir),
+            "mesh": final["mesh"],
+            "val_loss": final["val_loss"],
+            **recorder.steps[-1],
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
     return result
 
 
@@ -170,8 +187,11 @@ def _signal_self_after(out: str, step: int) -> threading.Thread:
 
 def cmd_multihost(process_id: int, port: int, out: str) -> dict:
     _setup_jax(2)
-    os.environ.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
-                      JAX_PROCESS_ID=str(process_id))
+    os.environ.update(
+        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+        JAX_NUM_PROCESSES="2",
+        JAX_PROCESS_ID=str(process_id),
+    )
     import jax
 
     _pin_gloo_to_loopback()
@@ -182,9 +202,12 @@ def cmd_multihost(process_id: int, port: int, out: str) -> dict:
         _signal_self_after(out, SIGNAL_AFTER)
     final = run(*configs(out, MULTIHOST_MESH, "myopic", MULTIHOST_STEPS), progress=False)
     assert jax.process_count() == 2 and jax.local_device_count() == 2
-    result = {"process": process_id, "final": {k: final[k] for k in
-                                               ("step", "preempted", "mesh", "resumed_from")},
-              "rows": recorder.rows, **recorder.steps[-1]}
+    result = {
+        "process": process_id,
+        "final": {k: final[k] for k in ("step", "preempted", "mesh", "resumed_from")},
+        "rows": recorder.rows,
+        **recorder.steps[-1],
+    }
     jax.distributed.shutdown()
     return result
 
@@ -199,16 +222,18 @@ def cmd_resume(out: str, ref: str) -> dict:
 
     # The single-process 4-device reference, same mesh as the two-process run.
     reference = run(*configs(ref, MULTIHOST_MESH, "myopic", MULTIHOST_STEPS), progress=False)
-    stopped_at = max(int(p.name) for p in (Path(out) / "checkpoints").iterdir()
-                     if p.name.isdigit())
-    data_files = sorted(p.name for p in
-                        (Path(out) / "checkpoints" / str(stopped_at) / "data").glob("*.json"))
+    stopped_at = max(int(p.name) for p in (Path(out) / "checkpoints").iterdir() if p.name.isdigit())
+    data_files = sorted(
+        p.name for p in (Path(out) / "checkpoints" / str(stopped_at) / "data").glob("*.json")
+    )
     two_process_rows = logged(out)
     # Analysis: the two-process checkpoint onto a 2x2 mesh, and unsharded; values identical.
     _, sharded = ckpt.restore(out, mesh="data=2,fsdp=2", min_shard_size=TRAIN["min_shard_size"])
     _, plain = ckpt.restore(out)
-    same_values = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
-                      zip(jax.tree.leaves(sharded), jax.tree.leaves(plain), strict=True))
+    same_values = all(
+        np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(plain), strict=True)
+    )
     # Resume that run to the end, in this one process on pure data parallelism.
     final = run(*configs(out, "data=4", "myopic", MULTIHOST_STEPS), progress=False)
     return {

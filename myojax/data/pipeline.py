@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grain
 import numpy as np
@@ -48,28 +48,40 @@ def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], in
         raise DataError(f"shard directory {directory} does not exist")
     paths = sorted(directory.glob(f"{split}_*.bin"))
     if not paths:
-        raise DataError(f"no {split}_*.bin shards in {directory} "
-                        "(prepare them with `python -m myojax.data.prepare`)")
+        raise DataError(
+            f"no {split}_*.bin shards in {directory} "
+            "(prepare them with `python -m myojax.data.prepare`)"
+        )
     arrays, vocab_sizes = [], set()
     for path in paths:
         sidecar = path.with_suffix(".json")
         try:
             meta = json.loads(sidecar.read_text())
-            dtype, vocab, n = _DTYPES[meta["dtype"]], int(meta["vocab_size"]), int(meta["num_tokens"])
+            dtype, vocab, n = (
+                _DTYPES[meta["dtype"]],
+                int(meta["vocab_size"]),
+                int(meta["num_tokens"]),
+            )
         except FileNotFoundError:
             raise DataError(f"shard {path} has no sidecar {sidecar}") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise DataError(f"shard sidecar {sidecar} is malformed ({type(e).__name__}: {e}); "
-                            f"expected dtype in {sorted(_DTYPES)}, vocab_size, num_tokens") from None
+            raise DataError(
+                f"shard sidecar {sidecar} is malformed ({type(e).__name__}: {e}); "
+                f"expected dtype in {sorted(_DTYPES)}, vocab_size, num_tokens"
+            ) from None
         size = path.stat().st_size
         if size != n * dtype.itemsize or n <= 0:
-            raise DataError(f"shard {path} holds {size} bytes but its sidecar states {n} "
-                            f"{meta['dtype']} tokens ({n * dtype.itemsize} bytes): truncated "
-                            "or mismatched")
+            raise DataError(
+                f"shard {path} holds {size} bytes but its sidecar states {n} "
+                f"{meta['dtype']} tokens ({n * dtype.itemsize} bytes): truncated "
+                "or mismatched"
+            )
         arrays.append(np.memmap(path, dtype=dtype, mode="r", shape=(n,)))
         vocab_sizes.add(vocab)
     if len(vocab_sizes) != 1:
-        raise DataError(f"{split} shards in {directory} disagree on vocab_size: {sorted(vocab_sizes)}")
+        raise DataError(
+            f"{split} shards in {directory} disagree on vocab_size: {sorted(vocab_sizes)}"
+        )
     return arrays, vocab_sizes.pop()
 
 
@@ -81,8 +93,9 @@ def load_data(source: str) -> TokenData:
     train, v_train = load_shards(source, "train")
     val, v_val = load_shards(source, "val")
     if v_train != v_val:
-        raise DataError(f"train and val shards in {source} disagree on vocab_size "
-                        f"({v_train} vs {v_val})")
+        raise DataError(
+            f"train and val shards in {source} disagree on vocab_size ({v_train} vs {v_val})"
+        )
     return TokenData(tuple(train), tuple(val), v_train, f"token shards in {source}")
 
 
@@ -95,8 +108,10 @@ class RandomWindow(grain.transforms.RandomMap):
     def __init__(self, arrays: Sequence[np.ndarray], length: int):
         counts = np.array([max(a.shape[0] - length + 1, 0) for a in arrays], dtype=np.int64)
         if counts.sum() == 0:
-            raise DataError(f"no array is long enough for a window of {length} tokens "
-                            f"(lengths {[a.shape[0] for a in arrays]})")
+            raise DataError(
+                f"no array is long enough for a window of {length} tokens "
+                f"(lengths {[a.shape[0] for a in arrays]})"
+            )
         self.arrays, self.length = tuple(arrays), length
         self.ends = np.cumsum(counts)  # window starts of all arrays, numbered consecutively
 
@@ -105,11 +120,12 @@ class RandomWindow(grain.transforms.RandomMap):
         u = int(rng.integers(self.ends[-1]))
         k = int(np.searchsorted(self.ends, u, side="right"))
         start = u - (int(self.ends[k - 1]) if k else 0)
-        return np.asarray(self.arrays[k][start: start + self.length], dtype=np.int32)
+        return np.asarray(self.arrays[k][start : start + self.length], dtype=np.int32)
 
 
-def shard_options(process_index: int | None = None,
-                  process_count: int | None = None) -> grain.sharding.ShardOptions:
+def shard_options(
+    process_index: int | None = None, process_count: int | None = None
+) -> grain.sharding.ShardOptions:
     """This JAX process's shard (grain's ``ShardByJaxProcess``), or an explicit one for tests."""
     if process_index is None and process_count is None:
         return grain.sharding.ShardByJaxProcess(drop_remainder=True)
@@ -172,17 +188,26 @@ def window_dataset(
         if shard is not None:
             raise ValueError("give either rows or shard, not both")
         rows = np.asarray(rows, dtype=np.int64)
-        if (rows.ndim != 1 or rows.size == 0 or len(np.unique(rows)) != rows.size
-                or rows.min() < 0 or rows.max() >= batch_size):
-            raise ValueError(f"rows must be distinct indices in [0, batch_size={batch_size}), "
-                             f"got {rows.tolist()}")
+        if (
+            rows.ndim != 1
+            or rows.size == 0
+            or len(np.unique(rows)) != rows.size
+            or rows.min() < 0
+            or rows.max() >= batch_size
+        ):
+            raise ValueError(
+                f"rows must be distinct indices in [0, batch_size={batch_size}), "
+                f"got {rows.tolist()}"
+            )
         return _BatchRows(ds, rows, batch_size).batch(rows.size, drop_remainder=True)
     shard = shard if shard is not None else shard_options()
     if batch_size % shard.shard_count:
-        raise ValueError(f"batch_size {batch_size} is not divisible by the "
-                         f"{shard.shard_count} data shards (processes)")
+        raise ValueError(
+            f"batch_size {batch_size} is not divisible by the "
+            f"{shard.shard_count} data shards (processes)"
+        )
     # Interleaved slices: row r of global batch b comes from element b * batch_size + r.
-    ds = ds[shard.shard_index:: shard.shard_count]
+    ds = ds[shard.shard_index :: shard.shard_count]
     return ds.batch(batch_size // shard.shard_count, drop_remainder=True)
 
 

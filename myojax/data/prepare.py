@@ -38,14 +38,20 @@ def write_shard(path: Path, tokens: np.ndarray, *, vocab_size: int, tokenizer: s
     if tokens.ndim != 1 or tokens.size == 0:
         raise ValueError(f"a shard needs a non-empty 1-D token array, got shape {tokens.shape}")
     if tokens.min() < 0 or tokens.max() >= vocab_size:
-        raise ValueError(f"token ids must lie in [0, {vocab_size}), got "
-                         f"[{tokens.min()}, {tokens.max()}]")
+        raise ValueError(
+            f"token ids must lie in [0, {vocab_size}), got [{tokens.min()}, {tokens.max()}]"
+        )
     dtype = token_dtype(vocab_size)
     tmp = path.with_suffix(".bin.tmp")
     tokens.astype(dtype).tofile(tmp)
     os.replace(tmp, path)
-    meta = {"dtype": dtype.name, "vocab_size": vocab_size, "num_tokens": int(tokens.size),
-            "tokenizer": tokenizer, "format": "myojax-shard-v1"}
+    meta = {
+        "dtype": dtype.name,
+        "vocab_size": vocab_size,
+        "num_tokens": int(tokens.size),
+        "tokenizer": tokenizer,
+        "format": "myojax-shard-v1",
+    }
     sidecar = path.with_suffix(".json")
     tmp = sidecar.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=1) + "\n")
@@ -53,8 +59,14 @@ def write_shard(path: Path, tokens: np.ndarray, *, vocab_size: int, tokenizer: s
     return path
 
 
-def write_split(out: Path, split: str, documents: Iterable[np.ndarray], tokenizer: Tokenizer, *,
-                shard_tokens: int = DEFAULT_SHARD_TOKENS) -> list[Path]:
+def write_split(
+    out: Path,
+    split: str,
+    documents: Iterable[np.ndarray],
+    tokenizer: Tokenizer,
+    *,
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+) -> list[Path]:
     """Concatenate tokenized documents (each followed by EOT when the tokenizer has one) into
     shards of at most ``shard_tokens`` tokens. Also the entry point for streamed datasets."""
     out.mkdir(parents=True, exist_ok=True)
@@ -67,10 +79,14 @@ def write_split(out: Path, split: str, documents: Iterable[np.ndarray], tokenize
         if size:
             tokens = np.concatenate(buf)
             for start in range(0, tokens.size, shard_tokens):
-                paths.append(write_shard(out / f"{split}_{len(paths):06d}.bin",
-                                         tokens[start: start + shard_tokens],
-                                         vocab_size=tokenizer.vocab_size,
-                                         tokenizer=tokenizer.name))
+                paths.append(
+                    write_shard(
+                        out / f"{split}_{len(paths):06d}.bin",
+                        tokens[start : start + shard_tokens],
+                        vocab_size=tokenizer.vocab_size,
+                        tokenizer=tokenizer.name,
+                    )
+                )
         buf, size = [], 0
 
     eot = None if tokenizer.eot is None else np.array([tokenizer.eot], np.uint32)
@@ -84,8 +100,14 @@ def write_split(out: Path, split: str, documents: Iterable[np.ndarray], tokenize
     return paths
 
 
-def prepare(train_files: list[Path], val_files: list[Path], out: Path, *, tokenizer: str = "byte",
-            shard_tokens: int = DEFAULT_SHARD_TOKENS) -> dict[str, list[Path]]:
+def prepare(
+    train_files: list[Path],
+    val_files: list[Path],
+    out: Path,
+    *,
+    tokenizer: str = "byte",
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+) -> dict[str, list[Path]]:
     for f in [*train_files, *val_files]:
         if not Path(f).is_file():
             raise FileNotFoundError(f"input text file {f} does not exist")
@@ -97,25 +119,43 @@ def prepare(train_files: list[Path], val_files: list[Path], out: Path, *, tokeni
         for f in files:
             yield tok.encode(Path(f).read_text(encoding="utf-8"))
 
-    return {split: write_split(out, split, docs(files), tok, shard_tokens=shard_tokens)
-            for split, files in (("train", train_files), ("val", val_files))}
+    return {
+        split: write_split(out, split, docs(files), tok, shard_tokens=shard_tokens)
+        for split, files in (("train", train_files), ("val", val_files))
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m myojax.data.prepare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m myojax.data.prepare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("train", nargs="+", type=Path, help="training text files (UTF-8)")
-    parser.add_argument("--val", nargs="+", type=Path, required=True,
-                        help="held-out text files (UTF-8), each kept whole")
+    parser.add_argument(
+        "--val",
+        nargs="+",
+        type=Path,
+        required=True,
+        help="held-out text files (UTF-8), each kept whole",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output shard directory")
-    parser.add_argument("--tokenizer", default="byte",
-                        help="'byte' (vocab 256) or a tiktoken encoding such as 'gpt2'")
-    parser.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS,
-                        help="maximum tokens per shard file")
+    parser.add_argument(
+        "--tokenizer",
+        default="byte",
+        help="'byte' (vocab 256) or a tiktoken encoding such as 'gpt2'",
+    )
+    parser.add_argument(
+        "--shard-tokens",
+        type=int,
+        default=DEFAULT_SHARD_TOKENS,
+        help="maximum tokens per shard file",
+    )
     args = parser.parse_args(argv)
     try:
-        written = prepare(args.train, args.val, args.out, tokenizer=args.tokenizer,
-                          shard_tokens=args.shard_tokens)
+        written = prepare(
+            args.train, args.val, args.out, tokenizer=args.tokenizer, shard_tokens=args.shard_tokens
+        )
     except (OSError, ValueError, RuntimeError) as e:
         parser.exit(2, f"error: {e}\n")
     for split, paths in written.items():

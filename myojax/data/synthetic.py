@@ -33,7 +33,9 @@ class PrecacheTask:
         if self.vocab_size < 3:
             raise ValueError(f"PrecacheTask.vocab_size must be >= 3, got {self.vocab_size}")
         if not 1 <= self.lag < self.seq_len:
-            raise ValueError(f"PrecacheTask.lag must be in [1, seq_len={self.seq_len}), got {self.lag}")
+            raise ValueError(
+                f"PrecacheTask.lag must be in [1, seq_len={self.seq_len}), got {self.lag}"
+            )
 
     @property
     def n_symbols(self) -> int:
@@ -46,7 +48,9 @@ class PrecacheTask:
     def sample(self, key: PRNGKeyArray, table: Int[Array, " S"], batch_size: int) -> Batch:
         symbols = jax.random.randint(key, (batch_size, self.seq_len), 0, self.n_symbols)
         mapped = table[symbols] + 1
-        shifted = jnp.pad(mapped, ((0, 0), (self.lag, 0)), constant_values=NO_TARGET)[:, : self.seq_len]
+        shifted = jnp.pad(mapped, ((0, 0), (self.lag, 0)), constant_values=NO_TARGET)[
+            :, : self.seq_len
+        ]
         return Batch(inputs=symbols + 1, targets=shifted)
 
     @staticmethod
