@@ -25,7 +25,7 @@ import optax
 
 from myojax.config import GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad
-from myojax.model import GPT, count_params
+from myojax.model import GPT, count_params, train_flops_per_token
 from myojax.train import compile_train_step, init_state
 
 
@@ -45,17 +45,9 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def model_flops_per_token(cfg: ModelConfig, n_params_non_embedding: int) -> float:
-    """Training FLOPs per token as in PaLM's MFU: 6 per matmul weight plus 12·L·T·D for attention.
-
-    The same count for every mode, so MFU compares like with like.
-    """
-    matmul_weights = n_params_non_embedding + cfg.d_model * cfg.vocab_size  # + unembedding
-    return 6 * matmul_weights + 12 * cfg.n_layers * cfg.seq_len * cfg.d_model
-
-
 def compiled_costs(cfg: ModelConfig, batch_size: int) -> dict[str, dict[str, float]]:
-    """Per mode: dot ops, FLOPs and bytes accessed of the compiled ``loss_and_grad`` (XLA's count)."""
+    """Per mode: dot ops, FLOPs and bytes accessed of the compiled ``loss_and_grad``
+    (XLA's count)."""
     data = jax.random.randint(jax.random.key(0), (batch_size, cfg.seq_len + 1), 0, cfg.vocab_size)
     batch = Batch.from_windows(data)
     out = {}
@@ -102,7 +94,7 @@ def bench(cfg: ModelConfig, batch_size: int, rounds: int, steps_per_round: int) 
                 times[mode].append(time.perf_counter() - start)
             state[mode][1] = train_state
     n_non_emb = count_params(state["standard"][1].model, non_embedding=True)
-    flops_tok = model_flops_per_token(cfg, n_non_emb)
+    flops_tok = train_flops_per_token(cfg)
     tokens = batch_size * cfg.seq_len
     rows = {}
     for mode in GRADIENT_MODES:
@@ -170,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(
-        f"config: batch {args.batch} x seq {args.seq}, d_model {args.d_model}, {args.layers} layers, "
+        f"config: batch {args.batch} x seq {args.seq}, d_model {args.d_model}, "
+        f"{args.layers} layers, "
         f"{args.heads} heads, vocab {args.vocab}; {result['params']:,} params; "
         f"{result['samples_per_mode']} timed steps per mode on {result['device']}"
     )

@@ -124,7 +124,7 @@ def trace_runs(
     """Seed-averaged statistics after each Adam step t = 1..steps: ``STAT:NAME`` -> [steps],
     per-layer activations split into ``STAT:NAME/l``. Seeds train side by side under ``vmap``
     (one compilation per width)."""
-    from myojax.optim import param_labels  # the trainer's labels, so both agree on roles
+    from myojax.mup import param_labels  # the trainer's labels, so both agree on roles
 
     keys = jax.random.split(jax.random.key(0), seeds)
     init = eqx.filter_vmap(lambda k: GPT(config, key=k))(keys)

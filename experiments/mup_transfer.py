@@ -6,7 +6,7 @@ the best learning rate per width. Under muP the optimum should stay within one g
 widths; under SP it is expected to move down as width grows.
 
 Each run is the trainer's own step (``myojax.train.train_step``) with the trainer's optimizer
-(``make_optimizer`` + ``lr_multipliers_for``: warmup, cosine decay, clipping, AdamW, muP's
+(``make_optimizer`` + ``myojax.mup.lr_multipliers``: warmup, cosine decay, clipping, AdamW, muP's
 per-label multipliers) and the trainer's grain data pipeline. The learning rates of one width
 train side by side under ``vmap``: the optimizer is built with lr = 1 and its update scaled by
 each grid value (``optax.scale``), which is the same update since AdamW's step is linear in lr.
@@ -42,8 +42,7 @@ from myojax.config import ModelConfig
 from myojax.data import pipeline
 from myojax.loss import Batch, mean_loss
 from myojax.model import GPT
-from myojax.optim import make_optimizer
-from myojax.train import TrainConfig, TrainState, init_state, lr_multipliers_for, train_step
+from myojax.train import TrainConfig, TrainState, init_state, make_optimizer, train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +119,7 @@ def sweep(
 
     # lr = 1 here; each grid value scales the whole update (schedule, multipliers, decay).
     abstract_model = eqx.filter_eval_shape(GPT, model_cfg, key=init_key)
-    unit_opt = make_optimizer(train_cfg, abstract_model, lr_multipliers_for(model_cfg))
+    unit_opt = make_optimizer(train_cfg, abstract_model, mup.lr_multipliers(model_cfg))
     lrs = jnp.asarray([2.0**k for k in cfg.log2_lrs], jnp.float32)
 
     def opt_for(lr: jax.Array) -> optax.GradientTransformation:

@@ -1,4 +1,4 @@
-"""Causal self-attention with explicit gradient modes (DESIGN.md §2).
+"""Causal self-attention with explicit gradient modes (README, "Gradient modes").
 
 A gradient mode says, for keys and values at *past* positions s < t, which part of the
 computation gradients may flow through:

@@ -38,11 +38,14 @@ def per_position_loss(
     return token_losses(model(tokens, probes), targets)
 
 
+def batch_losses(model: GPT, batch: Batch) -> Float[Array, "B T"]:
+    """Per-position losses of every sequence of the batch (the model runs on one sequence;
+    vmap adds the batch)."""
+    return jax.vmap(per_position_loss, in_axes=(None, 0, 0))(model, batch.inputs, batch.targets)
+
+
 def mean_loss(model: GPT, batch: Batch) -> Float[Array, ""]:
-    losses_BxT = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(
-        model, batch.inputs, batch.targets
-    )
-    return jnp.mean(losses_BxT)
+    return jnp.mean(batch_losses(model, batch))
 
 
 def loss_and_grad(model: GPT, batch: Batch) -> tuple[Float[Array, ""], PyTree]:

@@ -33,7 +33,12 @@ def _accum_dtype(config: ModelConfig) -> jnp.dtype:
 
 
 class Block(eqx.Module):
-    """Pre-LayerNorm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
+    """Pre-LayerNorm transformer block: x + attn(LN(x)), then x + mlp(LN(x)).
+
+    The block keeps raw weight arrays rather than ``eqx.nn.Linear`` layers: the myopic
+    projection needs ``sg(h) @ W`` (weight gradient) and ``h @ sg(W)`` (input gradient) as two
+    separate products (``myojax.attention.project_qkv``), which a packaged layer would hide.
+    """
 
     ln1_gain: Float[Array, " D"]
     ln1_bias: Float[Array, " D"]
@@ -198,7 +203,8 @@ class GPT(eqx.Module):
         tokens: Int[Array, " T"],
         probes: Float[Array, "L T D"] | None = None,
     ) -> Float[Array, "T V"]:
-        """Logits for one sequence. ``probes[l]`` is added to the residual stream entering layer l."""
+        """Logits for one sequence. ``probes[l]`` is added to the residual stream entering
+        layer l."""
         return self._run(tokens, probes, collect=False)[0]
 
     def activations(self, tokens: Int[Array, " T"]) -> dict[str, Array]:
@@ -206,7 +212,8 @@ class GPT(eqx.Module):
 
         ``embedding`` [T, D] (after the input multiplier) and ``logits`` [T, V]; per layer
         (leading axis L): ``attn_logits`` [L, H, P] over the causal pairs, ``attn_out`` and
-        ``mlp_out`` (the residual branches) and ``residual`` (the stream after the block), [L, T, D].
+        ``mlp_out`` (the residual branches) and ``residual`` (the stream after the block),
+        [L, T, D].
         """
         logits, acts = self._run(tokens, None, collect=True)
         return {**acts, "logits": logits}
@@ -253,3 +260,22 @@ def count_params(model: GPT, *, non_embedding: bool = False) -> int:
     if non_embedding:
         total -= int(model.wte.size) + int(model.wpe.size)
     return total
+
+
+def param_counts(config: ModelConfig) -> tuple[int, int]:
+    """``(total, non_embedding)`` parameters of ``GPT(config)`` in closed form (no allocation);
+    non-embedding excludes wte and wpe, like ``count_params(non_embedding=True)``."""
+    d, f, layers = config.d_model, config.ff_dim, config.n_layers
+    block = 4 * d * d + 2 * d * f + 9 * d + f  # qkv+out+fc+proj matrices; 2 LNs, 4 biases
+    readout = 0 if config.tie_embeddings else d * config.vocab_size
+    non_embedding = layers * block + 2 * d + readout
+    return non_embedding + (config.vocab_size + config.seq_len) * d, non_embedding
+
+
+def train_flops_per_token(config: ModelConfig) -> float:
+    """Training FLOPs per token: 3 x forward, forward = 2N (matmuls of the non-embedding
+    parameters) + 2·D·V (readout) + 4·L·T·D (attention scores and mixing over the full window;
+    the causal mask is not discounted)."""
+    _, n = param_counts(config)
+    d, v = config.d_model, config.vocab_size
+    return 3 * (2 * n + 2 * d * v + 4 * config.n_layers * config.seq_len * d)

@@ -27,10 +27,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
+from jaxtyping import PyTree
+
 from myojax.config import ModelConfig
 
-# Per-parameter labels shared with ``myojax.optim.param_labels``.
+# The role of every parameter: what muP scales and what the optimizer decays.
 LABELS: tuple[str, ...] = ("embedding", "hidden", "readout", "vector")
+
+
+def param_labels(model: PyTree) -> PyTree[str]:
+    """A tree like ``model`` (a ``GPT`` or its abstract shapes) with one label from ``LABELS``
+    per parameter leaf: ``embedding`` (wte, wpe; also the tied readout), ``hidden`` (2-D matrices
+    inside the blocks), ``readout`` (an untied ``lm_head``), ``vector`` (biases, LayerNorm)."""
+
+    def label(path: tuple, leaf: jax.Array) -> str:
+        top = path[0].name if isinstance(path[0], jax.tree_util.GetAttrKey) else None
+        if top in ("wte", "wpe"):
+            return "embedding"
+        if top == "lm_head":
+            return "readout"
+        if top in ("lnf_gain", "lnf_bias"):
+            return "vector"
+        if top == "blocks":  # leading axis stacks the layers
+            per_layer_ndim = leaf.ndim - 1
+            if per_layer_ndim in (1, 2):
+                return "hidden" if per_layer_ndim == 2 else "vector"
+        raise ValueError(
+            f"param_labels has no rule for parameter {jax.tree_util.keystr(path)} "
+            f"with shape {getattr(leaf, 'shape', None)}"
+        )
+
+    return jax.tree_util.tree_map_with_path(label, model)
 
 
 def lr_multipliers(config: ModelConfig) -> dict[str, float] | None:
@@ -72,3 +100,6 @@ def check_multipliers(multipliers: Mapping[str, float] | None) -> None:
     unknown = sorted(set(multipliers) - set(LABELS))
     if unknown:
         raise ValueError(f"unknown lr multiplier label(s) {unknown}; expected a subset of {LABELS}")
+    for label, m in multipliers.items():
+        if not m > 0:
+            raise ValueError(f"lr multiplier for {label!r} must be positive, got {m!r}")

@@ -1,4 +1,4 @@
-"""An independent, column-local reference for per-token losses (DESIGN.md §2–§3).
+"""An independent, column-local reference for per-token losses (README: gradient modes, verifier).
 
 Written separately from ``myojax.attention``: no stop-gradients, no zero-valued corrections.
 Column t is recomputed from its own token with every *past* quantity that the gradient mode
@@ -90,7 +90,9 @@ def full_forward_losses(
         qkv = h @ p["w_qkv"] + p["b_qkv"]
         q, k, v = qkv[:, :d], qkv[:, d : 2 * d], qkv[:, 2 * d :]
         pos = jnp.arange(t)
-        rows = jax.vmap(lambda qr, tr: _attend(model, qr, k, v, pos <= tr))(q, pos)
+        rows = jax.vmap(lambda qr, tr, k=k, v=v, pos=pos: _attend(model, qr, k, v, pos <= tr))(
+            q, pos
+        )
         x = x + rows @ p["w_out"] + p["b_out"]
         x = x + _mlp(p, x)
         hs.append(h)

@@ -1,4 +1,4 @@
-"""Jacobian verifier: per-token gradients carry no cross-position contributions (DESIGN.md §3).
+"""Jacobian verifier: per-token gradients carry no cross-position contributions (README: verifier).
 
 Zero probes δ^l are added to the residual stream at every layer input. For the per-position
 losses L ∈ R^T this computes ∂L_t/∂δ^l_s exactly in float64 by batched, chunked VJPs (one
@@ -70,7 +70,10 @@ class Report:
         return not self.failures
 
     def table(self) -> str:
-        head = f"{'layer':>5} {'past max':>12} {'future max':>12} {'diag min':>12} {'diag err':>10}  verdict"
+        head = (
+            f"{'layer':>5} {'past max':>12} {'future max':>12} {'diag min':>12} "
+            f"{'diag err':>10}  verdict"
+        )
         lines = [head]
         for r in self.layers:
             bad = [f for f in self.failures if f.startswith(f"layer {r.layer}:")]
@@ -263,7 +266,8 @@ def check(
         )
     if not train_err <= GRAD_TOL:
         failures.append(
-            f"loss_and_grad differs from the mean of per-token reference gradients by {train_err:.2e}"
+            f"loss_and_grad differs from the mean of per-token reference gradients by "
+            f"{train_err:.2e}"
         )
     return Report(mode, expect, seq, tuple(layers), param_err, train_err, tuple(failures))
 

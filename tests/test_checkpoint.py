@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from myojax import checkpoint as ckpt
-from myojax.train import PRESETS, run
+from myojax.presets import RUN_PRESETS as PRESETS
+from myojax.train import run
 
 
 def configs(out: Path, **train: object):
@@ -64,7 +65,8 @@ def test_restore_in_fresh_process_via_myojax_and_plain_orbax(run_dir, tmp_path):
 import json, sys, numpy as np
 import orbax.checkpoint as ocp
 # 1. plain orbax, no myojax import
-params = ocp.StandardCheckpointer().restore({str(run_dir.resolve() / "checkpoints" / "12" / "model")!r})
+step_dir = {str(run_dir.resolve() / "checkpoints" / "12" / "model")!r}
+params = ocp.StandardCheckpointer().restore(step_dir)
 assert "myojax" not in sys.modules
 e = np.load({str(expected)!r})
 for k in ("wte", "lm_head"):

@@ -11,7 +11,8 @@ import pytest
 from myojax.data import prepare as prep
 from myojax.data.pipeline import DataError, load_data, load_shards
 from myojax.data.tokenizer import byte_tokenizer
-from myojax.train import PRESETS, run
+from myojax.presets import RUN_PRESETS as PRESETS
+from myojax.train import run
 
 TRAIN_TEXT = "To be, or not to be, that is the question.\n" * 40
 VAL_TEXT = "Friends, Romans, countrymen, lend me your ears.\n" * 10

@@ -11,12 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from myojax import mup, optim
+from myojax import mup
 from myojax.config import ModelConfig
 from myojax.loss import Batch, loss_and_grad, per_position_loss
 from myojax.model import GPT, INIT_STD
-from myojax.optim import make_optimizer, param_labels
-from myojax.train import TrainConfig, lr_multipliers_for
+from myojax.mup import param_labels
+from myojax.train import TrainConfig, optim
+from myojax.train.optim import make_optimizer
 
 BASE = ModelConfig(
     vocab_size=256,
@@ -107,8 +108,7 @@ def test_lr_multipliers() -> None:
 
 
 def test_train_hook_returns_mup_multipliers() -> None:
-    assert lr_multipliers_for(_mup(64)) == mup.lr_multipliers(_mup(64))
-    assert lr_multipliers_for(BASE.replace(parametrization="sp")) is None
+    assert mup.lr_multipliers(BASE.replace(parametrization="sp")) is None
 
 
 # -- init ----------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def _first_adam_update(cfg: ModelConfig) -> tuple[GPT, GPT]:
     """The trainer's optimizer (no warmup, decay or clipping) applied to one gradient."""
     model = GPT(cfg, key=jax.random.key(0))
     train_cfg = TrainConfig(steps=10, warmup_steps=0, lr=LR, weight_decay=0.0, grad_clip=0.0)
-    opt = make_optimizer(train_cfg, model, lr_multipliers_for(cfg))
+    opt = make_optimizer(train_cfg, model, mup.lr_multipliers(cfg))
 
     @eqx.filter_jit
     def update(model: GPT, batch: Batch) -> GPT:

@@ -1,6 +1,6 @@
 import json
 
-from experiments import precaching
+from experiments.precaching import cli as precaching
 
 
 def test_smoke_run_writes_artifacts_for_both_modes(tmp_path):

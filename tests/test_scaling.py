@@ -14,10 +14,12 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import scaling
-from myojax import checkpoint, study, verify
+from experiments.scaling import cli as scaling
+from experiments.scaling import execute, protocol
+from experiments.scaling.protocol import STUDY_PRESETS
+from experiments.scaling.report import PLOTS
+from myojax import checkpoint, verify
 from myojax.model import GPT, count_params
-from myojax.study_report import PLOTS
 
 MODES = ("standard", "myopic")
 
@@ -35,7 +37,7 @@ def smoke(tmp_path_factory) -> tuple[Path, dict, str]:
 
 def test_artifacts_and_both_modes(smoke):
     out, doc, report = smoke
-    p = study.PRESETS["smoke"]
+    p = STUDY_PRESETS["smoke"]
     assert doc["modes"] == list(MODES) and doc["preset"] == "smoke"
     for mode in MODES:
         sweep = [r for r in doc["runs"] if r["mode"] == mode and r["role"] == "sweep"]
@@ -62,15 +64,15 @@ def test_artifacts_and_both_modes(smoke):
 
 def test_checkpoints_restore_and_reproduce_the_reported_loss(smoke):
     out, doc, _ = smoke
-    p = study.PRESETS["smoke"]
-    windows = study.heldout_windows(p, "shakespeare")
+    p = STUDY_PRESETS["smoke"]
+    windows = execute.heldout_windows(p, "shakespeare")
     for r in (r for r in doc["runs"] if r["role"] == "size"):
         cfg, model = checkpoint.restore(out / r["run_dir"])
         assert cfg.gradient_mode == r["mode"] and cfg.d_model == r["d_model"]
         assert count_params(model, non_embedding=True) == r["non_embedding_params"]
         assert count_params(model) == r["params"]
         if r["size"] == p.sizes[-1].name:  # one evaluation per mode keeps the test short
-            again = study.evaluate_heldout(model, windows)
+            again = execute.evaluate_heldout(model, windows)
             assert math.isclose(again["val_loss"], r["val_loss"], rel_tol=1e-6)
 
 
@@ -81,10 +83,10 @@ def test_verifier_passes_on_a_restored_myopic_model(smoke):
         for r in doc["runs"]
         if r["mode"] == "myopic"
         and r["role"] == "size"
-        and r["size"] == study.PRESETS["smoke"].sizes[-1].name
+        and r["size"] == STUDY_PRESETS["smoke"].sizes[-1].name
     )
     _, model = checkpoint.restore(out / row["run_dir"])
-    window = np.asarray(study.heldout_windows(study.PRESETS["smoke"], "shakespeare")[0][0])
+    window = np.asarray(execute.heldout_windows(STUDY_PRESETS["smoke"], "shakespeare")[0][0])
     report = verify.check(model, window[:-1], window[1:])
     assert report.passed, report.failures
     assert report.expect == "myopic" and all(layer.past_max == 0.0 for layer in report.layers)
@@ -97,8 +99,8 @@ def test_rerun_is_a_fast_no_op(smoke, capsys):
     assert scaling.main(["--preset", "smoke", "--out", str(out), "--progress", "off"]) == 0
     elapsed = time.perf_counter() - t0
     text = capsys.readouterr().out
-    assert "nothing new" in text and text.count("(done before)") == study.n_runs(
-        study.PRESETS["smoke"], MODES
+    assert "nothing new" in text and text.count("(done before)") == protocol.n_runs(
+        STUDY_PRESETS["smoke"], MODES
     )
     assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
     assert elapsed < 60, elapsed  # no training, no compiles; generous for a loaded machine
@@ -118,7 +120,7 @@ def test_gpt2_dry_run_plan_matches_eval_shape(capsys):
         == 0
     )
     text = capsys.readouterr().out
-    p = study.PRESETS["gpt2"]
+    p = STUDY_PRESETS["gpt2"]
     rows = re.findall(
         r"^(standard|myopic)\s+(sweep|size)\s+(\S+)\s+\d+x\d+\s+([\d,]+)\s+([\d,]+)\s+"
         r"([\d,]+)",
@@ -128,7 +130,7 @@ def test_gpt2_dry_run_plan_matches_eval_shape(capsys):
     assert len(rows) == 2 * (len(p.lrs) + len(p.sizes))
     for mode, role, size, total, non_emb, tokens in rows:
         s = p.proxy if role == "sweep" else next(x for x in p.sizes if x.name == size)
-        expected = _eval_shape_counts(study.model_config(p, s, mode))
+        expected = _eval_shape_counts(protocol.model_config(p, s, mode))
         assert (int(total.replace(",", "")), int(non_emb.replace(",", ""))) == expected
         assert int(tokens.replace(",", "")) >= 20 * expected[1]
     assert {r[2] for r in rows} == {

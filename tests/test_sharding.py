@@ -20,7 +20,7 @@ from jax.sharding import PartitionSpec as P
 
 from myojax import Batch
 from myojax.model import GPT
-from myojax.model_presets import preset
+from myojax.presets import model_preset as preset
 from myojax.sharding import (
     MeshConfig,
     batch_sharding,
@@ -345,7 +345,7 @@ def test_parameters_really_sharded(meshes: dict) -> None:
     for name, sh in meshes["shardings"].items():
         # The step kept exactly the planned shardings (no silent resharding).
         assert {k: v[0] for k, v in sh["actual"].items()} == sh["planned"], name
-        for leaf, (spec, _, shape) in sh["actual"].items():
+        for leaf, (spec, _, _shape) in sh["actual"].items():
             if ".blocks." in leaf and spec != "()":
                 assert not spec.startswith("('fsdp'"), (name, leaf)  # never the layer axis
 

@@ -18,8 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TPU = ROOT / "tpu"
-SCRIPTS = sorted(p for p in TPU.glob("*.sh") if p.name != "lib.sh") + [
-    TPU / "slurm" / "scaling.sbatch"
+SCRIPTS = [
+    *sorted(p for p in TPU.glob("*.sh") if p.name != "lib.sh"),
+    TPU / "slurm" / "scaling.sbatch",
 ]
 ALL_SHELL = [*SCRIPTS, TPU / "lib.sh"]
 STUBS = ("gcloud", "gsutil", "gcsfuse", "srun", "sbatch", "scontrol")

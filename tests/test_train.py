@@ -21,21 +21,20 @@ from myojax import checkpoint as ckpt
 from myojax.config import ModelConfig
 from myojax.data.pipeline import DataError
 from myojax.loss import per_position_loss
-from myojax.model import GPT, count_params
-from myojax.optim import make_optimizer
+from myojax.model import GPT, count_params, param_counts
+from myojax.presets import RUN_PRESETS as PRESETS
 from myojax.train import (
-    PRESETS,
     RunDirError,
     TrainConfig,
     TrainState,
-    abstract_param_count,
     evaluate,
     init_state,
-    main,
+    make_optimizer,
     run,
-    to_batch,
     train_step,
 )
+from myojax.train.cli import main
+from myojax.train.step import to_batch
 
 REPO = Path(__file__).resolve().parents[1]
 # A micro model so that a run is dominated by real checkpoint and data work, not matmuls.
@@ -212,9 +211,9 @@ def test_evaluate_mean_and_per_position():
 
 def test_preset_sizes():
     tiny = PRESETS["tiny"][0]
-    assert abstract_param_count(tiny) == count_params(GPT(tiny, key=jax.random.key(0)))
-    assert 0.15e6 <= abstract_param_count(tiny) <= 0.3e6
-    assert 1e6 <= abstract_param_count(PRESETS["small"][0]) <= 3e6
+    assert param_counts(tiny)[0] == count_params(GPT(tiny, key=jax.random.key(0)))
+    assert 0.15e6 <= param_counts(tiny)[0] <= 0.3e6
+    assert 1e6 <= param_counts(PRESETS["small"][0])[0] <= 3e6
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myojax.train import TrainConfig, main, run
+from myojax.train import TrainConfig, run
+from myojax.train.cli import main
 
 from .test_train import micro_configs
 

@@ -79,7 +79,8 @@ def test_cli_exit_codes(capsys):
 
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
-    from myojax.train import PRESETS, run
+    from myojax.presets import RUN_PRESETS as PRESETS
+    from myojax.train import run
 
     model_cfg, train_cfg = PRESETS["tiny"]
     model_cfg = model_cfg.replace(n_layers=2)

@@ -56,7 +56,7 @@ def _setup_jax(n_devices: int) -> None:
 
 
 def configs(out: str, mesh: str, mode: str, steps: int):
-    from myojax.train import PRESETS
+    from myojax.presets import RUN_PRESETS as PRESETS
 
     model_cfg = PRESETS["tiny"][0].replace(**MODEL, gradient_mode=mode)
     train_cfg = PRESETS["tiny"][1].replace(
@@ -82,7 +82,7 @@ class Recorder:
 
     def __init__(self) -> None:
         import myojax.data.pipeline as pipeline
-        import myojax.train as train
+        import myojax.train.loop as train
 
         self.steps: list[dict] = []
         self.rows: list[list[int]] = []

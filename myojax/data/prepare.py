@@ -6,7 +6,7 @@ vocabulary fits (< 2**16 ids), else ``uint32``, with no header. Next to it,
 ``tokenizer`` so a reader never has to guess. Every input file is one document; held-out
 documents go to the ``val`` split whole, never as windows of a trained-on text.
 
-    python -m myojax.data.prepare train1.txt train2.txt --val heldout.txt --out DIR [--tokenizer gpt2]
+    python -m myojax.data.prepare a.txt b.txt --val heldout.txt --out DIR [--tokenizer gpt2]
 """
 
 from __future__ import annotations

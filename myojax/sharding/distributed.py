@@ -1,0 +1,168 @@
+"""Multi-host: starting the distributed runtime, which rows of a batch each process loads,
+and the few host-level agreements the trainer needs (every process must stop, fail or save at
+the same step).
+
+``maybe_initialize_distributed`` must run before any other JAX call. Every helper here is a
+no-op (no collective at all) in a single process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jaxtyping import ArrayLike, PyTree
+
+from myojax.sharding.mesh import batch_sharding
+
+# Explicit cluster description (any launcher; also what the localhost test uses).
+ENV_COORDINATOR = "JAX_COORDINATOR_ADDRESS"  # host:port of process 0, e.g. 10.0.0.2:1234
+ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
+ENV_PROCESS_ID = "JAX_PROCESS_ID"
+# Force (1) or forbid (0) initialization when no explicit variables are set (TPU pods: 1).
+ENV_FORCE = "MYOJAX_DISTRIBUTED"
+_SLURM_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_STEP_NODELIST",
+    "SLURM_NTASKS",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+)
+
+
+def maybe_initialize_distributed(
+    env: Mapping[str, str] | None = None, *, initialization_timeout: int = 300
+) -> bool:
+    """Call ``jax.distributed.initialize`` when this process is one of several; return whether
+    the distributed runtime is up. Must run before any other JAX call.
+
+    Decided from the environment, first match wins:
+
+    * already initialized -> True;
+    * ``MYOJAX_DISTRIBUTED=0`` -> never initialize (single process);
+    * ``JAX_COORDINATOR_ADDRESS`` (host:port of process 0) with ``JAX_NUM_PROCESSES`` and
+      ``JAX_PROCESS_ID`` -> initialize with exactly these (``JAX_LOCAL_DEVICE_IDS``, optional,
+      is read by JAX itself);
+    * a SLURM step with ``SLURM_NTASKS`` > 1 (``srun``) -> JAX's SLURM auto-detection;
+    * a multi-host TPU (``TPU_WORKER_HOSTNAMES`` lists several hosts) or
+      ``MYOJAX_DISTRIBUTED=1`` (what ``tpu/launch.sh`` sets on pods) -> JAX's auto-detection
+      (TPU metadata server, SLURM, Open MPI, Kubernetes);
+    * otherwise -> False (single process).
+    """
+    env = os.environ if env is None else env
+    if jax.distributed.is_initialized():
+        return True
+    force = env.get(ENV_FORCE, "").strip()
+    if force not in ("", "0", "1"):
+        raise ValueError(f"{ENV_FORCE} must be 0 or 1, got {force!r}")
+    if force == "0":
+        return False
+    if env.get(ENV_COORDINATOR):
+        missing = [v for v in (ENV_NUM_PROCESSES, ENV_PROCESS_ID) if not env.get(v)]
+        if missing:
+            raise ValueError(
+                f"{ENV_COORDINATOR} is set but {' and '.join(missing)} is not; set all three "
+                f"(coordinator host:port, process count, this process's id)"
+            )
+        try:
+            num_processes, process_id = int(env[ENV_NUM_PROCESSES]), int(env[ENV_PROCESS_ID])
+        except ValueError as err:
+            raise ValueError(f"{ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} must be integers") from err
+        if not 0 <= process_id < num_processes:
+            raise ValueError(
+                f"{ENV_PROCESS_ID}={process_id} must be in [0, {ENV_NUM_PROCESSES}={num_processes})"
+            )
+        jax.distributed.initialize(
+            coordinator_address=env[ENV_COORDINATOR],
+            num_processes=num_processes,
+            process_id=process_id,
+            initialization_timeout=initialization_timeout,
+        )
+        return True
+    partial = [v for v in (ENV_NUM_PROCESSES, ENV_PROCESS_ID) if env.get(v)]
+    if partial:
+        raise ValueError(
+            f"{' and '.join(partial)} set without {ENV_COORDINATOR}; set the coordinator's "
+            f"host:port too (or unset them to rely on cluster auto-detection)"
+        )
+    slurm = all(v in env for v in _SLURM_VARS) and int(env["SLURM_NTASKS"]) > 1
+    tpu_pod = "," in env.get("TPU_WORKER_HOSTNAMES", "")
+    if slurm or tpu_pod or force == "1":
+        jax.distributed.initialize(initialization_timeout=initialization_timeout)
+        return True
+    return False
+
+
+def is_main_process() -> bool:
+    """Process 0 alone writes logs, metrics and reports."""
+    return jax.process_index() == 0
+
+
+def process_batch_indices(global_batch_size: int, sharding: NamedSharding) -> np.ndarray:
+    """Rows of the global batch this process must load, in the order that
+    ``host_local_batch_to_global`` places them on its devices.
+
+    Processes get disjoint rows; rows replicated on several of this process's devices
+    (the ``data``/``fsdp`` split of a batch never replicates, but a custom sharding may)
+    appear once.
+    """
+    index_map = sharding.addressable_devices_indices_map((global_batch_size,))
+    starts: dict[int, int] = {}
+    for index in index_map.values():
+        rows = index[0]
+        start, stop, _ = rows.indices(global_batch_size)
+        starts[start] = stop
+    return np.concatenate([np.arange(s, starts[s]) for s in sorted(starts)])
+
+
+def _local_batch_shards(sharding: NamedSharding) -> int:
+    """How many distinct blocks of batch rows this process's devices hold."""
+    probe = (sharding.mesh.size,)  # divisible by any split of the mesh axes
+    index_map = sharding.addressable_devices_indices_map(probe)
+    return len({index[0].indices(probe[0])[0] for index in index_map.values()})
+
+
+def host_local_batch_to_global(
+    batch: PyTree[ArrayLike], mesh: Mesh, sharding: NamedSharding | None = None
+) -> PyTree[jax.Array]:
+    """Assemble a global, batch-sharded array from each process's own rows (no cross-host copy).
+
+    Every process passes its local rows (``process_batch_indices`` says which); the global
+    batch size is the local one times the number of processes the batch spans.
+    """
+    sharding = batch_sharding(mesh) if sharding is None else sharding
+
+    def one(leaf: ArrayLike) -> jax.Array:
+        local = np.asarray(leaf)
+        if local.ndim == 0:
+            raise ValueError("batch leaves need a leading batch dimension")
+        local_shards = _local_batch_shards(sharding)
+        if local.shape[0] % local_shards:
+            raise ValueError(
+                f"process {jax.process_index()} holds {local_shards} batch shards, but its local "
+                f"batch has {local.shape[0]} rows; the local batch must be a multiple of "
+                f"{local_shards}"
+            )
+        return jax.make_array_from_process_local_data(sharding, local)
+
+    return jax.tree.map(one, batch)
+
+
+def gather_ints(value: int) -> np.ndarray:
+    """``value`` from every process, in process order (a host-level all-gather of one int)."""
+    if jax.process_count() == 1:
+        return np.array([value])
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.int32(value))).reshape(-1)
+
+
+def sync(name: str) -> None:
+    """Block until every process reaches the barrier ``name``."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)

@@ -1,0 +1,298 @@
+"""Per-device memory plan for FSDP / data-parallel training (``python -m myojax.sharding plan``).
+
+Parameters, AdamW state and gradients are measured exactly from ``jax.eval_shape`` trees
+(nothing is allocated) and the partition rules of ``myojax.sharding.rules``: a sharded leaf costs
+``size / fsdp`` per device, a replicated one its full size.
+
+Activations follow an analytic model of what the backward pass keeps, per token of the
+per-device micro-batch (``b = global_batch / (data * fsdp)`` sequences of ``T`` tokens), with
+``L`` layers, width ``D``, MLP width ``F``, ``H`` heads and vocabulary ``V``. Counted in elements
+per token; linear terms in the compute dtype, softmax / residual / logits terms in the
+accumulation dtype (float32, or float64 when computing in float64):
+
+* one block, stored for its backward (``A_block``): ``8 D + 2 F`` linear — LN1 input and output
+  (2D), fused QKV (3D), attention output before its projection (D), the residual after
+  attention (D), LN2 output (D), MLP pre-activation and GELU output (2F) — plus ``H T`` softmax
+  probabilities (one row of T per head; stored dense);
+* ``remat="none"``: ``L * A_block``;
+* ``remat="full"`` (save nothing inside a block): the scan carry, ``L * D``, plus one block's
+  ``A_block`` while it is recomputed in the backward pass;
+* ``remat="dots"`` (save matmul outputs without batch dimensions): ``L * (D + 5 D + F)`` — carry,
+  QKV, both projection outputs and the MLP pre-activation — plus one recomputed ``A_block``
+  (an upper bound);
+* head, for every policy: final LayerNorm input and output (2D) and logits plus log-softmax
+  (2V), in the accumulation dtype.
+
+FSDP gather buffers: inside the scan each device all-gathers one layer's parameters and
+holds that layer's full gradient before the reduce-scatter, and the (tied) embedding table
+is gathered for the embedding and the unembedding: ``2 * (one layer + non-layer parameters)``
+in the parameter dtype, 0 when ``fsdp == 1``.
+
+Not counted: XLA's temporary buffers, fragmentation and the runtime itself — which is what the
+``--headroom`` fraction of device memory (default 10%) is kept free for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+import optax
+from jaxtyping import PyTree
+
+from myojax.config import DTYPES, REMAT_POLICIES, ModelConfig
+from myojax.model import GPT
+from myojax.presets import MODEL_PRESETS, model_preset
+from myojax.sharding.mesh import MeshConfig
+from myojax.sharding.rules import (
+    DEFAULT_MIN_SHARD_SIZE,
+    STACKED_NAMES,
+    fsdp_partition_spec,
+    is_stacked_path,
+)
+
+GIB: int = 2**30
+
+
+def sharded_bytes(
+    tree: PyTree,
+    fsdp_size: int,
+    *,
+    min_shard_size: int = DEFAULT_MIN_SHARD_SIZE,
+    stacked_names: Sequence[str] = STACKED_NAMES,
+) -> int:
+    """Bytes one device holds of ``tree`` (arrays or ``ShapeDtypeStruct``s) under FSDP rules."""
+    total = 0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        spec = fsdp_partition_spec(
+            leaf.shape,
+            fsdp_size,
+            stacked=is_stacked_path(path, stacked_names),
+            min_shard_size=min_shard_size,
+        )
+        divisor = fsdp_size if any(axis is not None for axis in spec) else 1
+        total += math.prod(leaf.shape) // divisor * np.dtype(leaf.dtype).itemsize
+    return total
+
+
+def _acc_itemsize(config: ModelConfig) -> int:
+    return 8 if config.compute_dtype == "float64" else 4
+
+
+def activation_bytes(config: ModelConfig, seqs_per_device: int, remat: str) -> int:
+    """Activation bytes per device under the model in the module docstring."""
+    if remat not in REMAT_POLICIES:
+        raise ValueError(f"remat must be one of {REMAT_POLICIES}, got {remat!r}")
+    d, f, h, t = config.d_model, config.ff_dim, config.n_heads, config.seq_len
+    layers, vocab = config.n_layers, config.vocab_size
+    cb, ab = DTYPES[config.compute_dtype].itemsize, _acc_itemsize(config)
+    block = (8 * d + 2 * f) * cb + h * t * ab
+    carry = d * ab
+    per_token = {
+        "none": layers * block,
+        "full": layers * carry + block,
+        "dots": layers * (carry + (5 * d + f) * cb) + block,
+    }[remat]
+    head = (2 * d + 2 * vocab) * ab
+    return seqs_per_device * t * (per_token + head)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryPlan:
+    """Per-device bytes of one training configuration (see the module docstring)."""
+
+    name: str
+    config: ModelConfig
+    n_params: int
+    data: int
+    fsdp: int
+    batch_size: int
+    params: int
+    optimizer: int
+    gradients: int
+    gather: int
+    activations: dict[str, int]  # remat policy -> bytes
+    remat: str
+    device_memory: int | None  # bytes
+    headroom: float
+
+    @property
+    def n_devices(self) -> int:
+        return self.data * self.fsdp
+
+    @property
+    def seqs_per_device(self) -> int:
+        return self.batch_size // self.n_devices
+
+    def total(self, remat: str | None = None) -> int:
+        remat = self.remat if remat is None else remat
+        return self.params + self.optimizer + self.gradients + self.gather + self.activations[remat]
+
+    @property
+    def usable(self) -> int | None:
+        if self.device_memory is None:
+            return None
+        return int(self.device_memory * (1.0 - self.headroom))
+
+    def fits(self, remat: str | None = None) -> bool | None:
+        usable = self.usable
+        return None if usable is None else self.total(remat) <= usable
+
+
+def make_plan(
+    config: ModelConfig,
+    mesh: MeshConfig,
+    *,
+    name: str = "custom",
+    n_devices: int | None = None,
+    batch_size: int | None = None,
+    device_memory_gib: float | None = None,
+    headroom: float = 0.1,
+    min_shard_size: int = DEFAULT_MIN_SHARD_SIZE,
+) -> MemoryPlan:
+    """Plan for ``config`` on ``mesh``; ``batch_size`` defaults to one sequence per device."""
+    if n_devices is None:
+        if -1 in (mesh.data, mesh.fsdp):
+            raise ValueError(f"mesh {mesh} has a -1 axis: give the device count (--num-devices)")
+        n_devices = mesh.data * mesh.fsdp
+    data, fsdp = mesh.resolve(n_devices)
+    batch_size = n_devices if batch_size is None else batch_size
+    if batch_size < 1 or batch_size % n_devices:
+        raise ValueError(
+            f"global batch size {batch_size} must be a positive multiple of data*fsdp = "
+            f"{data}*{fsdp} = {n_devices}"
+        )
+    if not 0.0 <= headroom < 1.0:
+        raise ValueError(f"headroom must be in [0, 1), got {headroom}")
+
+    # A GPT's leaves are all arrays, so the ShapeDtypeStruct tree *is* the parameter tree.
+    params = jax.eval_shape(lambda: GPT(config, key=jax.random.key(0)))
+    opt_state = jax.eval_shape(optax.adamw(1e-3).init, params)
+    n_params = sum(math.prod(a.shape) for a in jax.tree.leaves(params))
+
+    def nbytes(tree: PyTree) -> int:
+        return sharded_bytes(tree, fsdp, min_shard_size=min_shard_size)
+
+    gather = 0
+    if fsdp > 1:
+        itemsize = DTYPES[config.param_dtype].itemsize
+        layer_elems = sum(math.prod(a.shape) for a in jax.tree.leaves(params.blocks))
+        other_elems = n_params - layer_elems
+        gather = 2 * (layer_elems // config.n_layers + other_elems) * itemsize
+    seqs = batch_size // n_devices
+    return MemoryPlan(
+        name=name,
+        config=config,
+        n_params=n_params,
+        data=data,
+        fsdp=fsdp,
+        batch_size=batch_size,
+        params=nbytes(params),
+        optimizer=nbytes(opt_state),
+        gradients=nbytes(params),  # gradients take the parameters' shardings
+        gather=gather,
+        activations={r: activation_bytes(config, seqs, r) for r in REMAT_POLICIES},
+        remat=config.remat,
+        device_memory=None if device_memory_gib is None else int(device_memory_gib * GIB),
+        headroom=headroom,
+    )
+
+
+def format_plan(plan: MemoryPlan) -> str:
+    c = plan.config
+
+    def row(label: str, n: int) -> str:
+        return f"  {label:<34}{n:>18,}  {n / GIB:>9.3f}"
+
+    lines = [
+        f"memory plan: {plan.name} ({plan.n_params:,} parameters; {c.n_layers} layers x "
+        f"d_model {c.d_model}, {c.n_heads} heads, vocab {c.vocab_size}, context {c.seq_len})",
+        f"mesh data={plan.data},fsdp={plan.fsdp} ({plan.n_devices} devices); global batch "
+        f"{plan.batch_size} x {c.seq_len} tokens = {plan.seqs_per_device} sequence(s) per device; "
+        f"params {c.param_dtype}, compute {c.compute_dtype}; optimizer AdamW",
+        f"  {'per device':<34}{'bytes':>18}  {'GiB':>9}",
+        row("parameters", plan.params),
+        row("optimizer state (AdamW m, v)", plan.optimizer),
+        row("gradients", plan.gradients),
+        row("FSDP gather buffers", plan.gather),
+    ]
+    for r in REMAT_POLICIES:
+        lines.append(row(f"activations, remat={r}", plan.activations[r]))
+    for r in REMAT_POLICIES:
+        mark = "  <- selected" if r == plan.remat else ""
+        lines.append(row(f"total, remat={r}", plan.total(r)) + mark)
+    if plan.usable is None:
+        lines.append("device memory not given (--device-memory GiB): no fit check")
+        return "\n".join(lines)
+    assert plan.device_memory is not None
+    budget = (
+        f"budget {plan.device_memory / GIB:.2f} GiB per device, {plan.usable / GIB:.2f} GiB "
+        f"usable after {plan.headroom:.0%} headroom"
+    )
+    total = plan.total()
+    verdict = "FITS" if plan.fits() else "DOES NOT FIT"
+    lines.append(budget)
+    lines.append(
+        f"remat={plan.remat}: {total / GIB:.3f} GiB of {plan.usable / GIB:.2f} GiB usable "
+        f"({total / plan.usable:.0%}) -> {verdict}"
+    )
+    if not plan.fits():
+        ok = [r for r in ("dots", "full") if plan.fits(r)]  # least recomputation first
+        lines.append(
+            f"fits with remat={ok[0]}"
+            if ok
+            else "fits with no remat policy: add fsdp devices or lower the batch size"
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m myojax.sharding")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plan", help="per-device memory plan (jax.eval_shape, nothing allocated)")
+    p.add_argument("--preset", required=True, choices=sorted(MODEL_PRESETS))
+    p.add_argument("--mesh", default="", help="e.g. data=2,fsdp=4 (missing axes are 1)")
+    p.add_argument("--num-devices", type=int, default=None, help="needed when an axis is -1")
+    p.add_argument("--device-memory", type=float, default=None, metavar="GiB")
+    p.add_argument("--headroom", type=float, default=0.1, help="fraction kept free for XLA")
+    p.add_argument("--batch-size", type=int, default=None, help="global; default 1 per device")
+    p.add_argument("--remat", choices=REMAT_POLICIES, default=None)
+    p.add_argument("--param-dtype", choices=tuple(DTYPES), default=None)
+    p.add_argument("--compute-dtype", choices=tuple(DTYPES), default=None)
+    p.add_argument("--min-shard-size", type=int, default=DEFAULT_MIN_SHARD_SIZE)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {
+        k: v
+        for k, v in (
+            ("remat", args.remat),
+            ("param_dtype", args.param_dtype),
+            ("compute_dtype", args.compute_dtype),
+        )
+        if v is not None
+    }
+    try:
+        mesh = MeshConfig.parse(args.mesh)
+        plan = make_plan(
+            model_preset(args.preset, **overrides),
+            mesh,
+            name=args.preset,
+            n_devices=args.num_devices,
+            batch_size=args.batch_size,
+            device_memory_gib=args.device_memory,
+            headroom=args.headroom,
+            min_shard_size=args.min_shard_size,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_plan(plan))
+    return 0

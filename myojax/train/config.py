@@ -1,0 +1,104 @@
+"""``TrainConfig``: everything about a run except the model; frozen and validated on
+construction, with errors that name the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Any
+
+from myojax.sharding.mesh import MeshConfig
+from myojax.sharding.rules import DEFAULT_MIN_SHARD_SIZE
+
+
+def _field(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything about a run except the model. Validated on construction."""
+
+    steps: int = _field(300, "optimizer steps")
+    batch_size: int = _field(32, "global batch size in sequences (split across processes)")
+    lr: float = _field(3e-3, "peak learning rate")
+    warmup_steps: int = _field(30, "linear warmup from 0 to lr")
+    min_lr_ratio: float = _field(0.1, "cosine decay ends at lr * min_lr_ratio at the last step")
+    weight_decay: float = _field(0.1, "AdamW decoupled weight decay (hidden matrices, readout)")
+    grad_clip: float = _field(1.0, "clip the global gradient norm to this; 0 disables")
+    beta1: float = _field(0.9, "Adam beta1")
+    beta2: float = _field(0.95, "Adam beta2")
+    eps: float = _field(1e-8, "Adam epsilon")
+    log_interval: int = _field(10, "write a metrics row every this many steps")
+    eval_interval: int = _field(
+        100, "evaluate on held-out data every this many steps (and at the end)"
+    )
+    eval_batches: int = _field(8, "held-out batches per evaluation (the same windows each time)")
+    checkpoint_interval: int = _field(
+        100, "save a checkpoint every this many steps (and at the end)"
+    )
+    keep: int = _field(3, "keep the last this many checkpoints")
+    seed: int = _field(0, "root PRNG seed (init and data)")
+    data: str = _field("shakespeare", "'shakespeare' (embedded, bytes) or a token-shard directory")
+    out: str = _field("runs/run", "run directory (config, metrics, checkpoints)")
+    mesh: str = _field(
+        "data=-1",
+        "device mesh over all devices of all processes, e.g. "
+        "'data=2,fsdp=4'; one axis may be -1 (fill)",
+    )
+    min_shard_size: int = _field(
+        DEFAULT_MIN_SHARD_SIZE, "FSDP: state leaves with fewer elements stay replicated"
+    )
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            v, t = getattr(self, f.name), hints[f.name]
+            if t is float and isinstance(v, int) and not isinstance(v, bool):
+                object.__setattr__(self, f.name, float(v))
+            elif not isinstance(v, t) or isinstance(v, bool):
+                raise ValueError(f"TrainConfig.{f.name} must be {t.__name__}, got {v!r}")
+        for name in (
+            "steps",
+            "batch_size",
+            "log_interval",
+            "eval_interval",
+            "eval_batches",
+            "checkpoint_interval",
+            "keep",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        try:
+            MeshConfig.parse(self.mesh)
+        except ValueError as e:
+            raise ValueError(f"TrainConfig.mesh: {e}") from None
+        if self.min_shard_size < 0:
+            raise ValueError(f"TrainConfig.min_shard_size must be >= 0, got {self.min_shard_size}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ValueError(
+                f"TrainConfig.warmup_steps must be in [0, steps={self.steps}), "
+                f"got {self.warmup_steps}"
+            )
+        checks = {
+            "lr": 0 < self.lr < math.inf,
+            "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
+            "weight_decay": 0 <= self.weight_decay < math.inf,
+            "grad_clip": 0 <= self.grad_clip < math.inf,
+            "beta1": 0 <= self.beta1 < 1,
+            "beta2": 0 <= self.beta2 < 1,
+            "eps": 0 < self.eps < math.inf,
+            "seed": self.seed >= 0,
+            "data": bool(self.data),
+            "out": bool(self.out),
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"TrainConfig.{name} has invalid value {getattr(self, name)!r}")
+
+    def replace(self, **changes: object) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)

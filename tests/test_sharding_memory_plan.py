@@ -1,0 +1,126 @@
+"""myojax.sharding.memory_plan: per-device bytes checked against a hand computation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from myojax.presets import model_preset as preset
+from myojax.sharding import MeshConfig
+from myojax.sharding.memory_plan import activation_bytes, main, make_plan
+
+GIB = 2**30
+
+# Hand computation for gpt2-1.5b (L=48, D=1600, F=6400, H=25, V=50257, T=1024), float32,
+# fsdp=32, one sequence per device.
+L, D, F, H, V, T = 48, 1600, 6400, 25, 50257, 1024
+LAYER = 12 * D * D + 13 * D  # w_qkv, w_out, w_fc, w_proj + 2 LayerNorms and 4 biases
+TOTAL = V * D + T * D + L * LAYER + 2 * D  # + token / position embeddings, final LayerNorm
+REPLICATED = 2 * D  # only the final LayerNorm (1600 elements) is under the 2**16 threshold
+PARAMS = ((TOTAL - REPLICATED) // 32 + REPLICATED) * 4  # every other leaf splits 32 ways
+ADAM = 2 * PARAMS + 4  # m and v, plus the int32 step count
+GATHER = 2 * (LAYER + V * D + T * D + 2 * D) * 4  # one layer + embeddings, weights and grads
+HEAD = (2 * D + 2 * V) * 4
+BLOCK = (8 * D + 2 * F) * 4 + H * T * 4
+ACT = {
+    "none": T * (L * BLOCK + HEAD),
+    "full": T * (L * D * 4 + BLOCK + HEAD),
+    "dots": T * (L * (D * 4 + (5 * D + F) * 4) + BLOCK + HEAD),
+}
+
+
+def test_gpt2_xl_fsdp32_matches_hand_computation() -> None:
+    assert TOTAL == 1_557_611_200
+    plan = make_plan(preset("gpt2-1.5b"), MeshConfig.parse("fsdp=32"), device_memory_gib=32)
+    assert (plan.data, plan.fsdp, plan.batch_size, plan.seqs_per_device) == (1, 32, 32, 1)
+    assert plan.n_params == TOTAL
+    assert plan.params == PARAMS == 194_713_800
+    assert plan.optimizer == ADAM
+    assert plan.gradients == PARAMS
+    assert plan.gather == GATHER
+    assert plan.activations == ACT
+    assert ACT["none"] == 10_491_142_144  # ~9.8 GiB without remat
+    assert plan.total("none") == PARAMS + ADAM + PARAMS + GATHER + ACT["none"]
+    assert plan.usable == int(0.9 * 32 * GIB)
+    assert plan.fits("none") and plan.fits("full")
+
+
+def test_data_parallel_replicates() -> None:
+    plan = make_plan(
+        preset("gpt2-1.5b"), MeshConfig.parse("data=8"), batch_size=64, device_memory_gib=32
+    )
+    assert plan.params == TOTAL * 4 and plan.gather == 0  # replicated: the full model per device
+    assert plan.optimizer == 2 * TOTAL * 4 + 4
+    assert plan.activations["none"] == 8 * ACT["none"]  # 8 sequences per device
+    # 25 GB of parameters, Adam state and gradients per device: FSDP is what makes 1.5B fit.
+    assert not any(plan.fits(r) for r in ("none", "dots", "full"))
+
+
+def test_remat_is_what_fits() -> None:
+    plan = make_plan(
+        preset("gpt2-345m"), MeshConfig.parse("data=8"), batch_size=64, device_memory_gib=32
+    )
+    assert not plan.fits("none") and plan.fits("full")
+
+
+def test_remat_orders_activations() -> None:
+    config = preset("gpt2-117m")
+    none, dots, full = (activation_bytes(config, 4, r) for r in ("none", "dots", "full"))
+    assert full < dots < none
+    with pytest.raises(ValueError, match="remat must be one of"):
+        activation_bytes(config, 4, "some")
+
+
+def test_plan_errors() -> None:
+    with pytest.raises(ValueError, match="give the device count"):
+        make_plan(preset("gpt2-117m"), MeshConfig.parse("data=-1"))
+    with pytest.raises(ValueError, match="positive multiple of data\\*fsdp = 2\\*4 = 8"):
+        make_plan(preset("gpt2-117m"), MeshConfig.parse("data=2,fsdp=4"), batch_size=12)
+
+
+def test_cli_prints_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "plan",
+                "--preset",
+                "gpt2-1.5b",
+                "--mesh",
+                "fsdp=32",
+                "--device-memory",
+                "32",
+                "--batch-size",
+                "256",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "mesh data=1,fsdp=32 (32 devices)" in out
+    assert "8 sequence(s) per device" in out
+    assert f"{PARAMS:,}" in out and f"{8 * ACT['none']:,}" in out
+    assert "budget 32.00 GiB per device, 28.80 GiB usable" in out
+    assert "-> DOES NOT FIT" in out and "fits with remat=full" in out
+    assert main(["plan", "--preset", "gpt2-117m", "--mesh", "data=3,fsdp=x"]) == 2
+    assert "bad mesh spec" in capsys.readouterr().err
+
+
+def test_module_entry_point() -> None:
+    """The documented command, as a user runs it."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "myojax.sharding",
+        "plan",
+        "--preset",
+        "gpt2-1.5b",
+        "--mesh",
+        "fsdp=32",
+        "--device-memory",
+        "32",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+    assert f"parameters{PARAMS:>42,}" in result.stdout.replace("  parameters", "parameters")
+    assert "remat=none: 11.336 GiB of 28.80 GiB usable (39%) -> FITS" in result.stdout
