@@ -26,8 +26,9 @@ exactly; g2 is affine, too small to compute z2 from z1: in log space Fib is geom
 Binet's correction, log F(x+1) = log F(x) + log φ + ε(x) with ε alternating in sign and decaying
 like φ^(−2x), and no affine map of z1 recovers ε. The question is whether g1 hides ε in its
 *error* e = ẑ1 − z1 for g2 to read. Measured per regime and seed (``channel``): the z2 gain an
-affine reader gets from ẑ1 instead of z1, a linear probe from e to ρ (the part of z2 no affine
-map of z1 gives) with a permutation p-value, and g1's cost (z1 MSE).
+affine reader gets from ẑ1 instead of z1, a linear probe from e⊥ (e minus its affine fit on z1)
+to ρ (the part of z2 no affine map of z1 gives) with a permutation p-value, and g1's cost
+(z1 MSE). Defaults: 10 seeds, 4000 full-batch steps (about 20 s on 2 CPU cores).
 
 Each run writes results.json, report.md (command, wall time, machine load) and a PNG to --out;
 --publish also writes results/consequence_blindness_<task>.md and docs/figures/.
