@@ -342,6 +342,8 @@ def run_fib(cfg: FibConfig, show: bool = False) -> dict:
                     "seed": seed,
                     "z1_mse": float(np.mean(e**2)),
                     "z2_mse": float(np.mean((z2_hat[seed] - z2) ** 2)),
+                    # g2 is affine, so its gain is the slope of ẑ2 against ẑ1.
+                    "g2_gain": float(np.polyfit(z1_hat[seed], z2_hat[seed], 1)[0]),
                     **channel(e, z1, z2, rng, cfg.permutations),
                 }
             )
@@ -448,6 +450,10 @@ def report_fib(results: dict) -> str:
         lines.append(
             f"\n{regime}, per seed: z1 MSE "
             + " ".join(f"{r['z1_mse']:.3g}" for r in runs)
+            + "; z2 MSE "
+            + " ".join(f"{r['z2_mse']:.3g}" for r in runs)
+            + "; g2 gain "
+            + " ".join(f"{r['g2_gain']:.3g}" for r in runs)
             + "; channel gain "
             + " ".join(f"{r['gain']:.3g}" for r in runs)
             + f". Seeds where g1 gave up on z1 (z1 MSE > 10% of var z1 = {var_z1:.3g}): "
