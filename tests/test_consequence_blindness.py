@@ -1,3 +1,5 @@
+import numpy as np
+
 from experiments import consequence_blindness as cb
 
 
@@ -14,3 +16,68 @@ def test_only_the_live_fed_regime_tilts_its_first_prediction_towards_z2():
 def test_cli_rejects_bad_arguments(capsys):
     assert cb.main(["--seeds", "0"]) == 2
     assert "positive" in capsys.readouterr().err
+
+
+def test_cli_rejects_an_unknown_task(capsys):
+    assert cb.main(["--task", "nonsense"]) == 2
+    assert capsys.readouterr().err.startswith("error: --task")
+
+
+# ---------------------------------------------------------------------------- Fibonacci task
+
+
+def test_fib_targets_are_standardised_logs_of_consecutive_fibonacci_numbers():
+    assert [cb.fib(n) for n in range(10)] == [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]
+    x, z1, z2 = cb.fib_targets(12)
+    assert x.tolist() == list(range(1, 13))
+    np.testing.assert_allclose(z1[1:], z2[:-1])  # z2(x) = z1(x + 1)
+    scale = (z2[4] - z1[4]) / np.log(8 / 5)  # one scale and one offset for both targets
+    np.testing.assert_allclose(z2 - z1, np.log([cb.fib(n + 1) / cb.fib(n) for n in x]) * scale)
+    # What an affine g2 cannot get from z1 is Binet's correction: largest at small x.
+    rho = cb.affine_residual(z1, z2)
+    assert abs(rho[0]) == np.abs(rho).max() and np.mean(rho**2) > 1e-3
+
+
+def _rho_and_targets():
+    _, z1, z2 = cb.fib_targets(12)
+    return cb.affine_residual(z1, z2), z1, z2
+
+
+def test_channel_detects_a_planted_channel():
+    rho, z1, z2 = _rho_and_targets()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        e = 0.5 * rho + 1e-3 * np.random.default_rng(i).normal(size=rho.shape)
+        m = cb.channel(e, z1, z2, rng, permutations=500)
+        assert m["p_value"] < 0.01 and m["probe_r2"] > 0.9 and m["gain"] > 1e-3, m
+        assert abs(m["probe_slope"] - 2.0) < 0.2  # ρ ≈ 2e
+
+
+def test_channel_reports_none_without_a_channel():
+    rho, z1, z2 = _rho_and_targets()
+    rng = np.random.default_rng(0)
+    flat = cb.channel(np.zeros_like(rho), z1, z2, rng, permutations=200)
+    assert flat["gain"] == 0.0 and flat["probe_r2"] == 0.0 and flat["p_value"] == 1.0
+    p_values, gains = [], []
+    for i in range(40):  # errors unrelated to z2, of the planted channel's size
+        e = rho.std() * 0.5 * np.random.default_rng(100 + i).normal(size=rho.shape)
+        m = cb.channel(e, z1, z2, rng, permutations=200)
+        p_values.append(m["p_value"])
+        gains.append(m["gain"])
+    # A calibrated null: about 5% of unrelated errors fall below p = 0.05, none is a channel.
+    assert sum(p < 0.05 for p in p_values) <= 6, p_values
+    assert np.median(gains) < 0 and max(gains) < 0.5 * np.mean(rho**2), gains
+
+
+def test_only_live_gradients_make_g1_leak_the_hidden_part_of_z2():
+    cfg = cb.FibConfig(steps=3000)
+    _, z1, z2 = cb.fib_targets(cfg.x_max)
+    rng = np.random.default_rng(0)
+    out = {}
+    for regime in ("fed_stopped", "fed_live"):
+        z1_hat, _ = cb.train_fib(regime, cfg, seeds=[0, 1])
+        out[regime] = [cb.channel(e - z1, z1, z2, rng, permutations=300) for e in z1_hat]
+        out[regime + "_mse"] = np.mean((z1_hat - z1) ** 2)
+    assert all(m["p_value"] < 0.01 and m["gain"] > 1e-3 for m in out["fed_live"]), out
+    assert all(m["p_value"] > 0.01 and m["gain"] <= 1e-6 for m in out["fed_stopped"]), out
+    assert out["fed_live_mse"] > 100 * out["fed_stopped_mse"]  # the leak costs z1 accuracy
