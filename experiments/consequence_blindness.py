@@ -40,7 +40,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -53,6 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, Float
+
+from myojax.provenance import run_record
 
 REGIMES = ("teacher", "fed_stopped", "fed_live")
 sg = jax.lax.stop_gradient
@@ -501,17 +502,7 @@ def _pyplot():
 
 
 def _meta(argv: Sequence[str], wall_s: float, load_before: tuple[float, ...]) -> dict:
-    return {
-        "command": "python -m experiments.consequence_blindness"
-        + "".join(" " + shlex.quote(a) for a in argv),
-        "wall_s": wall_s,
-        "load_before": list(load_before),
-        "load_after": list(os.getloadavg()),
-        "cpus": os.cpu_count(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    return run_record("python -m experiments.consequence_blindness", argv, wall_s, load_before)
 
 
 def full_report(task: str, results: dict, figure: str) -> str:

@@ -45,7 +45,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -56,6 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from myojax.provenance import run_record
 
 BETA = -0.5
 PERTURB = (0.8, 1.25)
@@ -518,17 +519,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     t0 = time.time()
     results = run(cfg, settings, show=sys.stderr.isatty())
-    results["meta"] = {
-        "command": "python -m experiments.hiads"
-        + "".join(" " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-        "wall_s": time.time() - t0,
-        "load_before": list(load_before),
-        "load_after": list(os.getloadavg()),
-        "cpus": os.cpu_count(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    results["meta"] = run_record(
+        "python -m experiments.hiads",
+        argv if argv is not None else sys.argv[1:],
+        time.time() - t0,
+        load_before,
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shlex
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -26,4 +29,26 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "load_avg_1_5_15": load,
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def command_line(prog: str, argv: Sequence[str]) -> str:
+    """The shell command that reproduces a run: ``prog`` followed by ``argv``, quoted."""
+    return " ".join([prog, *(shlex.quote(a) for a in argv)])
+
+
+def run_record(
+    prog: str, argv: Sequence[str], wall_s: float, load_before: Sequence[float]
+) -> dict[str, Any]:
+    """What a results page prints beside its figures: command, wall time, load before and
+    after, CPU count, JAX version and backend, UTC date."""
+    return {
+        "command": command_line(prog, argv),
+        "wall_s": wall_s,
+        "load_before": list(load_before),
+        "load_after": list(os.getloadavg()),
+        "cpus": os.cpu_count(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
