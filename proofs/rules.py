@@ -593,6 +593,34 @@ def concatenate(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[A
     return [unknown(rank, zones.union(*deps)).with_(nz=zones.union(*nzs))]
 
 
+@rule("pad")
+def pad(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """y[i] = x[i - lo] along each axis (a shift; negative lo crops), the padding value
+    elsewhere. Interior padding or a symbolic lo forgets the axis's relations."""
+    x, value = ins
+    rank = x.rank
+    moved = remap(x, {a: a for a in range(rank)}, rank)
+    dep, nz = moved.dep, moved.nz
+    for axis, (lo, _, interior) in enumerate(eqn.params["padding_config"]):
+        if interior == 0 and isinstance(lo, (int, np.integer)):
+            dep, nz = shift(dep, axis, -int(lo)), shift(nz, axis, -int(lo))
+        else:
+            keep = {a: a for a in range(rank) if a != axis}
+            forgot = remap(unknown(rank, dep).with_(nz=nz), keep, rank)
+            dep, nz = forgot.dep, forgot.nz
+    fill = broadcast_operand(value, rank)
+    return [unknown(rank, zones.union(dep, fill.dep)).with_(nz=zones.union(nz, fill.nz))]
+
+
+@rule("rev")
+def rev(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """y[i] = x[n - 1 - i] along the reversed axes: without absolute bounds that relation is not
+    a zone, so those axes are forgotten (∃, and must-facts on them dropped)."""
+    (x,) = ins
+    dims = set(eqn.params["dimensions"])
+    return [remap(x, {a: a for a in range(x.rank) if a not in dims}, x.rank)]
+
+
 @rule("iota")
 def iota(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     """An index value, unless the axis is longer than the dtype holds exactly (an int8 iota
@@ -602,6 +630,12 @@ def iota(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     if index_fits(0, shape[dim], eqn.params["dtype"]):
         out = out.with_(index=(dim, 0))
     return [out]
+
+
+@rule("dim_as_value")
+def dim_as_value(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """A (symbolic) array size used as a value: the same for every δ."""
+    return [unknown(out_rank(eqn))]
 
 
 # ---- reductions and contractions ---------------------------------------------------------------

@@ -185,6 +185,15 @@ def test_concatenate_shifts_each_block():
     assert not zones.contains(out.dep, {0: 2, U: 3})
 
 
+def test_pad_shifts_positions_and_rev_forgets_them():
+    out = check(lambda x: jnp.pad(x, ((2, 0), (0, 0)))[:T], X, expect=Position.PAST)
+    assert out.dep == zones.region(zones.eq(U, 0, -2))  # out[t] = x[t - 2]
+    check(lambda x: jnp.pad(x, ((0, 1), (1, 1)), constant_values=1.0)[1:], X, expect=Position.ANY)
+    check(lambda x: jax.lax.pad(x, 0.0, ((0, 0, 1), (0, 0, 0))), X, expect=Position.ANY)
+    check(lambda x: x[::-1], X, expect=Position.ANY)
+    check(lambda x: x[:, ::-1] * 2.0, X, expect=Position.SAME)  # features reversed: still local
+
+
 def test_squeeze():
     check(lambda x: jnp.squeeze(x[:, None, :], axis=1), X, expect=Position.SAME)
 
@@ -236,8 +245,8 @@ def test_unknown_primitive_is_refused_with_a_location():
         analyse(lambda x: jnp.sort(x, axis=0), X)
     assert err.value.primitive == "sort"
     assert "test_proofs_rules.py" in err.value.location
-    with pytest.raises(CannotAnalyse, match="cannot analyse rev at .*test_proofs_rules.py"):
-        analyse(lambda x: x[::-1], X)  # reversal has no rule: refused, not guessed
+    with pytest.raises(CannotAnalyse, match="cannot analyse while at .*test_proofs_rules.py"):
+        analyse(lambda x: jax.lax.while_loop(lambda c: c[0, 0] < 3.0, lambda c: c + 1.0, x), X)
 
 
 # ---- regressions: the three unsound rule families (issue 12) -------------------------------------
