@@ -36,9 +36,17 @@ from proofs.interpreter import Analysis, CannotAnalyse, Event, eval_closed
 from proofs.lattice import AVal, Position, classify, describe, unknown
 from proofs.trace import Forward, Traced, model_forward, trace_jvp
 
-# Certificates go outside the tracked tree unless asked (they hold timings, so they are not
-# byte-for-byte reproducible): `--out proofs/certificates` regenerates the committed ones.
+# Certificates go outside the tracked tree unless asked (`--out proofs/certificates` regenerates
+# the committed ones), and hold no timings, dates or absolute paths: the same JAX, config and
+# checkout give the same bytes. Timings are printed only.
 DEFAULT_OUT = Path("runs") / "proofs"
+VOLATILE = ("seconds",)
+
+
+def certificate_text(cert: dict[str, Any]) -> str:
+    """The certificate as written: deterministic (no timings)."""
+    kept = {k: v for k, v in cert.items() if k not in VOLATILE}
+    return json.dumps(kept, indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{target.name}.json"
-        path.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n")
+        path.write_text(certificate_text(cert))
         print(f"certificate: {path}")
     return 0 if cert["verdict"]["myopic"] == "proven" else 1
 
