@@ -541,10 +541,16 @@ def _known_leq(a: Any, b: Any) -> bool:
 
 @rule("reshape")
 def reshape(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
-    if eqn.params.get("dimensions") is not None or len(ins) > 1:
-        raise Unsupported("reshape with dimensions or dynamic shapes")
+    """A row-major reshape, after transposing by ``dimensions`` if given (reduce_prod's JVP)."""
+    if len(ins) > 1:
+        raise Unsupported("reshape with dynamic shapes")
+    x, src = ins[0], in_shape(eqn, 0)
+    dims = eqn.params.get("dimensions")
+    if dims is not None:
+        x = remap(x, {old: new for new, old in enumerate(dims)}, x.rank)
+        src = tuple(src[d] for d in dims)
     dst = tuple(eqn.params["new_sizes"])
-    return [remap(ins[0], reshape_axis_map(in_shape(eqn, 0), dst), len(dst))]
+    return [remap(x, reshape_axis_map(src, dst), len(dst))]
 
 
 @rule("slice")

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from proofs import zones
+from proofs import position_dependency, zones
 from proofs.interpreter import Analysis, CannotAnalyse, eval_closed
 from proofs.lattice import AVal, Position, classify, unknown
 from proofs.rules import reshape_axis_map
@@ -164,6 +164,13 @@ def test_transpose_broadcast_and_split_reshape_keep_positions():
 
 def test_reshape_that_merges_the_position_axis_must_not_stay_local():
     check(lambda x: x.reshape(-1).reshape(D, T).sum(0), X, expect=Position.ANY)
+
+
+def test_reshape_with_dimensions_transposes_first():
+    f = lambda x: jax.lax.reshape(x, (D, T), dimensions=(1, 0)).T * 2.0  # the transpose of x.T
+    check(f, X, expect=Position.SAME)
+    prod = lambda x: jnp.prod(jnp.tanh(x), axis=1)  # its JVP reshapes with dimensions
+    assert str(position_dependency(prod, X)) == "same-position"
 
 
 def test_reshape_axis_map():
