@@ -678,11 +678,13 @@ def reduce(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     name = eqn.primitive.name
     if name == "reduce_sum":
         out = out.with_(nz=moved.nz)  # a sum of zeros is zero
+    dtype = eqn.invars[0].aval.dtype
     covered = name == "reduce_max" and x.fill is not None and _covers(x.fill[0], axes, shape)
+    covered = covered and jnp.issubdtype(dtype, jnp.floating)
     # Each reduced row has an entry outside the fill region (e.g. the diagonal of a causal
     # mask); under the no-overflow assumption that entry is > -max/2.
     if covered and ctx.assume("no_overflow"):
-        out = out.with_(lb=-float(jnp.finfo(eqn.invars[0].aval.dtype).max) / 2)
+        out = out.with_(lb=-float(jnp.finfo(dtype).max) / 2)
     return [out]
 
 

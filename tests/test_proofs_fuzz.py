@@ -1,6 +1,6 @@
 """proofs.fuzz: differential testing of the analyser against numeric Jacobians.
 
-The CI run checks MYOJAX_FUZZ_EXAMPLES programs (default 200, about 1 in 8 at T > 256); the long
+The CI run checks MYOJAX_FUZZ_EXAMPLES programs (default 200, about 1 in 16 at T > 256); the long
 mode is ``python -m proofs.fuzz --programs 3000 --record proofs/fuzz_record.json`` (or
 ``MYOJAX_FUZZ_LONG=3000 pytest -m slow tests/test_proofs_fuzz.py``). Every counterexample the
 fuzzer has found is kept below as a regression.
@@ -30,7 +30,8 @@ def _assert_run_is_meaningful(stats: fuzz.Stats) -> None:
 
 
 def test_fuzz_finds_no_unsound_verdict():
-    stats = fuzz.run(CI_PROGRAMS, seed=0)  # raises Counterexample (shrunk) on the first one
+    # raises Counterexample (shrunk) on the first one; 1 in 16 at T > 256 keeps CI short
+    stats = fuzz.run(CI_PROGRAMS, seed=0, big_every=16)
     assert stats.programs == CI_PROGRAMS  # hypothesis found that many distinct programs
     _assert_run_is_meaningful(stats)
 
