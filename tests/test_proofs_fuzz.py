@@ -1,6 +1,6 @@
 """proofs.fuzz: differential testing of the analyser against numeric Jacobians.
 
-The CI run checks MYOJAX_FUZZ_EXAMPLES programs (default 200, about 1 in 16 at T > 256); the long
+The CI run checks MYOJAX_FUZZ_EXAMPLES programs (default 150, about 1 in 16 at T > 256); the long
 mode is ``python -m proofs.fuzz --programs 3000 --record proofs/fuzz_record.json`` (or
 ``MYOJAX_FUZZ_LONG=3000 pytest -m slow tests/test_proofs_fuzz.py``). Every counterexample the
 fuzzer has found is kept below as a regression.
@@ -18,7 +18,7 @@ import pytest
 from proofs import fuzz, rules
 from proofs.fuzz import Counterexample, Op, check
 
-CI_PROGRAMS = int(os.environ.get("MYOJAX_FUZZ_EXAMPLES", "200"))
+CI_PROGRAMS = int(os.environ.get("MYOJAX_FUZZ_EXAMPLES", "150"))
 
 
 def _assert_run_is_meaningful(stats: fuzz.Stats) -> None:
@@ -68,7 +68,7 @@ def test_checker_catches_an_unsound_cumsum_rule(monkeypatch):
     with pytest.raises(Counterexample):
         check((Op("cumulative", ("cumsum", 0, False), (0,)),), 5)
     with pytest.raises(Counterexample):  # and a random run finds it on its own
-        fuzz.run(60, seed=0)
+        fuzz.run(30, seed=0)
 
 
 def test_measure_sees_every_column():
