@@ -15,6 +15,7 @@ Anything without a rule raises ``CannotAnalyse`` — the prover refuses, it neve
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
@@ -63,10 +64,8 @@ def location(eqn: core.JaxprEqn) -> str:
     if chosen is None:
         return "" if not frames else source_info_util.summarize(eqn.source_info)
     name = chosen.file_name
-    try:
+    with contextlib.suppress(ValueError):  # another drive on Windows
         name = os.path.relpath(name)
-    except ValueError:
-        pass
     return f"{name}:{chosen.start_line} ({chosen.function_name})"
 
 
@@ -219,6 +218,9 @@ def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: 
             raise CannotAnalyse(name, an.locate(eqn), "no transfer rule")
     except Unsupported as e:
         raise CannotAnalyse(name, an.locate(eqn), str(e)) from e
+    except (ValueError, TypeError, KeyError, IndexError, core.InconclusiveDimensionOperation) as e:
+        # a rule met a form of its primitive it was not written for: refuse, never guess
+        raise CannotAnalyse(name, an.locate(eqn), f"rule failed: {type(e).__name__}: {e}") from e
     if len(outs) != len(eqn.outvars):
         raise CannotAnalyse(name, an.locate(eqn), "rule returned the wrong number of outputs")
     for v, a in zip(eqn.outvars, outs):
@@ -236,7 +238,7 @@ def _local(av: AVal) -> bool:
     return all(lattice.is_local(z, av.rank) for z in av.dep)
 
 
-# ---- nested jaxprs --------------------------------------------------------------------------------
+# ---- nested jaxprs ------------------------------------------------------------------------------
 
 
 @higher_order("jit", "pjit")

@@ -34,6 +34,12 @@ class Position(enum.IntEnum):
     def label(self) -> str:
         return {0: "none", 1: "same-position", 2: "same-or-past", 3: "any"}[int(self)]
 
+    def __str__(self) -> str:  # the public verdict: exactly one of the four labels
+        return self.label
+
+    def __format__(self, spec: str) -> str:
+        return format(self.label, spec)
+
 
 @dataclasses.dataclass(frozen=True)
 class AVal:

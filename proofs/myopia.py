@@ -31,20 +31,22 @@ import jax
 from jax._src import core
 
 from myojax.config import GRADIENT_MODES, REMAT_POLICIES, ModelConfig
-from proofs import zones
+from proofs.api import ASSUMPTIONS, tangent_input
 from proofs.interpreter import Analysis, CannotAnalyse, Event, eval_closed
 from proofs.lattice import AVal, Position, classify, describe, unknown
 from proofs.trace import Forward, Traced, model_forward, trace_jvp
-from proofs.zones import U
 
-ASSUMPTIONS = {
-    "finite": "every intermediate value is finite (so 0·x = 0 and 0/x = 0); derivatives are "
-    "only meaningful there",
-    "no_overflow": "in a reduce_max over a masked array, the unmasked entries (the live "
-    "attention scores) are > -finfo.max/2, so exp(fill - rowmax) underflows to "
-    "exactly 0 at masked entries",
-}
-DEFAULT_OUT = Path(__file__).parent / "certificates"
+# Certificates go outside the tracked tree unless asked (`--out proofs/certificates` regenerates
+# the committed ones), and hold no timings, dates or absolute paths: the same JAX, config and
+# checkout give the same bytes. Timings are printed only.
+DEFAULT_OUT = Path("runs") / "proofs"
+VOLATILE = ("seconds",)
+
+
+def certificate_text(cert: dict[str, Any]) -> str:
+    """The certificate as written: deterministic (no timings)."""
+    kept = {k: v for k, v in cert.items() if k not in VOLATILE}
+    return json.dumps(kept, indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +70,7 @@ def load_mutants() -> dict[str, tuple[Forward, str]]:
     try:
         from tests.mutants import MUTANTS
     except ImportError as e:  # the mutants live with the tests, importable from the repo root
-        raise SystemExit(f"cannot import tests.mutants (run from the repository root): {e}")
+        raise SystemExit(f"cannot import tests.mutants (run from the repository root): {e}") from e
     return MUTANTS
 
 
@@ -85,7 +87,7 @@ def input_avals(traced: Traced) -> list[AVal]:
     """Everything is unconstrained and independent of δ, except δ itself: δ[l, s, d] is the
     input at position u = s, so its dependency region is {u = x_1}."""
     avals = [unknown(len(v.aval.shape)) for v in traced.jaxpr.jaxpr.invars]
-    avals[-1] = unknown(3, zones.region(zones.eq(U, 1)))
+    avals[-1] = tangent_input(3, axis=1)
     return avals
 
 
@@ -268,7 +270,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="directory for the JSON certificate (default: %(default)s)",
+        help="directory for the JSON certificate (default: %(default)s, untracked; "
+        "proofs/certificates holds the committed ones)",
     )
     p.add_argument("--no-write", action="store_true", help="print only, write no certificate")
     p.add_argument(
@@ -316,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{target.name}.json"
-        path.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n")
+        path.write_text(certificate_text(cert))
         print(f"certificate: {path}")
     return 0 if cert["verdict"]["myopic"] == "proven" else 1
 

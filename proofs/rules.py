@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import jax.numpy as jnp
 import numpy as np
 from jax._src import core
 
@@ -72,18 +73,33 @@ def in_shape(eqn: core.JaxprEqn, i: int) -> tuple:
 
 def remap(av: AVal, mapping: dict[int, int], rank: int) -> AVal:
     """Move ``av`` to new axes: operand axis a becomes output axis mapping[a]; axes missing from
-    ``mapping`` are projected out (∃), new axes are unconstrained."""
+    ``mapping`` are projected out, new axes are unconstrained.
+
+    May-facts (``dep``, ``nz``, ``zr``, ``routed``) take the ∃-projection: an output element may
+    be nonzero if the operand element it came from may be. Must-facts (``fill``, ``ub``: "equals
+    / is at most c on R") would need the ∀-projection, and a region that mentions a dropped axis
+    holds on only part of that axis (e.g. one row of a size-1 axis that is then stretched, one
+    iteration of a scan's xs): such a fact is dropped. A fact whose region never mentions a
+    dropped axis is the same statement after projection and survives."""
     full = {**mapping, U: U}
 
     def r(reg: Region) -> Region:
         return zones.rename(reg, full)
 
+    dropped = set(range(av.rank)) - set(mapping)
+
+    def must(fact: tuple[Region, float] | None) -> tuple[Region, float] | None:
+        if fact is None or any(zones.variables(z) & dropped for z in fact[0]):
+            return None
+        return (r(fact[0]), fact[1])
+
     index = None
     if av.index is not None and av.index[0] in mapping:
         index = (mapping[av.index[0]], av.index[1])
-    fill = (r(av.fill[0]), av.fill[1]) if av.fill is not None else None
-    ub = (r(av.ub[0]), av.ub[1]) if av.ub is not None else None
-    return AVal(rank, r(av.dep), r(av.nz), r(av.zr), index, av.const, fill, ub, av.lb, r(av.routed))
+    return AVal(
+        rank, r(av.dep), r(av.nz), r(av.zr), index, av.const, must(av.fill), must(av.ub), av.lb,
+        r(av.routed),
+    )  # fmt: skip
 
 
 def broadcast_operand(av: AVal, rank: int) -> AVal:
@@ -101,6 +117,71 @@ def shift(reg: Region, axis: int, offset: int) -> Region:
     moved = zones.substitute(reg, {axis: tmp})
     linked = zones.meet(moved, zones.region(zones.eq(tmp, axis, offset)))
     return zones.project(linked, [tmp])
+
+
+# ---- dtypes: which values a cast or an iota keeps exactly ------------------------------------
+
+
+def exact_integers(dtype: Any) -> tuple[int, int] | None:
+    """[lo, hi]: every integer in it is held exactly by ``dtype`` (no wrap-around, no rounding).
+    Integers: the dtype's range. Floats: |n| <= 2^(mantissa bits + 1) (bfloat16: 256)."""
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        return None
+    if jnp.issubdtype(dt, jnp.integer):
+        info = np.iinfo(dt)
+        return int(info.min), int(info.max)
+    if jnp.issubdtype(dt, jnp.floating):
+        info = jnp.finfo(dt)
+        hi = min(2 ** (int(info.nmant) + 1), int(float(info.max)))
+        return -hi, hi
+    return None
+
+
+def index_fits(offset: int, size: Any, dtype: Any) -> bool:
+    """The values offset, offset + 1, ..., offset + size - 1 are all exact in ``dtype`` (size may
+    be symbolic: then its declared bound must decide it)."""
+    held = exact_integers(dtype)
+    if held is None:
+        return False
+    lo, hi = held
+    return lo <= offset and _known_leq(size - 1 + offset, hi)
+
+
+def value_preserving(src: Any, dst: Any) -> bool:
+    """Every value of ``src`` converts to ``dst`` exactly, so value facts carry over."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    if src == dst or src == np.bool_:
+        return True
+    if dst == np.bool_:
+        return False
+    if jnp.issubdtype(src, jnp.integer):
+        info, held = np.iinfo(src), exact_integers(dst)
+        return held is not None and held[0] <= int(info.min) and int(info.max) <= held[1]
+    if jnp.issubdtype(src, jnp.floating) and jnp.issubdtype(dst, jnp.floating):
+        a, b = jnp.finfo(src), jnp.finfo(dst)
+        return b.nmant >= a.nmant and b.maxexp >= a.maxexp and b.minexp <= a.minexp
+    return False
+
+
+def const_op(op: Callable[[Any, Any], Any], a: Any, b: Any, dtype: Any) -> Any:
+    """``op`` on two scalar constants in ``dtype`` itself (wrapping / rounding as XLA does), or
+    None if a constant does not fit the dtype."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(op(np.asarray(a, dtype), np.asarray(b, dtype)), dtype)[()].item()
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _exact_cast(value: Any, src: Any, dst: Any) -> Any:
+    """``value`` converted to ``dst`` if that is exact (it converts back unchanged), else None."""
+    try:
+        with np.errstate(all="ignore"):
+            got = np.asarray(value, src).astype(dst)
+            return got[()].item() if got.astype(src) == np.asarray(value, src) else None
+    except (OverflowError, ValueError, TypeError):
+        return None
 
 
 # ---- elementwise ------------------------------------------------------------------------------
@@ -130,7 +211,7 @@ ZERO_PRESERVING_UNARY = (
     "real",
     "copy",
     "copy_p",
-    "reduce_precision",
+    "reduce_precision",  # rounds values (0 stays 0): not an identity
     "stop_gradient",
     "optimization_barrier",
 )
@@ -164,7 +245,7 @@ def unary(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     out = unknown(x.rank, x.dep)
     if name in ZERO_PRESERVING_UNARY:
         out = out.with_(nz=x.nz)
-        if name in ("stop_gradient", "copy", "copy_p", "optimization_barrier", "reduce_precision"):
+        if name in ("stop_gradient", "copy", "copy_p", "optimization_barrier"):
             out = x  # identity on values (stop_gradient is the identity on primals)
     if name == "exp" and x.ub is not None and x.ub[1] <= EXP_UNDERFLOW:
         out = out.with_(nz=zones.complement(x.ub[0]))  # exp underflows to exactly 0 there
@@ -180,19 +261,21 @@ def integer_pow(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[A
 
 @rule("convert_element_type")
 def convert_element_type(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """0 converts to 0 (or False) in every direction, so ``nz`` always survives. Value facts
+    survive only a cast that keeps every value (no wrap-around, no rounding); an index fact only
+    if every index value of this axis is exact in the new dtype."""
     (x,) = ins
     src, dst = np.dtype(eqn.invars[0].aval.dtype), np.dtype(eqn.params["new_dtype"])
-    out = unknown(x.rank, x.dep).with_(nz=x.nz)  # 0 <-> 0 / False in every direction
-    to_float = np.issubdtype(dst, np.floating)
-    from_float = np.issubdtype(src, np.floating)
-    if not (from_float and not to_float):  # float -> int/bool truncation can create zeros
+    out = unknown(x.rank, x.dep).with_(nz=x.nz)
+    exact = value_preserving(src, dst)
+    if exact or dst == np.bool_:  # a cast to bool is x != 0: zero-ness is exact
         out = out.with_(zr=x.zr)
-    if np.issubdtype(src, np.integer) and np.issubdtype(dst, np.integer):
-        out = out.with_(index=x.index)
-    if x.const is not None:
-        out = out.with_(const=np.asarray(x.const).astype(dst).item())
-    if from_float and to_float and dst.itemsize >= src.itemsize:  # exact: value facts survive
+    if exact:
         out = out.with_(fill=x.fill, ub=x.ub, lb=x.lb, const=x.const)
+    elif x.const is not None:
+        out = out.with_(const=_exact_cast(x.const, src, dst))
+    if x.index is not None and index_fits(x.index[1], in_shape(eqn, 0)[x.index[0]], dst):
+        out = out.with_(index=x.index)
     return [out]
 
 
@@ -210,15 +293,23 @@ def _const_value(av: AVal) -> Any:
 def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     a, b, rank = _binary_operands(eqn, ins)
     out = unknown(rank, zones.union(a.dep, b.dep)).with_(nz=zones.union(a.nz, b.nz))
-    sign = -1 if eqn.primitive.name == "sub" else 1
+    sub = eqn.primitive.name == "sub"
+    aval = eqn.outvars[0].aval
     if a.const is not None and b.const is not None:
-        return [constant(rank, a.const + sign * b.const).with_(dep=out.dep)]
-    # iota + k is still an index value (jnp.tril / jnp.eye build their masks this way)
-    if a.index is not None and isinstance(b.const, (int, np.integer)):
-        out = out.with_(index=(a.index[0], a.index[1] + sign * int(b.const)))
-    elif b.index is not None and sign == 1 and isinstance(a.const, (int, np.integer)):
-        out = out.with_(index=(b.index[0], b.index[1] + int(a.const)))
-    if eqn.primitive.name == "sub" and b.lb is not None and math.isfinite(b.lb):
+        value = const_op(np.subtract if sub else np.add, a.const, b.const, aval.dtype)
+        if value is not None:
+            return [constant(rank, value).with_(dep=out.dep)]
+    # iota + k is still an index value (jnp.tril / jnp.eye build their masks this way), as long
+    # as no value of it wraps around or rounds in this dtype
+    sign = -1 if sub else 1
+    index = None
+    if a.index is not None and _is_int(b.const):
+        index = (a.index[0], a.index[1] + sign * int(b.const))
+    elif b.index is not None and not sub and _is_int(a.const):
+        index = (b.index[0], b.index[1] + int(a.const))
+    if index is not None and index_fits(index[1], aval.shape[index[0]], aval.dtype):
+        out = out.with_(index=index)
+    if sub and b.lb is not None and math.isfinite(b.lb):
         # x - m <= ub(x) - lb(m): the masked scores minus their row max stay hugely negative
         if a.fill is not None:
             out = out.with_(ub=(a.fill[0], a.fill[1] - b.lb))
@@ -227,14 +318,21 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
     return [out]
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 @rule("mul")
 def mul(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     """d(a·b) only where the other factor may be nonzero: a zero factor absorbs (finite values)."""
     a, b, rank = _binary_operands(eqn, ins)
     dep = zones.union(zones.meet(a.dep, b.nz), zones.meet(b.dep, a.nz))
-    out = unknown(rank, dep).with_(nz=zones.meet(a.nz, b.nz), zr=zones.union(a.zr, b.zr))
+    dtype = np.dtype(eqn.outvars[0].aval.dtype)
+    # a product of nonzero numbers can still be 0 (float underflow, integer wrap-around)
+    zr = zones.union(a.zr, b.zr) if dtype == np.bool_ else TOP
+    out = unknown(rank, dep).with_(nz=zones.meet(a.nz, b.nz), zr=zr)
     if a.const is not None and b.const is not None:
-        out = out.with_(const=a.const * b.const)
+        out = out.with_(const=const_op(np.multiply, a.const, b.const, dtype))
     return [out]
 
 
@@ -243,7 +341,7 @@ def div(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     """a/b is 0 wherever a is 0 (finite values), so b matters only where a may be nonzero."""
     a, b, rank = _binary_operands(eqn, ins)
     dep = zones.union(a.dep, zones.meet(b.dep, a.nz))
-    return [unknown(rank, dep).with_(nz=a.nz, zr=a.zr if b.const is not None else TOP)]
+    return [unknown(rank, dep).with_(nz=a.nz)]  # a/b may underflow to 0: zr unknown
 
 
 @rule(
@@ -443,10 +541,16 @@ def _known_leq(a: Any, b: Any) -> bool:
 
 @rule("reshape")
 def reshape(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
-    if eqn.params.get("dimensions") is not None or len(ins) > 1:
-        raise Unsupported("reshape with dimensions or dynamic shapes")
+    """A row-major reshape, after transposing by ``dimensions`` if given (reduce_prod's JVP)."""
+    if len(ins) > 1:
+        raise Unsupported("reshape with dynamic shapes")
+    x, src = ins[0], in_shape(eqn, 0)
+    dims = eqn.params.get("dimensions")
+    if dims is not None:
+        x = remap(x, {old: new for new, old in enumerate(dims)}, x.rank)
+        src = tuple(src[d] for d in dims)
     dst = tuple(eqn.params["new_sizes"])
-    return [remap(ins[0], reshape_axis_map(in_shape(eqn, 0), dst), len(dst))]
+    return [remap(x, reshape_axis_map(src, dst), len(dst))]
 
 
 @rule("slice")
@@ -495,10 +599,49 @@ def concatenate(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[A
     return [unknown(rank, zones.union(*deps)).with_(nz=zones.union(*nzs))]
 
 
+@rule("pad")
+def pad(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """y[i] = x[i - lo] along each axis (a shift; negative lo crops), the padding value
+    elsewhere. Interior padding or a symbolic lo forgets the axis's relations."""
+    x, value = ins
+    rank = x.rank
+    moved = remap(x, {a: a for a in range(rank)}, rank)
+    dep, nz = moved.dep, moved.nz
+    for axis, (lo, _, interior) in enumerate(eqn.params["padding_config"]):
+        if interior == 0 and isinstance(lo, (int, np.integer)):
+            dep, nz = shift(dep, axis, -int(lo)), shift(nz, axis, -int(lo))
+        else:
+            keep = {a: a for a in range(rank) if a != axis}
+            forgot = remap(unknown(rank, dep).with_(nz=nz), keep, rank)
+            dep, nz = forgot.dep, forgot.nz
+    fill = broadcast_operand(value, rank)
+    return [unknown(rank, zones.union(dep, fill.dep)).with_(nz=zones.union(nz, fill.nz))]
+
+
+@rule("rev")
+def rev(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """y[i] = x[n - 1 - i] along the reversed axes: without absolute bounds that relation is not
+    a zone, so those axes are forgotten (∃, and must-facts on them dropped)."""
+    (x,) = ins
+    dims = set(eqn.params["dimensions"])
+    return [remap(x, {a: a for a in range(x.rank) if a not in dims}, x.rank)]
+
+
 @rule("iota")
 def iota(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
-    rank = len(eqn.params["shape"])
-    return [unknown(rank).with_(index=(eqn.params["dimension"], 0))]
+    """An index value, unless the axis is longer than the dtype holds exactly (an int8 iota
+    wraps at 128, a bfloat16 iota rounds above 256): then nothing is known."""
+    shape, dim = eqn.params["shape"], eqn.params["dimension"]
+    out = unknown(len(shape))
+    if index_fits(0, shape[dim], eqn.params["dtype"]):
+        out = out.with_(index=(dim, 0))
+    return [out]
+
+
+@rule("dim_as_value")
+def dim_as_value(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """A (symbolic) array size used as a value: the same for every δ."""
+    return [unknown(out_rank(eqn))]
 
 
 # ---- reductions and contractions ---------------------------------------------------------------
@@ -535,22 +678,28 @@ def reduce(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     name = eqn.primitive.name
     if name == "reduce_sum":
         out = out.with_(nz=moved.nz)  # a sum of zeros is zero
-    if name == "reduce_max" and x.fill is not None and _covers(x.fill[0], axes, x.rank):
-        # Each reduced row has an entry outside the fill region (e.g. the diagonal of a
-        # causal mask); under the no-overflow assumption that entry is > -max/2.
-        if ctx.assume("no_overflow"):
-            out = out.with_(lb=-float(np.finfo(eqn.invars[0].aval.dtype).max) / 2)
+    dtype = eqn.invars[0].aval.dtype
+    covered = name == "reduce_max" and x.fill is not None and _covers(x.fill[0], axes, shape)
+    covered = covered and jnp.issubdtype(dtype, jnp.floating)
+    # Each reduced row has an entry outside the fill region (e.g. the diagonal of a causal
+    # mask); under the no-overflow assumption that entry is > -max/2.
+    if covered and ctx.assume("no_overflow"):
+        out = out.with_(lb=-float(jnp.finfo(dtype).max) / 2)
     return [out]
 
 
-def _covers(fill_region: Region, axes: set[int], rank: int) -> bool:
+def _covers(fill_region: Region, axes: set[int], shape: Sequence[Any]) -> bool:
     """Every reduced row meets the complement of ``fill_region``: for one reduced axis r and
-    some kept axis k, the line x_r = x_k avoids the fill region."""
+    some kept axis k, the line x_r = x_k avoids the fill region, and every row has a point on
+    that line — the grid is at least as long along r as along k (a [T, S] mask with S < T has
+    rows t >= S with no diagonal entry, which may be entirely fill)."""
     if len(axes) != 1:
         return False
     (r,) = axes
     return any(
-        not zones.meet(fill_region, zones.region(zones.eq(r, k))) for k in range(rank) if k != r
+        _known_leq(shape[k], shape[r]) and not zones.meet(fill_region, zones.region(zones.eq(r, k)))
+        for k in range(len(shape))
+        if k != r
     )
 
 

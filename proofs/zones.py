@@ -212,7 +212,7 @@ def describe_zone(z: Zone, names: Mapping[int, str]) -> str:
         return "true"
     parts = []
     seen: set[frozenset[int]] = set()
-    for a, b, c in sorted(z):
+    for a, b, _ in sorted(z):
         pair = frozenset((a, b))
         if pair in seen:
             continue

@@ -41,7 +41,7 @@ def small(mode: str = "standard", n_layers: int = 2, n_heads: int = 2) -> ModelC
     )
 
 
-# ---- the acceptance results ------------------------------------------------------------------------
+# ---- the acceptance results ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["myopic", "myopic_kv"])
@@ -66,6 +66,19 @@ def test_standard_is_causal_but_not_myopic(tmp_path):
     assert cert["properties"]["same_position"]["proven"] is False
     assert cert["outputs"][1]["verdict"] == "same-or-past"  # precise: not collapsed to "any"
     assert "attention.py" in cert["verdict"]["location"]
+
+
+def test_default_run_does_not_write_into_the_checkout(tmp_path, monkeypatch):
+    """Certificates go to runs/proofs (git-ignored) unless --out says otherwise, and are the
+    same bytes on every run (no timings), so regenerating them changes nothing."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--mode", "myopic", *SMALL]) == 0
+    written = tmp_path / "runs" / "proofs" / "myopic.json"
+    first = written.read_bytes()
+    assert "seconds" not in json.loads(first)
+    assert main(["--mode", "myopic", *SMALL]) == 0
+    assert written.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
@@ -99,7 +112,7 @@ def test_cli_help_and_usage_errors(capsys):
     assert e.value.code == 2
 
 
-# ---- soundness cross-check ------------------------------------------------------------------------
+# ---- soundness cross-check -----------------------------------------------------------------------
 
 
 @functools.cache

@@ -7,12 +7,14 @@ functions that a rule must refuse to call local (data masks, shifts, merges, rev
 
 from __future__ import annotations
 
+import operator
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from proofs import zones
+from proofs import position_dependency, zones
 from proofs.interpreter import Analysis, CannotAnalyse, eval_closed
 from proofs.lattice import AVal, Position, classify, unknown
 from proofs.rules import reshape_axis_map
@@ -62,7 +64,7 @@ X = rng.normal(size=(T, D)).astype(np.float32)
 A = rng.normal(size=(T, T)).astype(np.float32)
 
 
-# ---- elementwise --------------------------------------------------------------------------------
+# ---- elementwise ---------------------------------------------------------------------------------
 
 
 def test_elementwise_ops_stay_local():
@@ -79,7 +81,7 @@ def test_mul_by_zero_region_removes_dependency():
     assert out.dep == zones.BOTTOM
 
 
-# ---- masks: select_n with iota-built predicates ---------------------------------------------------
+# ---- masks: select_n with iota-built predicates --------------------------------------------------
 
 
 def grid(x):
@@ -120,7 +122,7 @@ def test_mask_offsets_are_tracked():
     check(ahead, X, expect=Position.ANY)
 
 
-# ---- contractions ---------------------------------------------------------------------------------
+# ---- contractions --------------------------------------------------------------------------------
 
 
 def test_dot_general_with_unknown_matrix_mixes_positions():
@@ -148,7 +150,7 @@ def test_cumsum_is_causal_and_reverse_cumsum_is_not():
     check(lambda x: jax.lax.cummax(x, axis=0), X, expect=Position.PAST)
 
 
-# ---- shape operations -----------------------------------------------------------------------------
+# ---- shape operations ----------------------------------------------------------------------------
 
 
 def test_transpose_broadcast_and_split_reshape_keep_positions():
@@ -162,6 +164,13 @@ def test_transpose_broadcast_and_split_reshape_keep_positions():
 
 def test_reshape_that_merges_the_position_axis_must_not_stay_local():
     check(lambda x: x.reshape(-1).reshape(D, T).sum(0), X, expect=Position.ANY)
+
+
+def test_reshape_with_dimensions_transposes_first():
+    f = lambda x: jax.lax.reshape(x, (D, T), dimensions=(1, 0)).T * 2.0  # the transpose of x.T
+    check(f, X, expect=Position.SAME)
+    prod = lambda x: jnp.prod(jnp.tanh(x), axis=1)  # its JVP reshapes with dimensions
+    assert str(position_dependency(prod, X)) == "same-position"
 
 
 def test_reshape_axis_map():
@@ -183,11 +192,20 @@ def test_concatenate_shifts_each_block():
     assert not zones.contains(out.dep, {0: 2, U: 3})
 
 
+def test_pad_shifts_positions_and_rev_forgets_them():
+    out = check(lambda x: jnp.pad(x, ((2, 0), (0, 0)))[:T], X, expect=Position.PAST)
+    assert out.dep == zones.region(zones.eq(U, 0, -2))  # out[t] = x[t - 2]
+    check(lambda x: jnp.pad(x, ((0, 1), (1, 1)), constant_values=1.0)[1:], X, expect=Position.ANY)
+    check(lambda x: jax.lax.pad(x, 0.0, ((0, 0, 1), (0, 0, 0))), X, expect=Position.ANY)
+    check(lambda x: x[::-1], X, expect=Position.ANY)
+    check(lambda x: x[:, ::-1] * 2.0, X, expect=Position.SAME)  # features reversed: still local
+
+
 def test_squeeze():
     check(lambda x: jnp.squeeze(x[:, None, :], axis=1), X, expect=Position.SAME)
 
 
-# ---- gathers --------------------------------------------------------------------------------------
+# ---- gathers -------------------------------------------------------------------------------------
 
 
 def test_take_along_axis_keeps_rows():
@@ -226,7 +244,7 @@ def test_underflow_rule_needs_an_exact_mask():
     assert classify(out.dep) == Position.ANY
 
 
-# ---- refusals ---------------------------------------------------------------------------------------
+# ---- refusals ------------------------------------------------------------------------------------
 
 
 def test_unknown_primitive_is_refused_with_a_location():
@@ -234,5 +252,172 @@ def test_unknown_primitive_is_refused_with_a_location():
         analyse(lambda x: jnp.sort(x, axis=0), X)
     assert err.value.primitive == "sort"
     assert "test_proofs_rules.py" in err.value.location
-    with pytest.raises(CannotAnalyse, match="cannot analyse rev at .*test_proofs_rules.py"):
-        analyse(lambda x: x[::-1], X)  # reversal has no rule: refused, not guessed
+    with pytest.raises(CannotAnalyse, match="cannot analyse while at .*test_proofs_rules.py"):
+        analyse(lambda x: jax.lax.while_loop(lambda c: c[0, 0] < 3.0, lambda c: c + 1.0, x), X)
+
+
+# ---- regressions: the three unsound rule families (issue 12) -------------------------------------
+# Each function really mixes positions, and before the fixes the analyser claimed a finer
+# pattern than the numeric Jacobian shows; ``check`` asserts soundness before the verdict.
+
+
+def _live_exp(s, x):
+    """exp(s - max(0·x, 0)): the subtracted row max has lb = 0, so a -1e30 fill gets an ub."""
+    return jnp.exp(s - jnp.maximum(x * 0.0, 0.0))
+
+
+def _iotas(shape, dims=(0, 1), dtype=jnp.int32):
+    return [jax.lax.broadcasted_iota(dtype, shape, d) for d in dims]
+
+
+def test_must_fact_is_not_stretched_from_a_size_one_axis():
+    # s[t, 0] is -1e30 for t > 0 only: stretching the size-1 axis must not make it "fill on
+    # every row". Row 0 of the output reads x at every position.
+    def f(x):
+        i, j = _iotas((T, 1))
+        s = jnp.where(i > j, -1e30, x[:, :1])
+        return _live_exp(jnp.broadcast_to(s, (T, T)), x[:1, :1]) * x[:, 0][None, :]
+
+    check(f, X, expect=Position.ANY)
+
+
+def test_must_fact_is_dropped_by_a_reshape_merge():
+    # fill on the strict upper triangle of each [2, 2] block is not fill on the merged [T, 4]
+    x4 = rng.normal(size=(T, 4)).astype(np.float32)
+
+    def f(x):
+        i, j = _iotas((T, 2, 2), (1, 2))
+        s = jnp.where(j > i, -1e30, x.reshape(T, 2, 2)).reshape(T, 4)
+        return _live_exp(s, x[:, :1]) @ x.T  # out[t, s'] = Σ_k e[t, k] x[s', k]
+
+    check(f, x4, expect=Position.ANY)
+
+
+def test_must_fact_is_dropped_by_a_squeeze():
+    def f(x):  # out[t] = e[t] · Σ_s x[s], e[0] = exp(x[0, 0]) and e[t > 0] = 0
+        i, j = _iotas((1, T))
+        s = jnp.where(j > i, -1e30, x[:, 0][None, :])  # [1, T]: only column 0 is live
+        e = _live_exp(jnp.squeeze(s, 0), x[0, 0])
+        return e[:, None] * jnp.sum(x, axis=0, keepdims=True)
+
+    check(f, X, expect=Position.ANY)
+
+
+def test_must_fact_is_not_taken_from_one_row_of_a_scans_xs():
+    # xs = an upper-masked grid of data; each iteration sees one row, whose fill region depends
+    # on the (unknown) iteration: it is not "the whole row is fill", so e · x keeps x.
+    def f(x, a):
+        i, j = _iotas((T, T))
+        grid = jnp.where(j > i, -1e30, a)
+
+        def body(c, row):
+            return c, jnp.sum(_live_exp(row, c) * x[:, 0])
+
+        return jax.lax.scan(body, jnp.float32(0.0), grid)[1]
+
+    out, _ = analyse(f, X, A)
+    assert classify(out.dep) == Position.ANY  # was NONE: every row of e claimed exactly 0
+    assert_sound(out, measured_pattern(lambda x: f(x, A), X))
+
+
+BIG = 300  # > 256: an int8 iota wraps, a bfloat16 iota rounds
+XB = rng.normal(size=(BIG, 2)).astype(np.float32)
+
+
+def _masked_sum(mask, x):
+    return jnp.sum(jnp.where(mask, x[None, :, 0], 0.0), axis=1)  # out[t] = Σ_{mask[t, s]} x[s]
+
+
+@pytest.mark.parametrize(
+    "make_mask",
+    [
+        pytest.param(lambda: operator.ge(*_iotas((BIG, BIG), dtype=jnp.int8)), id="int8-iota"),
+        pytest.param(
+            lambda: operator.ge(*(i.astype(jnp.int8) for i in _iotas((BIG, BIG)))),
+            id="int32-iota-cast-to-int8",
+        ),
+        pytest.param(
+            lambda: operator.ge(*(i.astype(jnp.uint8) for i in _iotas((BIG, BIG)))),
+            id="int32-iota-cast-to-uint8",
+        ),
+    ],
+)
+def test_index_facts_do_not_survive_wrap_around(make_mask):
+    # "t >= s" computed after wrap-around: at t = 5, s = 260 (-> 4 or 260 - 256) it holds
+    out, _ = analyse(lambda x: _masked_sum(make_mask(), x), XB, position_size=BIG)
+    assert_sound(out, measured_pattern(lambda x: _masked_sum(make_mask(), x), XB))
+    assert classify(out.dep) == Position.ANY
+
+
+def test_index_plus_constant_that_wraps_is_not_an_index():
+    t = 100  # int8 iota is exact here, but iota + 100 wraps above 127
+    x = rng.normal(size=(t, 2)).astype(np.float32)
+    mask = lambda: operator.ge(*(i + jnp.int8(100) for i in _iotas((t, t), dtype=jnp.int8)))
+    f = lambda x: _masked_sum(mask(), x)
+    out, _ = analyse(f, x, position_size=t)
+    assert_sound(out, measured_pattern(f, x))
+    assert classify(out.dep) == Position.ANY
+    # negative control: without the wrap the same mask is exactly causal
+    exact = lambda x: _masked_sum(operator.ge(*(i + 20 for i in _iotas((t, t), dtype=jnp.int8))), x)
+    assert classify(analyse(exact, x, position_size=t)[0].dep) == Position.PAST
+
+
+@pytest.mark.parametrize(
+    "make_eye",
+    [
+        pytest.param(lambda: operator.eq(*_iotas((BIG, BIG), dtype=jnp.bfloat16)), id="bf16"),
+        pytest.param(
+            lambda: operator.eq(*(i.astype(jnp.bfloat16) for i in _iotas((BIG, BIG)))),
+            id="int32-iota-cast-to-bf16",
+        ),
+        pytest.param(
+            lambda: operator.eq(
+                *(
+                    jax.lax.reduce_precision(i, exponent_bits=8, mantissa_bits=7)
+                    for i in _iotas((BIG, BIG), dtype=jnp.float32)
+                )
+            ),
+            id="reduce-precision",
+        ),
+    ],
+)
+def test_index_facts_do_not_survive_rounding(make_eye):
+    # 257 rounds to 256 in bfloat16: "t == s" also holds at (257, 256)
+    f = lambda x: _masked_sum(make_eye(), x)
+    out, _ = analyse(f, XB, position_size=BIG)
+    assert_sound(out, measured_pattern(f, XB))
+    assert classify(out.dep) == Position.ANY
+
+
+def test_exact_float_iota_is_still_an_index():
+    # negative control: float32 holds every index up to 2^24, so the eye mask stays exact
+    f = lambda x: _masked_sum(operator.eq(*_iotas((BIG, BIG), dtype=jnp.float32)), x)
+    check_big = analyse(f, XB, position_size=BIG)[0]
+    assert classify(check_big.dep) == Position.SAME
+
+
+def test_covering_needs_every_row_to_meet_the_line():
+    # [T, S] eye mask with S < T: rows t >= S are entirely fill, their softmax is uniform over
+    # s < S, so out[t] mixes positions even under the no-overflow assumption
+    s_len = 3
+
+    def f(x):
+        i, j = _iotas((T, s_len))
+        scores = x[:, :1] * x[:s_len, 0][None, :]
+        masked = jnp.where(i == j, scores, jnp.finfo(jnp.float32).min)
+        return jax.nn.softmax(masked, axis=1) @ x[:s_len]
+
+    out, an = analyse(f, X, allowed={"no_overflow"})
+    assert_sound(out, measured_pattern(f, X))
+    assert classify(out.dep) == Position.ANY and "no_overflow" not in an.used
+    # negative control: the square eye mask covers every row and is proven same-position
+    square = lambda x: (
+        jax.nn.softmax(
+            jnp.where(
+                jnp.eye(T, dtype=bool), x[:, :1] * x[:, 0][None, :], jnp.finfo(jnp.float32).min
+            ),
+            axis=1,
+        )
+        @ x
+    )
+    check(square, X, expect=Position.SAME, allowed={"no_overflow"})

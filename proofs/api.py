@@ -1,0 +1,158 @@
+"""``position_dependency``: how the derivative of any JAX function depends on positions.
+
+    >>> import jax.numpy as jnp, proofs
+    >>> str(proofs.position_dependency(lambda x: jnp.cumsum(x, axis=0), jnp.ones((8, 4))))
+    'same-or-past'
+
+The function is traced with ``jax.jvp`` (so ``stop_gradient`` and custom JVP rules mean what
+JAX makes them mean) and the tangent output is interpreted abstractly (``proofs.interpreter``):
+out[t] may depend on x[s] for the (t, s) the verdict allows, for every value of ``x`` and
+``args`` at once. ``proofs.myopia`` uses the same core on the model's per-position losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import export
+from jax._src import core
+
+from proofs import zones
+from proofs.interpreter import Analysis, CannotAnalyse, eval_closed
+from proofs.lattice import AVal, Position, classify, unknown
+from proofs.trace import dead_code_eliminated
+from proofs.zones import U
+
+ASSUMPTIONS = {
+    "finite": "every intermediate value is finite (so 0·x = 0 and 0/x = 0); derivatives are "
+    "only meaningful there",
+    "no_overflow": "in a reduce_max over a masked array, the unmasked entries (the live "
+    "attention scores) are > -finfo.max/2, so exp(fill - rowmax) underflows to "
+    "exactly 0 at masked entries",
+}
+DEFAULT_ASSUMPTIONS = frozenset({"no_overflow"})  # "finite" is always made
+SYMBOLIC_MAX_LEN = 1 << 24  # the symbolic T's declared bound: every index is exact in int32/f32
+
+
+@dataclasses.dataclass(frozen=True)
+class Dependency:
+    """The full result: the verdict, the abstract tangent outputs and the interpreter state."""
+
+    verdict: Position
+    tangents: list[AVal]
+    analysis: Analysis
+    jaxpr: core.ClosedJaxpr
+
+
+def position_dependency(
+    fn: Callable[..., Any],
+    x: Any,
+    *args: Any,
+    symbolic: bool = False,
+    assume: Iterable[str] = DEFAULT_ASSUMPTIONS,
+    max_len: int = SYMBOLIC_MAX_LEN,
+) -> Position:
+    """How ``fn(x, *args)`` depends on ``x`` along positions, proven for every ``x`` and ``args``.
+
+    Axis 0 of ``x`` and axis 0 of every output are positions. The result is the least of
+    ``none ⊑ same-position ⊑ same-or-past ⊑ any`` that contains, for every output leaf and every
+    value of the inputs, the pattern of (t, s) with ∂out[t, ...]/∂x[s, ...] ≠ 0; its ``str()``
+    is that name. It is conservative, never wrong: a finer true answer may come out coarser.
+
+    Args:
+        fn: a JAX-traceable function; ``x`` must be a floating-point array of rank >= 1.
+        x: the differentiated input (only its shape and dtype are used).
+        *args: held constant (not differentiated). Array leaves are abstract — the verdict holds
+            for every value of them — so a mask that should be exploited must be built inside
+            ``fn`` from ``iota`` / ``jnp.tril`` / ``jnp.eye``, not passed in. Other leaves (Python
+            numbers, strings, callables) are static.
+        symbolic: analyse with the length of axis 0 a symbolic T, 1 <= T <= ``max_len`` (every
+            axis of an ``args`` array whose length equals ``x.shape[0]`` becomes T too), so the
+            verdict holds for every such T, not only ``x.shape[0]``.
+        assume: assumptions besides "finite" the analysis may use (default: "no_overflow", as
+            the model-level prover).
+
+    Assumptions (all listed in ``ASSUMPTIONS``):
+        * finite — every intermediate is finite, so 0·y = 0 and 0/y = 0 (always);
+        * no_overflow — in a reduce_max over a masked array the unmasked entries are
+          > -finfo.max/2 (default on; ``assume=()`` turns it off);
+        * JAX is correct: ``jax.jvp`` computes J·δ, primitives do what their documentation says,
+          and the traced program is the one that runs (for ``symbolic``: for every T).
+
+    Raises:
+        proofs.CannotAnalyse: a primitive without a rule, or a case a rule does not handle; the
+            message names the primitive and the source line (``.primitive``, ``.location``).
+        TypeError / ValueError: ``x`` is not a floating-point array of rank >= 1, or an unknown
+            assumption is named.
+    """
+    return analyse_dependency(
+        fn, x, *args, symbolic=symbolic, assume=assume, max_len=max_len
+    ).verdict
+
+
+def analyse_dependency(
+    fn: Callable[..., Any],
+    x: Any,
+    *args: Any,
+    symbolic: bool = False,
+    assume: Iterable[str] = DEFAULT_ASSUMPTIONS,
+    max_len: int = SYMBOLIC_MAX_LEN,
+) -> Dependency:
+    """``position_dependency`` with the abstract values and events (for tests and reports)."""
+    allowed = frozenset(assume)
+    if unknown_names := allowed - set(ASSUMPTIONS):
+        raise ValueError(f"unknown assumption(s) {sorted(unknown_names)}; known: {ASSUMPTIONS}")
+    shape, dtype = jnp.shape(x), jnp.result_type(x)
+    if not shape or not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"x must be a floating-point array of rank >= 1, got {dtype}{shape}")
+    length: Any = shape[0]
+    if symbolic:
+        (length,) = export.symbolic_shape("T", constraints=(f"T <= {max_len}",))
+    closed = trace_tangent(fn, x, args, length)
+    n_in = len(closed.jaxpr.invars)
+    inputs = [unknown(len(v.aval.shape)) for v in closed.jaxpr.invars]
+    inputs[n_in - 1] = tangent_input(len(shape), axis=0)
+    an = Analysis(length, allowed | {"finite"})
+    tangents = eval_closed(closed, inputs, an)
+    verdict = max((classify(t.dep) for t in tangents), default=Position.NONE)
+    return Dependency(verdict, tangents, an, closed)
+
+
+def tangent_input(rank: int, axis: int) -> AVal:
+    """δ with positions on ``axis``: element i is the input at position u = i[axis]."""
+    return unknown(rank, zones.region(zones.eq(U, axis)))
+
+
+def trace_tangent(fn: Callable[..., Any], x: Any, args: tuple, length: Any) -> core.ClosedJaxpr:
+    """The DCE'd jaxpr of (x, *array leaves of args, δ) ↦ tangent leaves of jvp(fn, x, δ)."""
+    n = jnp.shape(x)[0]
+    arrays, static = eqx.partition(args, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(arrays)
+
+    def abstract(a: Any) -> jax.ShapeDtypeStruct:
+        dims = tuple(length if d == n else d for d in jnp.shape(a))
+        return jax.ShapeDtypeStruct(dims, jnp.result_type(a))
+
+    def tangent(x: Any, leaves: list, dx: Any) -> list:
+        rest = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
+        _, out = jax.jvp(lambda x: fn(x, *rest), (x,), (dx,))
+        return [t for t in jax.tree.leaves(out) if t.dtype != jax.dtypes.float0]
+
+    xs = jax.ShapeDtypeStruct((length, *jnp.shape(x)[1:]), jnp.result_type(x))
+    closed = jax.make_jaxpr(tangent)(xs, [abstract(a) for a in leaves], xs)
+    return dead_code_eliminated(closed)
+
+
+__all__ = [
+    "ASSUMPTIONS",
+    "CannotAnalyse",
+    "Dependency",
+    "Position",
+    "analyse_dependency",
+    "position_dependency",
+]
