@@ -171,8 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.costs:
         costs = compiled_costs(cfg, args.batch)
         tokens = args.batch * args.seq
-        n_non_emb = count_params(GPT(cfg, key=jax.random.key(0)), non_embedding=True)
-        formula = model_flops_per_token(cfg, n_non_emb) * tokens
+        formula = train_flops_per_token(cfg) * tokens
         print(f"per train-step loss_and_grad, layer scan unrolled; formula {formula:.3e} FLOPs")
         print(f"{'mode':<10} {'dot ops':>8} {'FLOPs':>10} {'bytes':>10}")
         for mode, c in costs.items():

@@ -72,7 +72,7 @@ def test_scan_fixed_point_covers_every_length():
         return jnp.concatenate([jnp.zeros((1, D)), c[:-1]]) + c, None
 
     for length in (1, 3):
-        f = lambda x: jax.lax.scan(shift_down, x, None, length=length)[0]
+        f = lambda x, n=length: jax.lax.scan(shift_down, x, None, length=n)[0]
         (out, *_), _ = analyse(f, X)
         assert classify(out.dep) == Position.PAST
         assert zones.contains(out.dep, {0: 4, U: 0})  # 4 steps back: needs the fixed point
