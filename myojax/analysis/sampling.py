@@ -287,10 +287,8 @@ def generate(
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
     if (
         temperature < 0
-        or top_k is not None
-        and top_k < 1
-        or top_p is not None
-        and not 0 < top_p <= 1
+        or (top_k is not None and top_k < 1)
+        or (top_p is not None and not 0 < top_p <= 1)
     ):
         raise ValueError(
             f"need temperature >= 0, top_k >= 1, 0 < top_p <= 1 "
