@@ -103,3 +103,13 @@ def test_smoke_generation_1_trains_on_generation_0_samples(smoke):
     gen0 = next(r for r in results["records"] if r["generation"] == 0)
     samples = np.load(Path(gen0["dir"]) / "samples.npy")
     assert sum(bytes(w) in human_text for w in samples) < len(samples) // 2
+
+
+def test_report_from_rewrites_the_page_without_training(smoke, tmp_path):
+    out, results = smoke
+    assert main(["--out", str(tmp_path), "--report-from", str(out / "results.json")]) == 0
+    page = (tmp_path / "report.md").read_text()
+    assert results["meta"]["command"] in page
+    assert (tmp_path / "self_training.png").is_file()
+    assert not (tmp_path / "standard").exists()  # nothing was trained
+    assert main(["--out", str(tmp_path), "--report-from", str(tmp_path / "missing.json")]) == 2

@@ -99,7 +99,10 @@ def _direction(diff: np.ndarray) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\n", "⏎").replace("`", "'")
+    """One line of sampled text for a code block: ⏎ for newlines, other control bytes as
+    escapes, backquotes made harmless."""
+    text = text.replace("\n", "⏎").replace("`", "'")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def report(results: dict[str, Any], figure: str) -> str:
