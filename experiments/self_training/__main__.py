@@ -30,7 +30,7 @@ from pathlib import Path
 from experiments.self_training.grid import GridConfig, run_grid
 from experiments.self_training.report import plot, report
 from myojax.analysis import sampling
-from myojax.provenance import environment, run_record
+from myojax.provenance import command_line, environment, run_record
 
 PROG = "python -m experiments.self_training"
 QUICK = dict(seeds=2, generations=4, steps=120, pool_windows=768, metric_rows=128)
@@ -128,6 +128,8 @@ def main(argv: Sequence[str] | None = None, *, config: GridConfig | None = None)
                 f"{PROG}: error: cannot read results from {args.report_from}: {e}", file=sys.stderr
             )
             return 2
+        now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        results["meta"]["page_rewritten"] = f"`{command_line(PROG, argv)}` on {now}"
     else:
         load_before = os.getloadavg()
         t0, c0 = time.perf_counter(), time.process_time()

@@ -166,7 +166,12 @@ def report(results: dict[str, Any], figure: str) -> str:
         "# Training on self-generated text over generations",
         "",
         "Written by `python -m experiments.self_training --publish`; every number below comes "
-        "from that run.",
+        "from that run"
+        + (
+            f" (the page itself rewritten from its results file by {meta['page_rewritten']})."
+            if "page_rewritten" in meta
+            else "."
+        ),
         "",
         f"- command: `{meta['command']}`"
         + (f" (interrupted; this page covers {meta['partial']})" if "partial" in meta else ""),
