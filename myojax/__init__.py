@@ -1,5 +1,6 @@
 """myojax: GPT-2-style transformers with myopic gradient modes, in functional JAX."""
 
+from myojax.analysis.sampling import generate
 from myojax.attention import GRADIENT_SPECS, GradientSpec
 from myojax.config import GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad, mean_loss, per_position_loss
@@ -15,6 +16,7 @@ __all__ = [
     "ModelConfig",
     "cast_model",
     "count_params",
+    "generate",
     "loss_and_grad",
     "mean_loss",
     "per_position_loss",

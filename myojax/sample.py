@@ -1,0 +1,82 @@
+"""Sample text from a trained run (KV-cache decoding, ``myojax.analysis.sampling``).
+
+    python -m myojax.sample runs/tiny --prompt "ROMEO:" --max-new-tokens 60 --num-samples 3
+
+Decodes with the run's tokenizer (bytes for the embedded corpus). Set MYOJAX_DEBUG=1 for
+tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import jax
+import numpy as np
+
+from myojax.analysis.runs import cli_main, open_run, run_tokenizer
+from myojax.analysis.sampling import generate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m myojax.sample",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of myojax.train")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    p.add_argument("--prompt", required=True, help="text to continue (at least one token)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="tokens to generate (default: fill the context, seq_len - prompt tokens + 1)",
+    )
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (default 1)")
+    p.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest tokens")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus: smallest set of mass p")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--num-samples", type=int, default=1, help="samples, run as one batch")
+    return p
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.num_samples < 1 or args.seed < 0:
+        parser.error("--num-samples must be >= 1 and --seed >= 0")
+
+    def work() -> list[str]:
+        run = open_run(args.run_dir, args.step)
+        tok = run_tokenizer(run.config)
+        prompt = np.asarray(tok.encode(args.prompt), np.int32)
+        if prompt.size == 0:
+            parser.error("--prompt encodes to no tokens")
+        room = run.model_config.seq_len - prompt.size + 1
+        n = room if args.max_new_tokens is None else args.max_new_tokens
+        out = generate(
+            run.model,
+            [prompt] * args.num_samples,
+            n,
+            key=jax.random.key(args.seed),
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+        )
+        texts = [args.prompt + tok.decode(np.asarray(row)) for row in out.tokens]
+        print(
+            f"# {run.path} step {run.step} ({run.model_config.gradient_mode}, "
+            f"{run.model_config.parametrization}); temperature {args.temperature}, top_k "
+            f"{args.top_k}, top_p {args.top_p}, seed {args.seed}",
+            flush=True,
+        )
+        for i, text in enumerate(texts):
+            print(f"--- sample {i}\n{text}", flush=True)
+        return texts
+
+    return cli_main(work)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
