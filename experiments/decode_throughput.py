@@ -69,7 +69,7 @@ def measure(preset: str, batch: int, repeats: int) -> dict:
     first, wall, cpu = _timed(lambda: generate(model, prompts, n, key=key).tokens, repeats)
     buffers = jnp.zeros((batch, config.seq_len), jnp.int32).at[:, :PROMPT_TOKENS].set(prompt)
     steps = config.seq_len - PROMPT_TOKENS  # the last token needs no forward of its own
-    r_first, r_wall, _ = _timed(
+    r_first, r_wall, r_cpu = _timed(
         lambda: recompute_greedy(model, buffers, PROMPT_TOKENS, steps), repeats
     )
     return {
@@ -82,6 +82,8 @@ def measure(preset: str, batch: int, repeats: int) -> dict:
         "tokens_per_s": batch * n / wall,
         "recompute_median_s": r_wall,
         "recompute_tokens_per_s": batch * steps / r_wall,
+        "recompute_median_cpu_s": r_cpu,
+        "recompute_tokens_per_cpu_s": batch * steps / r_cpu,
         "recompute_compile_and_first_s": r_first,
         "load_after": list(environment()["load_avg_1_5_15"]),
     }
@@ -90,17 +92,19 @@ def measure(preset: str, batch: int, repeats: int) -> dict:
 def render(
     rows: list[dict], env_before: dict, env_after: dict, argv: list[str], wall: float
 ) -> str:
+    load = lambda env: " / ".join(f"{x:.1f}" for x in env["load_avg_1_5_15"])
     lines = [
         "# Decoding throughput: `myojax.generate` with a KV cache",
         "",
-        "Written by `python -m experiments.decode_throughput "
-        + " ".join(argv)
+        "Written by `"
+        + " ".join(["python -m experiments.decode_throughput", *argv])
         + f"` on {env_before['time']} ({wall:.0f} s wall in all).",
         "",
         f"Machine: {env_before['platform']}, {env_before['cpu_count']} CPU cores, backend "
         f"{env_before['backend']}, jax {env_before['jax']}. **The machine was shared and loaded**: "
-        f"load average (1/5/15 min) {env_before['load_avg_1_5_15']} before and "
-        f"{env_after['load_avg_1_5_15']} after, so every figure is a lower bound on tokens/s "
+        f"load average (1/5/15 min) {load(env_before)} before and "
+        f"{load(env_after)} after (on its "
+        f"{env_before['cpu_count']} cores), so every figure is a lower bound on tokens/s "
         "and the ratios are more trustworthy than the absolute numbers. Where the wall time per "
         "call is far above its CPU time, the process was waiting for a core: tokens per "
         "CPU-second is the load-robust figure.",
@@ -111,9 +115,9 @@ def render(
         "for every new token (one jitted `lax.scan`, no cache).",
         "",
         "| preset | batch | new tokens | tokens/s (KV cache) | s per call | CPU s per call "
-        "| tokens per CPU-s | compile + first call (s) | tokens/s (recompute) | cache speed-up "
-        "| load after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| tokens per CPU-s | compile + first call (s) | recompute: tokens/s | recompute: tokens "
+        "per CPU-s | cache speed-up per CPU-s | load after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -121,8 +125,8 @@ def render(
             f"{r['median_s']:.3f} | {r['median_cpu_s']:.3f} | "
             f"{r['batch'] * r['new_tokens'] / r['median_cpu_s']:,.0f} | "
             f"{r['compile_and_first_s']:.1f} | "
-            f"{r['recompute_tokens_per_s']:,.0f} | "
-            f"{r['tokens_per_s'] / r['recompute_tokens_per_s']:.1f}× | "
+            f"{r['recompute_tokens_per_s']:,.0f} | {r['recompute_tokens_per_cpu_s']:,.0f} | "
+            f"{r['batch'] * r['new_tokens'] / r['median_cpu_s'] / r['recompute_tokens_per_cpu_s']:.1f}× | "
             f"{r['load_after'][0]:.1f} |"
         )
     return "\n".join(lines) + "\n"
