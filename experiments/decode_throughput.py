@@ -120,13 +120,14 @@ def render(
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        per_cpu = r["batch"] * r["new_tokens"] / r["median_cpu_s"]
         lines.append(
             f"| {r['preset']} | {r['batch']} | {r['new_tokens']} | {r['tokens_per_s']:,.0f} | "
             f"{r['median_s']:.3f} | {r['median_cpu_s']:.3f} | "
-            f"{r['batch'] * r['new_tokens'] / r['median_cpu_s']:,.0f} | "
+            f"{per_cpu:,.0f} | "
             f"{r['compile_and_first_s']:.1f} | "
             f"{r['recompute_tokens_per_s']:,.0f} | {r['recompute_tokens_per_cpu_s']:,.0f} | "
-            f"{r['batch'] * r['new_tokens'] / r['median_cpu_s'] / r['recompute_tokens_per_cpu_s']:.1f}× | "
+            f"{per_cpu / r['recompute_tokens_per_cpu_s']:.1f}× | "
             f"{r['load_after'][0]:.1f} |"
         )
     return "\n".join(lines) + "\n"
