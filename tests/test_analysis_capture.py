@@ -9,7 +9,7 @@ import pytest
 
 from myojax.analysis.capture import capture
 from myojax.loss import Batch, batch_losses
-from myojax.model import layer_norm
+from myojax.model import GPT, layer_norm
 from tests.test_analysis_sampling import MUP, SP, trained_like
 
 
@@ -30,18 +30,18 @@ def test_capture_reproduces_the_training_forward(config):
     np.testing.assert_allclose(acts.losses, losses, atol=1e-5, rtol=1e-6)
     # The stream leaving layer l is the stream entering layer l + 1; the last one is unembedded.
     np.testing.assert_array_equal(acts.resid_in[:, 1:], acts.resid_out[:, :-1])
-    np.testing.assert_allclose(
-        jax.vmap(model.unembed)(acts.resid_out[:, -1]), acts.logits, atol=1e-5
-    )
+    unembed = eqx.filter_jit(lambda m, x: jax.vmap(m.unembed)(x))
+    np.testing.assert_allclose(unembed(model, acts.resid_out[:, -1]), acts.logits, atol=1e-5)
     b, t, c = data.inputs.shape[0], config.seq_len, config
     assert acts.attn_probs.shape == (b, c.n_layers, c.n_heads, t, t)
     assert acts.resid_in.shape == (b, c.n_layers, t, c.d_model)
 
 
-def _attention_output(block, resid_in, probs, config):
+@jax.jit
+def _attention_output(block, resid_in, probs):
     """The attention branch rebuilt from the captured stream and probabilities."""
     h = layer_norm(resid_in, block.ln1_gain, block.ln1_bias)
-    d, heads = config.d_model, config.n_heads
+    d, heads = h.shape[1], probs.shape[0]
     v = (h @ block.w_qkv + block.b_qkv)[:, 2 * d :].reshape(h.shape[0], heads, -1)
     mixed = jnp.einsum("hts,shd->thd", probs, v).reshape(h.shape[0], d)
     return mixed @ block.w_out + block.b_out
@@ -53,15 +53,15 @@ def test_captured_probabilities_are_the_ones_the_model_used():
     probs = acts.attn_probs[0]
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-6)
     assert float(jnp.abs(jnp.triu(probs, k=1)).max()) == 0.0  # causal
-    attn_out = model.activations(data.inputs[0])["attn_out"]
+    attn_out = eqx.filter_jit(GPT.activations)(model, data.inputs[0])["attn_out"]
     for layer in range(MUP.n_layers):
         block = model.layer(layer)
-        rebuilt = _attention_output(block, acts.resid_in[0, layer], probs[layer], MUP)
+        rebuilt = _attention_output(block, acts.resid_in[0, layer], probs[layer])
         np.testing.assert_allclose(rebuilt, attn_out[layer], atol=1e-5)
         # Negative control: uniform causal attention does not rebuild the branch.
         uniform = jnp.tril(jnp.ones_like(probs[layer]))
         uniform = uniform / uniform.sum(-1, keepdims=True)
-        wrong = _attention_output(block, acts.resid_in[0, layer], uniform, MUP)
+        wrong = _attention_output(block, acts.resid_in[0, layer], uniform)
         assert not np.allclose(wrong, attn_out[layer], atol=1e-3)
 
 
