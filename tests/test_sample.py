@@ -19,6 +19,12 @@ def test_samples_text_from_a_run(capsys):
 def test_context_limit_is_one_clear_line(capsys):
     with pytest.raises(SystemExit) as e:
         main([FIXTURE, "--prompt", "KING", "--max-new-tokens", "14"])  # 4 + 14 - 1 > 16
-    assert e.value.code == 1
+    assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "seq_len=16" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:
+        main(["tests/fixtures", "--prompt", "KING"])  # not a run directory
+    assert e.value.code == 2 and "not a run directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([FIXTURE, "--prompt", "KING", "--top-p", "1.5"])
+    assert e.value.code == 2
