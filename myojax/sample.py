@@ -44,8 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> list[str]:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.num_samples < 1 or args.seed < 0:
-        parser.error("--num-samples must be >= 1 and --seed >= 0")
+    checks = {
+        "--num-samples must be >= 1": args.num_samples >= 1,
+        "--seed must be >= 0": args.seed >= 0,
+        "--temperature must be >= 0": args.temperature >= 0,
+        "--top-k must be >= 1": args.top_k is None or args.top_k >= 1,
+        "--top-p must be in (0, 1]": args.top_p is None or 0 < args.top_p <= 1,
+        "--max-new-tokens must be >= 1": args.max_new_tokens is None or args.max_new_tokens >= 1,
+    }
+    for message, ok in checks.items():
+        if not ok:
+            parser.error(message)
 
     def work() -> list[str]:
         run = open_run(args.run_dir, args.step)

@@ -66,12 +66,16 @@ def run_tokenizer(run_config: dict[str, Any]) -> Tokenizer:
 
 
 def cli_main(fn: Callable[[], Any]) -> Any:
-    """Run a command-line tool: known failures print one ``error:`` line and exit 1; set
-    MYOJAX_DEBUG=1 for the traceback."""
+    """Run a command-line tool: known failures print one ``error:`` line and exit 2 for a
+    request that cannot be met (not a run directory, a prompt past the context), 1 for
+    unreadable data or checkpoints; set MYOJAX_DEBUG=1 for the traceback."""
     try:
         return fn()
     except (RunError, ckpt.CheckpointError, pipeline.DataError, ValueError, OSError) as e:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+        bad_request = isinstance(e, (RunError, ValueError)) and not isinstance(
+            e, pipeline.DataError
+        )
+        raise SystemExit(2 if bad_request else 1) from None
