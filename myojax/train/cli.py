@@ -5,8 +5,10 @@
 Every TrainConfig and ModelConfig field is a flag; the preset supplies the starting values.
 Rerunning the same command on an existing run directory resumes from its last good checkpoint
 (model, optimizer, data iterator); on CPU the continued run is bitwise identical to an
-uninterrupted one. SIGTERM/SIGINT save a checkpoint and exit cleanly. Sharded: --mesh
-data=A,fsdp=B over all devices of all processes; multi-host: the same command on every host.
+uninterrupted one. SIGTERM/SIGINT save a checkpoint and exit cleanly (exit 0), also before
+the first step. Sharded: --mesh data=A,fsdp=B over all devices of all processes; multi-host: the
+same command on every host. Errors are one line; --debug (or MYOJAX_DEBUG=1) shows tracebacks.
+More steps on a finished run extend it (the cosine schedule is recomputed over the new total).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 from typing import Any
+
+import jax
 
 from myojax import checkpoint as ckpt
 from myojax import sharding as shd
@@ -25,8 +30,8 @@ from myojax.data import pipeline
 from myojax.model import param_counts
 from myojax.presets import RUN_PRESETS
 from myojax.train.config import TrainConfig
-from myojax.train.loop import NonFiniteLoss, run
-from myojax.train.rundir import RunDirError
+from myojax.train.loop import run
+from myojax.train.monitor import StopFlag, stop_on_signals
 
 _MODEL_HELP = {
     "vocab_size": "vocabulary size (>= the data's)",
@@ -116,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="discard an existing run directory (checkpoints included)",
     )
     parser.add_argument(
+        "--restore-config",
+        action="store_true",
+        help="rewrite a malformed config.json from the latest checkpoint, then resume",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show tracebacks (also MYOJAX_DEBUG=1); by default every error is one line",
+    )
+    parser.add_argument(
         "--progress",
         type=_parse_bool,
         default=None,
@@ -146,27 +161,47 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    shd.maybe_initialize_distributed()  # before anything (the presets' summary too) touches JAX
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        train_cfg, model_cfg = configs_from_args(args)
-    except ValueError as e:
-        parser.error(str(e))
-    try:
-        final = run(train_cfg, model_cfg, overwrite=args.overwrite, progress=args.progress)
-    except (
-        ValueError,
-        OSError,
-        RunDirError,
-        NonFiniteLoss,
-        pipeline.DataError,
-        ckpt.CheckpointError,
-        RuntimeError,
-    ) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+    stop = StopFlag()
+    with stop_on_signals(stop):  # a signal during start-up stops the run before its first step
+        shd.maybe_initialize_distributed()  # before anything (the presets' summary) touches JAX
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = args.debug or os.environ.get("MYOJAX_DEBUG", "") not in ("", "0")
+        try:
+            train_cfg, model_cfg = configs_from_args(args)
+        except ValueError as e:
+            parser.error(str(e))
+        if "float64" in (model_cfg.param_dtype, model_cfg.compute_dtype):
+            jax.config.update("jax_enable_x64", True)  # before any array exists
+        try:
+            final = run(
+                train_cfg,
+                model_cfg,
+                overwrite=args.overwrite,
+                progress=args.progress,
+                restore_config=args.restore_config,
+                stop=stop,
+            )
+        except Exception as e:
+            if debug:
+                raise
+            print(f"error: {_describe(e)}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
     summary = {k: v for k, v in final.items() if k != "val_loss_per_position"}
+    if summary["loss"] is None:  # stopped before its first step: nothing was measured
+        summary = {k: v for k, v in summary.items() if k not in ("loss", "val_loss")}
     if shd.is_main_process():
         print(json.dumps(summary), flush=True)
     return final
+
+
+def _describe(e: BaseException) -> str:
+    """One line: the message of the errors myojax raises; type and message for the rest."""
+    if isinstance(e, OSError) and e.errno == 28:  # ENOSPC, however deep orbax wrapped it
+        return f"no space left on device ({e.filename or e}); free space and rerun to resume"
+    cause = e.__cause__ or e.__context__
+    if isinstance(cause, OSError) and cause.errno == 28:
+        return _describe(cause)
+    known = (ValueError, OSError, pipeline.DataError, ckpt.CheckpointError, RuntimeError)
+    text = " ".join(str(e).split())
+    return text if isinstance(e, known) and text else f"{type(e).__name__}: {text}"
