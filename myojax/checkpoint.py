@@ -81,6 +81,9 @@ class _DropReadOnlyNotice(logging.Filter):
 logging.getLogger("absl").addFilter(_DropReadOnlyNotice())
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
 class _DropClosedLoopTracebacks:
     """A stderr wrapper that drops whole tracebacks ending in ``RuntimeError: Event loop is
     closed``: tensorstore reads still in flight when orbax gives up on a damaged step call back
@@ -90,21 +93,21 @@ class _DropClosedLoopTracebacks:
         self._stream, self._held = stream, ""
 
     def write(self, text: str) -> int:
+        if not self._held and not text.startswith(_TRACEBACK):
+            return self._stream.write(text)  # progress bars and messages pass straight through
         self._held += text
-        while "\n" in self._held:
-            if not self._held.startswith("Traceback (most recent call last):"):
-                line, self._held = self._held.split("\n", 1)
-                self._stream.write(line + "\n")
-                continue
+        while self._held.startswith(_TRACEBACK):
             lines = self._held.split("\n")
             # The exception line is the first unindented line after the header.
             end = next((i for i, x in enumerate(lines[1:-1], 1) if x and x[0] != " "), None)
             if end is None:
-                break
+                return len(text)  # the traceback is still being written
             block = "\n".join(lines[: end + 1]) + "\n"
             self._held = "\n".join(lines[end + 1 :])
             if lines[end] != "RuntimeError: Event loop is closed":
                 self._stream.write(block)
+        self._stream.write(self._held)
+        self._held = ""
         return len(text)
 
     def flush(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import signal
@@ -484,3 +485,24 @@ def test_errors_are_one_line_and_tracebacks_need_debug(tmp_path, capsys, monkeyp
     monkeypatch.setenv("MYOJAX_DEBUG", "1")
     with pytest.raises(DataError, match="is a file"):
         main(argv)
+
+
+def test_full_disk_is_one_useful_line():
+    """What orbax raises (after logging it from every save thread) when the disk is full; the
+    CLI drops those background copies and reports this one line."""
+    from myojax.train.cli import _describe, _drop_orbax_background_errors
+
+    error = ValueError(
+        'RESOURCE_EXHAUSTED: Error writing local file "/r/checkpoints/2.orbax-checkpoint-tmp/'
+        'model/_sharding": Failed writing: "/r/x.__lock": Failed to write 3881 bytes to file 6:'
+        " No space left on device [os_error_code='28']"
+    )
+    line = _describe(error)
+    assert line.startswith("no space left on device while writing /r/checkpoints/2.orbax")
+    assert "rerun the same command" in line and "\n" not in line
+    assert _describe(ValueError("lr\n  too high")) == "lr too high"  # control: other errors
+    assert _describe(KeyError("x")) == "KeyError: 'x'"
+    record = logging.LogRecord("absl", logging.ERROR, "/site-packages/orbax/f.py", 1, "", (), None)
+    assert not _drop_orbax_background_errors(record)
+    record.pathname = "/site-packages/myojax/loop.py"
+    assert _drop_orbax_background_errors(record)  # everyone else's errors pass

@@ -14,11 +14,15 @@ More steps on a finished run extend it (the cosine schedule is recomputed over t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
 import os
+import re
 import sys
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -174,14 +178,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "float64" in (model_cfg.param_dtype, model_cfg.compute_dtype):
             jax.config.update("jax_enable_x64", True)  # before any array exists
         try:
-            final = run(
-                train_cfg,
-                model_cfg,
-                overwrite=args.overwrite,
-                progress=args.progress,
-                restore_config=args.restore_config,
-                stop=stop,
-            )
+            with contextlib.nullcontext() if debug else _quiet():
+                final = run(
+                    train_cfg,
+                    model_cfg,
+                    overwrite=args.overwrite,
+                    progress=args.progress,
+                    restore_config=args.restore_config,
+                    stop=stop,
+                )
         except Exception as e:
             if debug:
                 raise
@@ -195,13 +200,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return final
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """orbax's background noise off (see below and ``ckpt.quiet_orbax``); the absl filter stays
+    for the process's life, as orbax's save threads outlive a failed run."""
+    logging.getLogger("absl").addFilter(_drop_orbax_background_errors)
+    with ckpt.quiet_orbax():
+        yield
+
+
+def _drop_orbax_background_errors(record: logging.LogRecord) -> bool:
+    """orbax logs every failure of its background save threads, with a traceback, before
+    re-raising it in the main thread, where ``main`` reports it in one line: drop the copies
+    (``--debug`` keeps them)."""
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+_NO_SPACE = re.compile(r"No space left on device|os_error_code='28'|ENOSPC")
+_WHERE = re.compile(r'(?:local file|Failed writing:) "([^"]+)"')
+
+
 def _describe(e: BaseException) -> str:
     """One line: the message of the errors myojax raises; type and message for the rest."""
-    if isinstance(e, OSError) and e.errno == 28:  # ENOSPC, however deep orbax wrapped it
-        return f"no space left on device ({e.filename or e}); free space and rerun to resume"
-    cause = e.__cause__ or e.__context__
-    if isinstance(cause, OSError) and cause.errno == 28:
-        return _describe(cause)
-    known = (ValueError, OSError, pipeline.DataError, ckpt.CheckpointError, RuntimeError)
     text = " ".join(str(e).split())
+    if (isinstance(e, OSError) and e.errno == 28) or _NO_SPACE.search(text):
+        where = e.filename if isinstance(e, OSError) and e.filename else None
+        match = _WHERE.search(text)
+        where = where or (match.group(1) if match else "the run directory")
+        return (
+            f"no space left on device while writing {where}; free space (or lower --keep) "
+            "and rerun the same command: it resumes from the last complete checkpoint"
+        )
+    known = (ValueError, OSError, pipeline.DataError, ckpt.CheckpointError, RuntimeError)
     return text if isinstance(e, known) and text else f"{type(e).__name__}: {text}"
