@@ -506,3 +506,32 @@ def test_full_disk_is_one_useful_line():
     assert not _drop_orbax_background_errors(record)
     record.pathname = "/site-packages/myojax/loop.py"
     assert _drop_orbax_background_errors(record)  # everyone else's errors pass
+
+
+def test_lock_without_flock_support_trusts_a_live_pid_and_takes_over_a_dead_one(
+    tmp_path, monkeypatch
+):
+    import errno
+    import socket
+
+    from myojax.train import rundir
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    lock_file = tmp_path / ".lock"
+    for pid, alive in ((os.getpid(), True), (int(dead.stdout), False)):
+        holder = {"pid": pid, "host": socket.gethostname(), "started": "then"}
+        lock_file.write_text(json.dumps(holder))
+        lock = rundir.RunLock(tmp_path)
+        if alive:
+            with pytest.raises(RunDirError, match=f"in use by another run \\(pid {pid} "):
+                lock.acquire()
+        else:
+            assert f"pid {pid}" in lock.acquire()
+            assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+            lock.release()

@@ -14,6 +14,7 @@ command that fails at startup can be corrected and rerun.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -165,13 +166,14 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             holder = _holder(fd)
-            os.close(fd)
-            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise RunDirError(f"cannot lock {self.path} ({e.strerror})") from None
-            raise RunDirError(
-                f"run directory {self.path.parent} is in use by another run ({holder}); "
-                "wait for it to finish (or stop it), or choose another --out"
-            ) from None
+            busy = e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+            # A filesystem without flock (some network mounts): trust a live pid on this host.
+            if busy or _alive_here(fd):
+                os.close(fd)
+                raise RunDirError(
+                    f"run directory {self.path.parent} is in use by another run ({holder}); "
+                    "wait for it to finish (or stop it), or choose another --out"
+                ) from None
         previous = _holder(fd)
         me = {
             "pid": os.getpid(),
@@ -190,9 +192,23 @@ class RunLock:
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)  # a clean exit leaves no holder to report
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):  # no flock on this filesystem
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _alive_here(fd: int) -> bool:
+    try:
+        h = json.loads(os.pread(fd, 4096, 0).decode())
+        if h["host"] != socket.gethostname():
+            return True  # another host's pid cannot be checked: assume it is alive
+        os.kill(int(h["pid"]), 0)
+        return True
+    except PermissionError:
+        return True  # exists, owned by another user
+    except (ProcessLookupError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return False
 
 
 def _holder(fd: int) -> str:
