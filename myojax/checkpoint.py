@@ -30,13 +30,10 @@ device's shard straight onto another mesh, in any number of processes.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +41,16 @@ import equinox as eqx
 import grain
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from jaxtyping import PyTree
 
 from myojax import sharding as shd
 from myojax.config import ModelConfig
 from myojax.model import GPT
+from myojax.orbax_noise import quiet_orbax
+
+__all__ = ["quiet_orbax"]  # re-exported for the CLI
 
 CHECKPOINTS = "checkpoints"
 QUARANTINE = "corrupt-checkpoints"
@@ -71,70 +72,6 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
-class _DropReadOnlyNotice(logging.Filter):
-    """orbax warns on every read-only manager that it is read-only: what was asked for."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Given directory is read only")
-
-
-logging.getLogger("absl").addFilter(_DropReadOnlyNotice())
-
-
-_TRACEBACK = "Traceback (most recent call last):"
-
-
-class _DropClosedLoopTracebacks:
-    """A stderr wrapper that drops whole tracebacks ending in ``RuntimeError: Event loop is
-    closed``: tensorstore reads still in flight when orbax gives up on a damaged step call back
-    into the event loop orbax has already closed. Everything else is written through."""
-
-    def __init__(self, stream: Any):
-        self._stream, self._held = stream, ""
-
-    def write(self, text: str) -> int:
-        if not self._held and not text.startswith(_TRACEBACK):
-            return self._stream.write(text)  # progress bars and messages pass straight through
-        self._held += text
-        while self._held.startswith(_TRACEBACK):
-            lines = self._held.split("\n")
-            # The exception line is the first unindented line after the header.
-            end = next((i for i, x in enumerate(lines[1:-1], 1) if x and x[0] != " "), None)
-            if end is None:
-                return len(text)  # the traceback is still being written
-            block = "\n".join(lines[: end + 1]) + "\n"
-            self._held = "\n".join(lines[end + 1 :])
-            if lines[end] != "RuntimeError: Event loop is closed":
-                self._stream.write(block)
-        self._stream.write(self._held)
-        self._held = ""
-        return len(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def close_out(self) -> None:
-        if self._held:
-            self._stream.write(self._held)
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-@contextlib.contextmanager
-def quiet_orbax() -> Iterator[None]:
-    """Restore-time noise off: see ``_DropClosedLoopTracebacks``."""
-    wrapper = _DropClosedLoopTracebacks(sys.stderr)
-    sys.stderr = wrapper
-    try:
-        yield
-    finally:
-        if sys.stderr is wrapper:
-            sys.stderr = wrapper._stream
-        wrapper.close_out()
-
-
 @jax.jit
 def _finite_flags(tree: PyTree) -> jax.Array:
     leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
@@ -144,6 +81,17 @@ def _finite_flags(tree: PyTree) -> jax.Array:
 def all_finite(tree: PyTree) -> jax.Array:
     """A scalar (on device, not yet read back): whether every float in ``tree`` is finite."""
     return _finite_flags(tree).all()
+
+
+def _finite_on_every_process(tree: PyTree) -> bool:
+    """Each process checks the shards it holds; all agree (multi-host safe, at resume only)."""
+    local = all(
+        bool(np.isfinite(np.asarray(shard.data)).all())
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+        for shard in x.addressable_shards
+    )
+    return bool(shd.gather_ints(int(local)).min())
 
 
 def count_nonfinite_leaves(tree: PyTree) -> tuple[int, int]:
@@ -414,7 +362,7 @@ def _restore_latest_good(
             )
             continue
         state = (restored["model"], restored["opt_state"])
-        if not bool(jax.device_get(all_finite(state))):  # saved before steps were checked
+        if not _finite_on_every_process(state):  # saved before steps were checked
             dest = _quarantine(manager, s)
             _say(
                 f"checkpoint step {s} has non-finite parameters; moved it to {dest} and "
