@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"error: {_describe(e)}", file=sys.stderr, flush=True)
             raise SystemExit(1) from None
     summary = {k: v for k, v in final.items() if k != "val_loss_per_position"}
-    if summary["loss"] is None:  # stopped before its first step: nothing was measured
-        summary = {k: v for k, v in summary.items() if k not in ("loss", "val_loss")}
+    for k in ("loss", "val_loss"):  # not measured (stopped before its first step or eval)
+        if summary[k] is None:
+            del summary[k]
     if shd.is_main_process():
         print(json.dumps(summary), flush=True)
     return final
