@@ -91,11 +91,8 @@ def _load_shards(
         sidecar = path.with_suffix(".json")
         try:
             meta = json.loads(sidecar.read_text())
-            dtype, vocab, n = (
-                _DTYPES[meta["dtype"]],
-                int(meta["vocab_size"]),
-                int(meta["num_tokens"]),
-            )
+            dtype, n = _DTYPES[meta["dtype"]], int(meta["num_tokens"])
+            identity = _sidecar_identity(meta)  # tokenizer, dtype, vocab_size
         except FileNotFoundError:
             raise DataError(f"shard {path} has no sidecar {sidecar}") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
@@ -111,7 +108,7 @@ def _load_shards(
                 "or mismatched"
             )
         arrays.append(np.memmap(path, dtype=dtype, mode="r", shape=(n,)))
-        identities.setdefault(_sidecar_identity(meta), []).append(path.name)
+        identities.setdefault(identity, []).append(path.name)
     if len(identities) != 1:
         groups = "; ".join(
             f"tokenizer {t}, {d}, vocab_size {v}: {', '.join(names)}"
