@@ -16,9 +16,12 @@ The parameter tree loads with plain orbax, no myojax code::
     params = ocp.StandardCheckpointer().restore("/abs/path/RUN/checkpoints/300/model")
     params["wte"], params["blocks"]["w_qkv"]   # (V, D), (n_layers, D, 3D) numpy/jax arrays
 
-A step that fails to restore (corrupt or partial files) is reported and skipped in favour of
-the previous good step; when resuming it is moved aside to ``RUN/corrupt-checkpoints/`` (never
-deleted) so the run can write that step again.
+A step that fails to restore (corrupt or partial files) or holds non-finite parameters (a run
+saved by a version that did not check) is reported in one line and skipped in favour of the
+previous good step; when resuming it is moved aside to ``RUN/corrupt-checkpoints/`` (never
+deleted) so the run can write that step again. A normal read prints nothing: orbax's absl
+warnings for read-only managers and its "Event loop is closed" tracebacks after a failed read
+are filtered (``quiet_orbax``), every other message passes through.
 
 Checkpoints are mesh-independent: every process of a sharded run writes its own shards, and
 ``restore(RUN, mesh="fsdp=8")`` (or ``restore_for_resume`` with sharded targets) reads each
@@ -37,12 +40,17 @@ from typing import Any
 import equinox as eqx
 import grain
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from jaxtyping import PyTree
 
 from myojax import sharding as shd
 from myojax.config import ModelConfig
 from myojax.model import GPT
+from myojax.orbax_noise import quiet_orbax
+
+__all__ = ["quiet_orbax"]  # re-exported for the CLI
 
 CHECKPOINTS = "checkpoints"
 QUARANTINE = "corrupt-checkpoints"
@@ -52,8 +60,44 @@ class CheckpointError(RuntimeError):
     """No restorable checkpoint where one was required."""
 
 
+class NonFiniteCheckpoint(CheckpointError):
+    """A checkpoint whose parameters hold NaN or Inf."""
+
+
 def _say(message: str) -> None:
     print(f"[myojax.checkpoint] {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+
+
+@jax.jit
+def _finite_flags(tree: PyTree) -> jax.Array:
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.stack([jnp.isfinite(x).all() for x in leaves]) if leaves else jnp.ones(1, bool)
+
+
+def all_finite(tree: PyTree) -> jax.Array:
+    """A scalar (on device, not yet read back): whether every float in ``tree`` is finite."""
+    return _finite_flags(tree).all()
+
+
+def _finite_on_every_process(tree: PyTree) -> bool:
+    """Each process checks the shards it holds; all agree (multi-host safe, at resume only)."""
+    local = all(
+        bool(np.isfinite(np.asarray(shard.data)).all())
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+        for shard in x.addressable_shards
+    )
+    return bool(shd.gather_ints(int(local)).min())
+
+
+def count_nonfinite_leaves(tree: PyTree) -> tuple[int, int]:
+    """``(leaves holding NaN/Inf, float leaves)`` of a parameter or optimizer tree."""
+    flags = jax.device_get(_finite_flags(tree))
+    return int((~flags).sum()), int(flags.size)
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -72,7 +116,7 @@ def make_manager(
     """A manager keeping the last ``keep`` steps, saving asynchronously."""
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep,
-        save_interval_steps=save_interval_steps,
+        save_interval_steps=0 if read_only else save_interval_steps,  # orbax warns otherwise
         create=not read_only,
         read_only=read_only,
         enable_async_checkpointing=True,
@@ -151,46 +195,90 @@ def restore(
     mesh: jax.sharding.Mesh | str | None = None,
     min_shard_size: int = shd.DEFAULT_MIN_SHARD_SIZE,
 ) -> tuple[ModelConfig, GPT]:
-    """``(model config, model)`` of ``step`` (default: the latest step that restores).
+    """``(model config, model)`` of ``step`` (default: the latest step that restores with finite
+    parameters).
 
     Without ``mesh`` every array lands on the default device. With a ``Mesh`` or a spec such as
     ``"data=1,fsdp=8"`` (over all devices) the parameters are restored FSDP-sharded onto it,
     whatever mesh and process count wrote them: a model too large for one device can be
     analysed sharded. Analysis only: needs no training code, changes nothing on disk.
+    ``restore_step`` also says which step it read.
     """
+    _, model_cfg, model = restore_step(run_dir, step, mesh=mesh, min_shard_size=min_shard_size)
+    return model_cfg, model
+
+
+def restore_step(
+    run_dir: str | Path,
+    step: int | None = None,
+    *,
+    mesh: jax.sharding.Mesh | str | None = None,
+    min_shard_size: int = shd.DEFAULT_MIN_SHARD_SIZE,
+) -> tuple[int, ModelConfig, GPT]:
+    """``(step, model config, model)``: ``restore`` and the step it read. An explicit ``step``
+    with NaN/Inf parameters raises ``NonFiniteCheckpoint``; without one, such steps are reported
+    and skipped like unreadable ones."""
     where = checkpoint_dir(run_dir)
     if not where.is_dir():
         raise CheckpointError(f"{run_dir} has no checkpoint directory {where}")
     mesh = _as_mesh(mesh)
-    manager = make_manager(where, read_only=True)
-    try:
-        for s in _steps_to_try(manager, step, where):
-            try:
-                model_cfg, model, _ = _restore_model(manager, s, mesh, min_shard_size)
-                return model_cfg, model
-            except Exception as e:  # orbax/tensorstore raise many types for damaged files
-                if step is not None:
-                    raise CheckpointError(
-                        f"checkpoint step {s} in {where} is unreadable: {e}"
-                    ) from e
-                _say(
-                    f"checkpoint step {s} in {where} is unreadable ({type(e).__name__}: "
-                    f"{str(e)[:200]}); falling back to the previous step"
-                )
-        raise CheckpointError(f"no readable checkpoint in {where}")
-    finally:
-        manager.close()
+    skipped: list[str] = []
+    with quiet_orbax():
+        manager = make_manager(where, read_only=True)
+        try:
+            for s in _steps_to_try(manager, step, where):
+                try:
+                    model_cfg, model, _ = _restore_model(manager, s, mesh, min_shard_size)
+                except Exception as e:  # orbax/tensorstore raise many types for damaged files
+                    if step is not None:
+                        raise CheckpointError(
+                            f"checkpoint step {s} in {where} is unreadable: {_one_line(e)}"
+                        ) from e
+                    _say(
+                        f"checkpoint step {s} in {where} is unreadable ({_one_line(e)}); "
+                        "falling back to the previous step"
+                    )
+                    skipped.append(f"step {s} unreadable")
+                    continue
+                bad, total = count_nonfinite_leaves(model)
+                if bad:
+                    message = (
+                        f"checkpoint step {s} in {where} has non-finite parameters "
+                        f"({bad} of {total} arrays hold NaN or Inf)"
+                    )
+                    if step is not None:
+                        raise NonFiniteCheckpoint(message)
+                    _say(f"{message}; falling back to the previous step")
+                    skipped.append(f"step {s} non-finite")
+                    continue
+                return s, model_cfg, model
+            raise CheckpointError(
+                f"no readable, finite checkpoint in {where} ({', '.join(skipped)})"
+            )
+        finally:
+            manager.close()
 
 
 def read_config(run_dir: str | Path, step: int | None = None) -> dict[str, Any]:
     """The full run configuration (``{"train": ..., "model": ...}``) stored with a checkpoint."""
     where = checkpoint_dir(run_dir)
-    manager = make_manager(where, read_only=True)
-    try:
-        s = _steps_to_try(manager, step, where)[0]
-        return manager.restore(s, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
-    finally:
-        manager.close()
+    if not where.is_dir():
+        raise CheckpointError(f"{run_dir} has no checkpoint directory {where}")
+    with quiet_orbax():
+        manager = make_manager(where, read_only=True)
+        try:
+            for s in _steps_to_try(manager, step, where):
+                try:
+                    items = ocp.args.Composite(config=ocp.args.JsonRestore())
+                    return manager.restore(s, args=items)["config"]
+                except Exception as e:  # a damaged step: try the previous one
+                    if step is not None:
+                        raise CheckpointError(
+                            f"checkpoint step {s} in {where} is unreadable: {_one_line(e)}"
+                        ) from e
+            raise CheckpointError(f"no checkpoint in {where} has a readable config")
+        finally:
+            manager.close()
 
 
 def _quarantine(manager: ocp.CheckpointManager, step: int) -> Path:
@@ -240,6 +328,16 @@ def restore_for_resume(
     run resumes on a different mesh or process count than the one that saved it.
     """
     manager.wait_until_finished()
+    with quiet_orbax():
+        return _restore_latest_good(manager, abstract_model, abstract_opt_state, data_iterator)
+
+
+def _restore_latest_good(
+    manager: ocp.CheckpointManager,
+    abstract_model: GPT,
+    abstract_opt_state: PyTree,
+    data_iterator: grain.DatasetIterator,
+) -> tuple[int, GPT, PyTree] | None:
     own_file = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
     for s in sorted(manager.all_steps(), reverse=True):
         step_dir = checkpoint_dir(manager.directory) / str(s)
@@ -259,9 +357,17 @@ def restore_for_resume(
         except Exception as e:  # orbax/tensorstore raise many types for damaged files
             dest = _quarantine(manager, s)
             _say(
-                f"checkpoint step {s} is unreadable ({type(e).__name__}: {str(e)[:200]}); "
+                f"checkpoint step {s} is unreadable ({_one_line(e)}); "
                 f"moved it to {dest} and falling back to the previous step"
             )
             continue
-        return s, restored["model"], restored["opt_state"]
+        state = (restored["model"], restored["opt_state"])
+        if not _finite_on_every_process(state):  # saved before steps were checked
+            dest = _quarantine(manager, s)
+            _say(
+                f"checkpoint step {s} has non-finite parameters; moved it to {dest} and "
+                "falling back to the previous step"
+            )
+            continue
+        return s, *state
     return None

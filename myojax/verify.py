@@ -324,17 +324,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _problems(args: argparse.Namespace) -> list[tuple[str, GPT, Array, Array, Batch]]:
     if args.checkpoint:
-        from myojax.checkpoint import CheckpointError, restore  # only this path needs orbax
+        from myojax.checkpoint import CheckpointError, restore_step  # only this path: orbax
 
-        try:
-            _, model = restore(args.checkpoint)
+        try:  # non-finite steps are reported and skipped; none left is an error
+            step, _, model = restore_step(args.checkpoint)
         except CheckpointError as err:
             raise ValueError(str(err)) from err
         seq = min(args.seq_len, model.config.seq_len)
         key = jax.random.key(0)
         data = jax.random.randint(key, (2, seq + 1), 0, model.config.vocab_size)
         b = Batch.from_windows(data)
-        return [(f"checkpoint {args.checkpoint}", model, b.inputs[0], b.targets[0], b)]
+        name = f"checkpoint {args.checkpoint} step {step}"
+        return [(name, model, b.inputs[0], b.targets[0], b)]
     if args.mode is None:
         raise SystemExit("error: give --mode MODE or --checkpoint DIR")
     config = ModelConfig(

@@ -4,6 +4,7 @@ corrupt latest step -> fall back to the previous good one (moved aside, never de
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,8 +118,6 @@ def corrupt(step_dir: Path) -> None:
 
 
 def test_corrupt_latest_falls_back_to_previous_good_step(tmp_path, run_dir, capsys):
-    import shutil
-
     out = tmp_path / "run"
     shutil.copytree(run_dir, out)
     _, good9 = ckpt.restore(out, step=9)
@@ -141,3 +140,70 @@ def test_corrupt_latest_falls_back_to_previous_good_step(tmp_path, run_dir, caps
     _, reference = ckpt.restore(run_dir)
     for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(reference), strict=True):
         np.testing.assert_array_equal(a, b)  # the redone steps reproduce the lost checkpoint
+
+
+def test_normal_restore_prints_nothing(run_dir, capfd):
+    """Issue 13 item 6: orbax's two absl WARNING lines on every read-only restore are gone."""
+    ckpt.restore(run_dir)
+    ckpt.read_config(run_dir)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_unreadable_step_is_one_line_without_orbax_tracebacks(tmp_path, run_dir, capfd):
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    corrupt(out / "checkpoints" / "12")
+    capfd.readouterr()
+    step, _, _ = ckpt.restore_step(out)
+    err = capfd.readouterr().err
+    assert step == 9 and "Event loop is closed" not in err and "Traceback" not in err
+    (line,) = err.splitlines()
+    assert "checkpoint step 12" in line and "unreadable" in line
+
+
+def plant_nonfinite_step(out: Path, src: int, dest: int) -> None:
+    """Step ``dest``: a copy of step ``src`` whose parameters are all NaN, as a run that saved
+    after a divergence (before steps were checked) left it."""
+    import orbax.checkpoint as ocp
+
+    step_dir = out / "checkpoints" / str(dest)
+    shutil.copytree(out / "checkpoints" / str(src), step_dir)
+    _, model = ckpt.restore(out, step=src)
+    shutil.rmtree(step_dir / "model")
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save((step_dir / "model").resolve(), jax.tree.map(lambda x: x * np.nan, model))
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+
+
+def test_nonfinite_steps_are_reported_as_such_and_skipped(tmp_path, run_dir, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    plant_nonfinite_step(out, 12, 15)
+    capsys.readouterr()
+    # Analysis: named as non-finite, the previous finite step returned.
+    step, _, model = ckpt.restore_step(out)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert step == 12 and "step 15" in line and "non-finite parameters" in line
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(model))
+    with pytest.raises(ckpt.NonFiniteCheckpoint, match="step 15 .* non-finite"):
+        ckpt.restore(out, step=15)
+    # verify says which step it checked and why it skipped the latest.
+    from myojax import verify
+
+    assert verify.main(["--checkpoint", str(out), "--seq-len", "4"]) == 0
+    captured = capsys.readouterr()
+    assert f"checkpoint {out} step 12" in captured.out and "step 15" in captured.err
+    # Resume: the NaN step is moved aside like an unreadable one, never resumed from.
+    final = run(*configs(out), progress=False)
+    assert final["resumed_from"] == 12
+    assert "non-finite" in capsys.readouterr().err
+    assert [p.name.split("-")[0] for p in (out / "corrupt-checkpoints").iterdir()] == ["15"]
+    # Only non-finite steps left: an error that says so, from restore and from verify.
+    only_nan = tmp_path / "nan"
+    (only_nan / "checkpoints").mkdir(parents=True)
+    shutil.move(next((out / "corrupt-checkpoints").iterdir()), only_nan / "checkpoints" / "15")
+    with pytest.raises(ckpt.CheckpointError, match="no readable, finite checkpoint.*non-finite"):
+        ckpt.restore(only_nan)
+    assert verify.main(["--checkpoint", str(only_nan)]) == 2
+    assert "non-finite" in capsys.readouterr().err

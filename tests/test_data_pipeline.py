@@ -97,3 +97,21 @@ def test_explicit_rows_select_those_rows_of_every_global_batch():
         window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=1, seed=0, rows=[1, 1])
     with pytest.raises(ValueError, match="distinct indices in"):
         window_dataset(ARRAYS, seq_len=7, batch_size=4, num_batches=1, seed=0, rows=[4])
+
+
+def test_data_pointing_at_a_file_says_so(tmp_path):
+    shard = tmp_path / "train_000000.bin"
+    shard.write_bytes(b"\0\0")
+    with pytest.raises(DataError, match=f"--data {shard} is a file; .*{tmp_path}"):
+        pipeline.load_data(str(shard))
+
+
+def test_too_long_a_window_names_the_split_and_file():
+    data = pipeline.TokenData(
+        ARRAYS, (np.arange(10, dtype=np.uint16),), 2000, "test", names={"val": ("v.bin",)}
+    )
+    pipeline.check_windows_fit(data, 10)  # exactly fits: accepted
+    with pytest.raises(DataError, match=r"--seq-len 10 .* no val shard .* \(the longest, v.bin"):
+        pipeline.check_windows_fit(data, 11)
+    with pytest.raises(DataError, match=r"no train shard .* train array 0, holds 500"):
+        pipeline.check_windows_fit(data, 501)

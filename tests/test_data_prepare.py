@@ -132,3 +132,56 @@ def test_training_end_to_end_on_prepared_shards(shards, tmp_path):
             model_cfg.replace(vocab_size=128),
             progress=False,
         )
+
+
+def test_prepare_into_a_non_empty_dir_is_refused_unless_overwrite(prepared, tmp_path, capsys):
+    """Re-preparing used to leave the old shards beside the new ones, read as one dataset."""
+    shards, _ = prepared
+    old_train = sorted(p.name for p in shards.glob("train_*.bin"))
+    assert len(old_train) > 1
+    (tmp_path / "b.txt").write_text("A new and much shorter text.\n")
+    argv = [str(tmp_path / "b.txt"), "--val", str(tmp_path / "v.txt"), "--out", str(shards)]
+    with pytest.raises(SystemExit) as e:
+        prep.main(argv)
+    assert e.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "is not empty" in line and "--overwrite" in line
+    assert sorted(p.name for p in shards.glob("train_*.bin")) == old_train  # untouched
+    prep.main([*argv, "--overwrite"])
+    assert [p.name for p in shards.glob("train_*.bin")] == ["train_000000.bin"]
+    data = load_data(str(shards))
+    assert sum(a.size for a in data.train) == len(b"A new and much shorter text.\n")
+
+
+def test_non_utf8_input_is_named(tmp_path, capsys):
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    (tmp_path / "v.txt").write_text(VAL_TEXT)
+    with pytest.raises(SystemExit) as e:
+        prep.main(
+            [
+                str(tmp_path / "latin1.txt"),
+                "--val",
+                str(tmp_path / "v.txt"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+    assert e.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"input file {tmp_path / 'latin1.txt'} is not UTF-8" in line and "byte 3" in line
+
+
+def test_shards_that_disagree_on_tokenizer_dtype_or_vocab_are_refused(shards):
+    assert load_data(str(shards)).tokenizer == "byte"
+    side = shards / "train_000001.json"
+    meta = json.loads(side.read_text())
+    side.write_text(json.dumps({**meta, "tokenizer": "gpt2"}))
+    with pytest.raises(
+        DataError, match=r"train shards .* disagree \(tokenizer byte.*tokenizer gpt2"
+    ):
+        load_data(str(shards))
+    side.write_text(json.dumps(meta))
+    val = shards / "val_000000.json"
+    val.write_text(json.dumps({**json.loads(val.read_text()), "tokenizer": "gpt2"}))
+    with pytest.raises(DataError, match="train and val shards .* disagree"):
+        load_data(str(shards))

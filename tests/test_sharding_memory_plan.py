@@ -80,6 +80,16 @@ def test_plan_errors() -> None:
         make_plan(preset("gpt2-117m"), MeshConfig.parse("data=2,fsdp=4"), batch_size=12)
 
 
+def test_negative_device_memory_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A negative budget used to print both DOES NOT FIT and "fits"."""
+    argv = ["plan", "--preset", "gpt2-117m", "--mesh", "data=1", "--device-memory"]
+    for bad in ("-5", "0", "nan"):
+        assert main([*argv, bad]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("error: --device-memory must be a positive number of GiB")
+    assert main([*argv, "5"]) == 0  # control: a real budget still plans
+
+
 def test_cli_prints_budget(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -316,3 +318,227 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, capsy
     assert steps and max(steps) < bad_step and f"Last good checkpoint: step {max(steps)}" in line
     _, model = ckpt.restore(out)  # the last good checkpoint restores, and is finite
     assert all(np.isfinite(x).all() for x in leaves(model))
+
+
+# --- Reliability (issue 16): one test per defect; the kill -9 loop is tests/test_faults.py ---
+
+
+def test_divergence_never_saves_nonfinite_parameters(tmp_path, capsys):
+    """lr 1e6: a step with a finite loss but a NaN gradient norm used to be applied and saved,
+    and named as the last good checkpoint."""
+    out = tmp_path / "run"
+    argv = ["--preset", "tiny", "--steps", "8", "--out", str(out), *MICRO]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--lr", "1e6", "--checkpoint-interval", "1"])
+    assert e.value.code == 1
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    bad_step = int(line.split(" at step ")[1].split(";")[0])
+    steps = finalized_steps(out)
+    assert steps and max(steps) < bad_step and f"Last good checkpoint: step {max(steps)}" in line
+    for s in steps:  # every saved step is finite (restore of a NaN step raises)
+        _, _, model = ckpt.restore_step(out, step=s)
+        assert all(np.isfinite(x).all() for x in leaves(model))
+
+
+def test_second_run_on_a_locked_dir_is_refused_and_a_dead_holders_lock_taken_over(tmp_path):
+    from myojax.train.rundir import RunLock
+
+    out = tmp_path / "run"
+    hold = (
+        "import sys, time; from pathlib import Path; from myojax.train.rundir import RunLock; "
+        "RunLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match=rf"in use by another run \(pid {holder.pid} on"):
+            run(*micro_configs(out, steps=2, warmup_steps=1), progress=False)
+        assert not (out / "config.json").exists()  # the refused run wrote nothing
+    finally:
+        holder.kill()  # SIGKILL: the holder cannot clean up
+        holder.wait()
+    lock = RunLock(out)
+    note = lock.acquire()  # the kernel dropped the dead holder's flock: taken over
+    assert note is not None and f"pid {holder.pid}" in note and "no longer running" in note
+    with pytest.raises(RunDirError, match="in use by another run"):
+        RunLock(out).acquire()  # a second holder in the same process is refused too
+    lock.release()
+    assert RunLock(out).acquire() is None  # a clean release leaves no holder to report
+
+
+def test_all_checkpoints_unreadable_restarts_from_zero_and_keeps_old_metrics(tmp_path, capsys):
+    from tests.test_checkpoint import corrupt
+
+    out = tmp_path / "run"
+    cfgs = micro_configs(out, steps=6, checkpoint_interval=3, eval_interval=6)
+    run(*cfgs, progress=False)
+    original = (out / "metrics.jsonl").read_text()
+    for step in finalized_steps(out):
+        corrupt(out / "checkpoints" / str(step))
+    capsys.readouterr()
+    final = run(*cfgs, progress=False)
+    assert final["resumed_from"] is None and final["step"] == 6
+    (note,) = [x for x in capsys.readouterr().out.splitlines() if "could be read" in x]
+    assert "starting again from step 0" in note
+    (aside,) = out.glob("metrics.jsonl.*")
+    assert aside.read_text() == original and str(aside) in note  # moved, not truncated
+    assert (out / "metrics.jsonl").read_text().count("\n") == original.count("\n")
+    assert logged(out) == [
+        {k: v for k, v in json.loads(r).items() if k != "tokens_per_s"}
+        for r in original.splitlines()
+    ]  # a clean restart: no state mixed from the unreadable checkpoints
+
+
+def test_startup_failure_writes_no_config_so_the_corrected_command_runs(tmp_path):
+    from myojax.data import prepare as prep
+
+    (tmp_path / "a.txt").write_text("To be, or not to be, that is the question.\n" * 20)
+    (tmp_path / "v.txt").write_text("Friends, Romans, countrymen.\n")
+    data = tmp_path / "shards"
+    prep.prepare([tmp_path / "a.txt"], [tmp_path / "v.txt"], data)
+    out = tmp_path / "run"
+    train_cfg, model_cfg = micro_configs(out, steps=2, warmup_steps=1, data=str(data))
+    with pytest.raises(DataError, match=r"no val shard is that long \(the longest, .*val_000000"):
+        run(train_cfg, model_cfg.replace(seq_len=64), progress=False)
+    assert not (out / "config.json").exists()
+    final = run(train_cfg, model_cfg, progress=False)  # the corrected command
+    assert final["step"] == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"] == {"tokenizer": "byte", "vocab_size": 256}
+
+
+def test_extend_a_finished_run_and_restore_a_corrupt_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--preset", "tiny", "--out", str(out), *MICRO, "--eval-interval", "4"]
+    main([*argv, "--steps", "4"])
+    before = logged(out)
+    # A rerun of the finished run reports its last loss instead of "loss": null.
+    capsys.readouterr()
+    main([*argv, "--steps", "4"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["loss"] == before[-2]["loss"] and summary["val_loss"] == before[-1]["val_loss"]
+    # A corrupt config.json: the refusal offers the checkpoint's copy, not --overwrite.
+    (out / "config.json").write_text("{not json")
+    with pytest.raises(RunDirError, match="--restore-config"):
+        run(*micro_configs(out, steps=4, eval_interval=4), progress=False)
+    main([*argv, "--steps", "4", "--restore-config"])
+    assert json.loads((out / "config.json").read_text())["train"]["steps"] == 4
+    # More steps extend it: the first 4 steps' rows are kept, the schedule changes from step 4.
+    capsys.readouterr()
+    final = main([*argv, "--steps", "6"])
+    assert final["resumed_from"] == 4 and final["step"] == 6
+    assert "extending the run from 4 to 6 steps" in capsys.readouterr().out
+    assert logged(out)[: len(before)] == before
+    assert json.loads((out / "config.json").read_text())["train"]["steps"] == 6
+
+
+def test_float64_trains_in_float64_or_is_refused(tmp_path):
+    train_cfg, model_cfg = micro_configs(tmp_path / "lib", steps=1, warmup_steps=0)
+    if not jax.config.read("jax_enable_x64"):  # the library refuses instead of training in f32
+        with pytest.raises(ValueError, match="64-bit mode"):
+            run(train_cfg, model_cfg.replace(param_dtype="float64"), progress=False)
+    out = tmp_path / "run"
+    argv = cli(out, "--param-dtype", "float64", "--steps", "2", "--warmup-steps", "1")
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "UserWarning" not in proc.stderr  # no "requested dtype float64 ... truncated"
+    check = (
+        "import sys; from myojax.checkpoint import restore as r; print(r(sys.argv[1])[1].wte.dtype)"
+    )
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}  # else reading converts to float32
+    dtype = subprocess.run(
+        [sys.executable, "-c", check, str(out)], cwd=REPO, capture_output=True, text=True, env=env
+    )
+    assert dtype.stdout.strip() == "float64", dtype.stderr
+
+
+def test_sigterm_before_the_first_step_exits_cleanly(tmp_path):
+    """A signal during set-up (the run directory is locked, data and checkpoints not yet read)
+    used to kill the process with status 143; now the run stops at its first step boundary."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        cli(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    t0 = time.monotonic()
+    while not (out / ".lock").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 300, "the run never locked its directory"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "received SIGTERM" in stdout and "Traceback" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["preempted"] and summary["step"] <= 1  # stopped at the first boundary
+    assert '"loss": null' not in stdout and '"val_loss": null' not in stdout
+
+
+def test_errors_are_one_line_and_tracebacks_need_debug(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "train_000000.bin"
+    a_file.write_bytes(b"")
+    argv = ["--preset", "tiny", "--out", str(tmp_path / "run"), "--data", str(a_file)]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert (
+        line
+        == f"error: --data {a_file} is a file; give the directory of token shards (e.g. {tmp_path})"
+    )
+    with pytest.raises(DataError, match="is a file"):
+        main([*argv, "--debug"])
+    monkeypatch.setenv("MYOJAX_DEBUG", "1")
+    with pytest.raises(DataError, match="is a file"):
+        main(argv)
+
+
+def test_full_disk_is_one_useful_line():
+    """What orbax raises (after logging it from every save thread) when the disk is full; the
+    CLI drops those background copies and reports this one line."""
+    from myojax.train.cli import _describe, _drop_orbax_background_errors
+
+    error = ValueError(
+        'RESOURCE_EXHAUSTED: Error writing local file "/r/checkpoints/2.orbax-checkpoint-tmp/'
+        'model/_sharding": Failed writing: "/r/x.__lock": Failed to write 3881 bytes to file 6:'
+        " No space left on device [os_error_code='28']"
+    )
+    line = _describe(error)
+    assert line.startswith("no space left on device while writing /r/checkpoints/2.orbax")
+    assert "rerun the same command" in line and "\n" not in line
+    assert _describe(ValueError("lr\n  too high")) == "lr too high"  # control: other errors
+    assert _describe(KeyError("x")) == "KeyError: 'x'"
+    record = logging.LogRecord("absl", logging.ERROR, "/site-packages/orbax/f.py", 1, "", (), None)
+    assert not _drop_orbax_background_errors(record)
+    record.pathname = "/site-packages/myojax/loop.py"
+    assert _drop_orbax_background_errors(record)  # everyone else's errors pass
+
+
+def test_lock_without_flock_support_trusts_a_live_pid_and_takes_over_a_dead_one(
+    tmp_path, monkeypatch
+):
+    import errno
+    import socket
+
+    from myojax.train import rundir
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    lock_file = tmp_path / ".lock"
+    for pid, alive in ((os.getpid(), True), (int(dead.stdout), False)):
+        holder = {"pid": pid, "host": socket.gethostname(), "started": "then"}
+        lock_file.write_text(json.dumps(holder))
+        lock = rundir.RunLock(tmp_path)
+        if alive:
+            with pytest.raises(RunDirError, match=f"in use by another run \\(pid {pid} "):
+                lock.acquire()
+        else:
+            assert f"pid {pid}" in lock.acquire()
+            assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+            lock.release()

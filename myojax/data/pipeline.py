@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +33,51 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class TokenData:
-    """Train and held-out token arrays (ndarray or read-only memmap), and the vocabulary size."""
+    """Train and held-out token arrays (ndarray or read-only memmap), the vocabulary size, the
+    tokenizer that made them, and the files they came from (``names[split][i]``)."""
 
     train: tuple[np.ndarray, ...]
     val: tuple[np.ndarray, ...]
     vocab_size: int
     description: str
+    tokenizer: str = "byte"
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def check_windows_fit(data: TokenData, length: int) -> None:
+    """Refuse, naming the split and its longest file, if no array holds a ``length`` window."""
+    for split in ("train", "val"):
+        arrays = getattr(data, split)
+        longest = int(np.argmax([a.shape[0] for a in arrays]))
+        if arrays[longest].shape[0] < length:
+            names = data.names.get(split) or [f"{split} array {i}" for i in range(len(arrays))]
+            raise DataError(
+                f"--seq-len {length - 1} needs windows of {length} tokens, but no {split} "
+                f"shard is that long (the longest, {names[longest]}, holds "
+                f"{arrays[longest].shape[0]} tokens): lower --seq-len or prepare longer shards"
+            )
+
+
+def _sidecar_identity(meta: dict) -> tuple[str, str, int]:
+    return str(meta.get("tokenizer", "unknown")), str(meta["dtype"]), int(meta["vocab_size"])
 
 
 def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], int]:
     """Memory-map every ``{split}_*.bin`` shard in ``directory``, checked against its sidecar."""
-    directory = Path(directory)
+    arrays, identity, _ = _load_shards(Path(directory), split)
+    return arrays, identity[2]
+
+
+def _load_shards(
+    directory: Path, split: str
+) -> tuple[list[np.ndarray], tuple[str, str, int], list[str]]:
+    """Arrays, their common (tokenizer, dtype, vocab_size), and file paths; every sidecar must
+    agree on all three (a shard left by an earlier ``prepare`` would not)."""
+    if directory.is_file():
+        raise DataError(
+            f"--data {directory} is a file; give the directory of token shards "
+            f"(e.g. {directory.parent})"
+        )
     if not directory.is_dir():
         raise DataError(f"shard directory {directory} does not exist")
     paths = sorted(directory.glob(f"{split}_*.bin"))
@@ -52,16 +86,13 @@ def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], in
             f"no {split}_*.bin shards in {directory} "
             "(prepare them with `python -m myojax.data.prepare`)"
         )
-    arrays, vocab_sizes = [], set()
+    arrays, identities = [], {}
     for path in paths:
         sidecar = path.with_suffix(".json")
         try:
             meta = json.loads(sidecar.read_text())
-            dtype, vocab, n = (
-                _DTYPES[meta["dtype"]],
-                int(meta["vocab_size"]),
-                int(meta["num_tokens"]),
-            )
+            dtype, n = _DTYPES[meta["dtype"]], int(meta["num_tokens"])
+            identity = _sidecar_identity(meta)  # tokenizer, dtype, vocab_size
         except FileNotFoundError:
             raise DataError(f"shard {path} has no sidecar {sidecar}") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
@@ -77,26 +108,43 @@ def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], in
                 "or mismatched"
             )
         arrays.append(np.memmap(path, dtype=dtype, mode="r", shape=(n,)))
-        vocab_sizes.add(vocab)
-    if len(vocab_sizes) != 1:
-        raise DataError(
-            f"{split} shards in {directory} disagree on vocab_size: {sorted(vocab_sizes)}"
+        identities.setdefault(identity, []).append(path.name)
+    if len(identities) != 1:
+        groups = "; ".join(
+            f"tokenizer {t}, {d}, vocab_size {v}: {', '.join(names)}"
+            for (t, d, v), names in identities.items()
         )
-    return arrays, vocab_sizes.pop()
+        raise DataError(
+            f"{split} shards in {directory} disagree ({groups}); re-prepare the directory "
+            "with `python -m myojax.data.prepare ... --overwrite`"
+        )
+    return arrays, next(iter(identities)), [str(p) for p in paths]
 
 
 def load_data(source: str) -> TokenData:
     """``"shakespeare"`` (the embedded byte-level corpus) or a directory of token shards."""
     if source == EMBEDDED:
         c = corpus.load()
-        return TokenData((c.train,), (c.val,), 256, "embedded Shakespeare corpus (bytes)")
-    train, v_train = load_shards(source, "train")
-    val, v_val = load_shards(source, "val")
-    if v_train != v_val:
-        raise DataError(
-            f"train and val shards in {source} disagree on vocab_size ({v_train} vs {v_val})"
+        names = {s: (f"the embedded Shakespeare {s} split",) for s in ("train", "val")}
+        return TokenData(
+            (c.train,), (c.val,), 256, "embedded Shakespeare corpus (bytes)", "byte", names
         )
-    return TokenData(tuple(train), tuple(val), v_train, f"token shards in {source}")
+    train, id_train, train_names = _load_shards(Path(source), "train")
+    val, id_val, val_names = _load_shards(Path(source), "val")
+    if id_train != id_val:
+        raise DataError(
+            f"train and val shards in {source} disagree (tokenizer, dtype, vocab_size: "
+            f"{id_train} vs {id_val}); re-prepare with `python -m myojax.data.prepare ... "
+            "--overwrite`"
+        )
+    return TokenData(
+        tuple(train),
+        tuple(val),
+        id_train[2],
+        f"token shards in {source} ({id_train[0]})",
+        id_train[0],
+        {"train": tuple(train_names), "val": tuple(val_names)},
+    )
 
 
 class RandomWindow(grain.transforms.RandomMap):

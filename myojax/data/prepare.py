@@ -7,6 +7,9 @@ vocabulary fits (< 2**16 ids), else ``uint32``, with no header. Next to it,
 documents go to the ``val`` split whole, never as windows of a trained-on text.
 
     python -m myojax.data.prepare a.txt b.txt --val heldout.txt --out DIR [--tokenizer gpt2]
+
+A non-empty ``DIR`` is refused (new shards beside old ones would be read as one dataset) unless
+``--overwrite``, which first removes the old shards and their sidecars.
 """
 
 from __future__ import annotations
@@ -100,6 +103,38 @@ def write_split(
     return paths
 
 
+SHARD_PATTERNS = ("train_*.bin", "val_*.bin", "train_*.json", "val_*.json", "*.tmp")
+
+
+def clear_output(out: Path, *, overwrite: bool) -> None:
+    """Refuse a non-empty ``out``; with ``overwrite``, remove its old shards and sidecars."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory")
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ValueError(
+            f"output directory {out} is not empty; its old shards would be read together with "
+            "the new ones: pass --overwrite to replace them, or choose another --out"
+        )
+    for pattern in SHARD_PATTERNS:
+        for path in out.glob(pattern):
+            path.unlink()
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 input file's text; an undecodable one is named."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"input file {path} is not UTF-8 text ({e.reason} at byte {e.start}); convert it "
+            f"first, e.g. `iconv -f latin1 -t utf-8 {path}`"
+        ) from None
+
+
 def prepare(
     train_files: list[Path],
     val_files: list[Path],
@@ -107,6 +142,7 @@ def prepare(
     *,
     tokenizer: str = "byte",
     shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    overwrite: bool = False,
 ) -> dict[str, list[Path]]:
     for f in [*train_files, *val_files]:
         if not Path(f).is_file():
@@ -114,10 +150,11 @@ def prepare(
     if not train_files or not val_files:
         raise ValueError("need at least one training file and one --val file (held out whole)")
     tok = get_tokenizer(tokenizer)
+    clear_output(Path(out), overwrite=overwrite)
 
     def docs(files: list[Path]) -> Iterable[np.ndarray]:
         for f in files:
-            yield tok.encode(Path(f).read_text(encoding="utf-8"))
+            yield tok.encode(read_text(f))
 
     return {
         split: write_split(out, split, docs(files), tok, shard_tokens=shard_tokens)
@@ -146,6 +183,11 @@ def main(argv: list[str] | None = None) -> None:
         help="'byte' (vocab 256) or a tiktoken encoding such as 'gpt2'",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the shards already in --out (otherwise a non-empty --out is refused)",
+    )
+    parser.add_argument(
         "--shard-tokens",
         type=int,
         default=DEFAULT_SHARD_TOKENS,
@@ -154,7 +196,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         written = prepare(
-            args.train, args.val, args.out, tokenizer=args.tokenizer, shard_tokens=args.shard_tokens
+            args.train,
+            args.val,
+            args.out,
+            tokenizer=args.tokenizer,
+            shard_tokens=args.shard_tokens,
+            overwrite=args.overwrite,
         )
     except (OSError, ValueError, RuntimeError) as e:
         parser.exit(2, f"error: {e}\n")

@@ -169,6 +169,10 @@ def make_plan(
         )
     if not 0.0 <= headroom < 1.0:
         raise ValueError(f"headroom must be in [0, 1), got {headroom}")
+    if device_memory_gib is not None and not 0 < device_memory_gib < math.inf:
+        raise ValueError(
+            f"--device-memory must be a positive number of GiB, got {device_memory_gib}"
+        )
 
     # A GPT's leaves are all arrays, so the ShapeDtypeStruct tree *is* the parameter tree.
     params = jax.eval_shape(lambda: GPT(config, key=jax.random.key(0)))

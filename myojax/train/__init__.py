@@ -4,8 +4,9 @@
 - ``optim``: AdamW with warmup + cosine, clipping, per-label weight decay and lr multipliers;
 - ``step``: ``TrainState``, ``init_state``, the pure ``train_step``, ``compile_train_step`` (the
   one jit, where mesh shardings go), held-out evaluation;
-- ``rundir``: config check on resume, the metrics log, atomic JSON;
+- ``rundir``: the run lock, config check on resume, the metrics log, atomic JSON;
 - ``monitor``: progress bars and stop signals;
+- ``faults``: ``MYOJAX_FAULT=PHASE:STEP`` kill points for the fault-injection tests;
 - ``loop``: ``run(train_cfg, model_cfg)``, resumable, SIGTERM-safe, multi-host;
 - ``cli``: ``python -m myojax.train``.
 """

@@ -5,18 +5,27 @@
 Every TrainConfig and ModelConfig field is a flag; the preset supplies the starting values.
 Rerunning the same command on an existing run directory resumes from its last good checkpoint
 (model, optimizer, data iterator); on CPU the continued run is bitwise identical to an
-uninterrupted one. SIGTERM/SIGINT save a checkpoint and exit cleanly. Sharded: --mesh
-data=A,fsdp=B over all devices of all processes; multi-host: the same command on every host.
+uninterrupted one. SIGTERM/SIGINT save a checkpoint and exit cleanly (exit 0), also before
+the first step. Sharded: --mesh data=A,fsdp=B over all devices of all processes; multi-host: the
+same command on every host. Errors are one line; --debug (or MYOJAX_DEBUG=1) shows tracebacks.
+More steps on a finished run extend it (the cosine schedule is recomputed over the new total).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
+import os
+import re
 import sys
 import typing
+from collections.abc import Iterator
 from typing import Any
+
+import jax
 
 from myojax import checkpoint as ckpt
 from myojax import sharding as shd
@@ -25,8 +34,8 @@ from myojax.data import pipeline
 from myojax.model import param_counts
 from myojax.presets import RUN_PRESETS
 from myojax.train.config import TrainConfig
-from myojax.train.loop import NonFiniteLoss, run
-from myojax.train.rundir import RunDirError
+from myojax.train.loop import run
+from myojax.train.monitor import StopFlag, stop_on_signals
 
 _MODEL_HELP = {
     "vocab_size": "vocabulary size (>= the data's)",
@@ -116,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="discard an existing run directory (checkpoints included)",
     )
     parser.add_argument(
+        "--restore-config",
+        action="store_true",
+        help="rewrite a malformed config.json from the latest checkpoint, then resume",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show tracebacks (also MYOJAX_DEBUG=1); by default every error is one line",
+    )
+    parser.add_argument(
         "--progress",
         type=_parse_bool,
         default=None,
@@ -146,27 +165,72 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    shd.maybe_initialize_distributed()  # before anything (the presets' summary too) touches JAX
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        train_cfg, model_cfg = configs_from_args(args)
-    except ValueError as e:
-        parser.error(str(e))
-    try:
-        final = run(train_cfg, model_cfg, overwrite=args.overwrite, progress=args.progress)
-    except (
-        ValueError,
-        OSError,
-        RunDirError,
-        NonFiniteLoss,
-        pipeline.DataError,
-        ckpt.CheckpointError,
-        RuntimeError,
-    ) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+    stop = StopFlag()
+    with stop_on_signals(stop):  # a signal during start-up stops the run before its first step
+        shd.maybe_initialize_distributed()  # before anything (the presets' summary) touches JAX
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = args.debug or os.environ.get("MYOJAX_DEBUG", "") not in ("", "0")
+        try:
+            train_cfg, model_cfg = configs_from_args(args)
+        except ValueError as e:
+            parser.error(str(e))
+        if "float64" in (model_cfg.param_dtype, model_cfg.compute_dtype):
+            jax.config.update("jax_enable_x64", True)  # before any array exists
+        try:
+            with contextlib.nullcontext() if debug else _quiet():
+                final = run(
+                    train_cfg,
+                    model_cfg,
+                    overwrite=args.overwrite,
+                    progress=args.progress,
+                    restore_config=args.restore_config,
+                    stop=stop,
+                )
+        except Exception as e:
+            if debug:
+                raise
+            print(f"error: {_describe(e)}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
     summary = {k: v for k, v in final.items() if k != "val_loss_per_position"}
+    for k in ("loss", "val_loss"):  # not measured (stopped before its first step or eval)
+        if summary[k] is None:
+            del summary[k]
     if shd.is_main_process():
         print(json.dumps(summary), flush=True)
     return final
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """orbax's background noise off (see below and ``ckpt.quiet_orbax``); the absl filter stays
+    for the process's life, as orbax's save threads outlive a failed run."""
+    logging.getLogger("absl").addFilter(_drop_orbax_background_errors)
+    with ckpt.quiet_orbax():
+        yield
+
+
+def _drop_orbax_background_errors(record: logging.LogRecord) -> bool:
+    """orbax logs every failure of its background save threads, with a traceback, before
+    re-raising it in the main thread, where ``main`` reports it in one line: drop the copies
+    (``--debug`` keeps them)."""
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+_NO_SPACE = re.compile(r"No space left on device|os_error_code='28'|ENOSPC")
+_WHERE = re.compile(r'(?:local file|Failed writing:) "([^"]+)"')
+
+
+def _describe(e: BaseException) -> str:
+    """One line: the message of the errors myojax raises; type and message for the rest."""
+    text = " ".join(str(e).split())
+    if (isinstance(e, OSError) and e.errno == 28) or _NO_SPACE.search(text):
+        where = e.filename if isinstance(e, OSError) and e.filename else None
+        match = _WHERE.search(text)
+        where = where or (match.group(1) if match else "the run directory")
+        return (
+            f"no space left on device while writing {where}; free space (or lower --keep) "
+            "and rerun the same command: it resumes from the last complete checkpoint"
+        )
+    known = (ValueError, OSError, pipeline.DataError, ckpt.CheckpointError, RuntimeError)
+    return text if isinstance(e, known) and text else f"{type(e).__name__}: {text}"

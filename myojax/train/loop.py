@@ -36,14 +36,18 @@ from myojax.loss import Batch
 from myojax.model import GPT, count_params
 from myojax.mup import lr_multipliers
 from myojax.train.config import TrainConfig
+from myojax.train.faults import fault_point
 from myojax.train.monitor import Progress, StopFlag, stop_on_signals
 from myojax.train.optim import learning_rate_schedule, make_optimizer
 from myojax.train.rundir import (
     METRICS_FILE,
     MetricsLog,
     NoLog,
+    RunLock,
     prepare_run_dir_on_main,
     run_config,
+    set_aside,
+    write_run_config,
 )
 from myojax.train.step import (
     TrainState,
@@ -56,7 +60,7 @@ from myojax.train.step import (
 
 
 class NonFiniteLoss(RuntimeError):
-    """The training loss became NaN or Inf."""
+    """A training step produced a NaN/Inf loss, gradient norm or parameters; it was not saved."""
 
 
 def data_seeds(key: PRNGKeyArray) -> tuple[int, int]:
@@ -71,13 +75,42 @@ def run(
     *,
     overwrite: bool = False,
     progress: bool | None = None,
+    restore_config: bool = False,
+    stop: StopFlag | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the run in ``train_cfg.out`` on the mesh ``train_cfg.mesh``; returns
     the final metrics (on every process).
 
     Keys: ``step``, ``loss``, ``val_loss``, ``val_loss_per_position``, ``resumed_from``
     (step or None), ``preempted`` (stopped by a signal), ``wall_s``, ``params``, ``mesh``.
+    ``restore_config``: rewrite a malformed ``config.json`` from the latest checkpoint.
+    ``stop``: a flag a caller's signal handler already sets (signals before the run starts).
     """
+    if "float64" in (model_cfg.param_dtype, model_cfg.compute_dtype) and not jax.config.read(
+        "jax_enable_x64"
+    ):
+        raise ValueError(
+            "float64 parameters or compute need JAX's 64-bit mode, which is off: set "
+            "JAX_ENABLE_X64=1 (the CLI does this itself for float64)"
+        )
+    stop = StopFlag() if stop is None else stop
+    lock = RunLock(Path(train_cfg.out))
+    with stop_on_signals(stop):
+        try:
+            return _run(train_cfg, model_cfg, overwrite, progress, restore_config, stop, lock)
+        finally:
+            lock.release()
+
+
+def _run(
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    overwrite: bool,
+    progress: bool | None,
+    restore_config: bool,
+    stop: StopFlag,
+    lock: RunLock,
+) -> dict[str, Any]:
     t_start = time.perf_counter()
     shd.maybe_initialize_distributed()  # before anything touches a device
     mesh = shd.make_mesh(shd.MeshConfig.parse(train_cfg.mesh))
@@ -90,8 +123,13 @@ def run(
             f"data {train_cfg.data!r} has vocab_size {data.vocab_size} but "
             f"ModelConfig.vocab_size is {model_cfg.vocab_size}"
         )
-    config = run_config(train_cfg, model_cfg)
-    prepare_run_dir_on_main(out, config, overwrite=overwrite)
+    pipeline.check_windows_fit(data, model_cfg.seq_len + 1)
+    config = run_config(
+        train_cfg, model_cfg, {"tokenizer": data.tokenizer, "vocab_size": data.vocab_size}
+    )
+    notes = prepare_run_dir_on_main(
+        out, config, overwrite=overwrite, restore_config=restore_config, lock=lock
+    )
 
     init_key, data_key = jax.random.split(jax.random.key(train_cfg.seed))
     train_seed, eval_seed = data_seeds(data_key)
@@ -107,9 +145,10 @@ def run(
     # Only this process's rows of every global batch, in the order its devices hold them.
     rows = shd.process_batch_indices(train_cfg.batch_size, shd.batch_sharding(mesh))
     window = dict(seq_len=model_cfg.seq_len, batch_size=train_cfg.batch_size, rows=rows)
-    train_iter = pipeline.batch_iterator(
-        pipeline.window_dataset(data.train, num_batches=train_cfg.steps, seed=train_seed, **window)
+    train_ds = pipeline.window_dataset(
+        data.train, num_batches=train_cfg.steps, seed=train_seed, **window
     )
+    train_iter = pipeline.batch_iterator(train_ds)
     eval_ds = pipeline.window_dataset(
         data.val, num_batches=train_cfg.eval_batches, seed=eval_seed, **window
     )
@@ -120,6 +159,7 @@ def run(
     )
     log = None
     try:
+        had_checkpoints = bool(manager.all_steps())
         resumed = ckpt.restore_for_resume(
             manager,
             abstract_model=restore_target.model,
@@ -127,6 +167,8 @@ def run(
             data_iterator=train_iter,
         )
         if resumed is None:
+            # A failed restore may have moved the iterator: never pair fresh weights with it.
+            train_iter = pipeline.batch_iterator(train_ds)
             if mesh.size == 1:
                 # Op-by-op init, bitwise the values of single-device runs before meshes; a
                 # jitted init fuses the scaling and may round differently (<= 1 ulp).
@@ -136,14 +178,25 @@ def run(
                     init_fn, init_key, mesh, min_shard_size=train_cfg.min_shard_size
                 )
             start = 0
+            if had_checkpoints and main_process:
+                moved = set_aside(out / METRICS_FILE)
+                notes.append(
+                    f"no checkpoint in {ckpt.checkpoint_dir(out)} could be read (moved to "
+                    f"{out / ckpt.QUARANTINE}); starting again from step 0"
+                    + (f", previous metrics moved to {moved}" if moved else "")
+                )
         else:
             start, model, opt_state = resumed
             step = jax.make_array_from_callback(
                 (), shardings.step, lambda _: np.asarray(start, np.int32)
             )
             state = TrainState(step, model, opt_state)
+        if main_process:
+            write_run_config(out, config)  # the run has started: its config is now settled
         log = MetricsLog(out / METRICS_FILE, keep_until=start) if main_process else NoLog()
         bar = Progress(train_cfg.steps, start, progress, quiet=not main_process)
+        for note in notes:
+            bar.write(note)
         n_params = count_params(state.model)
         data_par, fsdp = shd.mesh_sizes(mesh)
         bar.write(
@@ -152,7 +205,15 @@ def run(
             f"mesh data={data_par},fsdp={fsdp} over {jax.process_count()} process(es), "
             f"run dir {out}"
         )
-        step_fn = compile_train_step(optimizer, mesh, shardings)
+        fault_point("start")
+        train_step_fn = compile_train_step(optimizer, mesh, shardings)
+        finite_fn = jax.jit(ckpt.all_finite, out_shardings=shd.replicated(mesh))
+
+        def step_fn(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
+            state, metrics = train_step_fn(state, batch)
+            # Queued before the next step donates the state: are the updated parameters finite?
+            return state, {**metrics, "params_finite": finite_fn(state.model)}
+
         eval_fn = functools.partial(
             evaluate,
             losses_fn=compile_eval_losses(mesh, shardings.model),
@@ -173,7 +234,10 @@ def run(
             log,
             bar,
             config,
+            stop,
         )
+        if final["loss"] is None and isinstance(log, MetricsLog):
+            _fill_from_log(final, log.kept)  # a finished run rerun: report what it logged
         bar.close()
     finally:
         manager.wait_until_finished()  # an async save in flight must land, even on errors
@@ -187,6 +251,16 @@ def run(
         wall_s=time.perf_counter() - t_start,
     )
     return final
+
+
+def _fill_from_log(final: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        if row.get("step") == final["step"] and "loss" in row:
+            final["loss"] = row["loss"]
+        if "val_loss" in row:
+            final.update(
+                val_loss=row["val_loss"], val_loss_per_position=row.get("val_loss_per_position")
+            )
 
 
 def _loop(
@@ -204,6 +278,7 @@ def _loop(
     log: MetricsLog | NoLog,
     bar: Progress,
     config: dict[str, Any],
+    stop: StopFlag,
 ) -> dict[str, Any]:
     final: dict[str, Any] = {
         "step": step,
@@ -215,19 +290,31 @@ def _loop(
     tokens_per_step = train_cfg.batch_size * model_cfg.seq_len
     clock = {"t": time.perf_counter(), "step": step}
     pending: list[tuple[int, dict[str, Array]]] = []
-    last_saved = step
+    last_saved = first = step
 
     def drain() -> None:
         # Read back metrics one step late so the host never waits for the device in between.
+        # Every save and evaluation drains first: no state is saved before its step is checked.
         while pending:
             s, m = pending.pop(0)
-            loss, grad_norm = (float(x) for x in jax.device_get((m["loss"], m["grad_norm"])))
-            if not math.isfinite(loss):
+            loss, grad_norm, params_ok = jax.device_get(
+                (m["loss"], m["grad_norm"], m["params_finite"])
+            )
+            loss, grad_norm = float(loss), float(grad_norm)
+            if not (math.isfinite(loss) and math.isfinite(grad_norm) and params_ok):
+                what = (
+                    f"loss is {loss}"
+                    if not math.isfinite(loss)
+                    else f"gradient norm is {grad_norm} (loss {loss:.4f})"
+                    if not math.isfinite(grad_norm)
+                    else "parameters became non-finite"
+                )
                 latest = manager.latest_step()
                 raise NonFiniteLoss(
-                    f"loss is {loss} at step {s}; stopped without saving. Last good checkpoint: "
+                    f"{what} at step {s}; stopped without saving it. Last good checkpoint: "
                     f"{'none' if latest is None else 'step ' + str(latest)} in "
-                    f"{ckpt.checkpoint_dir(train_cfg.out)}"
+                    f"{ckpt.checkpoint_dir(train_cfg.out)} (every saved step is finite); "
+                    "lower --lr or raise --warmup-steps, with --overwrite or another --out"
                 )
             final.update(step=s, loss=loss)
             row = None
@@ -264,38 +351,47 @@ def _loop(
             force=force,
         ):
             last_saved = s
+            fault_point("save", s)
 
-    stop = StopFlag()
     signum = 0
-    with stop_on_signals(stop):
-        while step < train_cfg.steps:
-            # Before drawing the batch: the checkpointed iterator must not run ahead of the step.
-            signum = stop.agreed()
-            if signum:
-                break
-            state, metrics = step_fn(state, batch_fn(next(train_iter)))
-            step += 1
-            drain()
-            pending.append((step, metrics))
-            is_last = step == train_cfg.steps
-            if is_last or step % train_cfg.eval_interval == 0:
-                drain()
-                row = {"step": step, **eval_fn(state.model, eval_windows)}
-                log.write(row)
-                final.update(
-                    val_loss=row["val_loss"], val_loss_per_position=row["val_loss_per_position"]
-                )
-                bar.write(f"step {step} val_loss {row['val_loss']:.4f}")
-            if is_last or manager.should_save(step):
-                drain()
-                save(step, force=is_last)
-        drain()
+    while step < train_cfg.steps:
+        # Before drawing the batch: the checkpointed iterator must not run ahead of the step.
+        signum = stop.agreed()
         if signum:
-            save(step, force=True)
-            manager.wait_until_finished()
-            final["preempted"] = True
-            bar.write(
-                f"received {signal.Signals(signum).name} at step {step}: checkpoint "
-                "saved, exiting; rerun the same command to resume"
+            break
+        try:
+            windows = next(train_iter)
+        except StopIteration:
+            raise RuntimeError(
+                f"the data iterator ran out at step {step} of {train_cfg.steps}: the "
+                "checkpoint's iterator position does not belong to this run"
+            ) from None
+        state, metrics = step_fn(state, batch_fn(windows))
+        step += 1
+        fault_point("step", step)
+        drain()
+        pending.append((step, metrics))
+        is_last = step == train_cfg.steps
+        if is_last or step % train_cfg.eval_interval == 0:
+            drain()
+            row = {"step": step, **eval_fn(state.model, eval_windows)}
+            fault_point("eval", step)
+            log.write(row)
+            final.update(
+                val_loss=row["val_loss"], val_loss_per_position=row["val_loss_per_position"]
             )
+            bar.write(f"step {step} val_loss {row['val_loss']:.4f}")
+        if is_last or manager.should_save(step):
+            drain()
+            save(step, force=is_last)
+    drain()
+    if signum:
+        save(step, force=True)
+        manager.wait_until_finished()
+        final["preempted"] = True
+        bar.write(
+            f"received {signal.Signals(signum).name} at step {step}: "
+            + ("checkpoint saved" if step != first else "no new step to save")
+            + ", exiting; rerun the same command to resume"
+        )
     return final

@@ -1,19 +1,28 @@
-"""The run directory: its config file (checked on resume), the metrics log, atomic JSON.
+"""The run directory: its lock, its config file (checked on resume), the metrics log, atomic
+JSON.
 
 Layout (checkpoints: ``myojax.checkpoint``)::
 
-    RUN/config.json     {"train": TrainConfig fields, "model": ModelConfig fields}
+    RUN/config.json     {"train": TrainConfig, "model": ModelConfig, "data": {"tokenizer", ...}}
     RUN/metrics.jsonl   one JSON object per logged step or evaluation
+    RUN/.lock           held (flock) by the run using the directory; states its pid and host
 
 Only process 0 writes here; the others learn its verdict (``prepare_run_dir_on_main``).
+``config.json`` is written only once the run has really started (``write_run_config``), so a
+command that fails at startup can be corrected and rerun.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import errno
+import fcntl
 import json
 import math
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +30,25 @@ from myojax import checkpoint as ckpt
 from myojax import sharding as shd
 from myojax.config import ModelConfig
 from myojax.train.config import TrainConfig
+from myojax.train.faults import fault_point
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
+LOCK_FILE = ".lock"
 
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used as asked (different config, malformed files)."""
 
 
-def run_config(train_cfg: TrainConfig, model_cfg: ModelConfig) -> dict[str, Any]:
-    return {"train": train_cfg.to_dict(), "model": model_cfg.to_dict()}
+def run_config(
+    train_cfg: TrainConfig, model_cfg: ModelConfig, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What ``config.json`` holds; ``data`` describes the tokens (``tokenizer``, ``vocab_size``).
+    Run directories written before the ``data`` section resume: missing fields are not compared.
+    """
+    config = {"train": train_cfg.to_dict(), "model": model_cfg.to_dict()}
+    return config if data is None else {**config, "data": data}
 
 
 # Where the run lives and how it is laid out on devices: free to change on resume (a checkpoint
@@ -41,12 +58,49 @@ LAYOUT_FIELDS = ("out", "mesh", "min_shard_size")
 
 def _config_diff(old: dict, new: dict) -> list[str]:
     diffs = []
-    for section in ("train", "model"):
+    for section in ("train", "model", "data"):
         a, b = old.get(section, {}), new.get(section, {})
-        for k in sorted(set(a) | set(b)):
+        keys = set(a) | set(b) if section != "data" else set(a) & set(b)  # data: newer field
+        for k in sorted(keys):
             if not (section == "train" and k in LAYOUT_FIELDS) and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
     return diffs
+
+
+def _extension(old: dict, new: dict) -> int | None:
+    """The old step count if ``new`` only asks for more steps than ``old``, else None."""
+    before, after = old.get("train", {}).get("steps"), new["train"]["steps"]
+    if not isinstance(before, int) or after <= before:
+        return None
+    same = {**old, "train": {**old["train"], "steps": after}}
+    return None if _config_diff(same, new) else before
+
+
+def _read_config(path: Path, out: Path, *, restore_config: bool) -> dict:
+    try:
+        old = json.loads(path.read_text())
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+        return old
+    except ValueError as e:
+        problem = f"{path} is malformed ({e})"
+    has_checkpoints = (out / ckpt.CHECKPOINTS).is_dir()
+    if restore_config and has_checkpoints:
+        try:
+            old = ckpt.read_config(out)
+        except ckpt.CheckpointError as e:
+            raise RunDirError(f"{problem}, and it cannot be restored: {e}") from None
+        write_json(path, old)
+        print(f"{problem}: restored it from the latest checkpoint", flush=True)
+        return old
+    if has_checkpoints:
+        raise RunDirError(
+            f"{problem}; the checkpoints store the run's config: rerun with --restore-config "
+            "to rewrite it from the latest checkpoint and resume (--overwrite would discard them)"
+        )
+    raise RunDirError(
+        f"{problem}; pass --overwrite to discard the run directory or choose another --out"
+    )
 
 
 def _discard_run(out: Path) -> None:
@@ -56,21 +110,25 @@ def _discard_run(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def prepare_run_dir(out: Path, config: dict[str, Any], *, overwrite: bool) -> None:
-    """Create ``out`` or check that it holds this same config; with ``overwrite``, discard it."""
+def prepare_run_dir(
+    out: Path, config: dict[str, Any], *, overwrite: bool, restore_config: bool = False
+) -> str | None:
+    """Check that ``out`` is new or holds this same config (or one with fewer ``steps``: an
+    extension); with ``overwrite``, discard it. Writes nothing else: ``write_run_config`` does,
+    once the run has started. Returns a line to show the user, or None."""
     path = out / CONFIG_FILE
+    out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         _discard_run(out)
     elif path.exists():
-        try:
-            old = json.loads(path.read_text())
-            if not isinstance(old, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as e:
-            raise RunDirError(
-                f"{path} is malformed ({e}); pass --overwrite to discard the run "
-                "directory or choose another --out"
-            ) from None
+        old = _read_config(path, out, restore_config=restore_config)
+        before = _extension(old, config)
+        if before is not None:
+            return (
+                f"extending the run from {before} to {config['train']['steps']} steps: the "
+                f"cosine schedule is recomputed over {config['train']['steps']} steps, so the "
+                f"learning rate changes from step {before} on"
+            )
         diffs = _config_diff(old, config)
         if diffs:
             raise RunDirError(
@@ -82,15 +140,92 @@ def prepare_run_dir(out: Path, config: dict[str, Any], *, overwrite: bool) -> No
             f"{out} has checkpoints but no {CONFIG_FILE}; pass --overwrite to "
             "discard them or choose another --out"
         )
-    write_json(path, config)
+    return None
+
+
+def write_run_config(out: Path, config: dict[str, Any]) -> None:
+    """``config.json``, once the run has started (process 0)."""
+    write_json(out / CONFIG_FILE, config)
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``RUN/.lock`` for the run's life. The kernel drops it when its
+    holder dies, even by kill -9, so a stale lock is simply taken over; the file names the holder
+    (pid, host, start time) for the refusal message."""
+
+    def __init__(self, out: Path):
+        self.path = out / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> str | None:
+        """Take the lock or raise ``RunDirError``; returns a note when a dead holder's lock
+        was taken over."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = _holder(fd)
+            busy = e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+            # A filesystem without flock (some network mounts): trust a live pid on this host.
+            if busy or _alive_here(fd):
+                os.close(fd)
+                raise RunDirError(
+                    f"run directory {self.path.parent} is in use by another run ({holder}); "
+                    "wait for it to finish (or stop it), or choose another --out"
+                ) from None
+        previous = _holder(fd)
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+        self._fd = fd
+        return (
+            None
+            if previous == "unknown holder"
+            else f"took over the lock of a run that is no longer running ({previous})"
+        )
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # a clean exit leaves no holder to report
+            with contextlib.suppress(OSError):  # no flock on this filesystem
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _alive_here(fd: int) -> bool:
+    try:
+        h = json.loads(os.pread(fd, 4096, 0).decode())
+        if h["host"] != socket.gethostname():
+            return True  # another host's pid cannot be checked: assume it is alive
+        os.kill(int(h["pid"]), 0)
+        return True
+    except PermissionError:
+        return True  # exists, owned by another user
+    except (ProcessLookupError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return False
+
+
+def _holder(fd: int) -> str:
+    try:
+        h = json.loads(os.pread(fd, 4096, 0).decode())
+        return f"pid {h['pid']} on {h['host']}, started {h['started']}"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "unknown holder"
 
 
 class MetricsLog:
     """Append-only ``metrics.jsonl``; on resume, rows after the restored step are dropped so the
-    file reads as if the run had never been interrupted."""
+    file reads as if the run had never been interrupted. The rewrite is atomic (temporary file,
+    then rename): a kill during it leaves the old file whole. ``kept``: the rows kept."""
 
     def __init__(self, path: Path, *, keep_until: int):
-        rows = []
+        lines, self.kept = [], []
         if path.exists():
             for line in path.read_text().splitlines():
                 try:
@@ -98,8 +233,16 @@ class MetricsLog:
                 except json.JSONDecodeError:
                     continue  # a line cut short by kill -9
                 if row.get("step", math.inf) <= keep_until:
-                    rows.append(line)
-        path.write_text("".join(r + "\n" for r in rows))
+                    lines.append(line)
+                    self.kept.append(row)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with tmp.open("w") as f:
+            for i, line in enumerate(lines):
+                if i == len(lines) // 2:
+                    f.flush()
+                    fault_point("metrics-rewrite")
+                f.write(line + "\n")
+        os.replace(tmp, path)
         self._file = path.open("a")
 
     def write(self, row: dict[str, Any]) -> None:
@@ -120,19 +263,50 @@ class NoLog:
         pass
 
 
-def prepare_run_dir_on_main(out: Path, config: dict[str, Any], *, overwrite: bool) -> None:
-    """Process 0 checks and writes the run directory; the others learn its verdict (and wait
-    for it), so a refusal stops every process instead of leaving some in a collective."""
+def set_aside(path: Path) -> Path | None:
+    """Rename ``path`` (if it exists) to ``path.<UTC time>``, never overwriting; returns it."""
+    if not path.exists():
+        return None
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    dest = path.with_name(f"{path.name}.{stamp}")
+    n = 0
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.name}.{stamp}-{n}")
+    os.replace(path, dest)
+    return dest
+
+
+def prepare_run_dir_on_main(
+    out: Path,
+    config: dict[str, Any],
+    *,
+    overwrite: bool,
+    restore_config: bool = False,
+    lock: RunLock | None = None,
+) -> list[str]:
+    """Process 0 takes ``lock`` and checks the run directory; the others learn its verdict (and
+    wait for it), so a refusal stops every process instead of leaving some in a collective.
+    Returns the lines to show the user (process 0; empty elsewhere)."""
     error: Exception | None = None
+    notes: list[str] = []
     if shd.is_main_process():
         try:
-            prepare_run_dir(out, config, overwrite=overwrite)
+            if lock is not None and (note := lock.acquire()):
+                notes.append(note)
+            if note := prepare_run_dir(
+                out, config, overwrite=overwrite, restore_config=restore_config
+            ):
+                notes.append(note)
         except Exception as e:  # any failure (OSError too) must reach the others first
             error = e
     if shd.gather_ints(error is None).min() == 0:
+        if lock is not None:
+            lock.release()
         if error is not None:
             raise error
         raise RunDirError(f"process 0 refused the run directory {out}; see its log")
+    return notes
 
 
 def write_json(path: Path, obj: Any) -> None:
