@@ -18,6 +18,8 @@ import sys
 import typing
 from typing import Any
 
+import jax
+
 from myojax import checkpoint as ckpt
 from myojax import sharding as shd
 from myojax.config import GRADIENT_MODES, ModelConfig
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     try:
         train_cfg, model_cfg = configs_from_args(args)
+        train_cfg.microbatch_size(jax.device_count())  # batch / mesh / microbatches agree
     except ValueError as e:
         parser.error(str(e))
     try:

@@ -82,6 +82,7 @@ def run(
     shd.maybe_initialize_distributed()  # before anything touches a device
     mesh = shd.make_mesh(shd.MeshConfig.parse(train_cfg.mesh))
     shd.check_batch_size(train_cfg.batch_size, mesh)
+    train_cfg.microbatch_size(mesh.size)  # the microbatches must split each device's rows
     main_process = shd.is_main_process()
     out = Path(train_cfg.out)
     data = pipeline.load_data(train_cfg.data)
@@ -152,7 +153,7 @@ def run(
             f"mesh data={data_par},fsdp={fsdp} over {jax.process_count()} process(es), "
             f"run dir {out}"
         )
-        step_fn = compile_train_step(optimizer, mesh, shardings)
+        step_fn = compile_train_step(optimizer, mesh, shardings, train_cfg.microbatches)
         eval_fn = functools.partial(
             evaluate,
             losses_fn=compile_eval_losses(mesh, shardings.model),

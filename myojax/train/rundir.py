@@ -10,6 +10,7 @@ Only process 0 writes here; the others learn its verdict (``prepare_run_dir_on_m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -35,14 +36,25 @@ def run_config(train_cfg: TrainConfig, model_cfg: ModelConfig) -> dict[str, Any]
 
 
 # Where the run lives and how it is laid out on devices: free to change on resume (a checkpoint
-# restores onto any mesh), unlike everything else, which defines the experiment.
-LAYOUT_FIELDS = ("out", "mesh", "min_shard_size")
+# restores onto any mesh; microbatches only trade memory for time, the gradient is the same
+# mean), unlike everything else, which defines the experiment.
+LAYOUT_FIELDS = ("out", "mesh", "min_shard_size", "microbatches")
+
+
+# A field added since a run directory was written reads as its default there (e.g.
+# ``TrainConfig.microbatches``, absent before gradient accumulation: 1).
+_DEFAULTS = {
+    "train": {f.name: f.default for f in dataclasses.fields(TrainConfig)},
+    "model": {f.name: f.default for f in dataclasses.fields(ModelConfig)},
+}
 
 
 def _config_diff(old: dict, new: dict) -> list[str]:
     diffs = []
     for section in ("train", "model"):
-        a, b = old.get(section, {}), new.get(section, {})
+        defaults = _DEFAULTS[section]
+        a = {**defaults, **old.get(section, {})}
+        b = {**defaults, **new.get(section, {})}
         for k in sorted(set(a) | set(b)):
             if not (section == "train" and k in LAYOUT_FIELDS) and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
