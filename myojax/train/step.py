@@ -116,7 +116,22 @@ def compile_train_step(
         return jax.jit(step, donate_argnums=0)
     if state_shardings is None:
         raise ValueError("compile_train_step: a mesh needs the state's shardings")
-    return shd.shard_train_step(step, mesh, state_shardings, shd.batch_sharding(mesh))
+    return shd.shard_train_step(
+        in_mesh(step, mesh), mesh, state_shardings, shd.batch_sharding(mesh)
+    )
+
+
+def in_mesh(fn: Callable, mesh: shd.Mesh) -> Callable:
+    """``fn`` traced under ``mesh``, so the model gathers each layer's weights where it uses
+    them (``myojax.model.gathered``: FSDP) instead of letting XLA split heads and replicate the
+    batch."""
+
+    @functools.wraps(fn)
+    def traced_in_mesh(*args: Any) -> Any:
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return fn(*args)
+
+    return traced_in_mesh
 
 
 def _eval_losses(model: GPT, batch: Batch) -> Float[Array, " T"]:
@@ -132,7 +147,7 @@ def compile_eval_losses(
 ) -> Callable[[GPT, Batch], Float[Array, " T"]]:
     """``eval_losses`` for a sharded model and batch; the result is replicated on every device."""
     return jax.jit(
-        _eval_losses,
+        in_mesh(_eval_losses, mesh),
         in_shardings=(model_shardings, shd.batch_sharding(mesh)),
         out_shardings=shd.replicated(mesh),
     )
