@@ -67,6 +67,9 @@ def _worker(out: Path, steps: int) -> dict[str, Any]:
     from myojax.train.loop import data_seeds
     from myojax.train.step import compile_eval_losses, evaluate, global_batch
 
+    # gloo: XLA's in-process CPU collectives abort a step whose devices drift more than 40 s
+    # apart, which a loaded machine can cause at this size.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     assert jax.device_count() == DEVICES
     data = out / "data"
     model_cfg = model_preset("gpt2-117m")
@@ -204,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--steps", type=int, default=6, help="optimizer steps per mode (>= 5)")
+    parser.add_argument("--steps", type=int, default=5, help="optimizer steps per mode (>= 5)")
     parser.add_argument("--out", type=Path, default=Path("runs/gpt2-steps"), help="run dirs")
     parser.add_argument("--report", type=Path, default=REPORT, help=f"default {REPORT}")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
