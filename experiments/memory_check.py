@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import resource
@@ -51,10 +52,14 @@ class Case:
     microbatches: int
     remat: str
     min_shard_size: int = DEFAULT_MIN_SHARD_SIZE
+    # False: the negative control, the step traced without its mesh, so the model does not
+    # gather its weights (myojax.model.gathered) and XLA partitions as it likes.
+    fsdp_gather: bool = True
 
     @property
     def label(self) -> str:
-        return f"{self.size} {self.mesh} K={self.microbatches} remat={self.remat}"
+        control = "" if self.fsdp_gather else " (control: no per-layer gather)"
+        return f"{self.size} {self.mesh} K={self.microbatches} remat={self.remat}{control}"
 
 
 def default_cases(batch_size: int) -> list[Case]:
@@ -68,6 +73,7 @@ def default_cases(batch_size: int) -> list[Case]:
         Case("gpt2-117m", "fsdp=32", batch_size, k, "none"),
         Case("gpt2-117m", "fsdp=32", batch_size, k, "dots"),
         Case("gpt2-117m", "fsdp=32", batch_size, 1, "full"),
+        Case("gpt2-117m", "fsdp=32", batch_size, k, "full", fsdp_gather=False),
     ]
     return cases
 
@@ -97,7 +103,7 @@ def xla_memory(case: Case) -> dict[str, int]:
     from myojax.mup import lr_multipliers
     from myojax.train.config import TrainConfig
     from myojax.train.optim import make_optimizer
-    from myojax.train.step import compile_train_step, init_state
+    from myojax.train.step import compile_train_step, init_state, train_step
 
     model_cfg = model_config(case.size, case.remat)
     train_cfg = TrainConfig(
@@ -119,7 +125,11 @@ def xla_memory(case: Case) -> dict[str, int]:
     tokens = jax.ShapeDtypeStruct(
         (case.batch_size, model_cfg.seq_len), "int32", sharding=shd.batch_sharding(mesh)
     )
-    step = compile_train_step(optimizer, mesh, shardings, case.microbatches)
+    if case.fsdp_gather:
+        step = compile_train_step(optimizer, mesh, shardings, case.microbatches)
+    else:
+        plain = functools.partial(train_step, optimizer=optimizer, microbatches=case.microbatches)
+        step = shd.shard_train_step(plain, mesh, shardings, shd.batch_sharding(mesh))
     stats = step.lower(state, Batch(tokens, tokens)).compile().memory_analysis()
     fields = ("argument", "output", "alias", "temp", "generated_code")
     out = {f: int(getattr(stats, f"{f}_size_in_bytes")) for f in fields}
@@ -227,7 +237,10 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for r in rows:
         c = r["case"]
         per = c["batch_size"] // DEVICES // c["microbatches"]
-        head = f"| {c['size']} | {c['mesh']} | {c['microbatches']} | {c['remat']} | {per} |"
+        control = "" if c.get("fsdp_gather", True) else " (control: no per-layer gather)"
+        head = (
+            f"| {c['size']}{control} | {c['mesh']} | {c['microbatches']} | {c['remat']} | {per} |"
+        )
         if "error" in r:
             lines.append(f"{head} not compiled here: {r['error']} | | | | | | | | |")
             continue
@@ -238,15 +251,22 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{p['ratio']:.2f} | {'yes' if p['agrees'] else '**NO**'} | "
             f"{r['compile_wall_s']:.0f} / {r['compile_cpu_s']:.0f} | {r['max_rss_gib']:.1f} |"
         )
-    done = [r for r in rows if "error" not in r]
+    controls = [r for r in rows if "error" not in r and not r["case"].get("fsdp_gather", True)]
+    done = [r for r in rows if "error" not in r and r["case"].get("fsdp_gather", True)]
     ok = sum(r["compare"]["agrees"] for r in done)
+    failed = [r for r in rows if "error" in r]
     lines += [
         "",
         f"**{ok} of {len(done)} compiled cases agree within {TOLERANCE:.0%}**"
-        + (
-            f"; {len(rows) - len(done)} case(s) could not be compiled here."
-            if len(done) < len(rows)
-            else "."
+        + (f"; {len(failed)} case(s) could not be compiled here." if failed else "."),
+        "",
+        *(
+            f"Negative control: the same step traced without its mesh, so the model does not "
+            f"gather each layer's weights where it uses them: XLA then splits attention heads "
+            f"and replicates the batch, {r['xla']['peak'] / GIB:.1f} GiB per device against the "
+            f"planner's {r['compare']['planner_total'] / GIB:.1f} GiB "
+            f"({'caught' if not r['compare']['agrees'] else '**not caught**'} by the check)."
+            for r in controls
         ),
         "",
         "XLA args are the parameters, AdamW moments and the token batch of one device; the "
