@@ -67,12 +67,11 @@ def _worker(out: Path, steps: int) -> dict[str, Any]:
     from myojax.train.loop import data_seeds
     from myojax.train.step import compile_eval_losses, evaluate, global_batch
 
-    # gloo: XLA's in-process CPU collectives abort a step whose devices drift more than 40 s
-    # apart, which a loaded machine can cause at this size.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     assert jax.device_count() == DEVICES
     data = out / "data"
-    model_cfg = model_preset("gpt2-117m")
+    # remat=full: one layer's activations at a time (a 124M model's full activations at
+    # T = 1024 on two simulated devices crowd a shared 24 GiB machine).
+    model_cfg = model_preset("gpt2-117m", remat="full")
     if not (data / "val_000000.json").exists():
         write_zipf_shards(data, model_cfg.vocab_size)
     result: dict[str, Any] = {"runs": {}}
@@ -224,7 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     env = {
         **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}",
+        # A loaded machine can let one simulated device's thread fall minutes behind the other:
+        # XLA's in-process collectives would abort after 40 s.
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES} "
+        "--xla_cpu_collective_call_terminate_timeout_seconds=3600 "
+        "--xla_cpu_collective_timeout_seconds=3600",
         "JAX_PLATFORMS": "cpu",
     }
     t0, load_start = time.perf_counter(), os.getloadavg()
