@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.scaling import protocol
+from experiments.scaling import pods, protocol
 from experiments.scaling.protocol import STUDY_PRESETS, StudyPreset
 from myojax.config import GRADIENT_MODES
 from myojax.model import param_counts, train_flops_per_token
@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_PEAK_TFLOPS,
         help="peak dense TFLOP/s per accelerator assumed by --dry-run "
         f"(default {DEFAULT_PEAK_TFLOPS:g}: TPU v4 bf16)",
+    )
+    parser.add_argument(
+        "--accelerator",
+        choices=list(pods.ACCELERATORS),
+        default=None,
+        help="with --dry-run: per run, the mesh, microbatches, remat, planned memory per device "
+        "and hours on this slice or node (its own peak replaces --peak-tflops there)",
     )
     parser.add_argument(
         "--n-boot", type=int, default=None, help="bootstrap replicates (default: the preset's)"
@@ -255,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = args.modes
     if args.dry_run:
         print_plan(p, modes, args)
+        if args.accelerator:
+            pods.print_pod_plan(p, modes, args.accelerator, args.mfu)
         return 0
 
     from experiments.scaling import analysis as study_analysis

@@ -5,28 +5,36 @@ Parameters, AdamW state and gradients are measured exactly from ``jax.eval_shape
 ``size / fsdp`` per device, a replicated one its full size.
 
 Activations follow an analytic model of what the backward pass keeps, per token of the
-per-device micro-batch (``b = global_batch / (data * fsdp)`` sequences of ``T`` tokens), with
-``L`` layers, width ``D``, MLP width ``F``, ``H`` heads and vocabulary ``V``. Counted in elements
-per token; linear terms in the compute dtype, softmax / residual / logits terms in the
-accumulation dtype (float32, or float64 when computing in float64):
+per-device microbatch (``b = global_batch / (data * fsdp * microbatches)`` sequences of ``T``
+tokens), with ``L`` layers, width ``D``, MLP width ``F``, ``H`` heads and vocabulary ``V``.
+Counted in elements per token; linear terms in the compute dtype, softmax / residual / logits
+terms in the accumulation dtype (float32, or float64 when computing in float64). The
+coefficients were checked against XLA's own buffer assignment of the sharded train step
+(``python -m experiments.memory_check``, results/memory_plan.md):
 
 * one block, stored for its backward (``A_block``): ``8 D + 2 F`` linear — LN1 input and output
   (2D), fused QKV (3D), attention output before its projection (D), the residual after
-  attention (D), LN2 output (D), MLP pre-activation and GELU output (2F) — plus ``H T`` softmax
-  probabilities (one row of T per head; stored dense);
-* ``remat="none"``: ``L * A_block``;
-* ``remat="full"`` (save nothing inside a block): the scan carry, ``L * D``, plus one block's
-  ``A_block`` while it is recomputed in the backward pass;
+  attention (D), LN2 output (D), MLP pre-activation and GELU output (2F) — plus, per head, a
+  ``T x T`` causal score matrix kept three times in the accumulation dtype (scores, their
+  exponentials, the probabilities) and once as a boolean mask: ``H T (3 acc + 1)`` bytes;
+* the head (``A_head``): logits, their softmax and their gradient, ``3 V``, alive together in
+  the loss's backward pass;
+* ``remat="none"``: ``L * A_block + A_head``;
+* ``remat="full"`` (save nothing inside a block): the scan carry, ``L * D``, plus the larger of
+  ``A_head`` and one block's ``A_block`` while it is recomputed (the head's buffers are freed
+  before the first block is recomputed);
 * ``remat="dots"`` (save matmul outputs without batch dimensions): ``L * (D + 5 D + F)`` — carry,
-  QKV, both projection outputs and the MLP pre-activation — plus one recomputed ``A_block``
-  (an upper bound);
-* head, for every policy: final LayerNorm input and output (2D) and logits plus log-softmax
-  (2V), in the accumulation dtype.
+  QKV, both projection outputs and the MLP pre-activation — plus the larger of ``A_head`` and
+  one recomputed ``A_block``.
 
 FSDP gather buffers: inside the scan each device all-gathers one layer's parameters and
-holds that layer's full gradient before the reduce-scatter, and the (tied) embedding table
-is gathered for the embedding and the unembedding: ``2 * (one layer + non-layer parameters)``
-in the parameter dtype, 0 when ``fsdp == 1``.
+holds that layer's full gradient before the reduce-scatter (twice one layer); the non-layer
+parameters (the tied embedding) are held four times — gathered, transposed for the readout,
+and a full gradient from each of its two uses (embedding and readout) — in the parameter
+dtype; 0 when ``fsdp == 1``.
+
+Gradient accumulation (``microbatches > 1``) adds a running sum of the (sharded) gradients in
+float32 or wider beside each microbatch's gradient.
 
 Not counted: XLA's temporary buffers, fragmentation and the runtime itself — which is what the
 ``--headroom`` fraction of device memory (default 10%) is kept free for.
@@ -85,21 +93,22 @@ def _acc_itemsize(config: ModelConfig) -> int:
 
 
 def activation_bytes(config: ModelConfig, seqs_per_device: int, remat: str) -> int:
-    """Activation bytes per device under the model in the module docstring."""
+    """Activation bytes per device for ``seqs_per_device`` sequences in flight (one
+    microbatch) under the model in the module docstring."""
     if remat not in REMAT_POLICIES:
         raise ValueError(f"remat must be one of {REMAT_POLICIES}, got {remat!r}")
     d, f, h, t = config.d_model, config.ff_dim, config.n_heads, config.seq_len
     layers, vocab = config.n_layers, config.vocab_size
     cb, ab = DTYPES[config.compute_dtype].itemsize, _acc_itemsize(config)
-    block = (8 * d + 2 * f) * cb + h * t * ab
+    block = (8 * d + 2 * f) * cb + h * t * (3 * ab + 1)
+    head = 3 * vocab * ab
     carry = d * ab
     per_token = {
-        "none": layers * block,
-        "full": layers * carry + block,
-        "dots": layers * (carry + (5 * d + f) * cb) + block,
+        "none": layers * block + head,
+        "full": layers * carry + max(block, head),
+        "dots": layers * (carry + (5 * d + f) * cb) + max(block, head),
     }[remat]
-    head = (2 * d + 2 * vocab) * ab
-    return seqs_per_device * t * (per_token + head)
+    return seqs_per_device * t * per_token
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,9 +121,11 @@ class MemoryPlan:
     data: int
     fsdp: int
     batch_size: int
+    microbatches: int
     params: int
     optimizer: int
     gradients: int
+    accumulator: int
     gather: int
     activations: dict[str, int]  # remat policy -> bytes
     remat: str
@@ -129,9 +140,20 @@ class MemoryPlan:
     def seqs_per_device(self) -> int:
         return self.batch_size // self.n_devices
 
+    @property
+    def seqs_per_microbatch(self) -> int:
+        return self.seqs_per_device // self.microbatches
+
     def total(self, remat: str | None = None) -> int:
         remat = self.remat if remat is None else remat
-        return self.params + self.optimizer + self.gradients + self.gather + self.activations[remat]
+        return (
+            self.params
+            + self.optimizer
+            + self.gradients
+            + self.accumulator
+            + self.gather
+            + self.activations[remat]
+        )
 
     @property
     def usable(self) -> int | None:
@@ -151,11 +173,13 @@ def make_plan(
     name: str = "custom",
     n_devices: int | None = None,
     batch_size: int | None = None,
+    microbatches: int = 1,
     device_memory_gib: float | None = None,
     headroom: float = 0.1,
     min_shard_size: int = DEFAULT_MIN_SHARD_SIZE,
 ) -> MemoryPlan:
-    """Plan for ``config`` on ``mesh``; ``batch_size`` defaults to one sequence per device."""
+    """Plan for ``config`` on ``mesh``; ``batch_size`` defaults to one sequence per device,
+    split into ``microbatches`` (gradient accumulation) on every device."""
     if n_devices is None:
         if -1 in (mesh.data, mesh.fsdp):
             raise ValueError(f"mesh {mesh} has a -1 axis: give the device count (--num-devices)")
@@ -166,6 +190,11 @@ def make_plan(
         raise ValueError(
             f"global batch size {batch_size} must be a positive multiple of data*fsdp = "
             f"{data}*{fsdp} = {n_devices}"
+        )
+    if microbatches < 1 or (batch_size // n_devices) % microbatches:
+        raise ValueError(
+            f"microbatches ({microbatches}) must divide the per-device batch "
+            f"({batch_size} / {n_devices} = {batch_size // n_devices} sequences)"
         )
     if not 0.0 <= headroom < 1.0:
         raise ValueError(f"headroom must be in [0, 1), got {headroom}")
@@ -187,8 +216,11 @@ def make_plan(
         itemsize = DTYPES[config.param_dtype].itemsize
         layer_elems = sum(math.prod(a.shape) for a in jax.tree.leaves(params.blocks))
         other_elems = n_params - layer_elems
-        gather = 2 * (layer_elems // config.n_layers + other_elems) * itemsize
-    seqs = batch_size // n_devices
+        gather = (2 * (layer_elems // config.n_layers) + 4 * other_elems) * itemsize
+    seqs = batch_size // n_devices // microbatches
+    grads = nbytes(params)  # gradients take the parameters' shardings
+    # Accumulating: a float32 (or wider) running sum beside each microbatch's gradient.
+    acc_scale = max(4, DTYPES[config.param_dtype].itemsize) / DTYPES[config.param_dtype].itemsize
     return MemoryPlan(
         name=name,
         config=config,
@@ -196,9 +228,11 @@ def make_plan(
         data=data,
         fsdp=fsdp,
         batch_size=batch_size,
+        microbatches=microbatches,
         params=nbytes(params),
         optimizer=nbytes(opt_state),
-        gradients=nbytes(params),  # gradients take the parameters' shardings
+        gradients=grads,
+        accumulator=0 if microbatches == 1 else int(grads * acc_scale),
         gather=gather,
         activations={r: activation_bytes(config, seqs, r) for r in REMAT_POLICIES},
         remat=config.remat,
@@ -217,12 +251,14 @@ def format_plan(plan: MemoryPlan) -> str:
         f"memory plan: {plan.name} ({plan.n_params:,} parameters; {c.n_layers} layers x "
         f"d_model {c.d_model}, {c.n_heads} heads, vocab {c.vocab_size}, context {c.seq_len})",
         f"mesh data={plan.data},fsdp={plan.fsdp} ({plan.n_devices} devices); global batch "
-        f"{plan.batch_size} x {c.seq_len} tokens = {plan.seqs_per_device} sequence(s) per device; "
+        f"{plan.batch_size} x {c.seq_len} tokens = {plan.seqs_per_device} sequence(s) per device "
+        f"in {plan.microbatches} microbatch(es) of {plan.seqs_per_microbatch}; "
         f"params {c.param_dtype}, compute {c.compute_dtype}; optimizer AdamW",
         f"  {'per device':<34}{'bytes':>18}  {'GiB':>9}",
         row("parameters", plan.params),
         row("optimizer state (AdamW m, v)", plan.optimizer),
         row("gradients", plan.gradients),
+        row("gradient accumulator", plan.accumulator),
         row("FSDP gather buffers", plan.gather),
     ]
     for r in REMAT_POLICIES:
@@ -265,6 +301,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device-memory", type=float, default=None, metavar="GiB")
     p.add_argument("--headroom", type=float, default=0.1, help="fraction kept free for XLA")
     p.add_argument("--batch-size", type=int, default=None, help="global; default 1 per device")
+    p.add_argument(
+        "--microbatches", type=int, default=1, help="gradient accumulation steps per update"
+    )
     p.add_argument("--remat", choices=REMAT_POLICIES, default=None)
     p.add_argument("--param-dtype", choices=tuple(DTYPES), default=None)
     p.add_argument("--compute-dtype", choices=tuple(DTYPES), default=None)
@@ -291,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name=args.preset,
             n_devices=args.num_devices,
             batch_size=args.batch_size,
+            microbatches=args.microbatches,
             device_memory_gib=args.device_memory,
             headroom=args.headroom,
             min_shard_size=args.min_shard_size,

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         debug = args.debug or os.environ.get("MYOJAX_DEBUG", "") not in ("", "0")
         try:
             train_cfg, model_cfg = configs_from_args(args)
+            train_cfg.microbatch_size(jax.device_count())  # batch / mesh / microbatches agree
         except ValueError as e:
             parser.error(str(e))
         if "float64" in (model_cfg.param_dtype, model_cfg.compute_dtype):

@@ -22,6 +22,11 @@ class TrainConfig:
 
     steps: int = _field(300, "optimizer steps")
     batch_size: int = _field(32, "global batch size in sequences (split across processes)")
+    microbatches: int = _field(
+        1,
+        "gradient accumulation: split each device's share of the batch into this many "
+        "microbatches, run one at a time (mean gradient, one update); must divide it",
+    )
     lr: float = _field(3e-3, "peak learning rate")
     warmup_steps: int = _field(30, "linear warmup from 0 to lr")
     min_lr_ratio: float = _field(0.1, "cosine decay ends at lr * min_lr_ratio at the last step")
@@ -62,6 +67,7 @@ class TrainConfig:
         for name in (
             "steps",
             "batch_size",
+            "microbatches",
             "log_interval",
             "eval_interval",
             "eval_batches",
@@ -74,6 +80,11 @@ class TrainConfig:
             MeshConfig.parse(self.mesh)
         except ValueError as e:
             raise ValueError(f"TrainConfig.mesh: {e}") from None
+        if self.batch_size % self.microbatches:
+            raise ValueError(
+                f"TrainConfig.microbatches ({self.microbatches}) must divide "
+                f"TrainConfig.batch_size ({self.batch_size})"
+            )
         if self.min_shard_size < 0:
             raise ValueError(f"TrainConfig.min_shard_size must be >= 0, got {self.min_shard_size}")
         if not 0 <= self.warmup_steps < self.steps:
@@ -96,6 +107,24 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"TrainConfig.{name} has invalid value {getattr(self, name)!r}")
+
+    def microbatch_size(self, n_devices: int) -> int:
+        """Sequences per device in one microbatch on ``n_devices``; raises (naming the fields)
+        when the batch does not split evenly over the mesh and then into microbatches."""
+        data, fsdp = MeshConfig.parse(self.mesh).resolve(n_devices)
+        per_device, rest = divmod(self.batch_size, data * fsdp)
+        if rest:
+            raise ValueError(
+                f"TrainConfig.batch_size ({self.batch_size}) must be divisible by the mesh's "
+                f"data*fsdp = {data}*{fsdp} = {data * fsdp} devices"
+            )
+        if per_device % self.microbatches:
+            raise ValueError(
+                f"TrainConfig.microbatches ({self.microbatches}) must divide the per-device "
+                f"batch: batch_size {self.batch_size} / data*fsdp {data * fsdp} = {per_device} "
+                "sequences per device"
+            )
+        return per_device // self.microbatches
 
     def replace(self, **changes: object) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -115,6 +115,7 @@ def _run(
     shd.maybe_initialize_distributed()  # before anything touches a device
     mesh = shd.make_mesh(shd.MeshConfig.parse(train_cfg.mesh))
     shd.check_batch_size(train_cfg.batch_size, mesh)
+    train_cfg.microbatch_size(mesh.size)  # the microbatches must split each device's rows
     main_process = shd.is_main_process()
     out = Path(train_cfg.out)
     data = pipeline.load_data(train_cfg.data)
@@ -206,7 +207,7 @@ def _run(
             f"run dir {out}"
         )
         fault_point("start")
-        train_step_fn = compile_train_step(optimizer, mesh, shardings)
+        train_step_fn = compile_train_step(optimizer, mesh, shardings, train_cfg.microbatches)
         finite_fn = jax.jit(ckpt.all_finite, out_shardings=shd.replicated(mesh))
 
         def step_fn(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:

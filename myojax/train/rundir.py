@@ -15,6 +15,7 @@ command that fails at startup can be corrected and rerun.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import errno
 import fcntl
@@ -52,15 +53,27 @@ def run_config(
 
 
 # Where the run lives and how it is laid out on devices: free to change on resume (a checkpoint
-# restores onto any mesh), unlike everything else, which defines the experiment.
-LAYOUT_FIELDS = ("out", "mesh", "min_shard_size")
+# restores onto any mesh; microbatches only trade memory for time, the gradient is the same
+# mean), unlike everything else, which defines the experiment.
+LAYOUT_FIELDS = ("out", "mesh", "min_shard_size", "microbatches")
+
+
+# A field added since a run directory was written reads as its default there (e.g.
+# ``TrainConfig.microbatches``, absent before gradient accumulation: 1).
+_DEFAULTS = {
+    "train": {f.name: f.default for f in dataclasses.fields(TrainConfig)},
+    "model": {f.name: f.default for f in dataclasses.fields(ModelConfig)},
+}
 
 
 def _config_diff(old: dict, new: dict) -> list[str]:
     diffs = []
     for section in ("train", "model", "data"):
-        a, b = old.get(section, {}), new.get(section, {})
-        keys = set(a) | set(b) if section != "data" else set(a) & set(b)  # data: newer field
+        defaults = _DEFAULTS.get(section, {})
+        a = {**defaults, **old.get(section, {})}
+        b = {**defaults, **new.get(section, {})}
+        # data: a newer section; compare only what both runs recorded
+        keys = set(a) | set(b) if section != "data" else set(a) & set(b)
         for k in sorted(keys):
             if not (section == "train" and k in LAYOUT_FIELDS) and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")

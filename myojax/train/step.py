@@ -38,12 +38,60 @@ def init_state(
     return TrainState(jnp.zeros((), jnp.int32), model, optimizer.init(model))
 
 
+def split_microbatches(batch: Batch, microbatches: int) -> Batch:
+    """``(B, T)`` leaves -> ``(K, B/K, T)``; microbatch ``k`` takes rows ``k, K+k, 2K+k, ...``.
+
+    Strided, not contiguous: a batch split over devices in contiguous blocks of ``b`` rows
+    (``K`` dividing ``b``) then gives every device ``b/K`` rows of every microbatch, so each
+    microbatch is as sharded as the full batch and the reshape moves no data.
+    """
+
+    def split(x: Array) -> Array:
+        if x.shape[0] % microbatches:
+            raise ValueError(
+                f"TrainConfig.microbatches={microbatches} must divide the batch ({x.shape[0]})"
+            )
+        rows = x.reshape(x.shape[0] // microbatches, microbatches, *x.shape[1:])
+        return jnp.swapaxes(rows, 0, 1)
+
+    return jax.tree.map(split, batch)
+
+
+def accumulated_loss_and_grad(
+    model: GPT, batch: Batch, microbatches: int = 1
+) -> tuple[Float[Array, ""], Any]:
+    """``loss_and_grad`` over ``microbatches`` equal slices of ``batch``, one at a time
+    (``lax.scan``): the mean loss and mean gradient, equal to the full batch's up to float
+    rounding, with the activations of one microbatch alive at a time."""
+    if microbatches == 1:
+        return loss_and_grad(model, batch)
+    micro = split_microbatches(batch, microbatches)
+    first = jax.tree.map(lambda x: x[0], micro)
+    shapes = jax.eval_shape(loss_and_grad, model, first)
+
+    def acc_dtype(dtype: Any) -> Any:  # sum bfloat16 gradients in float32
+        return jnp.promote_types(dtype, jnp.float32)
+
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, acc_dtype(s.dtype)), shapes)
+
+    def add(total: Any, mb: Batch) -> tuple[Any, None]:
+        value = loss_and_grad(model, Batch(*mb))
+        return jax.tree.map(lambda t, v: t + v.astype(t.dtype), total, value), None
+
+    total, _ = jax.lax.scan(add, zeros, micro)
+    return jax.tree.map(lambda t, s: (t / microbatches).astype(s.dtype), total, shapes)
+
+
 def train_step(
-    state: TrainState, batch: Batch, optimizer: optax.GradientTransformation
+    state: TrainState,
+    batch: Batch,
+    optimizer: optax.GradientTransformation,
+    microbatches: int = 1,
 ) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
     """One optimizer step on ``batch``; pure. Metrics: the batch loss before the update and the
-    global gradient norm before clipping."""
-    loss, grads = loss_and_grad(state.model, batch)
+    global gradient norm before clipping. ``microbatches`` > 1 accumulates the mean gradient
+    over that many slices of the batch (``accumulated_loss_and_grad``) before the one update."""
+    loss, grads = accumulated_loss_and_grad(state.model, batch, microbatches)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.model)
     model = eqx.apply_updates(state.model, updates)
     return TrainState(state.step + 1, model, opt_state), {
@@ -56,18 +104,34 @@ def compile_train_step(
     optimizer: optax.GradientTransformation,
     mesh: shd.Mesh | None = None,
     state_shardings: TrainState | None = None,
+    microbatches: int = 1,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
     """``train_step`` jitted, with the state's buffers donated to the new state.
 
     With a ``mesh`` and the state's ``NamedSharding``s: explicit in/out shardings, the state
     keeping its layout across steps, the batch split over (data, fsdp), metrics replicated.
     """
-    step = functools.partial(train_step, optimizer=optimizer)
+    step = functools.partial(train_step, optimizer=optimizer, microbatches=microbatches)
     if mesh is None:
         return jax.jit(step, donate_argnums=0)
     if state_shardings is None:
         raise ValueError("compile_train_step: a mesh needs the state's shardings")
-    return shd.shard_train_step(step, mesh, state_shardings, shd.batch_sharding(mesh))
+    return shd.shard_train_step(
+        in_mesh(step, mesh), mesh, state_shardings, shd.batch_sharding(mesh)
+    )
+
+
+def in_mesh(fn: Callable, mesh: shd.Mesh) -> Callable:
+    """``fn`` traced under ``mesh``, so the model gathers each layer's weights where it uses
+    them (``myojax.model.gathered``: FSDP) instead of letting XLA split heads and replicate the
+    batch."""
+
+    @functools.wraps(fn)
+    def traced_in_mesh(*args: Any) -> Any:
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return fn(*args)
+
+    return traced_in_mesh
 
 
 def _eval_losses(model: GPT, batch: Batch) -> Float[Array, " T"]:
@@ -83,7 +147,7 @@ def compile_eval_losses(
 ) -> Callable[[GPT, Batch], Float[Array, " T"]]:
     """``eval_losses`` for a sharded model and batch; the result is replicated on every device."""
     return jax.jit(
-        _eval_losses,
+        in_mesh(_eval_losses, mesh),
         in_shardings=(model_shardings, shd.batch_sharding(mesh)),
         out_shardings=shd.replicated(mesh),
     )

@@ -1,0 +1,77 @@
+"""experiments/scaling/pods.py: the per-run pod plan of ``--dry-run --accelerator``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from experiments.scaling import pods
+from experiments.scaling.cli import main
+from experiments.scaling.protocol import STUDY_PRESETS, size_specs
+from myojax.model import train_flops_per_token
+from myojax.sharding.memory_plan import GIB
+
+GPT2 = STUDY_PRESETS["gpt2"]
+
+
+def test_accelerator_table_has_the_required_slices() -> None:
+    assert {"v4-32", "v5e-64", "v5p-128", "8xh100"} <= set(pods.ACCELERATORS)
+    for acc in pods.ACCELERATORS.values():
+        assert acc.devices > 0 and acc.hbm_gib > 0 and acc.peak_bf16_tflops > 0
+
+
+def test_dry_run_prints_a_layout_per_run(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--preset", "gpt2", "--modes", "myopic", "--dry-run", "--accelerator", "v4-32"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "pod plan on v4-32 (TPU v4, 16 chips: 32.0 GiB and 275 TFLOP/s" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("myopic ")]
+    rows = [r for r in rows if "data=" in " ".join(r)]
+    assert len(rows) == len(GPT2.lrs) + len(GPT2.sizes)  # every sweep run and every size
+    for spec in size_specs(GPT2, "myopic", 0.0):
+        (row,) = [r for r in rows if r[2] == spec.size.name]
+        mesh, micro, remat, gib, hbm, hours = row[4:10]
+        plan = pods.plan_run(
+            spec.model, spec.steps, GPT2.batch_size, pods.ACCELERATORS["v4-32"], 0.4
+        )
+        assert plan is not None and (mesh, int(micro), remat) == (
+            plan.mesh,
+            plan.microbatches,
+            plan.remat,
+        )
+        assert float(gib) <= 0.9 * float(hbm)  # fits with the planner's headroom
+        assert float(gib) == pytest.approx(plan.plan.total() / GIB, abs=0.006)
+        flops = train_flops_per_token(spec.model) * spec.tokens
+        expected = flops * (1 + pods.recompute_fraction(spec.model, remat)) / (16 * 275e12 * 0.4)
+        assert float(hours) == pytest.approx(expected / 3600, abs=0.006)
+
+
+def test_search_prefers_no_remat_then_least_sharding() -> None:
+    v4 = pods.ACCELERATORS["v4-32"]
+    small, xl = (
+        s for s in size_specs(GPT2, "standard", 0.0) if s.size.name in ("gpt2-117m", "gpt2-1.5b")
+    )
+    a = pods.plan_run(small.model, 10, 512, v4, 0.4)
+    b = pods.plan_run(xl.model, 10, 512, v4, 0.4)
+    assert a is not None and a.mesh == "data=16,fsdp=1" and a.remat == "none"
+    # 1.5B with replicated AdamW state (25 GB) cannot fit a 32 GiB chip: FSDP is needed.
+    assert b is not None and b.plan.fsdp > 1 and b.fits
+
+
+def test_nothing_fits_a_tiny_device() -> None:
+    tiny = dataclasses.replace(pods.ACCELERATORS["v5e-64"], hbm_gib=0.01)
+    spec = size_specs(GPT2, "standard", 0.0)[-1]
+    assert pods.plan_run(spec.model, 10, 512, tiny, 0.4) is None
+
+
+def test_unknown_accelerator_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--preset", "gpt2", "--dry-run", "--accelerator", "v9-1"])
+    assert e.value.code == 2 and "invalid choice: 'v9-1'" in capsys.readouterr().err
+
+
+def test_recompute_fraction_orders_policies() -> None:
+    config = size_specs(GPT2, "standard", 0.0)[0].model
+    none, dots, full = (pods.recompute_fraction(config, r) for r in ("none", "dots", "full"))
+    assert none == 0 < dots < full < 1 / 3 + 1e-9  # a full forward is at most a third
