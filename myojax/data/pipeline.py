@@ -33,12 +33,20 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class TokenData:
-    """Train and held-out token arrays (ndarray or read-only memmap), and the vocabulary size."""
+    """Train and held-out token arrays (ndarray or read-only memmap), and the vocabulary size.
+
+    ``val`` is what the trainer evaluates on. ``validation`` (tuning decisions) and ``test``
+    (reported losses) are the disjoint held-out splits a study uses: for the embedded corpus
+    ``val`` is both together; for shards ``validation`` is the ``val_*`` shards and ``test`` the
+    optional ``test_*`` shards (empty when there are none).
+    """
 
     train: tuple[np.ndarray, ...]
     val: tuple[np.ndarray, ...]
     vocab_size: int
     description: str
+    validation: tuple[np.ndarray, ...] = ()
+    test: tuple[np.ndarray, ...] = ()
 
 
 def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], int]:
@@ -89,14 +97,35 @@ def load_data(source: str) -> TokenData:
     """``"shakespeare"`` (the embedded byte-level corpus) or a directory of token shards."""
     if source == EMBEDDED:
         c = corpus.load()
-        return TokenData((c.train,), (c.val,), 256, "embedded Shakespeare corpus (bytes)")
+        return TokenData(
+            (c.train,),
+            (c.val,),
+            256,
+            "embedded Shakespeare corpus (bytes)",
+            validation=(c.validation,),
+            test=(c.test,),
+        )
     train, v_train = load_shards(source, "train")
     val, v_val = load_shards(source, "val")
     if v_train != v_val:
         raise DataError(
             f"train and val shards in {source} disagree on vocab_size ({v_train} vs {v_val})"
         )
-    return TokenData(tuple(train), tuple(val), v_train, f"token shards in {source}")
+    test: list[np.ndarray] = []
+    if any(Path(source).glob("test_*.bin")):
+        test, v_test = load_shards(source, "test")
+        if v_test != v_train:
+            raise DataError(
+                f"train and test shards in {source} disagree on vocab_size ({v_train} vs {v_test})"
+            )
+    return TokenData(
+        tuple(train),
+        tuple(val),
+        v_train,
+        f"token shards in {source}",
+        validation=tuple(val),
+        test=tuple(test),
+    )
 
 
 class RandomWindow(grain.transforms.RandomMap):
