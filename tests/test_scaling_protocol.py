@@ -350,3 +350,35 @@ def test_write_json_is_atomic(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / execute.RESULT_FILE).write_text("{not json")
     assert execute.load_result(tmp_path / "bad") is None
+
+
+def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypatch):
+    from myojax import train
+    from myojax.train.monitor import StopFlag
+
+    monkeypatch.setattr(train, "run", lambda *a, **k: pytest.fail("report-only trained"))
+    p = STUDY_PRESETS["smoke"]
+    spec = protocol.sweep_specs(p, ["standard"])[1]
+    row = {
+        "status": "ok",
+        "mode": "standard",
+        "role": "sweep",
+        "size": spec.size.name,
+        "lr": spec.lr,
+        "steps": spec.steps,
+        "seed": spec.seed,
+        "d_model": 16,
+        "n_layers": 1,
+    }
+    write_json(spec.run_dir(tmp_path) / execute.RESULT_FILE, row)
+    rows, finished = execute.run_study(
+        p,
+        ["standard"],
+        tmp_path,
+        data="shakespeare",
+        write=False,
+        stop=StopFlag(),
+        say=lambda _: None,
+        train=False,
+    )
+    assert rows == [row] and not finished

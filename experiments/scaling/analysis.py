@@ -343,6 +343,8 @@ def results_document(
     data: str,
     trained: int,
     previous: dict[str, Any] | None = None,
+    finished: bool = True,
+    planned_runs: int | None = None,
 ) -> dict[str, Any]:
     """The results.json document. ``invocations`` keeps every command that contributed (a
     resumed study took several), with its wall time, CPU time, load and runs trained."""
@@ -361,6 +363,8 @@ def results_document(
         "preset": p.name,
         "description": p.description,
         "modes": list(modes),
+        "finished": finished,
+        "planned_runs": planned_runs,
         "command": command,
         "data": data,
         "protocol": {

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         "PRESET subfolder): the published copy is generated, never edited by hand",
     )
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: analyse and report the runs finished so far (a partial study's "
+        "report says how many of the planned runs it rests on)",
+    )
+    parser.add_argument(
         "--rerender",
         action="store_true",
         help="recompute fits, plots and report from the finished runs even when no run changed",
@@ -310,13 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar=bar,
                 progress=tty,
                 mesh=args.mesh,
+                train=not args.report_only,
             )
     except (pipeline.DataError, ValueError, OSError, RuntimeError) as e:
         bar.close()
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 1
     bar.close()
-    if not finished:
+    if not finished and not args.report_only:
         name = signal.Signals(stop.signum or signal.SIGTERM).name
         print(
             f"stopped by {name}: finished runs are saved and the current run is checkpointed; "
@@ -336,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and old.get("schema_version") == study_analysis.SCHEMA_VERSION
         and study_analysis.runs_fingerprint(old["runs"]) == study_analysis.runs_fingerprint(runs)
         and old.get("modes") == list(modes)
+        and old.get("finished", True) == finished
     ):
         print(f"nothing new: every run was already finished and {results_path} is up to date")
         if args.publish:
@@ -355,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data=args.data,
         trained=bar.trained,
         previous=old,
+        finished=finished,
+        planned_runs=protocol.n_runs(p, modes),
     )
     write_json(results_path, doc)
     plots = plot_all(doc, out)

@@ -190,20 +190,31 @@ def run_study(
     bar: Any = None,
     progress: bool | None = None,
     mesh: str | None = None,
+    train: bool = True,
 ) -> tuple[list[dict[str, Any]], bool]:
     """All runs of the study, in protocol order; returns (run rows, finished).
+
+    With ``train=False`` nothing is trained: the rows are the runs finished so far (a partial
+    study for ``--report-only``) and ``finished`` says whether that is all of them.
 
     Order: the lr sweeps of every mode; then size by size (every mode and seed of a size before
     the next size, so a partial study holds complete, paired sizes); then the undertraining and
     transfer checks. ``finished`` is False when a signal stopped it: everything done so far is
     on disk and rerunning resumes. ``bar`` (optional) gets ``update(1, trained=...)`` per run.
     """
-    windows = heldout_windows(p, data)
+    windows = heldout_windows(p, data) if train else {}
     rows: list[dict[str, Any]] = []
+    missing: list[str] = []
 
     def do(spec: RunSpec) -> dict[str, Any] | None:
         if stop.signum is not None:
             return None
+        if not train:
+            row = load_result(spec.run_dir(out))
+            if row is None:
+                missing.append(spec.name)
+                return None
+            return row
         row = execute(p, spec, out, data, windows, write=write, progress=progress, mesh=mesh)
         if row["status"] == "interrupted":
             stop.signum = stop.signum or 15
@@ -228,11 +239,13 @@ def run_study(
                 continue
             row = do(spec)
             if row is None:
-                return False
+                if train:
+                    return False
+                continue
             rows.append(row)
         return True
 
-    if not do_all(sweep_specs(p, modes)):
+    if not do_all(sweep_specs(p, modes)) or missing:
         return rows, False
     lrs = {}
     for mode in modes:
@@ -247,7 +260,7 @@ def run_study(
     for make in (undertrain_specs, transfer_specs):
         if not do_all([s for m in modes for s in make(p, m, lrs[m])]):
             return rows, False
-    return rows, True
+    return rows, not missing
 
 
 def _same(spec: RunSpec, row: dict[str, Any]) -> bool:

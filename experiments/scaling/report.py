@@ -260,6 +260,13 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
     pct = round(100 * an["level"])
     answer = an.get("answer")
     lines = [f"# Scaling study: standard vs myopic ({doc['preset']} preset)", ""]
+    if not doc.get("finished", True):
+        lines += [
+            f"**PARTIAL: this report rests on the {doc['cost']['distinct_runs']} of "
+            f"{doc['planned_runs']} planned runs finished so far (`--report-only`); sizes "
+            f"analysed: {', '.join(doc['analysis'].get('complete_sizes', [])) or 'none'}.**",
+            "",
+        ]
     lines += [
         f"**Answer: {answer['text']}**" if answer else "**No answer: no finished pair of sizes.**",
         "",
