@@ -116,9 +116,7 @@ def _ladder(shapes: Sequence[tuple[int, int]], head_dim: int) -> tuple[Size, ...
 
 
 _CPU_SIZES = _ladder(((2, 32), (2, 48), (3, 48), (3, 64), (4, 64)), head_dim=16)
-_CPU_LARGE_SIZES = _ladder(
-    ((2, 32), (2, 48), (3, 64), (4, 80), (4, 112), (6, 128), (6, 160)), head_dim=16
-)
+_CPU_LARGE_SIZES = _ladder(((2, 32), (2, 48), (3, 64), (4, 80), (4, 96), (5, 128)), head_dim=16)
 _SMOKE_SIZES = _ladder(((1, 16), (1, 32), (2, 32)), head_dim=16)
 _GPT2_SIZES = tuple(Size(name, *GPT2_SHAPES[name]) for name in GPT2_SHAPES)
 _LRS = (2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2)
@@ -158,11 +156,11 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         eval_batches=32,
         n_boot=1000,
         data="shakespeare",
-        description="byte-level GPTs of 2-6 layers and widths 32-160, 1.7 decades of N, "
+        description="byte-level GPTs of 2-5 layers and widths 32-128, 1.6 decades of N, "
         "3 seeds, 20 tokens per parameter (Chinchilla's ratio), embedded Shakespeare; "
-        "hours on a 2-core CPU (resumable)",
+        "many CPU-hours on a 2-core machine (resumable; --dry-run prints the FLOPs)",
         undertrain_size="L3w64",
-        transfer_steps=(-2, -1, 1, 2),
+        transfer_seeds=1,
     ),
     "smoke": StudyPreset(
         name="smoke",
