@@ -197,8 +197,8 @@ def _joint_fit(n, X, modes, others, ci, n_boot_fit) -> dict[str, Any]:
         + [f"extrapolated gap {m} @ {k}" for m in others for k in extrap_names]
     )
 
-    def vector(f: sl.SharedFloorFit) -> np.ndarray:
-        v = [f.E] + [f.A[m] for m in modes] + [f.alpha[m] for m in modes]
+    def vector(f: sl.SharedFloorFit) -> np.ndarray:  # E and A on log scale: positive, skewed
+        v = [math.log(f.E)] + [math.log(f.A[m]) for m in modes] + [f.alpha[m] for m in modes]
         v += [f.alpha[m] - f.alpha["standard"] for m in others]
         for m in others:
             v += list(f.predict(m, extrap_n) - f.predict("standard", extrap_n))
@@ -209,10 +209,13 @@ def _joint_fit(n, X, modes, others, ci, n_boot_fit) -> dict[str, Any]:
         return vector(sl.fit_shared_floor(n, means, start=point))
 
     c = ci(stat, n_boot_fit)
+    params = {k: _ci_dict(c, i) for i, k in enumerate(names)}
+    for k in names[: 1 + len(modes)]:  # intervals for log E, log A: back to E, A
+        params[k].update({x: math.exp(params[k][x]) for x in ("point", "lo", "hi")}, scale="log")
     return {
         "form": "L_m(N) = E + A_m N^-alpha_m, E shared by the modes; Huber(1e-3) on log L, "
-        "L-BFGS-B in a box",
-        "params": {k: _ci_dict(c, i) for i, k in enumerate(names)},
+        "L-BFGS-B in a box; intervals of E and A computed for log E, log A",
+        "params": params,
         "point": point.to_dict(),
         "at_bounds": list(point.at_bounds),
         "extrapolation_sizes": extrap_names,
