@@ -74,6 +74,23 @@ def test_bad_shapes_are_clear_errors():
 def test_embedded_source():
     data = pipeline.load_data("shakespeare")
     assert data.vocab_size == 256 and data.train[0].size > 10 * data.val[0].size
+    (validation,), (test,) = data.validation, data.test
+    assert validation.size > 50_000 and test.size > 50_000
+    # the trainer's held-out text is validation and test together, the study uses each alone
+    assert data.val[0].size == validation.size + test.size
+
+
+def test_shard_test_split_is_optional(tmp_path):
+    from myojax.data import prepare
+
+    src = tmp_path / "a.txt"
+    src.write_text("to be or not to be " * 200)
+    prepare.prepare([src], [src], tmp_path / "d", tokenizer="byte", shard_tokens=1000)
+    assert pipeline.load_data(str(tmp_path / "d")).test == ()
+    for f in (tmp_path / "d").glob("val_*"):
+        (tmp_path / "d" / f.name.replace("val_", "test_")).write_bytes(f.read_bytes())
+    data = pipeline.load_data(str(tmp_path / "d"))
+    assert len(data.test) == len(data.validation) == len(data.val) > 0
 
 
 def test_explicit_rows_select_those_rows_of_every_global_batch():

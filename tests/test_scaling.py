@@ -17,7 +17,6 @@ import pytest
 from experiments.scaling import cli as scaling
 from experiments.scaling import execute, protocol
 from experiments.scaling.protocol import STUDY_PRESETS
-from experiments.scaling.report import PLOTS
 from myojax import checkpoint, verify
 from myojax.model import GPT, count_params
 
@@ -42,24 +41,33 @@ def test_artifacts_and_both_modes(smoke):
     for mode in MODES:
         sweep = [r for r in doc["runs"] if r["mode"] == mode and r["role"] == "sweep"]
         sizes = [r for r in doc["runs"] if r["mode"] == mode and r["role"] == "size"]
-        assert sorted(r["lr"] for r in sweep) == list(p.lrs)
-        assert [r["size"] for r in sizes] == [s.name for s in p.sizes]
+        assert sorted((r["lr"], r["seed"]) for r in sweep) == [
+            (lr, s) for lr in p.lrs for s in p.seeds
+        ]
+        assert [(r["size"], r["seed"]) for r in sizes] == [
+            (z.name, s) for z in p.sizes for s in p.seeds
+        ]
         assert all(r["status"] == "ok" for r in sweep + sizes)
-        assert {r["lr"] for r in sizes} == {doc["sweeps"][mode]["best_lr"]}
+        assert {r["lr"] for r in sizes} == {doc["analysis"]["sweeps"][mode]["chosen_lr"]}
         for r in sizes:
-            assert len(r["val_loss_per_position"]) == p.seq_len
+            assert len(r["test_loss_per_position"]) == p.seq_len
+            assert len(r["test_loss_per_sequence"]) == p.eval_batches * p.batch_size
             assert len(r["val_loss_per_sequence"]) == p.eval_batches * p.batch_size
-            assert r["wall_s"] > 0 and r["tokens"] == r["steps"] * p.tokens_per_step
-        fit = doc["analysis"]["fits"][mode]
-        assert {"E", "A", "alpha"} <= set(fit["fit"]) and set(fit["fit_ci"]) == {"E", "A", "alpha"}
-        assert len(doc["analysis"]["extrapolation"][mode]["loss"]) == 4
-    assert len(doc["analysis"]["gaps"]["myopic"]["gap"]) == len(p.sizes)
-    for name in PLOTS.values():
+            assert r["val_loss"] != r["test_loss"]  # two different held-out splits
+            assert r["tokens"] == r["steps"] * p.tokens_per_step
+            assert r["wall_s"] > 0 and r["cpu_s"] > 0 and len(r["load_start"]) == 3
+        assert len(doc["analysis"]["losses"][mode]["per_seed"][0]) == len(p.seeds)
+    gap = doc["analysis"]["gaps"]["myopic"]
+    assert len(gap["gap"]["point"]) == len(p.sizes) and gap["slope_per_decade"] is not None
+    assert {"E", "alpha[myopic]", "alpha[standard]"} <= set(doc["analysis"]["fit"]["params"])
+    assert doc["cost"]["distinct_runs"] == protocol.n_runs(p, MODES)
+    assert report.startswith("# Scaling study") and "**Answer: " in report
+    for name in ("loss_vs_params.png", "gap_vs_params.png", "lr_sweep.png"):
         assert (out / name).stat().st_size > 5000
         assert f"]({name})" in report
     for r in doc["runs"]:
         if r["role"] == "size":
-            assert f"{r['val_loss']:.4f}" in report
+            assert f"{r['test_loss']:.4f}" in report
 
 
 def test_checkpoints_restore_and_reproduce_the_reported_loss(smoke):
@@ -71,8 +79,9 @@ def test_checkpoints_restore_and_reproduce_the_reported_loss(smoke):
         assert cfg.gradient_mode == r["mode"] and cfg.d_model == r["d_model"]
         assert count_params(model, non_embedding=True) == r["non_embedding_params"]
         assert count_params(model) == r["params"]
-        if r["size"] == p.sizes[-1].name:  # one evaluation per mode keeps the test short
+        if r["size"] == p.sizes[-1].name and r["seed"] == 0:  # one evaluation per mode
             again = execute.evaluate_heldout(model, windows)
+            assert math.isclose(again["test_loss"], r["test_loss"], rel_tol=1e-6)
             assert math.isclose(again["val_loss"], r["val_loss"], rel_tol=1e-6)
 
 
@@ -86,7 +95,8 @@ def test_verifier_passes_on_a_restored_myopic_model(smoke):
         and r["size"] == STUDY_PRESETS["smoke"].sizes[-1].name
     )
     _, model = checkpoint.restore(out / row["run_dir"])
-    window = np.asarray(execute.heldout_windows(STUDY_PRESETS["smoke"], "shakespeare")[0][0])
+    windows = execute.heldout_windows(STUDY_PRESETS["smoke"], "shakespeare")
+    window = np.asarray(windows["test"][0][0])
     report = verify.check(model, window[:-1], window[1:])
     assert report.passed, report.failures
     assert report.expect == "myopic" and all(layer.past_max == 0.0 for layer in report.layers)
@@ -122,12 +132,11 @@ def test_gpt2_dry_run_plan_matches_eval_shape(capsys):
     text = capsys.readouterr().out
     p = STUDY_PRESETS["gpt2"]
     rows = re.findall(
-        r"^(standard|myopic)\s+(sweep|size)\s+(\S+)\s+\d+x\d+\s+([\d,]+)\s+([\d,]+)\s+"
-        r"([\d,]+)",
+        r"^(standard|myopic)\s+(\w+)\s+(\S+)/s\d+\s+\d+x\d+\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)",
         text,
         flags=re.M,
     )
-    assert len(rows) == 2 * (len(p.lrs) + len(p.sizes))
+    assert len(rows) == protocol.n_runs(p, MODES)
     for mode, role, size, total, non_emb, tokens in rows:
         s = p.proxy if role == "sweep" else next(x for x in p.sizes if x.name == size)
         expected = _eval_shape_counts(protocol.model_config(p, s, mode))
@@ -140,6 +149,7 @@ def test_gpt2_dry_run_plan_matches_eval_shape(capsys):
         "gpt2-762m",
         "gpt2-1.5b",
     }
+    assert {r[1] for r in rows} == {"sweep", "size", "undertrain", "transfer"}
     assert "accelerator-hours" in text and "TFLOP/s" in text and "mesh fsdp=-1" in text
 
 

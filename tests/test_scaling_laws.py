@@ -163,3 +163,27 @@ def test_bad_input_is_one_clear_error(n, loss, message):
 def test_interval_rejects_bad_level():
     with pytest.raises(ValueError, match="level"):
         sl.interval(np.zeros((3, 2)), level=1.5)
+
+
+def test_shared_floor_fit_recovers_a_known_law_and_refits_from_a_start():
+    n = np.geomspace(2e4, 2e5, 5)
+    truth = {"standard": (20.0, 0.30), "myopic": (25.0, 0.28)}
+    losses = {k: 1.5 + a * n**-al for k, (a, al) in truth.items()}
+    fit = sl.fit_shared_floor(n, losses)
+    assert pytest.approx(1.5, rel=1e-4) == fit.E and fit.at_bounds == ()
+    for k, (a, al) in truth.items():
+        assert fit.A[k] == pytest.approx(a, rel=1e-3) and fit.alpha[k] == pytest.approx(
+            al, rel=1e-4
+        )
+        assert np.allclose(fit.predict(k, n), losses[k], rtol=1e-6)
+    again = sl.fit_shared_floor(n, {k: v * 1.001 for k, v in losses.items()}, start=fit)
+    assert pytest.approx(1.5015, rel=1e-4) == again.E
+
+
+def test_shared_floor_fit_flags_a_parameter_on_its_bound():
+    n = np.geomspace(2e4, 2e5, 5)
+    pure = {"standard": 20 * n**-0.3, "myopic": 25 * n**-0.28}  # no floor: E -> 0
+    fit = sl.fit_shared_floor(n, pure)
+    assert "E" in fit.at_bounds and fit.E < 1e-3
+    flat = {"standard": 1.5 + 20 * n**-0.3, "myopic": np.full(5, 2.0)}  # no decrease: alpha -> 0
+    assert "alpha[myopic]" in sl.fit_shared_floor(n, flat).at_bounds

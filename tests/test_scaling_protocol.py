@@ -46,56 +46,71 @@ def test_gpt2_sizes_are_the_gpt2_presets():
         assert (ours.parametrization, ours.base_width) == ("mup", 256)
 
 
-def test_cpu_preset_meets_the_issue():
-    p = STUDY_PRESETS["cpu"]
-    n = [param_counts(protocol.model_config(p, s, "standard"))[1] for s in p.sizes]
-    assert len(p.sizes) >= 4 and max(n) / min(n) >= 10 and n == sorted(n)
-    assert len(p.lrs) >= 4 and p.data == "shakespeare"
-    assert p.proxy == p.sizes[0] and p.base_width == p.sizes[0].d_model
+def test_presets_meet_the_issue():
+    for name, min_sizes, min_decades, min_tpp in (("cpu", 5, 0.85, 2), ("cpu-large", 6, 1.5, 20)):
+        p = STUDY_PRESETS[name]
+        n = [param_counts(protocol.model_config(p, s, "standard"))[1] for s in p.sizes]
+        assert len(p.sizes) >= min_sizes and n == sorted(n)
+        assert math.log10(max(n) / min(n)) >= min_decades and p.tokens_per_param >= min_tpp
+        assert len(p.seeds) >= 3 and len(p.lrs) >= 5 and p.data == "shakespeare"
+        assert len({s.n_layers for s in p.sizes}) >= 2  # depth grows too
+        assert p.proxy == p.sizes[0] and p.base_width == p.sizes[0].d_model
+        assert p.undertrain_size in {s.name for s in p.sizes} and p.undertrain_factors == (2, 4)
+        assert -1 in p.transfer_steps and 1 in p.transfer_steps
 
 
-def test_token_budget_rule():
+def test_token_budget_is_a_constant_ratio():
     cpu, gpt2 = STUDY_PRESETS["cpu"], STUDY_PRESETS["gpt2"]
-    n0 = param_counts(protocol.model_config(cpu, cpu.proxy, "standard"))[1]
-    assert protocol.token_budget(cpu, n0) == (200, 200 * cpu.tokens_per_step)
-    steps4, _ = protocol.token_budget(cpu, 4 * n0)  # exponent 0.5: 4x params, 2x tokens
-    assert steps4 == 400
-    for size in gpt2.sizes:
-        n = param_counts(protocol.model_config(gpt2, size, "standard"))[1]
-        steps, tokens = protocol.token_budget(gpt2, n)
-        assert (
-            20 * n <= tokens < 20 * n + gpt2.tokens_per_step
-            and tokens == steps * gpt2.tokens_per_step
-        )
+    for p in (cpu, gpt2):
+        for size in p.sizes:
+            n = param_counts(protocol.model_config(p, size, "standard"))[1]
+            steps, tokens = protocol.token_budget(p, n)
+            assert tokens == steps * p.tokens_per_step
+            assert p.tokens_per_param * n <= tokens < p.tokens_per_param * n + p.tokens_per_step
+            assert protocol.token_budget(p, n, 4.0)[1] >= 4 * p.tokens_per_param * n
+    assert gpt2.tokens_per_param == 20
 
 
-def test_plan_counts_and_reuse_of_the_proxy_run():
+def test_plan_counts_seeds_and_reuse_of_the_proxy_run():
     p = STUDY_PRESETS["cpu"]
-    sweep = protocol.sweep_specs(p, ["standard", "myopic"])
-    assert len(sweep) == 2 * len(p.lrs)
+    modes = ["standard", "myopic"]
+    sweep = protocol.sweep_specs(p, modes)
+    assert len(sweep) == 2 * len(p.lrs) * len(p.seeds)
+    assert len({s.run_dir(protocol.Path("o")) for s in sweep}) == len(sweep)
     sizes = protocol.size_specs(p, "myopic", p.lrs[2])
+    assert [s.seed for s in sizes[: len(p.seeds)]] == list(p.seeds)
+    first = sizes[1]  # the proxy, seed 1
     assert protocol.same_run(
-        sizes[0], next(s for s in sweep if s.mode == "myopic" and s.lr == p.lrs[2])
+        first, next(s for s in sweep if s.mode == "myopic" and s.lr == p.lrs[2] and s.seed == 1)
     )
     assert not protocol.same_run(
-        sizes[0], next(s for s in sweep if s.mode == "standard" and s.lr == p.lrs[2])
+        first, next(s for s in sweep if s.mode == "myopic" and s.lr == p.lrs[2] and s.seed == 0)
     )
-    assert protocol.n_runs(p, ["standard", "myopic"]) == 2 * (len(p.lrs) + len(p.sizes) - 1)
-    assert protocol.n_runs(STUDY_PRESETS["gpt2"], ["standard"]) == 6 + 4
+    under = protocol.undertrain_specs(p, "myopic", 8e-3)
+    base = next(s for s in sizes if s.size.name == p.undertrain_size)
+    n = param_counts(base.model)[1]
+    assert sorted({s.tokens >= s.budget * p.tokens_per_param * n for s in under}) == [True]
+    assert all(abs(s.steps - s.budget * base.steps) < s.budget for s in under)
+    transfer = protocol.transfer_specs(p, "myopic", 8e-3)
+    assert sorted({s.lr for s in transfer}) == [4e-3, 1.6e-2]
+    assert {s.size for s in transfer} == {p.sizes[-1]}
+    plan = protocol.plan_specs(p, modes)
+    assert len(plan) == protocol.n_runs(p, modes)
     with pytest.raises(ValueError, match="unknown gradient mode"):
         protocol.model_config(p, p.sizes[0], "sideways")
 
 
-def test_best_lr_skips_diverged_and_flags_edges():
+def test_choose_lr_pools_seeds_skips_diverged_and_flags_edges():
     rows = [
-        {"mode": "m", "lr": 1e-3, "status": "ok", "val_loss": 2.0},
-        {"mode": "m", "lr": 2e-3, "status": "ok", "val_loss": 1.5},
-        {"mode": "m", "lr": 4e-3, "status": "diverged"},
+        {"mode": "m", "lr": lr, "seed": s, "status": "ok", "val_loss": v}
+        for lr, vs in ((1e-3, (2.0, 2.0)), (2e-3, (1.4, 1.8)), (4e-3, (1.5, 1.5)))
+        for s, v in enumerate(vs)
     ]
-    assert analysis.best_lr(rows) == (2e-3, False)
-    assert analysis.best_lr(rows[:2]) == (2e-3, True)
-    with pytest.raises(RuntimeError, match="every sweep run"):
-        analysis.best_lr([rows[2]])
+    assert analysis.choose_lr(rows) == (4e-3, True)  # mean 1.5 < 1.6, although seed 0 prefers 2e-3
+    rows[-1] = {**rows[-1], "status": "diverged"}
+    assert analysis.choose_lr(rows) == (2e-3, False)
+    with pytest.raises(RuntimeError, match="every sweep lr"):
+        analysis.choose_lr([{**r, "status": "diverged"} for r in rows])
 
 
 def _fake_train(monkeypatch, outcome):
@@ -117,9 +132,9 @@ def test_diverged_run_is_recorded_and_not_retried(tmp_path, monkeypatch):
     calls = _fake_train(monkeypatch, "diverge")
     p = STUDY_PRESETS["smoke"]
     spec = protocol.sweep_specs(p, ["myopic"])[0]
-    row = execute.execute(p, spec, tmp_path, "shakespeare", [], write=True)
+    row = execute.execute(p, spec, tmp_path, "shakespeare", {}, write=True)
     assert row["status"] == "diverged" and "nan" in row["error"]
-    again = execute.execute(p, spec, tmp_path, "shakespeare", [], write=True)
+    again = execute.execute(p, spec, tmp_path, "shakespeare", {}, write=True)
     assert again["skipped"] and again["status"] == "diverged" and len(calls) == 1
 
 
@@ -127,7 +142,7 @@ def test_interrupted_run_writes_no_result(tmp_path, monkeypatch):
     _fake_train(monkeypatch, "preempt")
     p = STUDY_PRESETS["smoke"]
     spec = protocol.sweep_specs(p, ["standard"])[0]
-    row = execute.execute(p, spec, tmp_path, "shakespeare", [], write=True)
+    row = execute.execute(p, spec, tmp_path, "shakespeare", {}, write=True)
     assert row["status"] == "interrupted"
     assert execute.load_result(spec.run_dir(tmp_path)) is None  # the rerun resumes training
 
@@ -144,58 +159,108 @@ def synthetic_doc() -> dict:
     return json.loads(json.dumps(_synthetic_doc()))  # exactly what results.json round-trips to
 
 
+def _row(p, mode, role, size, lr, seed, loss, rng, difficulty, budget=1.0) -> dict:
+    total, n = param_counts(protocol.model_config(p, size, mode))
+    steps, tokens = protocol.token_budget(p, n, budget)
+    per_seq = loss + difficulty + rng.normal(0, 0.02, difficulty.size)
+    val = loss + (math.log2(lr / 8e-3)) ** 2 / 20 + rng.normal(0, 0.003)
+    return {
+        "mode": mode,
+        "role": role,
+        "size": size.name,
+        "seed": seed,
+        "budget": budget,
+        "lr": lr,
+        "status": "ok",
+        "params": total,
+        "non_embedding_params": n,
+        "d_model": size.d_model,
+        "n_layers": size.n_layers,
+        "tokens": tokens,
+        "steps": steps,
+        "val_loss": val,
+        "val_loss_per_sequence": [val] * 4,
+        "test_loss": float(per_seq.mean()),
+        "test_loss_per_sequence": per_seq.tolist(),
+        "test_loss_per_position": list(np.linspace(loss + 1, loss - 0.2, 8)),
+        "run_dir": f"runs/{mode}/{size.name}-lr{lr:.3g}-x{budget:g}-s{seed}",
+        "wall_s": 2.0,
+        "cpu_s": 1.5,
+        "load_start": [1.0, 1.0, 1.0],
+    }
+
+
 def _synthetic_doc(gap_per_decade: float = 0.02) -> dict:
-    """A results document as run_study + analyze would make it, from a known curve."""
-    p = STUDY_PRESETS["cpu"]
+    """A results document as run_study + analyze would make it, from a known law: the myopic
+    gap grows by ``gap_per_decade`` and shrinks by 0.01 per doubling of the token budget."""
+    p = dataclasses.replace(STUDY_PRESETS["cpu"], n_boot=40, n_boot_fit=10)
     rng = np.random.default_rng(0)
-    difficulty = rng.normal(0, 0.4, 64)
+    difficulty = rng.normal(0, 0.4, 48)
+    n0 = param_counts(protocol.model_config(p, p.sizes[0], "standard"))[1]
+    seed_effect = rng.normal(0, 0.003, (len(p.sizes), len(p.seeds)))
+
+    def loss(mode, size, seed, budget=1.0):
+        n = param_counts(protocol.model_config(p, size, mode))[1]
+        k = p.sizes.index(size)
+        gap = gap_per_decade * math.log10(n / n0) + 0.02 - 0.01 * math.log2(budget)
+        return 1.5 + 40 * n**-0.35 + (gap if mode == "myopic" else 0) + seed_effect[k, seed]
+
     runs = []
-    n0 = None
     for mode in ("standard", "myopic"):
         for lr in p.lrs:
-            runs.append(
-                {
-                    "mode": mode,
-                    "role": "sweep",
-                    "size": p.proxy.name,
-                    "lr": lr,
-                    "status": "ok",
-                    "val_loss": 3.0 + (math.log2(lr / 8e-3)) ** 2 / 10,
-                    "run_dir": f"runs/{mode}/{p.proxy.name}-lr{lr:.3g}",
-                    "wall_s": 1.0,
-                }
-            )
+            for seed in p.seeds:
+                runs.append(
+                    _row(
+                        p,
+                        mode,
+                        "sweep",
+                        p.proxy,
+                        lr,
+                        seed,
+                        loss(mode, p.proxy, seed),
+                        rng,
+                        difficulty,
+                    )
+                )
         for size in p.sizes:
-            cfg = protocol.model_config(p, size, mode)
-            total, n = param_counts(cfg)
-            n0 = n0 or n
-            loss = (
-                1.5
-                + 40 * n**-0.35
-                + (gap_per_decade * math.log10(n / n0) if mode == "myopic" else 0)
-            )
-            per_seq = loss + difficulty + rng.normal(0, 0.02, 64)
-            runs.append(
-                {
-                    "mode": mode,
-                    "role": "size",
-                    "size": size.name,
-                    "lr": 8e-3,
-                    "status": "ok",
-                    "params": total,
-                    "non_embedding_params": n,
-                    "d_model": size.d_model,
-                    "n_layers": size.n_layers,
-                    "tokens": 1000,
-                    "steps": 10,
-                    "val_loss": float(per_seq.mean()),
-                    "val_loss_per_sequence": per_seq.tolist(),
-                    "val_loss_per_position": list(np.linspace(loss + 1, loss - 0.2, 8)),
-                    "run_dir": f"runs/{mode}/{size.name}",
-                    "wall_s": 2.0,
-                }
-            )
-    p = dataclasses.replace(p, n_boot=30)
+            for seed in p.seeds:
+                if size == p.proxy:
+                    sweep = next(
+                        r
+                        for r in runs
+                        if r["lr"] == 8e-3
+                        and r["seed"] == seed
+                        and r["mode"] == mode
+                        and r["role"] == "sweep"
+                    )
+                    runs.append({**sweep, "role": "size", "same_run_as_sweep": True})
+                    continue
+                runs.append(
+                    _row(p, mode, "size", size, 8e-3, seed, loss(mode, size, seed), rng, difficulty)
+                )
+        ut = next(s for s in p.sizes if s.name == p.undertrain_size)
+        for f in p.undertrain_factors:
+            for seed in p.seeds:
+                runs.append(
+                    _row(
+                        p,
+                        mode,
+                        "undertrain",
+                        ut,
+                        8e-3,
+                        seed,
+                        loss(mode, ut, seed, f),
+                        rng,
+                        difficulty,
+                        float(f),
+                    )
+                )
+        for lr in protocol.transfer_lrs(p, 8e-3):
+            for seed in p.seeds[: p.transfer_seeds]:
+                big = p.sizes[-1]
+                runs.append(
+                    _row(p, mode, "transfer", big, lr, seed, loss(mode, big, seed), rng, difficulty)
+                )
     result = analysis.analyze(p, ["standard", "myopic"], runs)
     env = environment()
     return analysis.results_document(
@@ -205,42 +270,76 @@ def _synthetic_doc(gap_per_decade: float = 0.02) -> dict:
         result,
         command="cmd",
         wall_s=12.0,
+        cpu_s=10.0,
         env_start=env,
         data="shakespeare",
         trained=10,
     )
 
 
-def test_analysis_detects_a_growing_gap_and_report_matches_results(tmp_path, synthetic_doc):
+def test_analysis_recovers_the_simulated_answers_and_report_matches(tmp_path, synthetic_doc):
     doc = synthetic_doc
     an = doc["analysis"]
-    assert set(an["fits"]) == {"standard", "myopic"}
-    fit = an["fits"]["standard"]
-    assert fit["fit_ci"]["alpha"][0] <= 0.35 <= fit["fit_ci"]["alpha"][1]
+    assert an["sweeps"]["myopic"]["chosen_lr"] == 8e-3 and not an["sweeps"]["myopic"]["at_edge"]
     gap = an["gaps"]["myopic"]
-    assert gap["trend_ci"][0] > 0 and len(gap["extrapolated"]["gap"]) == 4
+    sl = gap["slope_per_decade"]
+    assert sl["lo"] <= 0.02 <= sl["hi"] and sl["lo"] > 0
+    assert all(lo <= hi for lo, hi in zip(gap["gap"]["lo"], gap["gap"]["hi"]))
+    assert np.array(gap["per_seed"]).shape == (len(gap["sizes"]), 3)
+    assert an["answer"]["verdict"] == "grows with size"
+    ut = an["undertrain"]["modes"]["myopic"]
+    assert ut["gap_change"]["hi"] < 0 and an["undertrain"]["factors"] == [1.0, 2.0, 4.0]
+    assert ut["gap"]["point"][0] == pytest.approx(ut["gap"]["point"][2] + 0.02, abs=0.01)
+    tr = an["transfer"]["myopic"]
+    assert tr["complete"] and tr["own_optimum"] == 8e-3 and tr["within_one_step"] is True
+    fit = an["fit"]
+    assert fit["params"]["alpha[standard]"]["point"] > 0 and "E" in fit["params"]
     plots = plot_all(doc, tmp_path)
     assert set(plots) == set(PLOTS.values())
     assert all((tmp_path / f).stat().st_size > 5000 for f in plots)
     report = render_report(doc, plots)
+    assert report.splitlines()[2].startswith("**Answer: ") and "95% CI" in report.splitlines()[2]
     for r in doc["runs"]:
-        if r["role"] == "size":
-            assert f"{r['val_loss']:.4f}" in report
-            assert f"{r['non_embedding_params']:,}" in report
-    assert f"{fit['fit']['alpha']:.4f}" in report and f"{gap['trend_per_decade']:+.4f}" in report
-    assert "grows with N" in report and "one training seed" in report
+        if not r.get("same_run_as_sweep"):
+            assert f"{r['test_loss']:.4f}" in report
+    assert f"{sl['point']:+.4f} nats per decade" in report
+    assert "## Caveats" in report and "below Chinchilla's 20" in report
     for name in plots:
         assert f"]({name})" in report
 
 
-def test_report_lists_diverged_runs(synthetic_doc):
+def test_transfer_check_verdicts():
+    p = STUDY_PRESETS["cpu"]
+    sweeps = {"m": {"chosen_lr": 8e-3}}
+
+    def rows(losses):
+        return [
+            {
+                "mode": "m",
+                "size": p.sizes[-1].name,
+                "role": "size" if lr == 8e-3 else "transfer",
+                "seed": 0,
+                "lr": lr,
+                "status": "ok",
+                "val_loss": v,
+            }
+            for lr, v in zip((4e-3, 8e-3, 1.6e-2), losses)
+        ]
+
+    at = analysis._transfer
+    assert at(p, rows((2.0, 1.9, 2.1)), ["m"], sweeps)["m"]["within_one_step"] is True
+    edge = at(p, rows((1.8, 1.9, 2.1)), ["m"], sweeps)["m"]
+    assert edge["within_one_step"] is None and edge["own_optimum_at_local_edge"]
+    assert not at(p, rows((1.8, 1.9, 2.1))[:2], ["m"], sweeps)["m"]["complete"]
+
+
+def test_fit_parameter_on_a_bound_is_flagged_in_the_report(synthetic_doc):
     doc = json.loads(json.dumps(synthetic_doc))
-    row = next(r for r in doc["runs"] if r["role"] == "size" and r["mode"] == "myopic")
-    doc["runs"].append(
-        {**row, "role": "sweep", "status": "diverged", "error": "loss is nan", "val_loss": None}
-    )
+    doc["analysis"]["fit"]["at_bounds"] = ["E"]
     report = render_report(doc, [])
-    assert "did not finish normally" in report and "loss is nan" in report
+    assert "Parameters on a bound: E" in report and "not a finding" in report
+    doc["analysis"]["sweeps"]["myopic"]["at_edge"] = True
+    assert "at the grid's edge" in render_report(doc, [])
 
 
 def test_write_json_is_atomic(tmp_path):
@@ -251,3 +350,35 @@ def test_write_json_is_atomic(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / execute.RESULT_FILE).write_text("{not json")
     assert execute.load_result(tmp_path / "bad") is None
+
+
+def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypatch):
+    from myojax import train
+    from myojax.train.monitor import StopFlag
+
+    monkeypatch.setattr(train, "run", lambda *a, **k: pytest.fail("report-only trained"))
+    p = STUDY_PRESETS["smoke"]
+    spec = protocol.sweep_specs(p, ["standard"])[1]
+    row = {
+        "status": "ok",
+        "mode": "standard",
+        "role": "sweep",
+        "size": spec.size.name,
+        "lr": spec.lr,
+        "steps": spec.steps,
+        "seed": spec.seed,
+        "d_model": 16,
+        "n_layers": 1,
+    }
+    write_json(spec.run_dir(tmp_path) / execute.RESULT_FILE, row)
+    rows, finished = execute.run_study(
+        p,
+        ["standard"],
+        tmp_path,
+        data="shakespeare",
+        write=False,
+        stop=StopFlag(),
+        say=lambda _: None,
+        train=False,
+    )
+    assert rows == [row] and not finished

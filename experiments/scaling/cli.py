@@ -98,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
         "(passed to myojax.train as TrainConfig.mesh; default: the trainer's)",
     )
     parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="after the study (finished runs are skipped), also write the report to "
+        "results/scaling.md (other presets: results/scaling-PRESET.md), results.json to "
+        "results/scaling-PRESET.json and the plots to docs/figures/scaling/ (other presets: a "
+        "PRESET subfolder): the published copy is generated, never edited by hand",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: analyse and report the runs finished so far (a partial study's "
+        "report says how many of the planned runs it rests on)",
+    )
+    parser.add_argument(
         "--rerender",
         action="store_true",
         help="recompute fits, plots and report from the finished runs even when no run changed",
@@ -141,9 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_rows(p: StudyPreset, modes: Sequence[str]) -> list[dict[str, Any]]:
     """Every distinct run of the plan (sweep runs and sizes; the lr of sizes is not known yet)."""
     rows = []
-    for spec in protocol.sweep_specs(p, modes) + [
-        s for m in modes for s in protocol.size_specs(p, m, 0.0)
-    ]:
+    for spec in protocol.plan_specs(p, modes):
         total, non_emb = param_counts(spec.model)
         flops = train_flops_per_token(spec.model) * spec.tokens
         rows.append(
@@ -157,6 +169,8 @@ def plan_rows(p: StudyPreset, modes: Sequence[str]) -> list[dict[str, Any]]:
                 "non_embedding_params": non_emb,
                 "tokens": spec.tokens,
                 "steps": spec.steps,
+                "seed": spec.seed,
+                "budget": spec.budget,
                 "lr": spec.lr if spec.role == "sweep" else None,
                 "flops": flops,
             }
@@ -175,7 +189,8 @@ def print_plan(p: StudyPreset, modes: Sequence[str], args: argparse.Namespace) -
     print(
         f"  muP base width {p.base_width} (proxy {p.proxy.name}: {p.proxy.n_layers} layers x "
         f"{p.proxy.d_model}); lr sweep {list(p.lrs)} per mode; batch {p.batch_size} x "
-        f"{p.seq_len} tokens; token rule D = ref * (N/N_proxy)^{p.budget_exponent}"
+        f"{p.seq_len} tokens; D = {p.tokens_per_param:g} tokens per non-embedding parameter; "
+        f"seeds {list(p.seeds)}"
     )
     print(
         f"  accelerator-hours assume {args.peak_tflops:g} TFLOP/s peak per accelerator at "
@@ -191,7 +206,8 @@ def print_plan(p: StudyPreset, modes: Sequence[str], args: argparse.Namespace) -
         total_flops += r["flops"]
         lr = f"{r['lr']:g}" if r["lr"] is not None else "best"
         print(
-            f"{r['mode']:<10} {r['role']:<6} {r['size']:<12} {r['n_layers']:>3}x{r['d_model']:<5} "
+            f"{r['mode']:<10} {r['role']:<6} {r['size'] + '/s' + str(r['seed']):<12} "
+            f"{r['n_layers']:>3}x{r['d_model']:<5} "
             f"{r['params']:>15,} {r['non_embedding_params']:>15,} {r['tokens']:>17,} "
             f"{r['steps']:>8,} {lr:>8} {r['flops']:>9.2e} {r['flops'] / peak / 3600:>9.1f}"
         )
@@ -250,6 +266,16 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace, p: St
         )
 
 
+def _compilation_cache(out: Path) -> None:
+    """Persist compiled steps under --out: every seed of a configuration compiles the same
+    program, and on a small CPU compiling costs more than training the smallest models."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str((out / "jax-cache").resolve()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -277,11 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sharding.maybe_initialize_distributed()
     write = sharding.is_main_process()
     out = Path(args.out)
+    _compilation_cache(out)
     command = (
         "python -m experiments.scaling " + shlex.join(sys.argv[1:] if argv is None else argv)
     ).strip()
     tty = sys.stderr.isatty() if args.progress == "auto" else args.progress == "on"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     env_start = environment()
     stop = StopFlag()
     bar = _RunCounter(protocol.n_runs(p, modes), tty)
@@ -298,13 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar=bar,
                 progress=tty,
                 mesh=args.mesh,
+                train=not args.report_only,
             )
     except (pipeline.DataError, ValueError, OSError, RuntimeError) as e:
         bar.close()
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 1
     bar.close()
-    if not finished:
+    if not finished and not args.report_only:
         name = signal.Signals(stop.signum or signal.SIGTERM).name
         print(
             f"stopped by {name}: finished runs are saved and the current run is checkpointed; "
@@ -324,8 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         and old.get("schema_version") == study_analysis.SCHEMA_VERSION
         and study_analysis.runs_fingerprint(old["runs"]) == study_analysis.runs_fingerprint(runs)
         and old.get("modes") == list(modes)
+        and old.get("finished", True) == finished
     ):
         print(f"nothing new: every run was already finished and {results_path} is up to date")
+        if args.publish:
+            publish(old, p.name, Path.cwd())
         return 0
     bar.say("fitting scaling laws (bootstrap)")
     analysis = study_analysis.analyze(p, modes, runs)
@@ -336,10 +367,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         analysis,
         command=command,
         wall_s=time.perf_counter() - t0,
+        cpu_s=time.process_time() - c0,
         env_start=env_start,
         data=args.data,
         trained=bar.trained,
         previous=old,
+        finished=finished,
+        planned_runs=protocol.n_runs(p, modes),
     )
     write_json(results_path, doc)
     plots = plot_all(doc, out)
@@ -349,4 +383,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({time.perf_counter() - t0:.0f}s)",
         flush=True,
     )
+    if answer := doc["analysis"].get("answer"):
+        print(answer["text"], flush=True)
+    if args.publish:
+        publish(doc, p.name, Path.cwd())
     return 0
+
+
+def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
+    """Copy a finished study into the repository: results/ and docs/figures/scaling/."""
+    from experiments.scaling.report import plot_all, render_report
+    from myojax.train.rundir import write_json
+
+    suffix = "" if preset == "cpu" else f"-{preset}"
+    figures = root / "docs" / "figures" / "scaling" / ("" if preset == "cpu" else preset)
+    figures.mkdir(parents=True, exist_ok=True)
+    plots = plot_all(doc, figures)
+    prefix = "../" + figures.relative_to(root).as_posix() + "/"
+    report = root / "results" / f"scaling{suffix}.md"
+    report.write_text(render_report(doc, plots, figure_prefix=prefix))
+    write_json(root / "results" / f"scaling-{preset}.json", doc)
+    print(f"published {report}, results/scaling-{preset}.json and {len(plots)} plots in {figures}")

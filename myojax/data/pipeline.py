@@ -34,7 +34,13 @@ class DataError(RuntimeError):
 @dataclass(frozen=True)
 class TokenData:
     """Train and held-out token arrays (ndarray or read-only memmap), the vocabulary size, the
-    tokenizer that made them, and the files they came from (``names[split][i]``)."""
+    tokenizer that made them, and the files they came from (``names[split][i]``).
+
+    ``val`` is what the trainer evaluates on. ``validation`` (tuning decisions) and ``test``
+    (reported losses) are the disjoint held-out splits a study uses: for the embedded corpus
+    ``val`` is both together; for shards ``validation`` is the ``val_*`` shards and ``test`` the
+    optional ``test_*`` shards (empty when there are none).
+    """
 
     train: tuple[np.ndarray, ...]
     val: tuple[np.ndarray, ...]
@@ -42,6 +48,8 @@ class TokenData:
     description: str
     tokenizer: str = "byte"
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    validation: tuple[np.ndarray, ...] = ()
+    test: tuple[np.ndarray, ...] = ()
 
 
 def check_windows_fit(data: TokenData, length: int) -> None:
@@ -127,10 +135,27 @@ def load_data(source: str) -> TokenData:
         c = corpus.load()
         names = {s: (f"the embedded Shakespeare {s} split",) for s in ("train", "val")}
         return TokenData(
-            (c.train,), (c.val,), 256, "embedded Shakespeare corpus (bytes)", "byte", names
+            (c.train,),
+            (c.val,),
+            256,
+            "embedded Shakespeare corpus (bytes)",
+            "byte",
+            names,
+            validation=(c.validation,),
+            test=(c.test,),
         )
     train, id_train, train_names = _load_shards(Path(source), "train")
     val, id_val, val_names = _load_shards(Path(source), "val")
+    test: list[np.ndarray] = []
+    test_names: list[str] = []
+    if any(Path(source).glob("test_*.bin")):
+        test, id_test, test_names = _load_shards(Path(source), "test")
+        if id_test != id_train:
+            raise DataError(
+                f"train and test shards in {source} disagree (tokenizer, dtype, vocab_size: "
+                f"{id_train} vs {id_test}); re-prepare with `python -m myojax.data.prepare ... "
+                "--overwrite`"
+            )
     if id_train != id_val:
         raise DataError(
             f"train and val shards in {source} disagree (tokenizer, dtype, vocab_size: "
@@ -143,7 +168,9 @@ def load_data(source: str) -> TokenData:
         id_train[2],
         f"token shards in {source} ({id_train[0]})",
         id_train[0],
-        {"train": tuple(train_names), "val": tuple(val_names)},
+        {"train": tuple(train_names), "val": tuple(val_names), "test": tuple(test_names)},
+        validation=tuple(val),
+        test=tuple(test),
     )
 
 
