@@ -142,13 +142,15 @@ def bench(
         for _ in range(3):
             run()
     times: dict[str, list[float]] = {name: [] for name in runners}
+    cpu_times: dict[str, list[float]] = {name: [] for name in runners}
     bar = Progress(rounds, unit="round", desc="bench", quiet=not progress)
     for done in range(1, rounds + 1):
         for name, run in runners.items():
             for _ in range(steps_per_round):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 run()
                 times[name].append(time.perf_counter() - start)
+                cpu_times[name].append(time.process_time() - cpu_start)
         bar.update(done, line=f"bench: round {done}/{rounds}")
     bar.close()
     n_non_emb = count_params(state["standard"].model, non_embedding=True)
@@ -160,6 +162,9 @@ def bench(
         rows[name] = {
             "step_ms": 1e3 * med,
             "step_ms_p10": 1e3 * sorted(times[name])[len(times[name]) // 10],
+            # CPU time of all the process's threads during the step: less sensitive to other
+            # processes' load than wall time (but it counts threads spinning while they wait).
+            "cpu_ms": 1e3 * statistics.median(cpu_times[name]),
             "tokens_per_s": tokens / med,
             "mfu": flops_tok * tokens / med / peak,
         }

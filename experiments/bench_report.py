@@ -78,19 +78,21 @@ def run_markdown(result: dict, command: str) -> str:
         f"peak {result['matmul_peak_gflops']:.1f} GFLOP/s measured in the run.",
         f"Measured {_provenance(result)}.",
         "",
-        "| runner | step ms | tokens/s | MFU | torch ms / this | ratio to standard |",
-        "|---|---|---|---|---|---|",
+        "| runner | step ms | CPU ms | tokens/s | MFU | torch ms / this | ratio to standard |",
+        "|---|---|---|---|---|---|---|",
     ]
     std = result["modes"]["standard"]["step_ms"]
     for name, row in result["modes"].items():
         vs = f"{row['ratio_vs_torch']:.3f}" if "ratio_vs_torch" in row else "—"
         lines.append(
-            f"| myojax {name} | {row['step_ms']:.1f} | {row['tokens_per_s']:,.0f} | "
+            f"| myojax {name} | {row['step_ms']:.1f} | {row['cpu_ms']:.0f} | "
+            f"{row['tokens_per_s']:,.0f} | "
             f"{row['mfu']:.1%} | {vs} | {row['step_ms'] / std:.3f} |"
         )
     if peer:
         lines.append(
-            f"| torch eager | {peer['step_ms']:.1f} | {peer['tokens_per_s']:,.0f} | "
+            f"| torch eager | {peer['step_ms']:.1f} | {peer['cpu_ms']:.0f} | "
+            f"{peer['tokens_per_s']:,.0f} | "
             f"{peer['mfu']:.1%} | 1 | — |"
         )
     return "\n".join(lines)
