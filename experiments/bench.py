@@ -221,6 +221,28 @@ def run_sweep(
     return 0
 
 
+def run_profile(cfg: ModelConfig, batch_size: int, out: str | None, command: str) -> int:
+    """Print (and with ``out`` write) the per-category op time of each mode's step."""
+    from experiments import bench_profile
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    start = environment()
+    result = bench_profile.profile(cfg, batch_size)
+    provenance = (
+        f"Measured {start['time']} on {start['cpu_count']} CPUs, jax {start['jax']}; load "
+        f"average (1/5/15 min) {bench_report.load_text(start['load_avg_1_5_15'])} at start, "
+        f"{bench_report.load_text(environment()['load_avg_1_5_15'])} at end; wall "
+        f"{time.perf_counter() - wall0:.0f} s, process CPU {time.process_time() - cpu0:.0f} s"
+    )
+    shape = bench_report.shape_text(cfg.to_dict(), batch_size)
+    text = bench_profile.profile_markdown(result, command, shape, provenance)
+    print(text)
+    if out:
+        key = f"bench profile d{cfg.d_model} L{cfg.n_layers} T{cfg.seq_len} B{batch_size}"
+        bench_report.write_section(out, key, text)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench", description=__doc__.split("\n\n")[0]
@@ -262,6 +284,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=SWEEPS,
         help="run the benchmark at each width (64-512) or sequence length (64-512) and write a "
         "markdown table and a PNG plot (--out)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="trace each mode's compiled step with jax.profiler (modes interleaved) and report "
+        "XLA op time per category: matmuls, reductions, T×T elementwise, layout copies, ...",
     )
     p.add_argument(
         "--out",
@@ -314,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     command = bench_report.command_line(argv)
+    if args.profile:
+        return run_profile(cfg, args.batch, args.out, command)
     if args.sweep:
         return run_sweep(
             args.sweep, cfg, args.batch, args.rounds, args.steps, args.peer, args.out, command

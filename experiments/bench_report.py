@@ -59,7 +59,7 @@ def load_text(load) -> str:
     return "n/a" if load is None else " / ".join(f"{x:.1f}" for x in load)
 
 
-def _shape(cfg: dict, batch: int) -> str:
+def shape_text(cfg: dict, batch: int) -> str:
     return (
         f"batch {batch} × seq {cfg['seq_len']}, d_model {cfg['d_model']}, {cfg['n_layers']} "
         f"layers, {cfg['n_heads']} heads, vocab {cfg['vocab_size']}, {cfg['compute_dtype']}"
@@ -72,7 +72,7 @@ def run_markdown(result: dict, command: str) -> str:
     lines = [
         f"```bash\n{command}\n```",
         "",
-        f"{_shape(result['config'], result['batch_size'])}; {result['params']:,} params"
+        f"{shape_text(result['config'], result['batch_size'])}; {result['params']:,} params"
         + (f" (torch peer: {peer['params']:,}, {peer['runtime']})" if peer else "")
         + f"; {result['samples_per_mode']} interleaved timed steps each, median; float matmul "
         f"peak {result['matmul_peak_gflops']:.1f} GFLOP/s measured in the run.",
@@ -118,7 +118,7 @@ def sweep_markdown(kind: str, points: list[tuple[int, dict]], command: str, imag
     head = [
         f"```bash\n{command}\n```",
         "",
-        f"Base shape: {_shape(first['config'], first['batch_size'])}, with {label} varied; "
+        f"Base shape: {shape_text(first['config'], first['batch_size'])}, with {label} varied; "
         f"{first['samples_per_mode']} interleaved timed steps per runner and point, median. "
         "Ratios vs torch are torch step / myojax step (above 1: myojax faster); MFU against "
         "the float matmul peak measured at each point. Each row's load average (1 min) is at "
