@@ -349,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.sweep, cfg, args.batch, args.rounds, args.steps, args.peer, args.out, command
         )
     result = bench(cfg, args.batch, args.rounds, args.steps, args.peer, progress=not args.json)
+    result["command"] = command
     if args.out:
         key = bench_report.run_key(result)
         bench_report.write_section(args.out, key, bench_report.run_markdown(result, command))

@@ -66,3 +66,10 @@ def test_bad_flags_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         bench.main(argv)
     assert exc.value.code == 2
+
+
+def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
+    args = bench._parser().parse_args(["--preset", "gpt2-117m", "--dtype", "bfloat16"])
+    cfg = bench._config(args)
+    assert (cfg.d_model, cfg.n_layers, cfg.seq_len, cfg.vocab_size) == (768, 12, 1024, 50257)
+    assert (cfg.compute_dtype, cfg.param_dtype) == ("bfloat16", "float32")
