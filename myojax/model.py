@@ -242,7 +242,7 @@ class GPT(eqx.Module):
             step = jax.checkpoint(step, policy=policy)
         x0 = self.embed(tokens)
         # Unrolled up to MAX_UNROLLED_LAYERS: a rolled loop zero-fills and dynamic-slices the
-        # stacked activations it saves for the backward pass (~20% of a CPU step, results/core.md).
+        # stacked activations it saves for the backward pass (`experiments.bench --profile`).
         unroll = config.n_layers <= MAX_UNROLLED_LAYERS
         x, layer_stats = jax.lax.scan(step, x0, (dynamic, probes), unroll=unroll)
         if not collect:
