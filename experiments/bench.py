@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.heads} heads, vocab {args.vocab}; {result['params']:,} params; "
         f"{result['samples_per_mode']} timed steps per mode on {result['device']}"
     )
-    print(f"measured float32 matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s")
+    print(f"measured {cfg.compute_dtype} matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s")
     peer = result.get("peer")
     print(
         f"{'mode':<10} {'step ms':>9} {'tokens/s':>10} {'MFU':>7}" + ("  vs torch" if peer else "")
