@@ -1,4 +1,9 @@
-from experiments import bench
+import importlib.util
+import json
+
+import pytest
+
+from experiments import bench, bench_report
 from myojax.config import ModelConfig
 
 CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
@@ -24,9 +29,58 @@ def test_costs_are_per_step_not_one_scanned_layer():
     assert two["dot_ops"] - one["dot_ops"] == one["dot_ops"] - 3 > 0  # 3 dots in embed/head
 
 
-def test_bench_reports_every_mode_and_the_ratios():
-    result = bench.bench(CFG, batch_size=2, rounds=1, steps_per_round=1)
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_bench_json_reports_every_mode_the_ratios_and_the_torch_peer(capsys, tmp_path):
+    """One run through the CLI (with the torch peer when torch is installed): every mode, the
+    myopic ratios, ratio_vs_torch per mode, the machine load; --out writes the table."""
+    out = tmp_path / "core.md"
+    argv = "--json --batch 2 --seq 16 --d-model 32 --layers 2 --heads 2 --vocab 32"
+    argv = [*argv.split(), "--rounds", "1", "--steps", "1", "--out", str(out)]
+    assert bench.main(argv + (["--peer", "torch"] if HAS_TORCH else [])) == 0
+    result = json.loads(capsys.readouterr().out)
     assert set(result["modes"]) == {"standard", "myopic", "myopic_kv"}
     std = result["modes"]["standard"]["step_ms"]
     assert result["ratio_myopic"] == result["modes"]["myopic"]["step_ms"] / std
+    assert result["ratio_myopic_kv"] == result["modes"]["myopic_kv"]["step_ms"] / std
     assert all(row["tokens_per_s"] > 0 and row["mfu"] > 0 for row in result["modes"].values())
+    assert len(result["environment"]["start"]["load_avg_1_5_15"]) == 3
+    assert "| myojax myopic |" in out.read_text()
+    if HAS_TORCH:
+        peer = result["peer"]
+        assert peer["params"] == result["params"]
+        for row in result["modes"].values():
+            assert row["ratio_vs_torch"] == peer["step_ms"] / row["step_ms"]
+    else:
+        assert all("ratio_vs_torch" not in row for row in result["modes"].values())
+
+
+def test_a_sweep_without_out_is_refused_with_exit_2(capsys):
+    assert bench.main(["--sweep", "width"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_write_section_replaces_its_own_section_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "r.md"
+    path.write_text("# Title\n\nhand-written\n")
+    bench_report.write_section(path, "a", "first")
+    bench_report.write_section(path, "b", "other")
+    bench_report.write_section(path, "a", "second")
+    text = path.read_text()
+    assert "hand-written" in text and "other" in text and "second" in text
+    assert "first" not in text and text.count("<!-- begin a -->") == 1
+
+
+@pytest.mark.parametrize("argv", [["--sweep", "depth"], ["--peer", "jax"], ["--dtype", "int8"]])
+def test_bad_flags_exit_2(argv):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+
+
+def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
+    args = bench._parser().parse_args(["--preset", "gpt2-117m", "--dtype", "bfloat16"])
+    cfg = bench._config(args)
+    assert (cfg.d_model, cfg.n_layers, cfg.seq_len, cfg.vocab_size) == (768, 12, 1024, 50257)
+    assert (cfg.compute_dtype, cfg.param_dtype) == ("bfloat16", "float32")

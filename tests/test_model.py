@@ -106,3 +106,19 @@ def test_bfloat16_compute_runs_and_stays_close():
     out = low(_tokens(cfg))
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, model(_tokens(cfg)), atol=0.05)
+
+
+def test_shallow_stacks_unroll_the_layer_scan_and_deep_ones_keep_the_loop():
+    """Up to MAX_UNROLLED_LAYERS the scan is unrolled (no loop-carried activation buffers in
+    the step); deeper stacks keep a rolled loop so compile time stays flat in depth."""
+    from myojax.model import MAX_UNROLLED_LAYERS
+
+    def unroll(layers):
+        cfg = ModelConfig(vocab_size=16, seq_len=4, d_model=8, n_layers=layers, n_heads=2)
+        model = GPT(cfg, key=jax.random.key(0))
+        jaxpr = jax.make_jaxpr(lambda m, t: m(t))(model, _tokens(cfg))
+        (scan,) = [e for e in jaxpr.eqns if e.primitive.name == "scan"]
+        return scan.params["unroll"]
+
+    assert unroll(MAX_UNROLLED_LAYERS) == MAX_UNROLLED_LAYERS
+    assert unroll(MAX_UNROLLED_LAYERS + 1) == 1

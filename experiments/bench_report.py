@@ -1,0 +1,212 @@
+"""Markdown and plots for ``experiments.bench``: one run's table, and the width / sequence-length
+sweeps (``--sweep width|seq --out results/core.md``).
+
+Each report is a section of the ``--out`` markdown file between ``<!-- begin KEY -->`` and
+``<!-- end KEY -->`` markers, replaced in place when the same command runs again, so a results
+file can hold several generated sections beside hand-written text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from myojax.config import ModelConfig
+
+SWEEP_VALUES: dict[str, tuple[int, ...]] = {
+    "width": (64, 128, 256, 512),
+    "seq": (64, 128, 256, 512),
+}
+MODES = ("standard", "myopic", "myopic_kv")
+
+
+def command_line(argv: Sequence[str] | None) -> str:
+    import sys
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", "-m", "experiments.bench", *args])
+
+
+def write_section(path: str | Path, key: str, body: str) -> None:
+    """Replace the ``key`` section of the markdown file ``path`` (append it if absent)."""
+    path = Path(path)
+    begin, end = f"<!-- begin {key} -->", f"<!-- end {key} -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
+    path.write_text(text)
+
+
+def _provenance(result: dict) -> str:
+    env = result["environment"]
+    start = env["start"]
+    return (
+        f"{start['time']} on {start['cpu_count']} CPUs ({result['machine']}, {result['device']}), "
+        f"jax {start['jax']}; load average (1/5/15 min) {load_text(start['load_avg_1_5_15'])} at "
+        f"start, {load_text(env['end_load_avg_1_5_15'])} at end; wall {env['wall_s']:.0f} s, "
+        f"process CPU {env['process_cpu_s']:.0f} s"
+    )
+
+
+def load_text(load) -> str:
+    return "n/a" if load is None else " / ".join(f"{x:.1f}" for x in load)
+
+
+def shape_text(cfg: dict, batch: int) -> str:
+    return (
+        f"batch {batch} × seq {cfg['seq_len']}, d_model {cfg['d_model']}, {cfg['n_layers']} "
+        f"layers, {cfg['n_heads']} heads, vocab {cfg['vocab_size']}, {cfg['compute_dtype']}"
+    )
+
+
+def run_markdown(result: dict, command: str) -> str:
+    """One benchmark run: per-mode step time, tokens/s, MFU, ratio to torch and to standard."""
+    peer = result.get("peer")
+    lines = [
+        f"```bash\n{command}\n```",
+        "",
+        f"{shape_text(result['config'], result['batch_size'])}; {result['params']:,} params"
+        + (f" (torch peer: {peer['params']:,}, {peer['runtime']})" if peer else "")
+        + f"; {result['samples_per_mode']} interleaved timed steps each, median; float matmul "
+        f"peak {result['matmul_peak_gflops']:.1f} GFLOP/s measured in the run.",
+        f"Measured {_provenance(result)}.",
+        "",
+        "| runner | step ms | CPU ms | tokens/s | MFU | torch ms / this | ratio to standard |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    std = result["modes"]["standard"]["step_ms"]
+    for name, row in result["modes"].items():
+        vs = f"{row['ratio_vs_torch']:.3f}" if "ratio_vs_torch" in row else "—"
+        lines.append(
+            f"| myojax {name} | {row['step_ms']:.1f} | {row['cpu_ms']:.0f} | "
+            f"{row['tokens_per_s']:,.0f} | "
+            f"{row['mfu']:.1%} | {vs} | {row['step_ms'] / std:.3f} |"
+        )
+    if peer:
+        lines.append(
+            f"| torch eager | {peer['step_ms']:.1f} | {peer['cpu_ms']:.0f} | "
+            f"{peer['tokens_per_s']:,.0f} | "
+            f"{peer['mfu']:.1%} | 1 | — |"
+        )
+    return "\n".join(lines)
+
+
+def run_key(result: dict) -> str:
+    cfg = result["config"]
+    return (
+        f"bench d{cfg['d_model']} L{cfg['n_layers']} T{cfg['seq_len']} B{result['batch_size']} "
+        f"{cfg['compute_dtype']}" + (" vs torch" if "peer" in result else "")
+    )
+
+
+def sweep_configs(kind: str, cfg: ModelConfig) -> list[tuple[int, ModelConfig]]:
+    field = {"width": "d_model", "seq": "seq_len"}[kind]
+    return [(v, cfg.replace(**{field: v})) for v in SWEEP_VALUES[kind]]
+
+
+def sweep_markdown(kind: str, points: list[tuple[int, dict]], command: str, image: str) -> str:
+    first = points[0][1]
+    has_peer = "peer" in first
+    label = {"width": "d_model", "seq": "seq len"}[kind]
+    head = [
+        f"```bash\n{command}\n```",
+        "",
+        f"Base shape: {shape_text(first['config'], first['batch_size'])}, with {label} varied; "
+        f"{first['samples_per_mode']} interleaved timed steps per runner and point, median. "
+        "Ratios vs torch are torch step / myojax step (above 1: myojax faster); MFU against "
+        "the float matmul peak measured at each point. Each row's load average (1 min) is at "
+        "the start and end of that point.",
+        "",
+    ]
+    cols = [label, "params", "standard ms"]
+    if has_peer:
+        cols += ["torch ms", "standard vs torch", "myopic vs torch", "myopic_kv vs torch"]
+    cols += ["myopic / std", "myopic_kv / std", "MFU std"]
+    if has_peer:
+        cols += ["MFU torch"]
+    cols += ["load 1 min", "wall s"]
+    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for value, r in points:
+        m = r["modes"]
+        cells = [str(value), f"{r['params']:,}", f"{m['standard']['step_ms']:.1f}"]
+        if has_peer:
+            cells += [f"{r['peer']['step_ms']:.1f}"]
+            cells += [f"{m[mode]['ratio_vs_torch']:.3f}" for mode in MODES]
+        cells += [f"{r['ratio_myopic']:.3f}", f"{r['ratio_myopic_kv']:.3f}"]
+        cells += [f"{m['standard']['mfu']:.1%}"]
+        if has_peer:
+            cells += [f"{r['peer']['mfu']:.1%}"]
+        env = r["environment"]
+        cells += [
+            f"{env['start']['load_avg_1_5_15'][0]:.1f}→{env['end_load_avg_1_5_15'][0]:.1f}",
+            f"{env['wall_s']:.0f}",
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    start, end = points[0][1]["environment"]["start"], points[-1][1]["environment"]
+    tail = [
+        "",
+        f"From {start['time']} on {start['cpu_count']} CPUs, jax {start['jax']}; load average "
+        f"(1/5/15 min) {load_text(start['load_avg_1_5_15'])} at the start, "
+        f"{load_text(end['end_load_avg_1_5_15'])} at the end.",
+        "",
+        f"![{kind} sweep]({image})",
+    ]
+    return "\n".join(head + rows + tail)
+
+
+def sweep_plot(kind: str, points: list[tuple[int, dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [v for v, _ in points]
+    has_peer = "peer" in points[0][1]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for mode in MODES:
+        if has_peer:
+            left.plot(xs, [r["modes"][mode]["ratio_vs_torch"] for _, r in points], "o-", label=mode)
+        right.plot(xs, [r["modes"][mode]["mfu"] * 100 for _, r in points], "o-", label=mode)
+    if has_peer:
+        right.plot(xs, [r["peer"]["mfu"] * 100 for _, r in points], "k--", label="torch eager")
+        left.axhline(1.0, color="grey", lw=0.8)
+        left.set_ylabel("torch step / myojax step")
+        left.legend()
+    else:
+        left.plot(xs, [r["ratio_myopic"] for _, r in points], "o-", label="myopic / standard")
+        left.plot(xs, [r["ratio_myopic_kv"] for _, r in points], "o-", label="myopic_kv / standard")
+        left.axhline(1.0, color="grey", lw=0.8)
+        left.legend()
+    xlabel = {"width": "d_model", "seq": "sequence length"}[kind]
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel(xlabel)
+    right.set_ylabel("MFU (%)")
+    right.legend()
+    fig.suptitle(f"train step vs {xlabel}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_sweep(kind: str, points: list[tuple[int, dict]], out: str, command: str) -> Path:
+    """The sweep's section of ``out``, its PNG and its raw JSON (beside ``out``)."""
+    out_path = Path(out)
+    stem = out_path.with_name(f"{out_path.stem}-sweep-{kind}")
+    image = stem.with_suffix(".png")
+    sweep_plot(kind, points, image)
+    stem.with_suffix(".json").write_text(
+        json.dumps({"command": command, "points": [r for _, r in points]}, indent=1) + "\n"
+    )
+    write_section(
+        out_path, f"bench sweep {kind}", sweep_markdown(kind, points, command, image.name)
+    )
+    return image
