@@ -28,9 +28,12 @@ def test_dry_run_prints_a_layout_per_run(capsys: pytest.CaptureFixture[str]) -> 
     assert "pod plan on v4-32 (TPU v4, 16 chips: 32.0 GiB and 275 TFLOP/s" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("myopic ")]
     rows = [r for r in rows if "data=" in " ".join(r)]
-    assert len(rows) == len(GPT2.lrs) + len(GPT2.sizes)  # every sweep run and every size
+    # every sweep run and every size, once per training seed
+    assert len(rows) == (len(GPT2.lrs) + len(GPT2.sizes)) * len(GPT2.seeds)
     for spec in size_specs(GPT2, "myopic", 0.0):
-        (row,) = [r for r in rows if r[2] == spec.size.name]
+        same = [r for r in rows if r[2] == spec.size.name]
+        assert len(same) == len(GPT2.seeds) and all(r[4:] == same[0][4:] for r in same)
+        row = same[0]
         mesh, micro, remat, gib, hbm, hours = row[4:10]
         plan = pods.plan_run(
             spec.model, spec.steps, GPT2.batch_size, pods.ACCELERATORS["v4-32"], 0.4
@@ -49,9 +52,8 @@ def test_dry_run_prints_a_layout_per_run(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_search_prefers_no_remat_then_least_sharding() -> None:
     v4 = pods.ACCELERATORS["v4-32"]
-    small, xl = (
-        s for s in size_specs(GPT2, "standard", 0.0) if s.size.name in ("gpt2-117m", "gpt2-1.5b")
-    )
+    by_name = {s.size.name: s for s in size_specs(GPT2, "standard", 0.0)}
+    small, xl = by_name["gpt2-117m"], by_name["gpt2-1.5b"]
     a = pods.plan_run(small.model, 10, 512, v4, 0.4)
     b = pods.plan_run(xl.model, 10, 512, v4, 0.4)
     assert a is not None and a.mesh == "data=16,fsdp=1" and a.remat == "none"
