@@ -1,7 +1,9 @@
 """The pure train step, its jit (with mesh shardings), and held-out evaluation.
 
 ``train_step(state, batch, optimizer)`` is a pure function of explicit state; ``compile_train_step``
-is the one place it is jitted (donated state, explicit shardings on a mesh).
+is the one place it is jitted (donated state, explicit shardings on a mesh). Both take the
+per-position ``loss`` (default next-token cross-entropy) and serve any model with the
+``model(inputs, probes)`` protocol (``init_state(..., build=...)``; e.g. ``myojax.heads``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax import sharding as shd
 from myojax.config import ModelConfig
-from myojax.loss import Batch, batch_losses, loss_and_grad
+from myojax.loss import Batch, PositionLoss, batch_losses, cross_entropy, loss_and_grad
 from myojax.model import GPT
 
 
@@ -27,23 +29,31 @@ class TrainState(eqx.Module):
     """Everything that changes during training (the optimizer itself is static)."""
 
     step: Int[Array, ""]
-    model: GPT
+    model: GPT  # or any model built from myojax pieces (init_state's ``build``)
     opt_state: optax.OptState
 
 
 def init_state(
-    model_cfg: ModelConfig, optimizer: optax.GradientTransformation, key: PRNGKeyArray
+    model_cfg: ModelConfig,
+    optimizer: optax.GradientTransformation,
+    key: PRNGKeyArray,
+    *,
+    build: Callable[..., eqx.Module] = GPT,
 ) -> TrainState:
-    model = GPT(model_cfg, key=key)
+    """Step 0: ``build(model_cfg, key=key)`` (default ``GPT``) and its optimizer state."""
+    model = build(model_cfg, key=key)
     return TrainState(jnp.zeros((), jnp.int32), model, optimizer.init(model))
 
 
 def train_step(
-    state: TrainState, batch: Batch, optimizer: optax.GradientTransformation
+    state: TrainState,
+    batch: Batch,
+    optimizer: optax.GradientTransformation,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
-    """One optimizer step on ``batch``; pure. Metrics: the batch loss before the update and the
-    global gradient norm before clipping."""
-    loss, grads = loss_and_grad(state.model, batch)
+    """One optimizer step on ``batch`` with the mean of ``loss_fn`` over positions; pure.
+    Metrics: the batch loss before the update and the global gradient norm before clipping."""
+    loss, grads = loss_and_grad(state.model, batch, loss_fn)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.model)
     model = eqx.apply_updates(state.model, updates)
     return TrainState(state.step + 1, model, opt_state), {
@@ -56,13 +66,15 @@ def compile_train_step(
     optimizer: optax.GradientTransformation,
     mesh: shd.Mesh | None = None,
     state_shardings: TrainState | None = None,
+    *,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
     """``train_step`` jitted, with the state's buffers donated to the new state.
 
     With a ``mesh`` and the state's ``NamedSharding``s: explicit in/out shardings, the state
     keeping its layout across steps, the batch split over (data, fsdp), metrics replicated.
     """
-    step = functools.partial(train_step, optimizer=optimizer)
+    step = functools.partial(train_step, optimizer=optimizer, loss_fn=loss_fn)
     if mesh is None:
         return jax.jit(step, donate_argnums=0)
     if state_shardings is None:
