@@ -1,6 +1,6 @@
-"""Pre-caching probes: do standard models compute features for *future* positions, myopic not?
+"""The lagged-map task: do standard models compute features for *future* positions, myopic not?
 
-    python -m experiments.precaching [--quick] [--out DIR] [--steps N] [--seeds N]
+    python -m experiments.precaching --task map [--quick] [--out DIR] [--steps N] [--seeds N]
 
 Task (``experiments.precaching.task.PrecacheTask``): the target at position t is f(x_{t-k}) for a
 fixed random many-to-one map f of the token k steps back. f(x_s) is useless to position s itself, so
@@ -16,17 +16,16 @@ on the residual stream at position s (embedding and after every layer) for three
 * ``unused``  — g(x_s) for an independent random map g the task never uses (negative control:
   decodability of an arbitrary function of x_s from a generic representation).
 
-Writes results.json, report.md and probes.png to --out.
+Probes are ``myojax.analysis.probes.classification_probe`` (CV-chosen penalty, held-out
+sequences, shuffled-label control). Writes results.json, report.md and probes.png to --out.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -35,11 +34,12 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from experiments.precaching.probes import chance_accuracy, ridge_probe_accuracy
 from experiments.precaching.task import NO_TARGET, PrecacheTask
+from myojax.analysis.probes import classification_probe
 from myojax.config import ModelConfig
 from myojax.loss import Batch, per_position_loss
 from myojax.model import GPT
+from myojax.provenance import environment
 from myojax.train import compile_train_step, init_state
 
 LABELS = ("future", "current", "unused")
@@ -49,9 +49,9 @@ LABELS = ("future", "current", "unused")
 class Settings:
     modes: tuple[str, ...] = ("standard", "myopic")
     seeds: int = 3
-    steps: int = 1500
+    steps: int = 2000
     batch_size: int = 64
-    lr: float = 1e-2
+    lr: float = 3e-3
     vocab_size: int = (
         128  # ≫ d_model, so arbitrary functions of x_s are not linear in a generic embedding
     )
@@ -59,6 +59,7 @@ class Settings:
     seq_len: int = 16
     lag: int = 4
     d_model: int = 32
+    sizes: tuple[int, ...] = (32, 64)  # d_model of each size studied
     n_layers: int = 2
     n_heads: int = 4
     probe_sequences: int = 96
@@ -122,18 +123,28 @@ def probe_layers(
     """Probe accuracy per residual-stream site (embedding, after layer 1..L) for each label."""
     acts = jax.vmap(model.activations)(batch.inputs)
     sites = [acts["embedding"]] + [acts["residual"][:, i] for i in range(model.config.n_layers)]
-    valid = np.zeros(batch.inputs.shape, bool)
-    valid[:, lag:] = True  # same positions for every label, so accuracies are comparable
     out = {}
     for name, label in labels.items():
         n_classes = int(label.max()) + 1
-        out[name] = [
-            ridge_probe_accuracy(np.asarray(site)[valid], label[valid], n_classes) for site in sites
+        # positions t >= lag for every label, so accuracies are comparable
+        probes = [
+            classification_probe(np.asarray(site)[:, lag:], label[:, lag:], n_classes)
+            for site in sites
         ]
+        out[name] = [p.accuracy for p in probes]
+        out[f"{name}_control"] = [p.control_accuracy for p in probes]
     return out
 
 
-def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> dict:
+def chance_accuracy(labels: np.ndarray) -> float:
+    """Accuracy of always predicting the most frequent label."""
+    counts = np.bincount(np.asarray(labels))
+    return float(counts.max() / counts.sum())
+
+
+def run(
+    settings: Settings, out: Path, show: bool = True, log: bool = True, command: str = ""
+) -> dict:
     """Train and probe every (seed, mode); ``show`` draws progress bars, ``log`` prints a line
     per run."""
     out.mkdir(parents=True, exist_ok=True)
@@ -153,11 +164,13 @@ def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> d
             "current": np.where(targets == NO_TARGET, 0, targets - 1),
             "unused": np.asarray(g[inputs - 1]),
         }
-        for mode in settings.modes:
-            t0 = time.perf_counter()
-            model, losses = train(settings, mode, f, k_train, show)  # same data for every mode
+        for size, mode in [(d, m) for d in settings.sizes for m in settings.modes]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            sized = dataclasses.replace(settings, d_model=size)
+            model, losses = train(sized, mode, f, k_train, show)  # same data for every mode
             row = {
                 "mode": mode,
+                "d_model": size,
                 "seed": seed,
                 "train_loss_last": float(np.mean(losses[-50:])),
                 **evaluate(model, eval_batch, settings.lag),
@@ -166,11 +179,12 @@ def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> d
                     k: chance_accuracy(v[:, settings.lag :].ravel()) for k, v in labels.items()
                 },
                 "wall_s": time.perf_counter() - t0,
+                "cpu_s": time.process_time() - c0,
             }
             results["runs"].append(row)
             if log:
                 print(
-                    f"seed {seed} {mode:<9} held-out loss {row['loss']:.3f} "
+                    f"seed {seed} d{size} {mode:<9} held-out loss {row['loss']:.3f} "
                     f"acc {row['accuracy']:.3f} "
                     f"probe(future) {[f'{a:.2f}' for a in row['probe_accuracy']['future']]} "
                     f"({row['wall_s']:.0f} s)",
@@ -178,20 +192,24 @@ def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> d
                     flush=True,
                 )
     results["wall_s"] = time.perf_counter() - start
+    results["cpu_s"] = time.process_time()
+    results["environment"] = environment()
+    results["command"] = command
     results["summary"] = summarize(results)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    plot(results, out / "probes.png")
-    (out / "report.md").write_text(report(results))
+    (out / "precaching_map.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / "precaching_map.png")
+    (out / "precaching_map.md").write_text(report(results))
     return results
 
 
 def summarize(results: dict) -> dict:
     """Mean and standard error over seeds, per mode."""
     summary = {}
-    modes = sorted({r["mode"] for r in results["runs"]}, key=results["settings"]["modes"].index)
-    for mode in modes:
-        rows = [r for r in results["runs"] if r["mode"] == mode]
-        entry = {}
+    groups: dict[str, list[dict]] = {}
+    for r in results["runs"]:
+        groups.setdefault(f"d{r['d_model']} {r['mode']}", []).append(r)
+    for mode, rows in groups.items():
+        entry = {"per_seed_loss": [r["loss"] for r in rows]}
         for key in ("loss", "accuracy"):
             vals = np.array([r[key] for r in rows])
             entry[key] = [
@@ -201,6 +219,8 @@ def summarize(results: dict) -> dict:
         for label in LABELS:
             acc = np.array([r["probe_accuracy"][label] for r in rows])  # seeds × sites
             entry[f"probe_{label}"] = acc.mean(0).tolist()
+            control = np.array([r["probe_accuracy"][f"{label}_control"] for r in rows])
+            entry[f"control_{label}"] = control.mean(0).tolist()
         summary[mode] = entry
     return summary
 
@@ -240,70 +260,43 @@ def plot(results: dict, path: Path) -> None:
 def report(results: dict) -> str:
     s, summary = results["settings"], results["summary"]
     lines = [
-        "# Pre-caching probes",
+        "## The lagged-map task",
+        "",
+        f"Command: `{results.get('command', '')}`; wall {results['wall_s']:.0f} s, process CPU "
+        f"{results.get('cpu_s', 0):.0f} s; load (1/5/15 min) at the end "
+        f"{results.get('environment', {}).get('load_avg_1_5_15')} on "
+        f"{results.get('environment', {}).get('cpu_count')} CPUs "
+        f"({results.get('environment', {}).get('time')}): a shared, loaded machine.",
         "",
         f"Task: y_t = f(x_(t-{s['lag']})), f a random {s['vocab_size'] - 1}→{s['n_classes']} map; "
-        f"GPT d_model {s['d_model']}, {s['n_layers']} layers, "
-        f"{s['steps']} steps × batch {s['batch_size']}, "
-        f"{s['seeds']} seeds; wall time {results['wall_s']:.0f} s.",
+        f"GPT d_model {' and '.join(str(d) for d in s['sizes'])}, {s['n_layers']} layers, "
+        f"{s['steps']} steps × batch {s['batch_size']}, lr {s['lr']}, "
+        f"{s['seeds']} seeds. Held-out loss per seed: "
+        + "; ".join(
+            f"{m}: {', '.join(f'{x:.3f}' for x in e['per_seed_loss'])}" for m, e in summary.items()
+        )
+        + ".",
         "",
-        "| mode | held-out loss | held-out accuracy | probe f(x_s) by site "
-        "| probe f(x_(s-k)) by site | probe g(x_s) by site |",
-        "|---|---|---|---|---|---|",
+        "| size, mode | held-out loss | held-out accuracy | probe f(x_s) by site "
+        "| probe f(x_(s-k)) by site | probe g(x_s) by site | shuffled control f(x_s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode, e in summary.items():
         fmt = lambda xs: " / ".join(f"{x:.2f}" for x in xs)
         lines.append(
             f"| {mode} | {e['loss'][0]:.3f} ± {e['loss'][1]:.3f} "
             f"| {e['accuracy'][0]:.3f} ± {e['accuracy'][1]:.3f} "
-            f"| {fmt(e['probe_future'])} | {fmt(e['probe_current'])} | {fmt(e['probe_unused'])} |"
+            f"| {fmt(e['probe_future'])} | {fmt(e['probe_current'])} | {fmt(e['probe_unused'])} "
+            f"| {fmt(e['control_future'])} |"
         )
     chance = results["runs"][0]["chance"]
     lines += [
         "",
         f"Sites: embedding / after each layer. Chance: {chance['future']:.2f}. "
-        "± is the standard error over seeds.",
+        "± is the standard error over seeds. Probes: ridge, penalty by 5-fold CV over "
+        "training sequences, accuracy on held-out sequences.",
         "",
-        "![probes](probes.png)",
+        "![map probes](precaching_map.png)",
         "",
     ]
     return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.precaching",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="1 seed, 300 steps: a smoke run (too short to learn the task)",
-    )
-    p.add_argument("--out", default="runs/precaching", help="output directory")
-    p.add_argument("--steps", type=int, help="training steps per run")
-    p.add_argument("--seeds", type=int, help="seeds per mode")
-    p.add_argument("--modes", default="standard,myopic", help="comma-separated gradient modes")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = Settings(modes=tuple(args.modes.split(",")))
-    if args.quick:
-        settings = dataclasses.replace(settings, seeds=1, steps=300, probe_sequences=48)
-    if args.steps:
-        settings = dataclasses.replace(settings, steps=args.steps)
-    if args.seeds:
-        settings = dataclasses.replace(settings, seeds=args.seeds)
-    try:
-        for mode in settings.modes:
-            ModelConfig(gradient_mode=mode)  # validates the name
-        results = run(settings, Path(args.out), show=sys.stderr.isatty())
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(report(results))
-    return 0
