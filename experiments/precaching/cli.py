@@ -46,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", help="comma-separated gradient modes (default: the task's)")
     p.add_argument("--full", action="store_true", help="sine: the published configuration")
     p.add_argument("--quick", action="store_true", help="1 seed, few steps: a smoke run")
-    p.add_argument("--workers", type=int, default=2, help="sine: runs trained concurrently")
+    p.add_argument("--workers", type=int, default=2, help="sine, map: runs trained concurrently")
+    p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="sine: rewrite the plots and markdown from a saved precaching_sine.json (no training)",
+    )
     p.add_argument("--debug", action="store_true", help="tracebacks instead of one-line errors")
     return p
 
@@ -76,11 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = sys.stderr.isatty()
     try:
         changes = _overrides(args)
-        if args.task == "sine":
+        if args.task == "sine" and args.from_json:
+            import json
+
+            path = Path(args.from_json)
+            if not path.is_file():
+                raise ValueError(f"--from-json: no such file {path}")
+            results = json.loads(path.read_text())
+            sine.render(results, Path(args.out))
+            print(sine.report(results))
+        elif args.task == "sine":
             settings = sine.SineSettings.full() if args.full else sine.SineSettings()
             if args.quick:
-                settings = dataclasses.replace(settings, seeds=1, steps=60, ps=(0.3,),
-                                               probe_sequences=32, eval_sequences=64)  # fmt: skip
+                settings = dataclasses.replace(
+                    settings, seeds=1, steps=60, ps=(0.3,), probe_sequences=32, eval_sequences=64
+                )
             settings = dataclasses.replace(settings, **changes)
             if args.workers < 1:
                 raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -102,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.quick:
                 settings = dataclasses.replace(settings, seeds=1, steps=300, probe_sequences=48)
             settings = dataclasses.replace(settings, **changes)
-            results = map_task.run(settings, Path(args.out), show=show, command=command)
+            results = map_task.run(
+                settings, Path(args.out), show=show, command=command, workers=args.workers
+            )
             print(map_task.report(results))
     except (ValueError, FloatingPointError) as err:
         if args.debug or os.environ.get("MYOJAX_DEBUG"):

@@ -47,9 +47,13 @@ class FactsSettings:
 
     def model_config(self, mode: str) -> ModelConfig:
         return ModelConfig(
-            vocab_size=self.task.vocab_size, seq_len=self.task.seq_len, d_model=self.d_model,
-            n_layers=self.n_layers, n_heads=self.n_heads, gradient_mode=mode,
-        )  # fmt: skip
+            vocab_size=self.task.vocab_size,
+            seq_len=self.task.seq_len,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            gradient_mode=mode,
+        )
 
 
 def probe(model: GPT, settings: FactsSettings, facts: jax.Array, key: jax.Array) -> dict:
@@ -93,9 +97,15 @@ def run_one(settings: FactsSettings, mode: str, seed: int, show: bool = False) -
     sample = lambda k, b: task.sample(k, facts, b)[0]
     schedule = Schedule(settings.steps, settings.batch_size, settings.lr, settings.steps // 20)
     model, _losses = train(
-        settings.model_config(mode), GPT, cross_entropy, sample, schedule, k_train,
-        desc=f"{mode} seed {seed}", show=show,
-    )  # fmt: skip
+        settings.model_config(mode),
+        GPT,
+        cross_entropy,
+        sample,
+        schedule,
+        k_train,
+        desc=f"{mode} seed {seed}",
+        show=show,
+    )
     batch, _, _ = task.sample(k_eval, facts, settings.eval_sequences)
     logits = jax.vmap(model)(batch.inputs)[:, -1]
     accuracy = float(jnp.mean(jnp.argmax(logits, -1) == batch.targets[:, -1]))

@@ -49,7 +49,7 @@ LABELS = ("future", "current", "unused")
 class Settings:
     modes: tuple[str, ...] = ("standard", "myopic")
     seeds: int = 3
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-3
     vocab_size: int = (
@@ -143,15 +143,23 @@ def chance_accuracy(labels: np.ndarray) -> float:
 
 
 def run(
-    settings: Settings, out: Path, show: bool = True, log: bool = True, command: str = ""
+    settings: Settings,
+    out: Path,
+    show: bool = True,
+    log: bool = True,
+    command: str = "",
+    workers: int = 1,
 ) -> dict:
-    """Train and probe every (seed, mode); ``show`` draws progress bars, ``log`` prints a line
-    per run."""
+    """Train and probe every (seed, size, mode), ``workers`` runs at a time (threads: XLA
+    releases the GIL); ``show`` draws progress bars, ``log`` prints a line per run."""
+    from concurrent.futures import ThreadPoolExecutor
+
     out.mkdir(parents=True, exist_ok=True)
     task = settings.task
     results: dict = {"settings": dataclasses.asdict(settings), "runs": []}
-    start = time.perf_counter()
-    for seed in range(settings.seeds):
+    start, cpu0 = time.perf_counter(), time.process_time()
+
+    def one(seed: int, size: int, mode: str) -> dict:
         k_table, k_unused, k_eval, k_probe, k_train = jax.random.split(jax.random.key(seed), 5)
         f = random_map(k_table, task.n_symbols, settings.n_classes)
         g = random_map(k_unused, task.n_symbols, settings.n_classes)
@@ -164,35 +172,37 @@ def run(
             "current": np.where(targets == NO_TARGET, 0, targets - 1),
             "unused": np.asarray(g[inputs - 1]),
         }
-        for size, mode in [(d, m) for d in settings.sizes for m in settings.modes]:
-            t0, c0 = time.perf_counter(), time.process_time()
-            sized = dataclasses.replace(settings, d_model=size)
-            model, losses = train(sized, mode, f, k_train, show)  # same data for every mode
-            row = {
-                "mode": mode,
-                "d_model": size,
-                "seed": seed,
-                "train_loss_last": float(np.mean(losses[-50:])),
-                **evaluate(model, eval_batch, settings.lag),
-                "probe_accuracy": probe_layers(model, probe_batch, labels, settings.lag),
-                "chance": {
-                    k: chance_accuracy(v[:, settings.lag :].ravel()) for k, v in labels.items()
-                },
-                "wall_s": time.perf_counter() - t0,
-                "cpu_s": time.process_time() - c0,
-            }
-            results["runs"].append(row)
-            if log:
-                print(
-                    f"seed {seed} d{size} {mode:<9} held-out loss {row['loss']:.3f} "
-                    f"acc {row['accuracy']:.3f} "
-                    f"probe(future) {[f'{a:.2f}' for a in row['probe_accuracy']['future']]} "
-                    f"({row['wall_s']:.0f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        t0 = time.perf_counter()
+        sized = dataclasses.replace(settings, d_model=size)
+        model, losses = train(sized, mode, f, k_train, show and workers == 1)  # same data per mode
+        row = {
+            "mode": mode,
+            "d_model": size,
+            "seed": seed,
+            "train_loss_last": float(np.mean(losses[-50:])),
+            **evaluate(model, eval_batch, settings.lag),
+            "probe_accuracy": probe_layers(model, probe_batch, labels, settings.lag),
+            "chance": {k: chance_accuracy(v[:, settings.lag :].ravel()) for k, v in labels.items()},
+            "wall_s": time.perf_counter() - t0,
+        }
+        if log:
+            print(
+                f"seed {seed} d{size} {mode:<9} held-out loss {row['loss']:.3f} "
+                f"acc {row['accuracy']:.3f} "
+                f"probe(future) {[f'{a:.2f}' for a in row['probe_accuracy']['future']]} "
+                f"({row['wall_s']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return row
+
+    todo = [
+        (s, d, m) for s in range(settings.seeds) for d in settings.sizes for m in settings.modes
+    ]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results["runs"] = list(pool.map(lambda job: one(*job), todo))
     results["wall_s"] = time.perf_counter() - start
-    results["cpu_s"] = time.process_time()
+    results["cpu_s"] = time.process_time() - cpu0
     results["environment"] = environment()
     results["command"] = command
     results["summary"] = summarize(results)
