@@ -119,7 +119,14 @@ def test_losses_reject_mismatched_shapes():
         squared_error(jnp.zeros((T, 1)), jnp.zeros((T,)))
 
 
-@pytest.mark.parametrize("mode", ["standard", "myopic", "myopic_kv"])
+# myopic by default; the other modes with python -m pytest -m slow tests/test_heads.py
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [pytest.param("standard", marks=SLOW), "myopic", pytest.param("myopic_kv", marks=SLOW)],
+)
 def test_continuous_model_through_the_verifier(mode):
     model = build(continuous_config(mode), key=jax.random.key(1))
     batch = problem(jax.random.key(2))
