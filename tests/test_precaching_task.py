@@ -1,4 +1,5 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -57,3 +58,22 @@ def test_lagged_sine_extremes_of_p():
     np.testing.assert_array_equal(copy.targets[..., 0], copy.inputs[..., 0])
     with pytest.raises(ValueError, match="p must be in"):
         LaggedSineTask(p=1.5)
+
+
+def test_facts_targets_are_the_queried_entitys_fact():
+    from experiments.precaching.task import FactsTask
+
+    task = FactsTask(n_entities=10, n_values=3, n_mentions=3, n_filler=2, n_filler_tokens=4)
+    facts = np.asarray(task.facts(jax.random.key(0)))
+    assert np.bincount(facts).tolist() == [4, 3, 3]  # every value used, balanced
+    batch, entities, slot = task.sample(jax.random.key(1), jnp.asarray(facts), 6)
+    x, y = np.asarray(batch.inputs), np.asarray(batch.targets)
+    assert x.shape == (6, task.seq_len) and x.max() < task.vocab_size
+    for b in range(6):
+        mentioned = x[b, :3] - 1  # entity tokens are 1..E
+        assert len(set(mentioned)) == 3 and list(mentioned) == list(np.asarray(entities[b]))
+        assert np.all((x[b, 3:5] >= task.filler_offset) & (x[b, 3:5] < task.query_offset))
+        j = x[b, -1] - task.query_offset
+        assert j == int(slot[b])
+        assert y[b, -1] == facts[mentioned[j]] + task.value_offset
+        assert np.all(y[b, :-1] == NO_TARGET)

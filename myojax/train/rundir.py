@@ -43,6 +43,9 @@ def _config_diff(old: dict, new: dict) -> list[str]:
     diffs = []
     for section in ("train", "model"):
         a, b = old.get(section, {}), new.get(section, {})
+        if section == "model":  # a field added since the run was made reads as its default
+            defaults = ModelConfig().to_dict()
+            a, b = {**defaults, **a}, {**defaults, **b}
         for k in sorted(set(a) | set(b)):
             if not (section == "train" and k in LAYOUT_FIELDS) and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
