@@ -11,6 +11,7 @@ held-out sequences, with a shuffled-label control.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -276,22 +277,43 @@ def run_all(
             )
         return row
 
-    todo = [(seed, *job) for seed in range(settings.seeds) for job in jobs(settings)]
+    # Configuration-major (every seed of one configuration before the next), the most telling
+    # first, so that an interrupted run still has whole configurations to report.
+    todo = [(seed, *job) for job in priority(jobs(settings)) for seed in range(settings.seeds)]
+    runs: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def write() -> dict[str, Any]:
+        results = {
+            "settings": dataclasses.asdict(settings),
+            "command": command,
+            "wall_s": time.perf_counter() - start,
+            "cpu_s": time.process_time() - cpu0,
+            "environment": environment(),
+            "runs_planned": len(todo),
+            "runs": sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"])),
+            "summary": summarize(runs),
+        }
+        (out / "precaching_sine.json").write_text(json.dumps(results, indent=2))
+        render(results, out)
+        return results
+
+    def done(job: tuple) -> None:
+        row = one(*job)
+        with lock:  # every finished run is on disk at once (partial results survive a kill)
+            runs.append(row)
+            write()
+
     # Threads: JAX releases the GIL while XLA computes, so runs overlap on several cores.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        runs = list(pool.map(lambda job: one(*job), todo))
-    results = {
-        "settings": dataclasses.asdict(settings),
-        "command": command,
-        "wall_s": time.perf_counter() - start,
-        "cpu_s": time.process_time() - cpu0,
-        "environment": environment(),
-        "runs": runs,
-        "summary": summarize(runs),
-    }
-    (out / "precaching_sine.json").write_text(json.dumps(results, indent=2))
-    render(results, out)
-    return results
+        list(pool.map(done, todo))
+    return write()
+
+
+def priority(todo: list[tuple]) -> list[tuple]:
+    """p = 1 and p = 0.3 first (where lags matter), then the switches, then the rest."""
+    rank = lambda job: (job[2] is not None, {1.0: 0, 0.3: 1}.get(job[0], 2))
+    return sorted(todo, key=lambda job: (rank(job)[1] if job[2] is None else 1.5, rank(job)))
 
 
 def render(results: dict[str, Any], out: Path) -> None:
@@ -389,7 +411,8 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"Command: `{results['command']}`; wall {results['wall_s']:.0f} s, process CPU "
         f"{results['cpu_s']:.0f} s; load (1/5/15 min) at the end {env['load_avg_1_5_15']} on "
-        f"{env['cpu_count']} CPUs ({env['time']}): a shared, loaded machine.",
+        f"{env['cpu_count']} CPUs ({env['time']}): a shared, loaded machine. Runs finished: "
+        f"{len(results['runs'])} of {results.get('runs_planned', len(results['runs']))}.",
         "",
         f"Task: T = {s['seq_len']}, y_n = z_n·Σ_(i=1..{s['n_lags']}) sin({s['freq']:g}·x_(n−i)) "
         f"+ (1 − z_n)·x_n. Model: {s['n_layers']} layers, d_model {s['d_model']}, "
