@@ -27,7 +27,8 @@ def test_sine_smoke_run_writes_every_artifact(tmp_path):
     )  # fmt: skip
     results = sine.run_all(settings, tmp_path, command="test", log=False)
     modes = [r["mode"] for r in results["runs"]]
-    assert modes == ["standard", "myopic", "standard->myopic", "myopic->standard"]
+    assert sorted(modes) == ["myopic", "myopic->standard", "standard", "standard->myopic"]
+    assert results["runs_planned"] == len(results["runs"])
     r2 = results["runs"][0]["probes"]["r2"]
     assert len(r2) == settings.n_layers + 1 and len(r2[0]) == settings.probe_lags + 1
     report = (tmp_path / "precaching_sine.md").read_text()
@@ -41,3 +42,17 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "gradient_mode" in capsys.readouterr().err
     assert cli.main(["--task", "map", "--full", *out]) == 2
     assert cli.main(["--task", "sine", "--seeds", "0", *out]) == 2
+
+
+def test_facts_smoke_run_writes_every_artifact(tmp_path):
+    from experiments.precaching import facts
+
+    settings = facts.FactsSettings(
+        seeds=1, steps=4, d_model=8, n_heads=2, eval_sequences=16, probe_sequences=32
+    )
+    results = facts.run_all(settings, tmp_path, command="test")
+    probes = results["runs"][0]["probes"]
+    assert set(probes) >= set(facts.SITES) and len(probes["query"]) == settings.n_layers + 1
+    report = (tmp_path / "precaching_facts.md").read_text()
+    assert f"{results['runs'][1]['answer_accuracy']:.3f}" in report
+    assert (tmp_path / "precaching_facts.png").stat().st_size > 0
