@@ -218,7 +218,7 @@ def plot(summary: dict[str, Any], settings: SineSettings, path: Path) -> None:
     modes = list(dict.fromkeys(e["mode"] for e in summary.values()))
     ps = list(settings.ps)
     fig, axes = plt.subplots(
-        len(modes), len(ps), figsize=(3.2 * len(ps), 1.5 + 1.2 * len(modes)), squeeze=False
+        len(modes), len(ps), figsize=(3.2 * len(ps), 1.5 + 1.8 * len(modes)), squeeze=False
     )
     sites = ["embed"] + [f"L{i + 1}" for i in range(settings.n_layers)]
     image = None
@@ -235,12 +235,13 @@ def plot(summary: dict[str, Any], settings: SineSettings, path: Path) -> None:
             )
             ax.set_yticks(range(len(sites)), sites)
             ax.set_xticks(range(0, settings.probe_lags + 1, 2))
-            ax.set_title(f"{mode}, p={p}", fontsize=9)
+            ax.set_title(f"{mode}, p={p} ({entry['seeds']} seeds)", fontsize=9)
             if row == len(modes) - 1:
                 ax.set_xlabel("lag i of sin(k·x_{n-i})")
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="held-out R²")
-    fig.suptitle(f"Probe R² from the residual stream at n (mean over {settings.seeds} seeds)")
+    fig.subplots_adjust(hspace=0.7, wspace=0.35)
+    fig.suptitle("Probe R² from the residual stream at n (mean over seeds)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
