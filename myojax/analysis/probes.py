@@ -197,6 +197,10 @@ def classification_probe(
     chance = float(np.mean(labels[test] == majority))
     n_pos = features.shape[1]
     return ClassificationProbe(
-        float(acc[0]), float(control[0]), chance, float(chosen[0]), len(train) * n_pos,
+        float(acc[0]),
+        float(control[0]),
+        chance,
+        float(chosen[0]),
+        len(train) * n_pos,
         len(test) * n_pos,
-    )  # fmt: skip
+    )
