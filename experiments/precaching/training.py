@@ -52,6 +52,17 @@ def _sampler(sample: Callable, batch_size: int) -> Callable:
     return jax.jit(lambda k: sample(k, batch_size))
 
 
+def _with_config(state: TrainState, config: ModelConfig) -> TrainState:
+    """``state`` with every model-shaped tree (the model and the optimizer's moments) carrying
+    ``config``: it is static tree metadata, so the optimizer's trees must change with it."""
+    kind = type(state.model)
+    return jax.tree.map(
+        lambda x: dataclasses.replace(x, config=config) if isinstance(x, kind) else x,
+        state,
+        is_leaf=lambda x: isinstance(x, kind),
+    )
+
+
 def train(
     config: ModelConfig,
     build: Callable[..., eqx.Module],
@@ -75,9 +86,7 @@ def train(
     progress = Progress(schedule.steps, enabled=show, desc=desc)
     for i, k in enumerate(jax.random.split(k_data, schedule.steps)):
         if switch is not None and i == switch[0]:
-            switched = config.replace(gradient_mode=switch[1])
-            model = dataclasses.replace(state.model, config=switched)
-            state = TrainState(state.step, model, state.opt_state)
+            state = _with_config(state, config.replace(gradient_mode=switch[1]))
         state, metrics = step(state, draw(k))
         losses.append(float(metrics["loss"]))
         if i % 50 == 0 or i == schedule.steps - 1:
