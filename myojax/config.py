@@ -14,6 +14,9 @@ RematPolicy = Literal["none", "full", "dots"]
 REMAT_POLICIES: tuple[str, ...] = ("none", "full", "dots")
 Parametrization = Literal["sp", "mup"]
 PARAMETRIZATIONS: tuple[str, ...] = ("sp", "mup")
+# The MLP nonlinearity. "gelu_tanh" is GPT-2's tanh approximation (the default); "gelu" is exact.
+ActivationName = Literal["gelu_tanh", "gelu", "relu"]
+ACTIVATIONS: tuple[str, ...] = ("gelu_tanh", "gelu", "relu")
 # muP attention scale is c/d_head; c = sqrt(64) makes d_head = 64 match SP's 1/sqrt(d_head).
 MUP_ATTN_ANCHOR_HEAD_DIM = 64
 DTYPES: dict[str, jnp.dtype] = {
@@ -36,9 +39,12 @@ class ModelConfig:
     width multiplier m = d_model / base_width (``base_width=None`` means m = 1). The
     ``*_mult`` fields are width-independent base multipliers (the alphas of Tensor Programs V);
     they apply under both parametrizations and default to 1, which leaves SP unchanged.
+
+    ``vocab_size=None`` describes a model without token heads (``myojax.heads``: real-valued
+    inputs, a linear readout); ``GPT`` and the token heads then refuse it by name.
     """
 
-    vocab_size: int = 256
+    vocab_size: int | None = 256
     seq_len: int = 128
     d_model: int = 128
     n_layers: int = 2
@@ -56,10 +62,17 @@ class ModelConfig:
     attn_mult: float = 1.0
     zero_init_query: bool = False
     zero_init_readout: bool = False
+    activation: ActivationName = "gelu_tanh"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads"):
+        if self.vocab_size is not None:
+            _positive("vocab_size", self.vocab_size)
+        for name in ("seq_len", "d_model", "n_layers", "n_heads"):
             _positive(name, getattr(self, name))
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"ModelConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}"
+            )
         if self.d_ff is not None:
             _positive("d_ff", self.d_ff)
         if self.d_model % self.n_heads:
@@ -110,6 +123,15 @@ class ModelConfig:
                 "ModelConfig.zero_init_readout=True needs tie_embeddings=False "
                 "(a tied readout is the token embedding, which must not start at zero)"
             )
+
+    def require_vocab(self, what: str) -> int:
+        """``vocab_size``, or a clear error naming ``what`` needs it (a token head)."""
+        if self.vocab_size is None:
+            raise ValueError(
+                f"{what} needs ModelConfig.vocab_size (token inputs or logits), got None; "
+                "for real-valued inputs/outputs use myojax.heads.LinearInput / LinearReadout"
+            )
+        return self.vocab_size
 
     @property
     def ff_dim(self) -> int:

@@ -7,7 +7,10 @@ steps), rolled beyond (compile time flat in depth).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from typing import TypeVar
 
 import equinox as eqx
@@ -24,6 +27,12 @@ INIT_STD = 0.02  # GPT-2's initializer range
 T = TypeVar("T")
 # Deeper stacks run as a rolled ``lax.scan`` so their compile time stays flat in depth.
 MAX_UNROLLED_LAYERS = 12
+# ModelConfig.activation -> the MLP nonlinearity ("gelu_tanh" is GPT-2's, the default).
+ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
+    "gelu_tanh": functools.partial(jax.nn.gelu, approximate=True),
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "relu": jax.nn.relu,
+}
 
 
 def layer_norm(
@@ -135,7 +144,7 @@ class Block(eqx.Module):
         attn_out = (attn @ w(self.w_out) + w(self.b_out)).astype(x.dtype)
         x = x + attn_out
         h = layer_norm(x.astype(acc), self.ln2_gain.astype(acc), self.ln2_bias.astype(acc))
-        hidden = jax.nn.gelu(h.astype(cdt) @ w(self.w_fc) + w(self.b_fc), approximate=True)
+        hidden = ACTIVATION_FNS[config.activation](h.astype(cdt) @ w(self.w_fc) + w(self.b_fc))
         mlp_out = (hidden @ w(self.w_proj) + w(self.b_proj)).astype(x.dtype)
         out = x + mlp_out
         if not collect:
@@ -176,7 +185,8 @@ class GPT(eqx.Module):
         k_wte, k_wpe, k_blocks, k_head = jax.random.split(key, 4)
         normal = jax.random.normal
         self.config = config
-        self.wte = (INIT_STD * normal(k_wte, (config.vocab_size, config.d_model))).astype(dtype)
+        vocab = config.require_vocab("GPT")
+        self.wte = (INIT_STD * normal(k_wte, (vocab, config.d_model))).astype(dtype)
         self.wpe = (INIT_STD * normal(k_wpe, (config.seq_len, config.d_model))).astype(dtype)
         block_keys = jax.random.split(k_blocks, config.n_layers)
         self.blocks = eqx.filter_vmap(lambda k: Block(config, key=k))(block_keys)
@@ -243,36 +253,55 @@ class GPT(eqx.Module):
     def _run(
         self, tokens: Int[Array, " T"], probes: Float[Array, "L T D"] | None, *, collect: bool
     ) -> tuple[Float[Array, "T V"], dict[str, Array] | None]:
-        config, spec = self.config, self.spec
-        dynamic, static = eqx.partition(self.blocks, eqx.is_array)
-
-        def step(x: Array, xs: tuple) -> tuple[Array, dict[str, Array] | None]:
-            block_params, probe = xs
-            block_params = gathered(block_params)
-            if probe is not None:
-                x = x + probe.astype(x.dtype)
-            return eqx.combine(block_params, static).apply(x, config, spec, collect=collect)
-
-        if config.remat != "none":
-            # Recompute each block in the backward pass instead of storing its activations.
-            policy = {
-                "full": jax.checkpoint_policies.nothing_saveable,
-                "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-            }[config.remat]
-            step = jax.checkpoint(step, policy=policy)
         x0 = self.embed(tokens)
-        # Unrolled up to MAX_UNROLLED_LAYERS: a rolled loop zero-fills and dynamic-slices the
-        # stacked activations it saves for the backward pass (`experiments.bench --profile`).
-        unroll = config.n_layers <= MAX_UNROLLED_LAYERS
-        x, layer_stats = jax.lax.scan(step, x0, (dynamic, probes), unroll=unroll)
+        x, layer_stats = run_blocks(self.blocks, x0, self.config, probes, collect=collect)
         if not collect:
             return self.unembed(x), None
         return self.unembed(x), {"embedding": x0, **layer_stats}
 
 
-def cast_model(model: GPT, dtype: str) -> GPT:
-    """The same model with parameters and compute in ``dtype`` (e.g. float64 for verification)."""
+def run_blocks(
+    blocks: Block,
+    x0: Float[Array, "T D"],
+    config: ModelConfig,
+    probes: Float[Array, "L T D"] | None,
+    *,
+    collect: bool,
+) -> tuple[Float[Array, "T D"], dict[str, Array] | None]:
+    """The stack of blocks (leading layer axis) over one residual stream, with ``probes[l]``
+    added to the stream entering layer l; shared by ``GPT`` and ``myojax.heads.Transformer``."""
+    spec = GRADIENT_SPECS[config.gradient_mode]
+    dynamic, static = eqx.partition(blocks, eqx.is_array)
+
+    def step(x: Array, xs: tuple) -> tuple[Array, dict[str, Array] | None]:
+        block_params, probe = xs
+        block_params = gathered(block_params)
+        if probe is not None:
+            x = x + probe.astype(x.dtype)
+        return eqx.combine(block_params, static).apply(x, config, spec, collect=collect)
+
+    if config.remat != "none":
+        # Recompute each block in the backward pass instead of storing its activations.
+        policy = {
+            "full": jax.checkpoint_policies.nothing_saveable,
+            "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+        }[config.remat]
+        step = jax.checkpoint(step, policy=policy)
+    # Unrolled up to MAX_UNROLLED_LAYERS: a rolled loop zero-fills and dynamic-slices the
+    # stacked activations it saves for the backward pass (`experiments.bench --profile`).
+    unroll = config.n_layers <= MAX_UNROLLED_LAYERS
+    return jax.lax.scan(step, x0, (dynamic, probes), unroll=unroll)
+
+
+def cast_model(model: eqx.Module, dtype: str) -> eqx.Module:
+    """The same model with parameters and compute in ``dtype`` (e.g. float64 for verification).
+
+    ``model`` is a ``GPT`` or any module with a ``config`` field and a field-wise constructor
+    (``myojax.heads.Transformer``)."""
     config = model.config.replace(param_dtype=dtype, compute_dtype=dtype)
+    if not isinstance(model, GPT):
+        cast = lambda a: a.astype(DTYPES[dtype]) if eqx.is_inexact_array(a) else a
+        return dataclasses.replace(jax.tree.map(cast, model), config=config)
     # The config is static (part of the tree structure), so rebuild the structure from it.
     skeleton = eqx.filter_eval_shape(lambda: GPT(config, key=jax.random.key(0)))
     leaves = [a.astype(DTYPES[dtype]) for a in jax.tree.leaves(model)]
@@ -292,10 +321,11 @@ def param_counts(config: ModelConfig) -> tuple[int, int]:
     """``(total, non_embedding)`` parameters of ``GPT(config)`` in closed form (no allocation);
     non-embedding excludes wte and wpe, like ``count_params(non_embedding=True)``."""
     d, f, layers = config.d_model, config.ff_dim, config.n_layers
+    vocab = config.require_vocab("param_counts")
     block = 4 * d * d + 2 * d * f + 9 * d + f  # qkv+out+fc+proj matrices; 2 LNs, 4 biases
-    readout = 0 if config.tie_embeddings else d * config.vocab_size
+    readout = 0 if config.tie_embeddings else d * vocab
     non_embedding = layers * block + 2 * d + readout
-    return non_embedding + (config.vocab_size + config.seq_len) * d, non_embedding
+    return non_embedding + (vocab + config.seq_len) * d, non_embedding
 
 
 def train_flops_per_token(config: ModelConfig) -> float:
@@ -303,5 +333,5 @@ def train_flops_per_token(config: ModelConfig) -> float:
     parameters) + 2·D·V (readout) + 4·L·T·D (attention scores and mixing over the full window;
     the causal mask is not discounted)."""
     _, n = param_counts(config)
-    d, v = config.d_model, config.vocab_size
+    d, v = config.d_model, config.require_vocab("train_flops_per_token")
     return 3 * (2 * n + 2 * d * v + 4 * config.n_layers * config.seq_len * d)

@@ -36,23 +36,31 @@ from myojax.config import ModelConfig
 LABELS: tuple[str, ...] = ("embedding", "hidden", "readout", "vector")
 
 
+# Parameter names outside the blocks that carry a matrix role (myojax.model, myojax.heads).
+EMBEDDING_NAMES: frozenset[str] = frozenset({"wte", "wpe", "w_in"})
+READOUT_NAMES: frozenset[str] = frozenset({"lm_head", "w_readout"})
+
+
 def param_labels(model: PyTree) -> PyTree[str]:
-    """A tree like ``model`` (a ``GPT`` or its abstract shapes) with one label from ``LABELS``
-    per parameter leaf: ``embedding`` (wte, wpe; also the tied readout), ``hidden`` (2-D matrices
-    inside the blocks), ``readout`` (an untied ``lm_head``), ``vector`` (biases, LayerNorm)."""
+    """A tree like ``model`` (a ``GPT``, a ``myojax.heads.Transformer`` or their abstract shapes)
+    with one label from ``LABELS`` per parameter leaf: ``embedding`` (wte, wpe, a linear input's
+    w_in; also the tied readout), ``hidden`` (2-D matrices inside the blocks), ``readout`` (an
+    untied ``lm_head``, a linear readout's ``w_readout``), ``vector`` (biases, LayerNorm: every
+    1-D parameter). Any other parameter raises, naming it."""
 
     def label(path: tuple, leaf: jax.Array) -> str:
-        top = path[0].name if isinstance(path[0], jax.tree_util.GetAttrKey) else None
-        if top in ("wte", "wpe"):
-            return "embedding"
-        if top == "lm_head":
-            return "readout"
-        if top in ("lnf_gain", "lnf_bias"):
-            return "vector"
-        if top == "blocks":  # leading axis stacks the layers
-            per_layer_ndim = leaf.ndim - 1
+        names = [k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)]
+        ndim = getattr(leaf, "ndim", None)
+        if "blocks" in names:  # leading axis stacks the layers
+            per_layer_ndim = ndim - 1 if ndim is not None else None
             if per_layer_ndim in (1, 2):
                 return "hidden" if per_layer_ndim == 2 else "vector"
+        elif names and names[-1] in EMBEDDING_NAMES and ndim == 2:
+            return "embedding"
+        elif names and names[-1] in READOUT_NAMES and ndim == 2:
+            return "readout"
+        elif ndim == 1:
+            return "vector"
         raise ValueError(
             f"param_labels has no rule for parameter {jax.tree_util.keystr(path)} "
             f"with shape {getattr(leaf, 'shape', None)}"

@@ -12,17 +12,31 @@ holds constant passed in as a constant, read off a plain forward pass:
 
 The gradient of these functions with respect to the parameters and the column's own layer
 probes is, by construction, what the mode's definition says ∇L_t must be.
+
+The model is a ``GPT`` or a ``myojax.heads.Transformer`` whose heads this module knows
+(``TokenEmbedding``/``LinearInput``, ``TiedLogits``/``LinearReadout``), each rewritten here per
+position; any other head is refused with ``TypeError``. The activation follows
+``ModelConfig.activation`` (written out independently), the per-position loss is a parameter.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from myojax.heads import LinearInput, LinearReadout, TiedLogits, TokenEmbedding, Transformer
+from myojax.loss import PositionLoss, cross_entropy
 from myojax.model import GPT
+
+_ACTIVATIONS = {
+    "gelu_tanh": lambda x: 0.5 * x * (1 + jnp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+    "gelu": lambda x: 0.5 * x * (1 + jax.scipy.special.erf(x / math.sqrt(2))),
+    "relu": lambda x: jnp.where(x > 0, x, 0.0),
+}
 
 
 class PastConstants(NamedTuple):
@@ -39,16 +53,31 @@ def _ln(x: Array, gain: Array, bias: Array) -> Array:
     return (x - mu) / jnp.sqrt(var + 1e-5) * gain + bias
 
 
-def _layer(model: GPT, i: int) -> dict[str, Array]:
+def _layer(model: GPT | Transformer, i: int) -> dict[str, Array]:
     return {name: getattr(model.blocks, name)[i] for name in type(model.blocks).__annotations__}
 
 
-def _mlp(p: dict[str, Array], x: Array) -> Array:
+def _mlp(model: GPT | Transformer, p: dict[str, Array], x: Array) -> Array:
     h = _ln(x, p["ln2_gain"], p["ln2_bias"])
-    return jax.nn.gelu(h @ p["w_fc"] + p["b_fc"], approximate=True) @ p["w_proj"] + p["b_proj"]
+    act = _ACTIVATIONS[model.config.activation]
+    return act(h @ p["w_fc"] + p["b_fc"]) @ p["w_proj"] + p["b_proj"]
 
 
-def _attend(model: GPT, q: Array, keys: Array, values: Array, visible: Array) -> Array:
+def _embed(model: GPT | Transformer, inputs: Array, positions: Array) -> Array:
+    """Rows of the residual stream's input at ``positions`` (inputs already indexed)."""
+    head = model if isinstance(model, GPT) else model.embed
+    if isinstance(head, (GPT, TokenEmbedding)):
+        x = head.wte[inputs] + head.wpe[positions]
+    elif isinstance(head, LinearInput):
+        x = inputs @ head.w_in + head.b_in + head.wpe[positions]
+    else:
+        raise TypeError(f"the reference has no rule for input head {type(head).__name__}")
+    return x * model.config.input_multiplier
+
+
+def _attend(
+    model: GPT | Transformer, q: Array, keys: Array, values: Array, visible: Array
+) -> Array:
     """One query row q [D] over keys/values [S, D]; ``visible`` [S] masks positions."""
     cfg = model.config
     split = (cfg.n_heads, cfg.head_dim)
@@ -60,26 +89,36 @@ def _attend(model: GPT, q: Array, keys: Array, values: Array, visible: Array) ->
     return jnp.einsum("hs,shd->hd", weights_hs, v_sh).reshape(-1)
 
 
-def _logits(model: GPT, x: Array) -> Array:
+def _logits(model: GPT | Transformer, x: Array) -> Array:
     h = _ln(x, model.lnf_gain, model.lnf_bias)
-    head = model.wte.T if model.lm_head is None else model.lm_head
-    return (h @ head) * model.config.output_multiplier
+    mult = model.config.output_multiplier
+    if isinstance(model, GPT):
+        return (h @ (model.wte.T if model.lm_head is None else model.lm_head)) * mult
+    if isinstance(model.readout, TiedLogits) and isinstance(model.embed, TokenEmbedding):
+        return (h @ model.embed.wte.T) * mult
+    if isinstance(model.readout, LinearReadout):
+        return (h @ model.readout.w_readout) * mult + model.readout.b_readout
+    raise TypeError(f"the reference has no rule for output head {type(model.readout).__name__}")
 
 
-def _xent(logits: Array, target: Array) -> Array:
-    return jax.nn.logsumexp(logits) - logits[target]
+def _position_loss(loss_fn: PositionLoss, output: Array, target: Array) -> Array:
+    """One position's loss; cross-entropy is written out, any other loss is applied per row."""
+    if loss_fn is cross_entropy:
+        return jax.nn.logsumexp(output) - output[target]
+    return loss_fn(output[None], target[None])[0]
 
 
 def full_forward_losses(
-    model: GPT,
+    model: GPT | Transformer,
     tokens: Int[Array, " T"],
     targets: Int[Array, " T"],
     probes: Float[Array, "L T D"] | None = None,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> tuple[Float[Array, " T"], PastConstants]:
     """All per-position losses of a plain forward pass, and the constants a column needs."""
     cfg = model.config
     t = tokens.shape[0]
-    x = (model.wte[tokens] + model.wpe[:t]) * cfg.input_multiplier
+    x = _embed(model, tokens, jnp.arange(t))
     hs, ks, vs = [], [], []
     d = cfg.d_model
     for i in range(cfg.n_layers):
@@ -94,21 +133,23 @@ def full_forward_losses(
             q, pos
         )
         x = x + rows @ p["w_out"] + p["b_out"]
-        x = x + _mlp(p, x)
+        x = x + _mlp(model, p, x)
         hs.append(h)
         ks.append(k)
         vs.append(v)
-    losses = jax.vmap(_xent)(jax.vmap(lambda r: _logits(model, r))(x), targets)
+    outputs = jax.vmap(lambda r: _logits(model, r))(x)
+    losses = jax.vmap(lambda o, y: _position_loss(loss_fn, o, y))(outputs, targets)
     return losses, PastConstants(jnp.stack(hs), jnp.stack(ks), jnp.stack(vs))
 
 
 def column_loss(
-    model: GPT,
+    model: GPT | Transformer,
     tokens: Int[Array, " T"],
     targets: Int[Array, " T"],
     t: Int[Array, ""],
     probe_LxD: Float[Array, "L D"],
     past: PastConstants,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> Float[Array, ""]:
     """L_t recomputed for column t alone, with the mode's past quantities held constant.
 
@@ -121,7 +162,7 @@ def column_loss(
     seq = tokens.shape[0]
     pos = jnp.arange(seq)
     own = pos == t
-    x = (model.wte[tokens[t]] + model.wpe[t]) * cfg.input_multiplier
+    x = _embed(model, tokens[t], t)
     for i in range(cfg.n_layers):
         p = _layer(model, i)
         x = x + probe_LxD[i]
@@ -136,5 +177,5 @@ def column_loss(
         keys = jnp.where(own[:, None], k_t, past_k)
         values = jnp.where(own[:, None], v_t, past_v)
         x = x + _attend(model, q, keys, values, pos <= t) @ p["w_out"] + p["b_out"]
-        x = x + _mlp(p, x[None])[0]
-    return _xent(_logits(model, x), targets[t])
+        x = x + _mlp(model, p, x[None])[0]
+    return _position_loss(loss_fn, _logits(model, x), targets[t])

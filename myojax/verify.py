@@ -14,6 +14,11 @@ It also checks the parameter gradients: ∇θ L_t for every t against the column
 reference of ``myojax.reference`` (1e-10 in float64), and that ``loss_and_grad`` — the one
 function training uses — equals the mean of the reference's per-token gradients.
 
+The model is a ``GPT`` or a ``myojax.heads.Transformer`` built from heads the reference knows,
+with any per-position loss (``loss_fn``, default cross-entropy). A ``forward=`` hook must compute
+the model's own function (it is how gradient mutants are checked); one that computes different
+losses is refused with ``ValueError`` — the reference could not follow it.
+
 Run as ``python -m myojax.verify --mode myopic``; see ``--help``.
 """
 
@@ -33,11 +38,13 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax.config import GRADIENT_MODES, ModelConfig
-from myojax.loss import Batch, loss_and_grad, token_losses
+from myojax.heads import LinearInput, LinearReadout, TiedLogits, TokenEmbedding, Transformer
+from myojax.loss import Batch, PositionLoss, cross_entropy, loss_and_grad
 from myojax.model import GPT, cast_model
 from myojax.reference import PastConstants, column_loss, full_forward_losses
 
 Forward = Callable[[GPT, Int[Array, " T"], Float[Array, "L T D"] | None], Float[Array, "T V"]]
+FORWARD_TOL = 1e-9  # float64: a forward hook computing the model's function agrees to ~1e-15
 Expect = Literal["myopic", "none"]
 GRAD_TOL = 1e-10
 
@@ -92,18 +99,19 @@ def _max_abs_diff(a: object, b: object) -> Array:
 
 
 def _reference_grad(
-    model: GPT, static: GPT, tokens: Array, targets: Array
+    model: GPT, static: GPT, tokens: Array, targets: Array, loss_fn: PositionLoss
 ) -> Callable[[GPT, Array, Array], tuple[GPT, Array]]:
     """(params, probes, t) -> reference (∇θ L_t, ∇δ L_t); myopic modes take column t's probes."""
     if model.config.gradient_mode == "standard":
-        return jax.grad(
-            lambda p, d, t: full_forward_losses(eqx.combine(p, static), tokens, targets, d)[0][t],
-            argnums=(0, 1),
-        )
+
+        def full(p: GPT, d: Array, t: Array) -> Array:
+            return full_forward_losses(eqx.combine(p, static), tokens, targets, d, loss_fn)[0][t]
+
+        return jax.grad(full, argnums=(0, 1))
     # Constants held fixed by the column come from a forward pass outside differentiation.
-    _, past = full_forward_losses(model, tokens, targets)
+    _, past = full_forward_losses(model, tokens, targets, None, loss_fn)
     return jax.grad(
-        lambda p, d, t: column_loss(eqx.combine(p, static), tokens, targets, t, d, past),
+        lambda p, d, t: column_loss(eqx.combine(p, static), tokens, targets, t, d, past, loss_fn),
         argnums=(0, 1),
     )
 
@@ -116,6 +124,7 @@ def _row_statistics(
     forward: Forward,
     chunk: int,
     with_reference: bool = True,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> tuple[Array, Array, Array, Array]:
     """Per row t: max |∂L_t/∂δ^l_s| [L T S], diagonal norms and errors [L T], param-grad error [T].
 
@@ -123,15 +132,15 @@ def _row_statistics(
     """
     cfg = model.config
     n_layers, seq, dim = cfg.n_layers, tokens.shape[0], cfg.d_model
-    probes = jnp.zeros((n_layers, seq, dim), model.wte.dtype)
+    probes = jnp.zeros((n_layers, seq, dim), model.lnf_gain.dtype)
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
     def losses(p: GPT, d: Array) -> Array:
-        return token_losses(forward(eqx.combine(p, static), tokens, d), targets)
+        return loss_fn(forward(eqx.combine(p, static), tokens, d), targets)
 
     _, pullback = jax.vjp(losses, params, probes)
     myopic = cfg.gradient_mode in ("myopic", "myopic_kv")
-    ref_grad = _reference_grad(model, static, tokens, targets) if with_reference else None
+    ref_grad = _reference_grad(model, static, tokens, targets, loss_fn) if with_reference else None
 
     def row(t: Array) -> tuple[Array, Array, Array, Array]:
         g_params, g_probes_LxSxD = pullback(jax.nn.one_hot(t, seq, dtype=probes.dtype))
@@ -165,26 +174,28 @@ def _row_statistics(
 
 
 @eqx.filter_jit
-def _train_gradient_error(model: GPT, batch: Batch, forward: Forward) -> Array:
+def _train_gradient_error(
+    model: GPT, batch: Batch, forward: Forward, loss_fn: PositionLoss = cross_entropy
+) -> Array:
     """max |training gradient − mean over (b, t) of the reference per-token gradients|."""
     if forward is model_forward:
-        _, train_grad = loss_and_grad(model, batch)
+        _, train_grad = loss_and_grad(model, batch, loss_fn)
     else:
 
         def loss(m: GPT) -> Array:
-            return jnp.mean(jax.vmap(lambda x, y: token_losses(forward(m, x, None), y))(*batch))
+            return jnp.mean(jax.vmap(lambda x, y: loss_fn(forward(m, x, None), y))(*batch))
 
         train_grad = eqx.filter_grad(loss)(model)
     seq = batch.inputs.shape[1]
     # The constants a column holds fixed come from a forward pass outside the differentiation.
-    pasts = jax.vmap(lambda x, y: full_forward_losses(model, x, y)[1])(*batch)
+    pasts = jax.vmap(lambda x, y: full_forward_losses(model, x, y, None, loss_fn)[1])(*batch)
 
     def reference_mean(m: GPT) -> Array:
         def one(tokens: Array, targets: Array, past: PastConstants) -> Array:
             if m.config.gradient_mode == "standard":
-                return jnp.mean(full_forward_losses(m, tokens, targets)[0])
-            zeros = jnp.zeros((m.config.n_layers, m.config.d_model), m.wte.dtype)
-            cols = jax.vmap(lambda t: column_loss(m, tokens, targets, t, zeros, past))(
+                return jnp.mean(full_forward_losses(m, tokens, targets, None, loss_fn)[0])
+            zeros = jnp.zeros((m.config.n_layers, m.config.d_model), m.lnf_gain.dtype)
+            cols = jax.vmap(lambda t: column_loss(m, tokens, targets, t, zeros, past, loss_fn))(
                 jnp.arange(seq)
             )
             return jnp.mean(cols)
@@ -206,24 +217,31 @@ def check(
     forward: Forward = model_forward,
     batch: Batch | None = None,
     chunk: int = 16,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> Report:
     """Verify ``model``'s gradient mode on one sequence (and a batch for the training gradient).
 
     ``expect="myopic"`` requires an exactly zero past Jacobian in every layer; ``"none"`` only
     checks causality, non-vacuity and agreement with the reference. Defaults to the declared
-    mode's expectation. ``forward`` replaces ``model(tokens, probes)`` (used for mutants).
+    mode's expectation. ``forward`` replaces ``model(tokens, probes)`` (used for mutants) and must
+    compute the same losses (else ``ValueError``). ``tokens``/``targets`` are whatever the model
+    and ``loss_fn`` take (real-valued [T, I] / [T, O] for ``LinearInput`` / ``LinearReadout``).
     """
+    _check_supported(model)
     mode = model.config.gradient_mode
     expect = expect or ("none" if mode == "standard" else "myopic")
     with jax.enable_x64(True):
         m64 = cast_model(model, "float64")
-        tokens, targets = jnp.asarray(tokens), jnp.asarray(targets)
+        tokens, targets = _as_float64(tokens), _as_float64(targets)
         if batch is None:
             batch = Batch(tokens[None], targets[None])
+        batch = Batch(_as_float64(batch.inputs), _as_float64(batch.targets))
+        if forward is not model_forward:
+            _check_forward_matches(m64, tokens, targets, forward, loss_fn)
         past_LxTxS, diag_LxT, diag_err_LxT, param_err_T = _row_statistics(
-            m64, tokens, targets, forward, min(chunk, tokens.shape[0])
+            m64, tokens, targets, forward, min(chunk, tokens.shape[0]), True, loss_fn
         )
-        train_err = float(_train_gradient_error(m64, batch, forward))
+        train_err = float(_train_gradient_error(m64, batch, forward, loss_fn))
         past_LxTxS = np.asarray(past_LxTxS)
         diag_LxT, diag_err_LxT = np.asarray(diag_LxT), np.asarray(diag_err_LxT)
         param_err = float(np.max(np.asarray(param_err_T)))
@@ -272,6 +290,46 @@ def check(
     return Report(mode, expect, seq, tuple(layers), param_err, train_err, tuple(failures))
 
 
+def _as_float64(a: Array) -> Array:
+    """Integer tokens unchanged; real-valued inputs/targets in float64 like the model."""
+    a = jnp.asarray(a)
+    return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+
+def _check_supported(model: object) -> None:
+    if not isinstance(model, (GPT, Transformer)):
+        raise TypeError(
+            f"verify.check: the reference covers GPT and myojax.heads.Transformer only, got "
+            f"{type(model).__name__}; build the model from myojax pieces (myojax.heads)"
+        )
+    if isinstance(model, Transformer):
+        known = {"embed": (TokenEmbedding, LinearInput), "readout": (TiedLogits, LinearReadout)}
+        for field, types in known.items():
+            head = getattr(model, field)
+            if not isinstance(head, types):
+                raise TypeError(
+                    f"verify.check: the reference has no rule for the {field} head "
+                    f"{type(head).__name__}; known: {[t.__name__ for t in types]}"
+                )
+
+
+def _check_forward_matches(
+    model: GPT, tokens: Array, targets: Array, forward: Forward, loss_fn: PositionLoss
+) -> None:
+    """Refuse a ``forward`` hook whose losses are not the model's (the reference follows the
+    model, so any verdict on another function would be wrong)."""
+    hooked = loss_fn(forward(model, tokens, None), targets)
+    reference, _ = full_forward_losses(model, tokens, targets, None, loss_fn)
+    gap = float(jnp.max(jnp.abs(hooked - reference)))
+    if not gap <= FORWARD_TOL:
+        raise ValueError(
+            f"verify.check: the forward hook computes different losses from the model "
+            f"(max |Δ| = {gap:.2e}); the reference follows only the model's own function, so "
+            "a custom architecture must be built from myojax pieces (myojax.heads) and passed "
+            "as the model, not as forward="
+        )
+
+
 def random_problem(
     config: ModelConfig, key: PRNGKeyArray, batch_size: int = 2
 ) -> tuple[GPT, Array, Array, Batch]:
@@ -290,7 +348,7 @@ def probe_jacobian_norms(
     with jax.enable_x64(True):
         m64 = cast_model(model, "float64")
         jac, *_ = _row_statistics(
-            m64, jnp.asarray(tokens), jnp.asarray(targets), forward, 16, with_reference=False
+            m64, _as_float64(tokens), _as_float64(targets), forward, 16, with_reference=False
         )
         return np.asarray(jac)
 

@@ -137,10 +137,15 @@ def _weakest(runs: dict[str, Run], holds: Any) -> tuple[bool, list[str], Run]:
     return False, [], runs["no_overflow"]
 
 
-def prove(target: Target, config: ModelConfig, concrete_t: int | None = None) -> dict[str, Any]:
-    """Trace, analyse and return the certificate (a JSON-serialisable dict)."""
+def prove(
+    target: Target, config: ModelConfig, concrete_t: int | None = None, **trace_options: Any
+) -> dict[str, Any]:
+    """Trace, analyse and return the certificate (a JSON-serialisable dict).
+
+    ``trace_options`` go to ``proofs.trace.trace_jvp`` (another model ``build``, ``loss_fn``,
+    real-valued ``input_shape``/``target_shape``)."""
     t0 = time.perf_counter()
-    traced = trace_jvp(target.forward(), config, concrete_t)
+    traced = trace_jvp(target.forward(), config, concrete_t, **trace_options)
     trace_s = time.perf_counter() - t0
     cert: dict[str, Any] = {
         "schema": "myojax.proofs.myopia/1",

@@ -24,7 +24,7 @@ from jax._src.interpreters import partial_eval as pe
 from jaxtyping import Array, Float, Int
 
 from myojax.config import DTYPES, ModelConfig
-from myojax.loss import per_position_loss
+from myojax.loss import PositionLoss, cross_entropy, per_position_loss
 from myojax.model import GPT
 
 Forward = Callable[[GPT, Int[Array, " T"], Float[Array, "L T D"] | None], Float[Array, "T V"]]
@@ -71,9 +71,21 @@ def sequence_length(config: ModelConfig, concrete: int | None = None) -> tuple[A
     return t, f"symbolic T, 1 <= T <= {config.seq_len}"
 
 
-def trace_jvp(forward: Forward, config: ModelConfig, concrete_t: int | None = None) -> Traced:
+def trace_jvp(
+    forward: Forward,
+    config: ModelConfig,
+    concrete_t: int | None = None,
+    *,
+    build: Callable[..., Any] = GPT,
+    loss_fn: PositionLoss = cross_entropy,
+    input_shape: tuple[int, ...] = (),
+    target_shape: tuple[int, ...] = (),
+) -> Traced:
+    """Trace ``build(config, key=...)`` (default ``GPT``; e.g. a ``myojax.heads.Transformer``)
+    with ``loss_fn``. Empty ``input_shape``/``target_shape`` mean integer tokens per position;
+    otherwise real-valued inputs [T, *input_shape] / targets [T, *target_shape]."""
     t, described = sequence_length(config, concrete_t)
-    skeleton = eqx.filter_eval_shape(GPT, config, key=jax.random.key(0))
+    skeleton = eqx.filter_eval_shape(build, config, key=jax.random.key(0))
     is_leaf = lambda x: isinstance(x, jax.ShapeDtypeStruct)
     params, static = eqx.partition(skeleton, is_leaf, is_leaf=is_leaf)
     leaves, treedef = jax.tree.flatten(params, is_leaf=is_leaf)
@@ -81,12 +93,16 @@ def trace_jvp(forward: Forward, config: ModelConfig, concrete_t: int | None = No
 
     def jvp(leaves: list, tokens: Array, targets: Array, probes: Array, dprobes: Array):
         model = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
-        losses = lambda p: per_position_loss(_Bound(forward, model), tokens, targets, p)
+        bound = _Bound(forward, model)
+        losses = lambda p: per_position_loss(bound, tokens, targets, p, loss_fn)
         return jax.jvp(losses, (probes,), (dprobes,))
 
-    tokens = jax.ShapeDtypeStruct((t,), jnp.int32)
+    def per_position(shape: tuple[int, ...]) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((t, *shape), dtype if shape else jnp.int32)
+
+    tokens, targets = per_position(input_shape), per_position(target_shape)
     probes = jax.ShapeDtypeStruct((config.n_layers, t, config.d_model), dtype)
-    closed = jax.make_jaxpr(jvp)(leaves, tokens, tokens, probes, probes)
+    closed = jax.make_jaxpr(jvp)(leaves, tokens, targets, probes, probes)
     return Traced(dead_code_eliminated(closed), len(leaves), t, described)
 
 

@@ -40,3 +40,15 @@ def test_loss_and_grad_is_the_mean_and_its_gradient():
     np.testing.assert_allclose(loss, mean_loss(model, batch), rtol=1e-7)
     assert np.log(13) - 0.5 < float(loss) < np.log(13) + 0.5  # near-uniform at init
     assert type(grads) is GPT and float(jnp.abs(grads.wte).sum()) > 0
+
+
+def test_regression_losses_match_their_formulas():
+    from myojax.loss import huber, squared_error
+
+    out = jnp.array([[0.0, 3.0], [1.0, -0.5]])
+    tgt = jnp.array([[0.5, 0.0], [1.0, 0.0]])
+    # residuals r = (-0.5, 3), (0, -0.5); Huber(δ=1): ½r² inside, |r| − ½ outside
+    np.testing.assert_allclose(squared_error(out, tgt), [(0.25 + 9) / 2, 0.25 / 2])
+    np.testing.assert_allclose(huber(1.0)(out, tgt), [(0.125 + 2.5) / 2, 0.125 / 2])
+    np.testing.assert_allclose(huber(2.0)(out, tgt), [(0.125 + 4.0) / 2, 0.125 / 2])
+    assert huber(1.0) is huber(1.0)  # one function per delta: stable jit caches

@@ -1,24 +1,58 @@
 import json
 
-from experiments.precaching import cli as precaching
+from experiments.precaching import cli, sine
+from experiments.precaching import map as map_task
 
 
-def test_smoke_run_writes_artifacts_for_both_modes(tmp_path):
-    settings = precaching.Settings(
-        seeds=1, steps=20, seq_len=8, lag=2, d_model=16, probe_sequences=24
+def test_map_smoke_run_writes_artifacts_for_both_modes_and_sizes(tmp_path):
+    settings = map_task.Settings(
+        seeds=1, steps=20, seq_len=8, lag=2, sizes=(16,), probe_sequences=24
     )
-    results = precaching.run(settings, tmp_path, show=False, log=False)
-    saved = json.loads((tmp_path / "results.json").read_text())
+    results = map_task.run(settings, tmp_path, show=False, log=False)
+    saved = json.loads((tmp_path / "precaching_map.json").read_text())
     assert [r["mode"] for r in saved["runs"]] == ["standard", "myopic"]
     for row in saved["runs"]:
-        for label in precaching.LABELS:
+        for label in map_task.LABELS:
             accs = row["probe_accuracy"][label]
             assert len(accs) == settings.n_layers + 1 and all(0 <= a <= 1 for a in accs)
-    assert (tmp_path / "probes.png").stat().st_size > 0
-    report = (tmp_path / "report.md").read_text()
-    assert f"{results['summary']['myopic']['loss'][0]:.3f}" in report
+    assert (tmp_path / "precaching_map.png").stat().st_size > 0
+    report = (tmp_path / "precaching_map.md").read_text()
+    assert f"{results['summary']['d16 myopic']['loss'][0]:.3f}" in report
 
 
-def test_cli_rejects_unknown_mode(tmp_path, capsys):
-    assert precaching.main(["--quick", "--modes", "standard,myopc", "--out", str(tmp_path)]) == 2
+def test_sine_smoke_run_writes_every_artifact(tmp_path):
+    settings = sine.SineSettings(
+        seq_len=8, n_lags=2, d_model=8, steps=6, batch_size=4, seeds=1, ps=(0.3,),
+        modes=("standard", "myopic"), eval_sequences=8, probe_sequences=16, probe_lags=3,
+    )  # fmt: skip
+    results = sine.run_all(settings, tmp_path, command="test", log=False)
+    modes = [r["mode"] for r in results["runs"]]
+    assert sorted(modes) == ["myopic", "myopic->standard", "standard", "standard->myopic"]
+    assert results["runs_planned"] == len(results["runs"])
+    r2 = results["runs"][0]["probes"]["r2"]
+    assert len(r2) == settings.n_layers + 1 and len(r2[0]) == settings.probe_lags + 1
+    report = (tmp_path / "precaching_sine.md").read_text()
+    assert f"{results['summary']['p=0.3 myopic']['loss'][0]:.4f}" in report
+    assert (tmp_path / "precaching_sine.png").stat().st_size > 0
+
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    out = ["--out", str(tmp_path)]
+    assert cli.main(["--task", "map", "--quick", "--modes", "standard,myopc", *out]) == 2
     assert "gradient_mode" in capsys.readouterr().err
+    assert cli.main(["--task", "map", "--full", *out]) == 2
+    assert cli.main(["--task", "sine", "--seeds", "0", *out]) == 2
+
+
+def test_facts_smoke_run_writes_every_artifact(tmp_path):
+    from experiments.precaching import facts
+
+    settings = facts.FactsSettings(
+        seeds=1, steps=4, d_model=8, n_heads=2, eval_sequences=16, probe_sequences=32
+    )
+    results = facts.run_all(settings, tmp_path, command="test")
+    probes = results["runs"][0]["probes"]
+    assert set(probes) >= set(facts.SITES) and len(probes["query"]) == settings.n_layers + 1
+    report = (tmp_path / "precaching_facts.md").read_text()
+    assert f"{results['runs'][1]['answer_accuracy']:.3f}" in report
+    assert (tmp_path / "precaching_facts.png").stat().st_size > 0

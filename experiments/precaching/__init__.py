@@ -1,7 +1,8 @@
-"""Pre-caching (``python -m experiments.precaching``): do standard models compute, at position
-s, features that only later positions need — and do myopic models not?
+"""Pre-caching (``python -m experiments.precaching --task sine|facts|map``): do standard models
+compute, at position s, features that only later positions need — and do myopic models not?
 
-- ``task``: the synthetic lagged-map task, generated from explicit PRNG keys;
-- ``probes``: linear ridge probes;
-- ``cli``: training, probing and the report.
+- ``task``: the generators (lagged map, lagged sine, synthetic facts), from explicit PRNG keys;
+- ``training``: myojax's optimizer and train step fed a task's batches (optional mode switch);
+- ``sine``, ``facts``, ``map``: one experiment each (train, probe, plot, report);
+- ``cli``: the command line. Probes come from ``myojax.analysis.probes``.
 """

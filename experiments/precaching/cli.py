@@ -1,273 +1,35 @@
-"""Pre-caching probes: do standard models compute features for *future* positions, myopic not?
+"""Pre-caching experiments: do standard models compute, at position s, features that only later
+positions need — and do myopic models not?
 
-    python -m experiments.precaching [--quick] [--out DIR] [--steps N] [--seeds N]
+    python -m experiments.precaching --task sine [--full] [--seeds N] [--steps N] [--out DIR]
+    python -m experiments.precaching --task facts [--quick] [--seeds N] [--steps N] [--out DIR]
+    python -m experiments.precaching --task map  [--quick] [--seeds N] [--steps N] [--out DIR]
 
-Task (``experiments.precaching.task.PrecacheTask``): the target at position t is f(x_{t-k}) for a
-fixed random many-to-one map f of the token k steps back. f(x_s) is useless to position s itself, so
-only a model whose gradients cross positions (standard) is rewarded for computing it at s and
-leaving it in the residual stream ("pre-caching"); a myopic model must compute it at t.
-
-For each gradient mode and seed this trains a small GPT on the task, then fits linear ridge probes
-on the residual stream at position s (embedding and after every layer) for three labels:
-
-* ``future``  — f(x_s): the pre-cached feature (useful only to position s + k);
-* ``current`` — f(x_{s-k}) = the target of position s (positive control: must be decodable late
-  in every mode, or the probe is too weak to show anything);
-* ``unused``  — g(x_s) for an independent random map g the task never uses (negative control:
-  decodability of an arbitrary function of x_s from a generic representation).
-
-Writes results.json, report.md and probes.png to --out.
+``--task sine`` (``experiments.precaching.sine``): Wu, Morris & Levine (2024)'s lagged-sine task
+in a reduced configuration that small CPU models learn (``--full``: the published one, for an
+accelerator), gradient modes standard / myopic / myopic_kv at p ∈ {0, 0.1, 0.3, 1}, ridge probes
+of sin(k·x_(n−i)) from every layer, and breadcrumbs: the gradient mode switched mid-training.
+``--task facts`` (``experiments.precaching.facts``): synthetic facts, the ROME pattern — where a
+stored attribute of an entity becomes decodable (its token, filler, the query), per layer.
+``--task map`` (``experiments.precaching.map``): the lagged random-map token task at two sizes.
+Each task writes precaching_<task>.json, .png and .md (the results section) to --out.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import os
+import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
-from tqdm import tqdm
+from experiments.precaching import facts, sine
+from experiments.precaching import map as map_task
+from myojax.config import GRADIENT_MODES
 
-from experiments.precaching.probes import chance_accuracy, ridge_probe_accuracy
-from experiments.precaching.task import NO_TARGET, PrecacheTask
-from myojax.config import ModelConfig
-from myojax.loss import Batch, per_position_loss
-from myojax.model import GPT
-from myojax.train import compile_train_step, init_state
-
-LABELS = ("future", "current", "unused")
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    modes: tuple[str, ...] = ("standard", "myopic")
-    seeds: int = 3
-    steps: int = 1500
-    batch_size: int = 64
-    lr: float = 1e-2
-    vocab_size: int = (
-        128  # ≫ d_model, so arbitrary functions of x_s are not linear in a generic embedding
-    )
-    n_classes: int = 4  # range of f and g
-    seq_len: int = 16
-    lag: int = 4
-    d_model: int = 32
-    n_layers: int = 2
-    n_heads: int = 4
-    probe_sequences: int = 96
-
-    @property
-    def task(self) -> PrecacheTask:
-        return PrecacheTask(vocab_size=self.vocab_size, seq_len=self.seq_len, lag=self.lag)
-
-
-def random_map(key: jax.Array, n_symbols: int, n_classes: int) -> jax.Array:
-    """A random many-to-one map from symbols to classes, every class used equally often."""
-    return jax.random.permutation(key, jnp.arange(n_symbols) % n_classes)
-
-
-def train(
-    settings: Settings, mode: str, table: jax.Array, key: jax.Array, show: bool
-) -> tuple[GPT, list[float]]:
-    task = settings.task
-    cfg = ModelConfig(
-        vocab_size=settings.vocab_size,
-        seq_len=settings.seq_len,
-        d_model=settings.d_model,
-        n_layers=settings.n_layers,
-        n_heads=settings.n_heads,
-        gradient_mode=mode,
-    )
-    k_model, k_data = jax.random.split(key)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, settings.lr, settings.steps // 10, settings.steps
-    )
-    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=0.0))
-    state = init_state(cfg, optimizer, k_model)
-    step = compile_train_step(optimizer)  # the trainer's own step, fed the task's batches
-    sample = jax.jit(lambda k: task.sample(k, table, settings.batch_size))
-
-    losses = []
-    bar = tqdm(
-        jax.random.split(k_data, settings.steps), desc=f"{mode}", disable=not show, leave=False
-    )
-    for k in bar:
-        state, metrics = step(state, sample(k))
-        losses.append(float(metrics["loss"]))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return state.model, losses
-
-
-def evaluate(model: GPT, batch: Batch, lag: int) -> dict[str, float]:
-    """Held-out loss and accuracy over the positions that have a target (t >= lag)."""
-    logits = jax.vmap(model)(batch.inputs)
-    losses = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(model, batch.inputs, batch.targets)
-    correct = jnp.argmax(logits, -1) == batch.targets
-    return {
-        "loss": float(jnp.mean(losses[:, lag:])),
-        "accuracy": float(jnp.mean(correct[:, lag:])),
-    }
-
-
-def probe_layers(
-    model: GPT, batch: Batch, labels: dict[str, np.ndarray], lag: int
-) -> dict[str, list[float]]:
-    """Probe accuracy per residual-stream site (embedding, after layer 1..L) for each label."""
-    acts = jax.vmap(model.activations)(batch.inputs)
-    sites = [acts["embedding"]] + [acts["residual"][:, i] for i in range(model.config.n_layers)]
-    valid = np.zeros(batch.inputs.shape, bool)
-    valid[:, lag:] = True  # same positions for every label, so accuracies are comparable
-    out = {}
-    for name, label in labels.items():
-        n_classes = int(label.max()) + 1
-        out[name] = [
-            ridge_probe_accuracy(np.asarray(site)[valid], label[valid], n_classes) for site in sites
-        ]
-    return out
-
-
-def run(settings: Settings, out: Path, show: bool = True, log: bool = True) -> dict:
-    """Train and probe every (seed, mode); ``show`` draws progress bars, ``log`` prints a line
-    per run."""
-    out.mkdir(parents=True, exist_ok=True)
-    task = settings.task
-    results: dict = {"settings": dataclasses.asdict(settings), "runs": []}
-    start = time.perf_counter()
-    for seed in range(settings.seeds):
-        k_table, k_unused, k_eval, k_probe, k_train = jax.random.split(jax.random.key(seed), 5)
-        f = random_map(k_table, task.n_symbols, settings.n_classes)
-        g = random_map(k_unused, task.n_symbols, settings.n_classes)
-        eval_batch = task.sample(k_eval, f, 256)
-        probe_batch = task.sample(k_probe, f, settings.probe_sequences)
-        inputs = np.asarray(probe_batch.inputs)
-        targets = np.asarray(probe_batch.targets)
-        labels = {
-            "future": np.asarray(task.future_feature(probe_batch.inputs, f)),
-            "current": np.where(targets == NO_TARGET, 0, targets - 1),
-            "unused": np.asarray(g[inputs - 1]),
-        }
-        for mode in settings.modes:
-            t0 = time.perf_counter()
-            model, losses = train(settings, mode, f, k_train, show)  # same data for every mode
-            row = {
-                "mode": mode,
-                "seed": seed,
-                "train_loss_last": float(np.mean(losses[-50:])),
-                **evaluate(model, eval_batch, settings.lag),
-                "probe_accuracy": probe_layers(model, probe_batch, labels, settings.lag),
-                "chance": {
-                    k: chance_accuracy(v[:, settings.lag :].ravel()) for k, v in labels.items()
-                },
-                "wall_s": time.perf_counter() - t0,
-            }
-            results["runs"].append(row)
-            if log:
-                print(
-                    f"seed {seed} {mode:<9} held-out loss {row['loss']:.3f} "
-                    f"acc {row['accuracy']:.3f} "
-                    f"probe(future) {[f'{a:.2f}' for a in row['probe_accuracy']['future']]} "
-                    f"({row['wall_s']:.0f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    results["wall_s"] = time.perf_counter() - start
-    results["summary"] = summarize(results)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    plot(results, out / "probes.png")
-    (out / "report.md").write_text(report(results))
-    return results
-
-
-def summarize(results: dict) -> dict:
-    """Mean and standard error over seeds, per mode."""
-    summary = {}
-    modes = sorted({r["mode"] for r in results["runs"]}, key=results["settings"]["modes"].index)
-    for mode in modes:
-        rows = [r for r in results["runs"] if r["mode"] == mode]
-        entry = {}
-        for key in ("loss", "accuracy"):
-            vals = np.array([r[key] for r in rows])
-            entry[key] = [
-                float(vals.mean()),
-                float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0,
-            ]
-        for label in LABELS:
-            acc = np.array([r["probe_accuracy"][label] for r in rows])  # seeds × sites
-            entry[f"probe_{label}"] = acc.mean(0).tolist()
-        summary[mode] = entry
-    return summary
-
-
-def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary = results["summary"]
-    n_sites = len(next(iter(summary.values()))["probe_future"])
-    sites = ["embed"] + [f"layer {i + 1}" for i in range(n_sites - 1)]
-    fig, axes = plt.subplots(1, len(LABELS), figsize=(4 * len(LABELS), 3.4), sharey=True)
-    chance = results["runs"][0]["chance"]
-    for ax, label in zip(axes, LABELS, strict=True):
-        for mode, entry in summary.items():
-            ax.plot(sites, entry[f"probe_{label}"], marker="o", label=mode)
-        ax.axhline(chance[label], color="gray", ls="--", lw=1, label="chance")
-        ax.set_title(
-            {
-                "future": "future feature f(x_s)",
-                "current": "own target f(x_{s-k})",
-                "unused": "unused g(x_s) (control)",
-            }[label]
-        )
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("residual stream at position s")
-    axes[0].set_ylabel("linear probe accuracy (held out)")
-    axes[0].legend()
-    fig.suptitle(f"Pre-caching probes, mean over {results['settings']['seeds']} seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def report(results: dict) -> str:
-    s, summary = results["settings"], results["summary"]
-    lines = [
-        "# Pre-caching probes",
-        "",
-        f"Task: y_t = f(x_(t-{s['lag']})), f a random {s['vocab_size'] - 1}→{s['n_classes']} map; "
-        f"GPT d_model {s['d_model']}, {s['n_layers']} layers, "
-        f"{s['steps']} steps × batch {s['batch_size']}, "
-        f"{s['seeds']} seeds; wall time {results['wall_s']:.0f} s.",
-        "",
-        "| mode | held-out loss | held-out accuracy | probe f(x_s) by site "
-        "| probe f(x_(s-k)) by site | probe g(x_s) by site |",
-        "|---|---|---|---|---|---|",
-    ]
-    for mode, e in summary.items():
-        fmt = lambda xs: " / ".join(f"{x:.2f}" for x in xs)
-        lines.append(
-            f"| {mode} | {e['loss'][0]:.3f} ± {e['loss'][1]:.3f} "
-            f"| {e['accuracy'][0]:.3f} ± {e['accuracy'][1]:.3f} "
-            f"| {fmt(e['probe_future'])} | {fmt(e['probe_current'])} | {fmt(e['probe_unused'])} |"
-        )
-    chance = results["runs"][0]["chance"]
-    lines += [
-        "",
-        f"Sites: embedding / after each layer. Chance: {chance['future']:.2f}. "
-        "± is the standard error over seeds.",
-        "",
-        "![probes](probes.png)",
-        "",
-    ]
-    return "\n".join(lines)
+TASKS = ("sine", "facts", "map")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -277,33 +39,91 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__,
     )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="1 seed, 300 steps: a smoke run (too short to learn the task)",
-    )
+    p.add_argument("--task", choices=TASKS, default="sine", help="which experiment")
     p.add_argument("--out", default="runs/precaching", help="output directory")
-    p.add_argument("--steps", type=int, help="training steps per run")
-    p.add_argument("--seeds", type=int, help="seeds per mode")
-    p.add_argument("--modes", default="standard,myopic", help="comma-separated gradient modes")
+    p.add_argument("--steps", type=int, help="training steps per run (default: the task's)")
+    p.add_argument("--seeds", type=int, help="seeds per configuration (default 3)")
+    p.add_argument("--modes", help="comma-separated gradient modes (default: the task's)")
+    p.add_argument("--full", action="store_true", help="sine: the published configuration")
+    p.add_argument("--quick", action="store_true", help="1 seed, few steps: a smoke run")
+    p.add_argument("--workers", type=int, default=2, help="sine, map: runs trained concurrently")
+    p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="sine: rewrite the plots and markdown from a saved precaching_sine.json (no training)",
+    )
+    p.add_argument("--debug", action="store_true", help="tracebacks instead of one-line errors")
     return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    for name in ("steps", "seeds"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise ValueError(f"--{name} must be >= 1, got {value}")
+            changes[name] = value
+    if args.modes:
+        modes = tuple(args.modes.split(","))
+        bad = [m for m in modes if m not in GRADIENT_MODES]
+        if bad:
+            raise ValueError(f"unknown gradient_mode(s) {bad}; known: {list(GRADIENT_MODES)}")
+        changes["modes"] = modes
+    return changes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings(modes=tuple(args.modes.split(",")))
-    if args.quick:
-        settings = dataclasses.replace(settings, seeds=1, steps=300, probe_sequences=48)
-    if args.steps:
-        settings = dataclasses.replace(settings, steps=args.steps)
-    if args.seeds:
-        settings = dataclasses.replace(settings, seeds=args.seeds)
+    command = "python -m experiments.precaching " + shlex.join(
+        sys.argv[1:] if argv is None else list(argv)
+    )
+    show = sys.stderr.isatty()
     try:
-        for mode in settings.modes:
-            ModelConfig(gradient_mode=mode)  # validates the name
-        results = run(settings, Path(args.out), show=sys.stderr.isatty())
-    except ValueError as err:
+        changes = _overrides(args)
+        if args.task == "sine" and args.from_json:
+            import json
+
+            path = Path(args.from_json)
+            if not path.is_file():
+                raise ValueError(f"--from-json: no such file {path}")
+            results = json.loads(path.read_text())
+            sine.render(results, Path(args.out))
+            print(sine.report(results))
+        elif args.task == "sine":
+            settings = sine.SineSettings.full() if args.full else sine.SineSettings()
+            if args.quick:
+                settings = dataclasses.replace(
+                    settings, seeds=1, steps=60, ps=(0.3,), probe_sequences=32, eval_sequences=64
+                )
+            settings = dataclasses.replace(settings, **changes)
+            if args.workers < 1:
+                raise ValueError(f"--workers must be >= 1, got {args.workers}")
+            results = sine.run_all(
+                settings, Path(args.out), command=command, show=show, workers=args.workers
+            )
+            print(sine.report(results))
+        elif args.full:
+            raise ValueError("--full applies to --task sine only")
+        elif args.task == "facts":
+            settings = facts.FactsSettings()
+            if args.quick:
+                settings = dataclasses.replace(settings, seeds=1, steps=100, probe_sequences=64)
+            settings = dataclasses.replace(settings, **changes)
+            results = facts.run_all(settings, Path(args.out), command=command, show=show)
+            print(facts.report(results))
+        else:
+            settings = map_task.Settings()
+            if args.quick:
+                settings = dataclasses.replace(settings, seeds=1, steps=300, probe_sequences=48)
+            settings = dataclasses.replace(settings, **changes)
+            results = map_task.run(
+                settings, Path(args.out), show=show, command=command, workers=args.workers
+            )
+            print(map_task.report(results))
+    except (ValueError, FloatingPointError) as err:
+        if args.debug or os.environ.get("MYOJAX_DEBUG"):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(report(results))
     return 0

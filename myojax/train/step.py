@@ -1,7 +1,9 @@
 """The pure train step, its jit (with mesh shardings), and held-out evaluation.
 
 ``train_step(state, batch, optimizer)`` is a pure function of explicit state; ``compile_train_step``
-is the one place it is jitted (donated state, explicit shardings on a mesh).
+is the one place it is jitted (donated state, explicit shardings on a mesh). Both take the
+per-position ``loss`` (default next-token cross-entropy) and serve any model with the
+``model(inputs, probes)`` protocol (``init_state(..., build=...)``; e.g. ``myojax.heads``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax import sharding as shd
 from myojax.config import ModelConfig
-from myojax.loss import Batch, batch_losses, loss_and_grad
+from myojax.loss import Batch, PositionLoss, batch_losses, cross_entropy, loss_and_grad
 from myojax.model import GPT
 
 
@@ -27,14 +29,19 @@ class TrainState(eqx.Module):
     """Everything that changes during training (the optimizer itself is static)."""
 
     step: Int[Array, ""]
-    model: GPT
+    model: GPT  # or any model built from myojax pieces (init_state's ``build``)
     opt_state: optax.OptState
 
 
 def init_state(
-    model_cfg: ModelConfig, optimizer: optax.GradientTransformation, key: PRNGKeyArray
+    model_cfg: ModelConfig,
+    optimizer: optax.GradientTransformation,
+    key: PRNGKeyArray,
+    *,
+    build: Callable[..., eqx.Module] = GPT,
 ) -> TrainState:
-    model = GPT(model_cfg, key=key)
+    """Step 0: ``build(model_cfg, key=key)`` (default ``GPT``) and its optimizer state."""
+    model = build(model_cfg, key=key)
     return TrainState(jnp.zeros((), jnp.int32), model, optimizer.init(model))
 
 
@@ -58,16 +65,16 @@ def split_microbatches(batch: Batch, microbatches: int) -> Batch:
 
 
 def accumulated_loss_and_grad(
-    model: GPT, batch: Batch, microbatches: int = 1
+    model: GPT, batch: Batch, microbatches: int = 1, loss_fn: PositionLoss = cross_entropy
 ) -> tuple[Float[Array, ""], Any]:
     """``loss_and_grad`` over ``microbatches`` equal slices of ``batch``, one at a time
     (``lax.scan``): the mean loss and mean gradient, equal to the full batch's up to float
     rounding, with the activations of one microbatch alive at a time."""
     if microbatches == 1:
-        return loss_and_grad(model, batch)
+        return loss_and_grad(model, batch, loss_fn)
     micro = split_microbatches(batch, microbatches)
     first = jax.tree.map(lambda x: x[0], micro)
-    shapes = jax.eval_shape(loss_and_grad, model, first)
+    shapes = jax.eval_shape(loss_and_grad, model, first, loss_fn)
 
     def acc_dtype(dtype: Any) -> Any:  # sum bfloat16 gradients in float32
         return jnp.promote_types(dtype, jnp.float32)
@@ -75,7 +82,7 @@ def accumulated_loss_and_grad(
     zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, acc_dtype(s.dtype)), shapes)
 
     def add(total: Any, mb: Batch) -> tuple[Any, None]:
-        value = loss_and_grad(model, Batch(*mb))
+        value = loss_and_grad(model, Batch(*mb), loss_fn)
         return jax.tree.map(lambda t, v: t + v.astype(t.dtype), total, value), None
 
     total, _ = jax.lax.scan(add, zeros, micro)
@@ -87,11 +94,13 @@ def train_step(
     batch: Batch,
     optimizer: optax.GradientTransformation,
     microbatches: int = 1,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> tuple[TrainState, dict[str, Float[Array, ""]]]:
-    """One optimizer step on ``batch``; pure. Metrics: the batch loss before the update and the
-    global gradient norm before clipping. ``microbatches`` > 1 accumulates the mean gradient
-    over that many slices of the batch (``accumulated_loss_and_grad``) before the one update."""
-    loss, grads = accumulated_loss_and_grad(state.model, batch, microbatches)
+    """One optimizer step on ``batch`` with the mean of ``loss_fn`` over positions; pure.
+    Metrics: the batch loss before the update and the global gradient norm before clipping.
+    ``microbatches`` > 1 accumulates the mean gradient over that many slices of the batch
+    (``accumulated_loss_and_grad``) before the one update."""
+    loss, grads = accumulated_loss_and_grad(state.model, batch, microbatches, loss_fn)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.model)
     model = eqx.apply_updates(state.model, updates)
     return TrainState(state.step + 1, model, opt_state), {
@@ -105,13 +114,17 @@ def compile_train_step(
     mesh: shd.Mesh | None = None,
     state_shardings: TrainState | None = None,
     microbatches: int = 1,
+    *,
+    loss_fn: PositionLoss = cross_entropy,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
     """``train_step`` jitted, with the state's buffers donated to the new state.
 
     With a ``mesh`` and the state's ``NamedSharding``s: explicit in/out shardings, the state
     keeping its layout across steps, the batch split over (data, fsdp), metrics replicated.
     """
-    step = functools.partial(train_step, optimizer=optimizer, microbatches=microbatches)
+    step = functools.partial(
+        train_step, optimizer=optimizer, microbatches=microbatches, loss_fn=loss_fn
+    )
     if mesh is None:
         return jax.jit(step, donate_argnums=0)
     if state_shardings is None:
