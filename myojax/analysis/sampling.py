@@ -37,7 +37,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from myojax.attention import GRADIENT_SPECS, project_qkv
 from myojax.config import DTYPES
-from myojax.model import GPT, Block, layer_norm
+from myojax.model import ACTIVATION_FNS, GPT, Block, layer_norm
 
 # Sampling never differentiates, so the plain projection serves every gradient mode.
 _FORWARD_SPEC = GRADIENT_SPECS["standard"]
@@ -113,7 +113,8 @@ def _block_cached(
     attn = _attend(q, cache_k, cache_v, allowed, model)
     x = x + (attn @ w(block.w_out) + w(block.b_out)).astype(x.dtype)
     h = layer_norm(x.astype(acc), block.ln2_gain.astype(acc), block.ln2_bias.astype(acc))
-    hidden = jax.nn.gelu(h.astype(cdt) @ w(block.w_fc) + w(block.b_fc), approximate=True)
+    activation = ACTIVATION_FNS[model.config.activation]
+    hidden = activation(h.astype(cdt) @ w(block.w_fc) + w(block.b_fc))
     x = x + (hidden @ w(block.w_proj) + w(block.b_proj)).astype(x.dtype)
     return x, cache_k, cache_v
 
