@@ -1,8 +1,8 @@
 """A GPT-2-style decoder as pure Equinox modules.
 
 One sequence per call (``vmap`` over the batch); the layers are stacked along a leading axis
-(built with ``eqx.filter_vmap``) and run with ``jax.lax.scan``: unrolled up to 12 layers (faster
-steps), rolled beyond (compile time flat in depth).
+(built with ``eqx.filter_vmap``) and run with a rolled ``jax.lax.scan`` (compile time flat in
+depth). Stacks of at most ``MAX_UNROLLED_LAYERS`` layers are unrolled instead.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from myojax.mup import hidden_init_std
 
 INIT_STD = 0.02  # GPT-2's initializer range
 T = TypeVar("T")
-# Deeper stacks run as a rolled ``lax.scan`` so their compile time stays flat in depth.
-MAX_UNROLLED_LAYERS = 12
+# Stacks this shallow are unrolled. 0: always rolled. Unrolling up to 12 layers looked ~9% faster
+# per step in one measurement under heavy load, but it costs ~30% compile time in every test and
+# changes XLA's memory schedule under remat, which the memory planner is calibrated against
+# (results/memory_plan.md was measured rolled); `experiments.bench --costs` lifts it to count
+# every layer.
+MAX_UNROLLED_LAYERS = 0
 # ModelConfig.activation -> the MLP nonlinearity ("gelu_tanh" is GPT-2's, the default).
 ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
     "gelu_tanh": functools.partial(jax.nn.gelu, approximate=True),
@@ -287,8 +291,8 @@ def run_blocks(
             "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
         }[config.remat]
         step = jax.checkpoint(step, policy=policy)
-    # Unrolled up to MAX_UNROLLED_LAYERS: a rolled loop zero-fills and dynamic-slices the
-    # stacked activations it saves for the backward pass (`experiments.bench --profile`).
+    # A rolled loop zero-fills and dynamic-slices the stacked activations it saves for the
+    # backward pass (`experiments.bench --profile`); unrolling removes that, at compile cost.
     unroll = config.n_layers <= MAX_UNROLLED_LAYERS
     return jax.lax.scan(step, x0, (dynamic, probes), unroll=unroll)
 

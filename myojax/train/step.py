@@ -74,7 +74,7 @@ def accumulated_loss_and_grad(
         return loss_and_grad(model, batch, loss_fn)
     micro = split_microbatches(batch, microbatches)
     first = jax.tree.map(lambda x: x[0], micro)
-    shapes = jax.eval_shape(loss_and_grad, model, first, loss_fn)
+    shapes = jax.eval_shape(lambda m, b: loss_and_grad(m, b, loss_fn), model, first)
 
     def acc_dtype(dtype: Any) -> Any:  # sum bfloat16 gradients in float32
         return jnp.promote_types(dtype, jnp.float32)
