@@ -165,9 +165,11 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfi
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    # Before anything (the presets' summary too) touches JAX, and before our signal handlers:
+    # jax.distributed installs its own SIGTERM preemption notifier, which must not replace ours.
+    shd.maybe_initialize_distributed()
     stop = StopFlag()
     with stop_on_signals(stop):  # a signal during start-up stops the run before its first step
-        shd.maybe_initialize_distributed()  # before anything (the presets' summary) touches JAX
         parser = build_parser()
         args = parser.parse_args(argv)
         debug = args.debug or os.environ.get("MYOJAX_DEBUG", "") not in ("", "0")

@@ -93,6 +93,9 @@ def run(
             "float64 parameters or compute need JAX's 64-bit mode, which is off: set "
             "JAX_ENABLE_X64=1 (the CLI does this itself for float64)"
         )
+    # Before our handlers: jax.distributed installs a SIGTERM preemption notifier of its own,
+    # which would otherwise replace them (a multi-host run would then ignore SIGTERM).
+    shd.maybe_initialize_distributed()
     stop = StopFlag() if stop is None else stop
     lock = RunLock(Path(train_cfg.out))
     with stop_on_signals(stop):
