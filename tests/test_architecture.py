@@ -105,53 +105,123 @@ def test_import_parser_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     assert _imports("myojax.train.other", src, known) == {"myojax.train", "myojax.train.loop"}
 
 
+def _layering_problems(graph: dict[str, set[str]]) -> list[str]:
+    """The library never imports the experiments; the data package imports only itself."""
+    problems = []
+    for name, targets in sorted(graph.items()):
+        if not name.startswith("myojax"):
+            continue
+        bad = sorted(t for t in targets if t.split(".")[0] == "experiments")
+        if bad:
+            problems.append(f"library module {name} imports experiments: {bad}")
+        if name.startswith("myojax.data"):
+            bad = sorted(t for t in targets if not t.startswith("myojax.data"))
+            if bad:
+                problems.append(f"{name} (data) imports {bad}: data must not depend on the model")
+    return problems
+
+
 def test_layering() -> None:
-    graph = _graph()
-    library = [m for m in graph if m.split(".")[0] == "myojax"]
-    for name in library:
-        bad = {t for t in graph[name] if t.split(".")[0] == "experiments"}
-        assert not bad, f"library module {name} imports experiments: {sorted(bad)}"
-    for name in (m for m in library if m.startswith("myojax.data")):
-        bad = {t for t in graph[name] if not t.startswith("myojax.data")}
-        assert not bad, f"{name} (data) imports {sorted(bad)}: data must not depend on the model"
+    problems = _layering_problems(_graph())
+    assert not problems, "\n".join(problems)
 
 
-def test_library_modules_are_small() -> None:
-    big = {
-        name: n
-        for name, path in _modules().items()
-        if name.startswith("myojax")
-        and (n := len(path.read_text().splitlines())) > MAX_LIBRARY_LINES
+def test_layering_check_catches_planted_violations() -> None:
+    graph = {
+        "myojax.model": {"experiments.scaling"},
+        "myojax.data.pipeline": {"myojax.data.corpus", "myojax.loss"},
+        "experiments.bench": {"myojax.model"},
     }
-    assert not big, f"library modules over {MAX_LIBRARY_LINES} lines: {big}"
-
-
-def _tracked_text_files() -> list[Path]:
-    skip = {".git", ".venv", "runs", "__pycache__", ".hypothesis", ".pytest_cache", "fixtures"}
-    return [
-        p
-        for p in REPO.rglob("*")
-        if p.is_file()
-        and p.suffix in (".md", ".py", ".sh", ".toml")
-        and not skip & set(p.relative_to(REPO).parts)
+    assert _layering_problems(graph) == [
+        "myojax.data.pipeline (data) imports ['myojax.loss']: data must not depend on the model",
+        "library module myojax.model imports experiments: ['experiments.scaling']",
     ]
 
 
-def test_no_reference_to_missing_files() -> None:
-    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+def _oversized(line_counts: dict[str, int]) -> dict[str, int]:
+    return {
+        name: n
+        for name, n in line_counts.items()
+        if name.startswith("myojax") and n > MAX_LIBRARY_LINES
+    }
+
+
+def test_library_modules_are_small() -> None:
+    counts = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
+    big = _oversized(counts)
+    assert not big, f"library modules over {MAX_LIBRARY_LINES} lines: {big}"
+    # Negative control: the same rule flags a planted large library module, not an experiment.
+    assert _oversized({"myojax.x": MAX_LIBRARY_LINES + 1, "experiments.y": 10**4}) == {
+        "myojax.x": MAX_LIBRARY_LINES + 1
+    }
+
+
+def _text_files(root: Path) -> dict[Path, str]:
+    skip = {".git", ".venv", "runs", "__pycache__", ".hypothesis", ".pytest_cache", "fixtures"}
+    return {
+        p: p.read_text()
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix in (".md", ".py", ".sh", ".toml")
+        and not skip & set(p.relative_to(root).parts)
+    }
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+# Project documents are named in capitals by convention (README.md, …); generated outputs
+# (report.md) are lower-case and are written by the code that names them.
+DOCUMENT = re.compile(r"(?<![\w/.-])([A-Z][A-Z0-9_-]*\.md)\b")
+UPWARD = re.compile(r"(?<![\w.])((?:\.\./)+[\w.-]+(?:/[\w.-]+)*)")
+
+
+def _reference_problems(root: Path, files: dict[Path, str]) -> list[str]:
+    """References a reader cannot follow inside ``root``: markdown links to missing files or
+    out of the tree, relative paths that climb out of it, and project documents (capitalised
+    ``*.md``) that the tree does not contain."""
+    root = root.resolve()
+    documents = {p.name for p in files if p.suffix == ".md"}
     problems = []
-    for path in _tracked_text_files():
-        text = path.read_text()
-        if "DESIGN.md" in text and path.name != "test_architecture.py":
-            problems.append(f"{path.relative_to(REPO)} mentions DESIGN.md, which is not here")
+
+    def outside(path: Path) -> bool:
+        return not path.resolve().is_relative_to(root)
+
+    for path, text in sorted(files.items()):
+        where = path.relative_to(root)
+        for target in UPWARD.findall(text):
+            if outside(path.parent / target):
+                problems.append(f"{where} points outside the repository: {target}")
+        for name in sorted(set(DOCUMENT.findall(text)) - documents):
+            problems.append(f"{where} mentions {name}, which is not in the repository")
         if path.suffix != ".md":
             continue
-        for target in link.findall(text):
+        for target in LINK.findall(text):
             if re.match(r"[a-z]+://", target) or target.startswith("mailto:"):
                 continue
-            if not (path.parent / target).exists():
-                problems.append(f"{path.relative_to(REPO)} links to missing {target}")
+            resolved = path.parent / target
+            if outside(resolved) or not resolved.exists():
+                problems.append(f"{where} links to missing {target}")
+    return problems
+
+
+def test_no_reference_to_missing_files() -> None:
+    problems = _reference_problems(REPO, _text_files(REPO))
     assert not problems, "\n".join(problems)
+
+
+def test_reference_check_catches_planted_references(tmp_path: Path) -> None:
+    # Built from pieces so that this file itself holds no reference the real check would flag.
+    up, notes = "../" * 2, "NOTES" + ".md"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(f"[ok](docs/a.md) [gone](docs/b.md) see {notes}\n")
+    (tmp_path / "docs" / "a.md").write_text(f"back to README.md; [up]({up}x.md)\n")
+    (tmp_path / "m.py").write_text(f'"""Read {up}elsewhere/x for details; writes report.md."""\n')
+    assert _reference_problems(tmp_path, _text_files(tmp_path)) == [
+        f"README.md mentions {notes}, which is not in the repository",
+        "README.md links to missing docs/b.md",
+        f"docs/a.md points outside the repository: {up}x.md",
+        f"docs/a.md links to missing {up}x.md",
+        f"m.py points outside the repository: {up}elsewhere/x",
+    ]
 
 
 FIXTURE = REPO / "tests" / "fixtures" / "run-v0.1-myopic"
