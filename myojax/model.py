@@ -2,7 +2,7 @@
 
 One sequence per call (``vmap`` over the batch); the layers are stacked along a leading axis
 (built with ``eqx.filter_vmap``) and run with a rolled ``jax.lax.scan`` (compile time flat in
-depth). Stacks of at most ``MAX_UNROLLED_LAYERS`` layers are unrolled instead.
+depth). Stacks of at most ``MAX_UNROLLED_LAYERS`` layers without remat are unrolled instead.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from myojax.mup import hidden_init_std
 
 INIT_STD = 0.02  # GPT-2's initializer range
 T = TypeVar("T")
-# Stacks this shallow are unrolled. 0: always rolled. Unrolling up to 12 layers looked ~9% faster
-# per step in one measurement under heavy load, but it costs ~30% compile time in every test and
-# changes XLA's memory schedule under remat, which the memory planner is calibrated against
-# (results/memory_plan.md was measured rolled); `experiments.bench --costs` lifts it to count
-# every layer.
-MAX_UNROLLED_LAYERS = 0
+# Stacks this shallow are unrolled when nothing is rematerialised. A rolled scan zero-fills and
+# dynamic-slices the activations it saves for the backward pass: at d_model 256, 4 layers on a
+# 2-core CPU that plumbing and its layout copies were a third of the step's op time, and the
+# unrolled step ran ~1.25x faster (results/core.md). Remat configurations stay rolled: unrolling
+# changes XLA's memory schedule under remat, which the memory planner is calibrated against, and
+# deep stacks stay rolled to keep compile time flat in depth.
+MAX_UNROLLED_LAYERS = 12
 # ModelConfig.activation -> the MLP nonlinearity ("gelu_tanh" is GPT-2's, the default).
 ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
     "gelu_tanh": functools.partial(jax.nn.gelu, approximate=True),
@@ -293,7 +294,7 @@ def run_blocks(
         step = jax.checkpoint(step, policy=policy)
     # A rolled loop zero-fills and dynamic-slices the stacked activations it saves for the
     # backward pass (`experiments.bench --profile`); unrolling removes that, at compile cost.
-    unroll = config.n_layers <= MAX_UNROLLED_LAYERS
+    unroll = config.remat == "none" and config.n_layers <= MAX_UNROLLED_LAYERS
     return jax.lax.scan(step, x0, (dynamic, probes), unroll=unroll)
 
 

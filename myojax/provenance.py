@@ -32,6 +32,29 @@ def environment() -> dict[str, Any]:
     }
 
 
+def load_summary(end: dict[str, Any], start: dict[str, Any] | None = None) -> str:
+    """One line for a results page: the 1/5/15-minute load against the CPU count and whether
+    the wall times are an otherwise idle machine's. The verdict uses the load when the job
+    started (``start``, an ``environment()`` record) where there is one, since the load at the
+    end counts the job's own threads."""
+    judged = start or end
+    load, cpus = judged.get("load_avg_1_5_15"), judged.get("cpu_count")
+    if not load or not cpus:
+        return "load not recorded"
+
+    def figures(env: dict[str, Any]) -> str:
+        return " / ".join(f"{x:.1f}" for x in env["load_avg_1_5_15"])
+
+    verdict = (
+        "an otherwise idle machine"
+        if load[0] <= cpus
+        else "a shared machine: wall times are inflated by other work"
+    )
+    when = f"{figures(start)} at the start, " if start else ""
+    at_end = f"{figures(end)} at the end" if end.get("load_avg_1_5_15") else "end not recorded"
+    return f"load average (1/5/15 min) {when}{at_end} on {cpus} CPUs ({end.get('time')}): {verdict}"
+
+
 def command_line(prog: str, argv: Sequence[str]) -> str:
     """The shell command that reproduces a run: ``prog`` followed by ``argv``, quoted."""
     return " ".join([prog, *(shlex.quote(a) for a in argv)])

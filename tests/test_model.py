@@ -108,18 +108,19 @@ def test_bfloat16_compute_runs_and_stays_close():
     np.testing.assert_allclose(out, model(_tokens(cfg)), atol=0.05)
 
 
-def test_the_layer_scan_unrolls_only_up_to_max_unrolled_layers(monkeypatch):
+def test_the_layer_scan_unrolls_only_shallow_stacks_without_remat(monkeypatch):
     """Stacks of at most MAX_UNROLLED_LAYERS are unrolled (what `bench --costs` lifts to count
-    every layer); deeper ones keep a rolled loop so compile time stays flat in depth."""
+    every layer); deeper ones, and any rematerialised stack, keep a rolled loop."""
     import myojax.model
 
-    def unroll(layers):
+    def unroll(layers, remat="none"):
         cfg = ModelConfig(vocab_size=16, seq_len=4, d_model=8, n_layers=layers, n_heads=2)
-        model = GPT(cfg, key=jax.random.key(0))
+        model = GPT(cfg.replace(remat=remat), key=jax.random.key(0))
         jaxpr = jax.make_jaxpr(lambda m, t: m(t))(model, _tokens(cfg))
         (scan,) = [e for e in jaxpr.eqns if e.primitive.name == "scan"]
         return scan.params["unroll"]
 
     assert unroll(myojax.model.MAX_UNROLLED_LAYERS + 1) == 1
+    assert unroll(2) == 2 and unroll(2, remat="full") == 1 and unroll(2, remat="dots") == 1
     monkeypatch.setattr(myojax.model, "MAX_UNROLLED_LAYERS", 3)
     assert unroll(3) == 3 and unroll(4) == 1

@@ -56,3 +56,34 @@ def test_facts_smoke_run_writes_every_artifact(tmp_path):
     report = (tmp_path / "precaching_facts.md").read_text()
     assert f"{results['runs'][1]['answer_accuracy']:.3f}" in report
     assert (tmp_path / "precaching_facts.png").stat().st_size > 0
+    # the saved JSON redraws the same section without training
+    (tmp_path / "again").mkdir()
+    json_path = str(tmp_path / "precaching_facts.json")
+    assert (
+        cli.main(["--task", "facts", "--from-json", json_path, "--out", str(tmp_path / "again")])
+        == 0
+    )
+    assert (tmp_path / "again" / "precaching_facts.md").read_text() == report
+
+
+def test_first_decodable_needs_a_margin_over_each_sites_control():
+    from experiments.precaching import facts
+
+    flat = [0.3, 0.3, 0.3]
+    summary = {
+        "planted": {
+            "entity": [0.9, 0.95, 0.99], "entity_control": [0.9, 0.9, 0.8],
+            "filler": [0.25, 0.5, 0.5], "filler_shuffled": flat,
+            "query": [0.3, 0.35, 0.9], "query_shuffled": flat,
+        },
+        "none": {
+            # a high embedding-level accuracy is the token's identity, not a stored attribute
+            "entity": [0.9, 0.9, 0.9], "entity_control": [0.5, 0.5, 0.5],
+            "filler": flat, "filler_shuffled": flat, "query": flat, "query_shuffled": flat,
+        },
+    }  # fmt: skip
+    found = facts.first_decodable(summary)
+    assert found["planted"]["entity"].startswith("layer 2")  # gap 0.19 vs the embedding's 0.0
+    assert found["planted"]["filler"].startswith("layer 1")
+    assert found["planted"]["query"].startswith("layer 2")
+    assert all(v.startswith("nowhere") for v in found["none"].values())

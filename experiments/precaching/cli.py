@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from-json",
         metavar="FILE",
-        help="sine: rewrite the plots and markdown from a saved precaching_sine.json (no training)",
+        help="rewrite the task's plots and markdown from its saved precaching_<task>.json "
+        "(no training)",
     )
     p.add_argument("--debug", action="store_true", help="tracebacks instead of one-line errors")
     return p
@@ -81,15 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = sys.stderr.isatty()
     try:
         changes = _overrides(args)
-        if args.task == "sine" and args.from_json:
+        if args.from_json:
             import json
 
             path = Path(args.from_json)
             if not path.is_file():
                 raise ValueError(f"--from-json: no such file {path}")
+            module = {"sine": sine, "facts": facts, "map": map_task}[args.task]
             results = json.loads(path.read_text())
-            sine.render(results, Path(args.out))
-            print(sine.report(results))
+            module.render(results, Path(args.out))
+            print(module.report(results))
         elif args.task == "sine":
             settings = sine.SineSettings.full() if args.full else sine.SineSettings()
             if args.quick:

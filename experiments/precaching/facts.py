@@ -26,7 +26,7 @@ from myojax.analysis.probes import classification_probe
 from myojax.config import ModelConfig
 from myojax.loss import batch_losses, cross_entropy
 from myojax.model import GPT
-from myojax.provenance import environment
+from myojax.provenance import environment, load_summary
 
 SITES = ("entity", "entity_control", "filler", "query")
 
@@ -124,6 +124,7 @@ def run_one(settings: FactsSettings, mode: str, seed: int, show: bool = False) -
 def run_all(settings: FactsSettings, out: Path, *, command: str, show: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     start, cpu0 = time.perf_counter(), time.process_time()
+    env_start = environment()
     runs = []
     for seed in range(settings.seeds):
         for mode in settings.modes:
@@ -151,14 +152,21 @@ def run_all(settings: FactsSettings, out: Path, *, command: str, show: bool = Fa
         "command": command,
         "wall_s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu0,
+        "environment_start": env_start,
         "environment": environment(),
         "runs": runs,
         "summary": summary,
     }
     (out / "precaching_facts.json").write_text(json.dumps(results, indent=2))
+    render(results, out)
+    return results
+
+
+def render(results: dict, out: Path) -> None:
+    """The plot and the results section from a run's JSON (``--from-json`` redraws them)."""
+    out.mkdir(parents=True, exist_ok=True)
     plot(results, out / "precaching_facts.png")
     (out / "precaching_facts.md").write_text(report(results))
-    return results
 
 
 def plot(results: dict, path: Path) -> None:
@@ -184,6 +192,33 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+MARGIN = 0.10  # accuracy above the site's control that counts as "decodable"
+SITE_NAMES = ("embedding", *(f"layer {i}" for i in range(1, 100)))
+
+
+def first_decodable(summary: dict) -> dict[str, dict[str, str]]:
+    """Per mode and site: the first site (embedding, layer 1, ...) where the probe beats its
+    control by ``MARGIN``. Elsewhere the control is the shuffled labels. At the entity's token
+    it is the unused function of the entity, and the margin counts above the embedding's own
+    gap: the embedding holds only the token's identity, so any gap there is the probe's
+    preference between two label functions, not stored knowledge."""
+    out: dict[str, dict[str, str]] = {}
+    for mode, e in summary.items():
+        out[mode] = {}
+        for site in ("entity", "filler", "query"):
+            control = e["entity_control"] if site == "entity" else e[f"{site}_shuffled"]
+            gaps = [a - c for a, c in zip(e[site], control, strict=True)]
+            if site == "entity":
+                gaps = [float("-inf")] + [g - gaps[0] for g in gaps[1:]]
+            hit = next((i for i, g in enumerate(gaps) if g >= MARGIN), None)
+            out[mode][site] = (
+                f"{SITE_NAMES[hit]} ({e[site][hit]:.2f} vs control {control[hit]:.2f})"
+                if hit is not None
+                else f"nowhere (largest margin {max(gaps):+.2f})"
+            )
+    return out
+
+
 def report(results: dict) -> str:
     s, env = results["settings"], results["environment"]
     t = s["task"]
@@ -192,8 +227,7 @@ def report(results: dict) -> str:
         "## Synthetic facts (the ROME pattern)",
         "",
         f"Command: `{results['command']}`; wall {results['wall_s']:.0f} s, process CPU "
-        f"{results['cpu_s']:.0f} s; load (1/5/15 min) at the end {env['load_avg_1_5_15']} on "
-        f"{env['cpu_count']} CPUs ({env['time']}): a shared, loaded machine.",
+        f"{results['cpu_s']:.0f} s; {load_summary(env, results.get('environment_start'))}.",
         "",
         f"{t['n_entities']} entities, each with one of {t['n_values']} attribute values (fixed "
         f"per seed); a sequence names {t['n_mentions']} entities, {t['n_filler']} filler tokens, "
@@ -211,6 +245,19 @@ def report(results: dict) -> str:
             f"| {mode} | {', '.join(f'{a:.3f}' for a in e['answer_accuracy'])} "
             f"| {fmt(e['entity'])} | {fmt(e['entity_control'])} | {fmt(e['filler'])} "
             f"| {fmt(e['query'])} | {fmt(e['entity_shuffled'])} |"
+        )
+    lines += [
+        "",
+        f"Where the queried attribute first becomes decodable (probe accuracy at least "
+        f"{MARGIN:.2f} above its control, mean over seeds; at the entity's token, {MARGIN:.2f} "
+        "more above the unused-function control than the embedding is, since the embedding "
+        "holds only the token's identity):",
+        "",
+    ]
+    for mode, sites in first_decodable(results["summary"]).items():
+        lines.append(
+            f"- {mode}: at the entity's token {sites['entity']}; at filler positions "
+            f"{sites['filler']}; at the query {sites['query']}."
         )
     lines += ["", "![facts probes](precaching_facts.png)", ""]
     return "\n".join(lines)

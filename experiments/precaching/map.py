@@ -39,7 +39,7 @@ from myojax.analysis.probes import classification_probe
 from myojax.config import ModelConfig
 from myojax.loss import Batch, per_position_loss
 from myojax.model import GPT
-from myojax.provenance import environment
+from myojax.provenance import environment, load_summary
 from myojax.train import compile_train_step, init_state
 
 LABELS = ("future", "current", "unused")
@@ -158,6 +158,7 @@ def run(
     task = settings.task
     results: dict = {"settings": dataclasses.asdict(settings), "runs": []}
     start, cpu0 = time.perf_counter(), time.process_time()
+    env_start = environment()
 
     def one(seed: int, size: int, mode: str) -> dict:
         k_table, k_unused, k_eval, k_probe, k_train = jax.random.split(jax.random.key(seed), 5)
@@ -203,13 +204,20 @@ def run(
         results["runs"] = list(pool.map(lambda job: one(*job), todo))
     results["wall_s"] = time.perf_counter() - start
     results["cpu_s"] = time.process_time() - cpu0
+    results["environment_start"] = env_start
     results["environment"] = environment()
     results["command"] = command
     results["summary"] = summarize(results)
     (out / "precaching_map.json").write_text(json.dumps(results, indent=2))
+    render(results, out)
+    return results
+
+
+def render(results: dict, out: Path) -> None:
+    """The plot and the results section from a run's JSON (``--from-json`` redraws them)."""
+    out.mkdir(parents=True, exist_ok=True)
     plot(results, out / "precaching_map.png")
     (out / "precaching_map.md").write_text(report(results))
-    return results
 
 
 def summarize(results: dict) -> dict:
@@ -273,10 +281,8 @@ def report(results: dict) -> str:
         "## The lagged-map task",
         "",
         f"Command: `{results.get('command', '')}`; wall {results['wall_s']:.0f} s, process CPU "
-        f"{results.get('cpu_s', 0):.0f} s; load (1/5/15 min) at the end "
-        f"{results.get('environment', {}).get('load_avg_1_5_15')} on "
-        f"{results.get('environment', {}).get('cpu_count')} CPUs "
-        f"({results.get('environment', {}).get('time')}): a shared, loaded machine.",
+        f"{results.get('cpu_s', 0):.0f} s; "
+        f"{load_summary(results.get('environment', {}), results.get('environment_start'))}.",
         "",
         f"Task: y_t = f(x_(t-{s['lag']})), f a random {s['vocab_size'] - 1}→{s['n_classes']} map; "
         f"GPT d_model {' and '.join(str(d) for d in s['sizes'])}, {s['n_layers']} layers, "

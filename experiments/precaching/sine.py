@@ -26,6 +26,7 @@ from myojax.analysis.probes import regression_probe
 from myojax.config import ModelConfig
 from myojax.heads import LinearInput, LinearReadout, Transformer
 from myojax.loss import Batch, batch_losses, huber
+from myojax.provenance import load_summary
 
 LOSS = huber(1.0)
 
@@ -264,6 +265,7 @@ def run_all(
 
     out.mkdir(parents=True, exist_ok=True)
     start, cpu0 = time.perf_counter(), time.process_time()
+    env_start = environment()
     from concurrent.futures import ThreadPoolExecutor
 
     def one(seed: int, p: float, mode: str, switch: tuple[int, str] | None) -> dict[str, Any]:
@@ -290,6 +292,7 @@ def run_all(
             "command": command,
             "wall_s": time.perf_counter() - start,
             "cpu_s": time.process_time() - cpu0,
+            "environment_start": env_start,
             "environment": environment(),
             "runs_planned": len(todo),
             "runs": sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"])),
@@ -411,8 +414,8 @@ def report(results: dict[str, Any]) -> str:
         "## The lagged-sine task",
         "",
         f"Command: `{results['command']}`; wall {results['wall_s']:.0f} s, process CPU "
-        f"{results['cpu_s']:.0f} s; load (1/5/15 min) at the end {env['load_avg_1_5_15']} on "
-        f"{env['cpu_count']} CPUs ({env['time']}): a shared, loaded machine. Runs finished: "
+        f"{results['cpu_s']:.0f} s; {load_summary(env, results.get('environment_start'))}. "
+        f"Runs finished: "
         f"{len(results['runs'])} of {results.get('runs_planned', len(results['runs']))}.",
         "",
         f"Task: T = {s['seq_len']}, y_n = z_n·Σ_(i=1..{s['n_lags']}) sin({s['freq']:g}·x_(n−i)) "

@@ -1,0 +1,29 @@
+"""myojax.provenance: the machine and load record printed beside every published figure."""
+
+from myojax.provenance import command_line, environment, load_summary, run_record
+
+
+def test_environment_records_load_and_cpus():
+    env = environment()
+    assert env["cpu_count"] >= 1
+    assert len(env["load_avg_1_5_15"]) == 3
+    assert env["backend"] == "cpu"
+
+
+def test_load_summary_calls_a_machine_idle_only_when_load_fits_its_cpus():
+    idle = {"load_avg_1_5_15": (1.2, 1.0, 0.8), "cpu_count": 2, "time": "t"}
+    busy = {"load_avg_1_5_15": (31.0, 28.0, 20.0), "cpu_count": 2, "time": "t"}
+    assert "otherwise idle" in load_summary(idle)
+    assert "1.2 / 1.0 / 0.8 at the end on 2 CPUs" in load_summary(idle)
+    assert "inflated" in load_summary(busy) and "idle" not in load_summary(busy)
+    # judged by the load when the job started: the end load counts its own threads
+    assert "otherwise idle" in load_summary(busy, start=idle)
+    assert "1.2 / 1.0 / 0.8 at the start, 31.0 / 28.0 / 20.0 at the end" in load_summary(busy, idle)
+    assert load_summary({}) == "load not recorded"
+
+
+def test_run_record_reproduces_the_command():
+    rec = run_record("python -m x", ["--out", "a b"], 1.5, (0.1, 0.2, 0.3))
+    assert rec["command"] == command_line("python -m x", ["--out", "a b"])
+    assert rec["command"].endswith("'a b'")
+    assert rec["load_before"] == [0.1, 0.2, 0.3] and len(rec["load_after"]) == 3
