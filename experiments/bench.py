@@ -3,6 +3,7 @@
     python -m experiments.bench [--json] [--batch 32 --seq 128 --d-model 256 --layers 4]
     python -m experiments.bench --peer torch --json          # with the PyTorch peer
     python -m experiments.bench --peer torch --sweep width --out results/core.md
+    python -m experiments.bench --peer torch --matmuls   # the step's matmuls alone, XLA vs torch
     python -m experiments.bench --preset gpt2-117m --dtype bfloat16 --batch 8  # accelerator
 
 Times the trainer's jitted, donated ``train_step`` (``loss_and_grad`` + clipped AdamW update) for
@@ -35,7 +36,7 @@ from myojax.config import DTYPES, GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad
 from myojax.model import GPT, count_params, train_flops_per_token
 from myojax.presets import MODEL_PRESETS
-from myojax.provenance import environment
+from myojax.provenance import environment, write_section
 from myojax.train import compile_train_step, init_state
 from myojax.train.monitor import Progress
 
@@ -90,12 +91,13 @@ def compiled_costs(
     return out
 
 
-def _unrolled_scans() -> contextlib.AbstractContextManager:
-    """Trace with every layer unrolled (``myojax.model.MAX_UNROLLED_LAYERS`` lifted), so the
-    compiled step has no loop for the cost analysis to undercount, whatever the depth."""
+def _unrolled_scans(limit: int = 10**9) -> contextlib.AbstractContextManager:
+    """Trace with stacks of up to ``limit`` layers unrolled (``myojax.model.MAX_UNROLLED_LAYERS``
+    replaced): by default every layer, so the compiled step has no loop for the cost analysis
+    to undercount; ``limit=0`` keeps every scan rolled (``--rolled``)."""
     import myojax.model
 
-    return unittest.mock.patch.object(myojax.model, "MAX_UNROLLED_LAYERS", 10**9)
+    return unittest.mock.patch.object(myojax.model, "MAX_UNROLLED_LAYERS", limit)
 
 
 # The benchmark's optimizer (and the torch peer's): global-norm clipping, then AdamW on every leaf.
@@ -238,7 +240,9 @@ def run_sweep(
     return 0
 
 
-def run_profile(cfg: ModelConfig, batch_size: int, out: str | None, command: str) -> int:
+def run_profile(
+    cfg: ModelConfig, batch_size: int, out: str | None, command: str, rolled: bool = False
+) -> int:
     """Print (and with ``out`` write) the per-category op time of each mode's step."""
     from experiments import bench_profile
 
@@ -252,11 +256,13 @@ def run_profile(cfg: ModelConfig, batch_size: int, out: str | None, command: str
         f"{time.perf_counter() - wall0:.0f} s, process CPU {time.process_time() - cpu0:.0f} s"
     )
     shape = bench_report.shape_text(cfg.to_dict(), batch_size)
+    shape += "; layer scan kept rolled (`--rolled`)" if rolled else ""
     text = bench_profile.profile_markdown(result, command, shape, provenance)
     print(text)
     if out:
         key = f"bench profile d{cfg.d_model} L{cfg.n_layers} T{cfg.seq_len} B{batch_size}"
-        bench_report.write_section(out, key, text)
+        key += " rolled" if rolled else ""
+        write_section(out, key, text)
     return 0
 
 
@@ -308,6 +314,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="trace each mode's compiled step with jax.profiler (modes interleaved) and report "
         "XLA op time per category: matmuls, reductions, T×T elementwise, layout copies, ...",
+    )
+    p.add_argument(
+        "--rolled",
+        action="store_true",
+        help="keep the layer scan rolled however shallow the stack (the default before the "
+        "unroll of issue 14): a before/after comparison in the same session",
+    )
+    p.add_argument(
+        "--matmuls",
+        action="store_true",
+        help="time each distinct matmul of one train step alone in XLA (and with --peer torch, "
+        "in torch): whether a gap to the peer lies in the matmul kernels",
     )
     p.add_argument(
         "--out",
@@ -364,16 +382,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = bench_report.command_line(argv)
     if args.profile:
-        return run_profile(cfg, args.batch, args.out, command)
+        with _unrolled_scans(0) if args.rolled else contextlib.nullcontext():
+            return run_profile(cfg, args.batch, args.out, command, rolled=args.rolled)
+    if args.matmuls:
+        from experiments import bench_matmuls
+
+        return bench_matmuls.main(cfg, args.batch, args.out, command, peer=args.peer == "torch")
     if args.sweep:
         return run_sweep(
             args.sweep, cfg, args.batch, args.rounds, args.steps, args.peer, args.out, command
         )
-    result = bench(cfg, args.batch, args.rounds, args.steps, args.peer, progress=not args.json)
+    with _unrolled_scans(0) if args.rolled else contextlib.nullcontext():
+        result = bench(cfg, args.batch, args.rounds, args.steps, args.peer, progress=not args.json)
     result["command"] = command
+    result["layer_scan"] = "rolled" if args.rolled else "default"
     if args.out:
         key = bench_report.run_key(result)
-        bench_report.write_section(args.out, key, bench_report.run_markdown(result, command))
+        write_section(args.out, key, bench_report.run_markdown(result, command))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -9,12 +9,12 @@ file can hold several generated sections beside hand-written text.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
 from myojax.config import ModelConfig
+from myojax.provenance import write_section
 
 SWEEP_VALUES: dict[str, tuple[int, ...]] = {
     "width": (64, 128, 256, 512),
@@ -28,20 +28,6 @@ def command_line(argv: Sequence[str] | None) -> str:
 
     args = sys.argv[1:] if argv is None else list(argv)
     return shlex.join(["python", "-m", "experiments.bench", *args])
-
-
-def write_section(path: str | Path, key: str, body: str) -> None:
-    """Replace the ``key`` section of the markdown file ``path`` (append it if absent)."""
-    path = Path(path)
-    begin, end = f"<!-- begin {key} -->", f"<!-- end {key} -->"
-    block = f"{begin}\n{body.rstrip()}\n{end}"
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    path.write_text(text)
 
 
 def _provenance(result: dict) -> str:
@@ -74,6 +60,7 @@ def run_markdown(result: dict, command: str) -> str:
         "",
         f"{shape_text(result['config'], result['batch_size'])}; {result['params']:,} params"
         + (f" (torch peer: {peer['params']:,}, {peer['runtime']})" if peer else "")
+        + ("; layer scan kept rolled (`--rolled`)" if result.get("layer_scan") == "rolled" else "")
         + f"; {result['samples_per_mode']} interleaved timed steps each, median; float matmul "
         f"peak {result['matmul_peak_gflops']:.1f} GFLOP/s measured in the run.",
         f"Measured {_provenance(result)}.",
@@ -102,7 +89,9 @@ def run_key(result: dict) -> str:
     cfg = result["config"]
     return (
         f"bench d{cfg['d_model']} L{cfg['n_layers']} T{cfg['seq_len']} B{result['batch_size']} "
-        f"{cfg['compute_dtype']}" + (" vs torch" if "peer" in result else "")
+        f"{cfg['compute_dtype']}"
+        + (" vs torch" if "peer" in result else "")
+        + (" rolled" if result.get("layer_scan") == "rolled" else "")
     )
 
 

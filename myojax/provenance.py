@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import re
 import shlex
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -75,3 +77,17 @@ def run_record(
         "backend": jax.default_backend(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+
+
+def write_section(path: str | Path, key: str, body: str) -> None:
+    """Replace the ``key`` section of the markdown file ``path`` (append it if absent)."""
+    path = Path(path)
+    begin, end = f"<!-- begin {key} -->", f"<!-- end {key} -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
+    path.write_text(text)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from experiments import bench, bench_report
+from experiments import bench
 from myojax.config import ModelConfig
 
 CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
@@ -61,17 +61,6 @@ def test_a_sweep_without_out_is_refused_with_exit_2(capsys):
     assert "--out" in capsys.readouterr().err
 
 
-def test_write_section_replaces_its_own_section_and_keeps_the_rest(tmp_path):
-    path = tmp_path / "r.md"
-    path.write_text("# Title\n\nhand-written\n")
-    bench_report.write_section(path, "a", "first")
-    bench_report.write_section(path, "b", "other")
-    bench_report.write_section(path, "a", "second")
-    text = path.read_text()
-    assert "hand-written" in text and "other" in text and "second" in text
-    assert "first" not in text and text.count("<!-- begin a -->") == 1
-
-
 @pytest.mark.parametrize("argv", [["--sweep", "depth"], ["--peer", "jax"], ["--dtype", "int8"]])
 def test_bad_flags_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
@@ -84,3 +73,23 @@ def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
     cfg = bench._config(args)
     assert (cfg.d_model, cfg.n_layers, cfg.seq_len, cfg.vocab_size) == (768, 12, 1024, 50257)
     assert (cfg.compute_dtype, cfg.param_dtype) == ("bfloat16", "float32")
+
+
+def test_rolled_runs_keep_the_scan_rolled_and_get_their_own_section(tmp_path, capsys):
+    """--rolled (the before side of the unroll) must not overwrite the default run's table."""
+    import myojax.model
+
+    with bench._unrolled_scans(0):
+        assert myojax.model.MAX_UNROLLED_LAYERS == 0
+    out = tmp_path / "core.md"
+    argv = "--json --batch 2 --seq 16 --d-model 32 --layers 2 --heads 2 --vocab 32"
+    argv = [*argv.split(), "--rounds", "1", "--steps", "1", "--out", str(out)]
+    assert bench.main(argv) == 0 and bench.main([*argv, "--rolled"]) == 0
+    printed, decoder, results = capsys.readouterr().out, json.JSONDecoder(), []
+    while printed.strip():
+        result, end = decoder.raw_decode(printed.strip())
+        results.append(result)
+        printed = printed.strip()[end:]
+    assert [r["layer_scan"] for r in results[-2:]] == ["default", "rolled"]
+    text = out.read_text()
+    assert text.count("<!-- begin bench d32") == 2 and "layer scan kept rolled" in text

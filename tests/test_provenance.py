@@ -1,6 +1,6 @@
 """myojax.provenance: the machine and load record printed beside every published figure."""
 
-from myojax.provenance import command_line, environment, load_summary, run_record
+from myojax.provenance import command_line, environment, load_summary, run_record, write_section
 
 
 def test_environment_records_load_and_cpus():
@@ -27,3 +27,14 @@ def test_run_record_reproduces_the_command():
     assert rec["command"] == command_line("python -m x", ["--out", "a b"])
     assert rec["command"].endswith("'a b'")
     assert rec["load_before"] == [0.1, 0.2, 0.3] and len(rec["load_after"]) == 3
+
+
+def test_write_section_replaces_its_own_section_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "r.md"
+    path.write_text("# Title\n\nhand-written\n")
+    write_section(path, "a", "first")
+    write_section(path, "b", "other")
+    write_section(path, "a", "second")
+    text = path.read_text()
+    assert "hand-written" in text and "other" in text and "second" in text
+    assert "first" not in text and text.count("<!-- begin a -->") == 1

@@ -188,3 +188,21 @@ def test_help_documents_the_cli(capsys):
         "gpt2:",
     ):
         assert needle in text
+
+
+def test_publish_writes_results_and_only_the_readme_section(smoke, tmp_path):
+    """--publish copies the report into results/ and, for the default preset, rewrites the
+    README's marked section from the same results, leaving the hand-written text alone."""
+    _, doc, _ = smoke
+    from experiments.scaling.report import readme_summary
+
+    readme = tmp_path / "README.md"
+    begin, end = (f"<!-- {w} {scaling.README_KEY} -->" for w in ("begin", "end"))
+    readme.write_text(f"# Title\n\nhand-written\n\n{begin}\nstale figure\n{end}\n\nafter\n")
+    scaling.publish(doc, "cpu", tmp_path)
+    text = readme.read_text()
+    assert "stale figure" not in text and "hand-written" in text and text.endswith("after\n")
+    assert readme_summary(doc) in text and doc["analysis"]["answer"]["text"] in text
+    assert (tmp_path / "results" / "scaling.md").is_file()
+    scaling.publish(doc, "smoke", tmp_path)  # other presets leave the README alone
+    assert readme.read_text() == text

@@ -35,6 +35,7 @@ import optax
 from tqdm import tqdm
 
 from experiments.precaching.task import NO_TARGET, PrecacheTask
+from experiments.precaching.training import mean_interval
 from myojax.analysis.probes import classification_probe
 from myojax.config import ModelConfig
 from myojax.loss import Batch, per_position_loss
@@ -214,14 +215,16 @@ def run(
 
 
 def render(results: dict, out: Path) -> None:
-    """The plot and the results section from a run's JSON (``--from-json`` redraws them)."""
+    """The plot and the results section from a run's JSON (``--from-json`` redraws them, with
+    the summary recomputed from the runs)."""
     out.mkdir(parents=True, exist_ok=True)
+    results = {**results, "summary": summarize(results)}
     plot(results, out / "precaching_map.png")
     (out / "precaching_map.md").write_text(report(results))
 
 
 def summarize(results: dict) -> dict:
-    """Mean and standard error over seeds, per mode."""
+    """Mean and 95% t-interval half-width over seeds, per mode."""
     summary = {}
     groups: dict[str, list[dict]] = {}
     for r in results["runs"]:
@@ -229,11 +232,7 @@ def summarize(results: dict) -> dict:
     for mode, rows in groups.items():
         entry = {"per_seed_loss": [r["loss"] for r in rows]}
         for key in ("loss", "accuracy"):
-            vals = np.array([r[key] for r in rows])
-            entry[key] = [
-                float(vals.mean()),
-                float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0,
-            ]
+            entry[key] = list(mean_interval([r[key] for r in rows]))
         for label in LABELS:
             acc = np.array([r["probe_accuracy"][label] for r in rows])  # seeds × sites
             entry[f"probe_{label}"] = acc.mean(0).tolist()
@@ -309,7 +308,7 @@ def report(results: dict) -> str:
     lines += [
         "",
         f"Sites: embedding / after each layer. Chance: {chance['future']:.2f}. "
-        "± is the standard error over seeds. Probes: ridge, penalty by 5-fold CV over "
+        "± is a 95% t-interval over seeds. Probes: ridge, penalty by 5-fold CV over "
         "training sequences, accuracy on held-out sequences.",
         "",
         "![map probes](precaching_map.png)",

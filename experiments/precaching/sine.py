@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.precaching.task import LaggedSineTask, lagged_sines
-from experiments.precaching.training import Schedule, train
+from experiments.precaching.training import Schedule, mean_interval, train
 from myojax.analysis.probes import regression_probe
 from myojax.config import ModelConfig
 from myojax.heads import LinearInput, LinearReadout, Transformer
@@ -175,17 +175,6 @@ def jobs(settings: SineSettings) -> list[tuple[float, str, tuple[int, str] | Non
             (settings.switch_p, "myopic", (half, "standard")),
         ]
     return out
-
-
-def mean_interval(values: list[float]) -> tuple[float, float]:
-    """Mean and a 95% t-interval half-width over seeds (0 for one seed)."""
-    from scipy import stats
-
-    v = np.asarray(values, np.float64)
-    if len(v) < 2:
-        return float(v.mean()), 0.0
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean()), float(half)
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

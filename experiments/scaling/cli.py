@@ -1,6 +1,6 @@
 """The scaling study: standard vs myopic transformers across sizes, muP-tuned, with fitted laws.
 
-    python -m experiments.scaling                      # cpu preset: 4 sizes x 2 modes, ~15-25 min
+    python -m experiments.scaling                      # cpu preset: 5 sizes x 2 modes, ~7 min idle
     python -m experiments.scaling --preset smoke       # plumbing check, 1-2 minutes
     python -m experiments.scaling --preset gpt2 --dry-run   # GPT-2 plan: params, tokens, FLOPs
     python -m experiments.scaling --modes standard,myopic,myopic_kv --out runs/scaling-all
@@ -390,9 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+README_KEY = "scaling answer, written by python -m experiments.scaling --publish"
+
+
 def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
-    """Copy a finished study into the repository: results/ and docs/figures/scaling/."""
-    from experiments.scaling.report import plot_all, render_report
+    """Copy a finished study into the repository: results/, docs/figures/scaling/ and, for the
+    default preset, the README's section between its ``README_KEY`` markers."""
+    from experiments.scaling.report import plot_all, readme_summary, render_report
+    from myojax.provenance import write_section
     from myojax.train.rundir import write_json
 
     suffix = "" if preset == "cpu" else f"-{preset}"
@@ -401,6 +406,10 @@ def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
     plots = plot_all(doc, figures)
     prefix = "../" + figures.relative_to(root).as_posix() + "/"
     report = root / "results" / f"scaling{suffix}.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(render_report(doc, plots, figure_prefix=prefix))
     write_json(root / "results" / f"scaling-{preset}.json", doc)
+    readme = root / "README.md"
+    if preset == "cpu" and readme.is_file():  # the quick start's study: its answer in the README
+        write_section(readme, README_KEY, readme_summary(doc))
     print(f"published {report}, results/scaling-{preset}.json and {len(plots)} plots in {figures}")

@@ -294,6 +294,27 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
     return "\n".join(lines)
 
 
+def readme_summary(doc: dict[str, Any]) -> str:
+    """The README's copy of the study's answer: the answer, the gap per size with its trend, and
+    the undertraining check, written by ``--publish`` between the README's markers."""
+    pct = round(100 * doc["analysis"]["level"])
+    answer = doc["analysis"].get("answer")
+    lines = [f"> {answer['text']}" if answer else "> No answer: no finished pair of sizes.", ""]
+    for section in (_gap_section(doc, pct), _undertrain_section(doc, pct)):
+        for line in section:
+            if line.startswith("## "):
+                line = f"**{line[3:]}**"
+            if line or (lines and lines[-1]):  # no double blank lines
+                lines.append(line)
+    cost = doc["cost"]
+    lines.append(
+        f"Written by `python -m experiments.scaling --publish` from the study's "
+        f"{cost['distinct_runs']} runs ({cost['sum_run_wall_s'] / 60:.1f} min of run wall time; "
+        "the full report, with the machine's load, is results/scaling.md)."
+    )
+    return "\n".join(lines)
+
+
 def _cost_section(doc: dict[str, Any]) -> list[str]:
     cost = doc["cost"]
     lines = [
@@ -301,11 +322,7 @@ def _cost_section(doc: dict[str, Any]) -> list[str]:
         "",
         f"{cost['distinct_runs']} distinct training runs: {cost['sum_run_wall_s'] / 60:.1f} "
         f"min of wall time and {cost['sum_run_cpu_s'] / 60:.1f} min of process CPU time "
-        "(training, checkpoints, evaluation; all threads). The machine was shared with other "
-        "jobs (load averages below), so wall times are inflated by contention. On an idle "
-        "2-core machine the wall time lies between half the CPU time (both cores busy) and "
-        "the CPU time (one core busy): that range, not the loaded wall time, is the estimate "
-        "for an idle machine.",
+        "(training, checkpoints, evaluation; all threads). " + _load_verdict(doc),
         "",
         "| invocation | runs trained | wall | CPU | load avg 1/5/15 min at start -> end |",
         "|---|---|---|---|---|",
@@ -318,6 +335,30 @@ def _cost_section(doc: dict[str, Any]) -> list[str]:
             f"{_load(inv['environment_end'].get('load_avg_1_5_15'))} |"
         )
     return [*lines, ""]
+
+
+def _load_verdict(doc: dict[str, Any]) -> str:
+    """Whether the invocations that trained started on an otherwise idle machine (1-minute load
+    at most the CPU count), from their recorded load; the wall time is read accordingly."""
+    starts = [
+        inv["environment_start"]
+        for inv in doc.get("invocations", [])
+        if inv.get("runs_trained", 0) > 0
+    ]
+    idle = bool(starts) and all(
+        (e.get("load_avg_1_5_15") or [float("inf")])[0] <= (e.get("cpu_count") or 0) for e in starts
+    )
+    if idle:
+        return (
+            "Every invocation that trained started on an otherwise idle machine (load averages "
+            "below), so the wall time is this machine's."
+        )
+    return (
+        "The machine was shared with other jobs for at least one invocation that trained (load "
+        "averages below), so wall times are inflated by contention. On an idle 2-core machine "
+        "the wall time lies between half the CPU time (both cores busy) and the CPU time (one "
+        "core busy): that range, not the loaded wall time, is the estimate for an idle machine."
+    )
 
 
 def _gap_section(doc: dict[str, Any], pct: int) -> list[str]:
