@@ -285,7 +285,8 @@ def run_all(
             "environment": environment(),
             "runs_planned": len(todo),
             "runs": sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"])),
-            "summary": summarize(runs),
+            # seed order, not completion order: the report lists the losses per seed
+            "summary": summarize(sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"]))),
         }
         (out / "precaching_sine.json").write_text(json.dumps(results, indent=2))
         render(results, out)
@@ -310,7 +311,10 @@ def priority(todo: list[tuple]) -> list[tuple]:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """The plots and the markdown section from a results dict (also from a saved JSON)."""
+    """The plots and the markdown section from a results dict (also from a saved JSON, with
+    the summary recomputed from its runs)."""
+    runs = sorted(results["runs"], key=lambda r: (r["p"], r["mode"], r["seed"]))
+    results = {**results, "summary": summarize(runs)}
     settings = SineSettings(
         **{
             **results["settings"],

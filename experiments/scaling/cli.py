@@ -1,6 +1,6 @@
 """The scaling study: standard vs myopic transformers across sizes, muP-tuned, with fitted laws.
 
-    python -m experiments.scaling                      # cpu preset: 5 sizes x 2 modes, ~7 min idle
+    python -m experiments.scaling                      # cpu preset: 5 sizes x 2 modes, ~13 min idle
     python -m experiments.scaling --preset smoke       # plumbing check, 1-2 minutes
     python -m experiments.scaling --preset gpt2 --dry-run   # GPT-2 plan: params, tokens, FLOPs
     python -m experiments.scaling --modes standard,myopic,myopic_kv --out runs/scaling-all

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from experiments.scaling import protocol
-from myojax.provenance import environment
+from myojax.provenance import environment, load_summary
 
 
 def measure(p: protocol.StudyPreset, size: protocol.Size, steps: int) -> dict[str, Any]:
@@ -86,8 +86,9 @@ def render(doc: dict[str, Any]) -> str:
         "",
         f"Written by `{doc['command']}` ({doc['wall_s']:.0f} s wall, {doc['cpu_s']:.0f} s CPU, "
         f"{doc['environment']['time']}); batch {doc['batch']} sequences x {doc['seq_len']} "
-        f"tokens, myopic mode, {doc['steps']} timed steps after the compiling one. The machine "
-        "was shared (load averages per row): extrapolate from CPU time, not wall time.",
+        f"tokens, myopic mode, {doc['steps']} timed steps after the compiling one; "
+        f"{load_summary(doc['environment'])} (each row's load is in the table). The projection "
+        "extrapolates CPU time, which other processes' load inflates far less than wall time.",
         "",
         "| size | N (non-emb.) | compile CPU (s) | compile wall (s) | CPU per step (ms) | "
         "wall per step (ms) | load 1/5/15 |",

@@ -130,16 +130,16 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         seq_len=64,
         batch_size=16,
         vocab_size=256,
-        tokens_per_param=2.5,
+        tokens_per_param=7.5,
         seeds=(0, 1, 2),
         warmup_frac=0.1,
         eval_batches=16,
         n_boot=400,
         data="shakespeare",
         description="byte-level GPTs of 2-4 layers and widths 32-64 (head dim 16), 3 seeds, "
-        "2.5 tokens per parameter (far below Chinchilla's 20: forced by the 20-minute budget), "
-        "embedded Shakespeare; sized from measured per-step CPU costs for 20 minutes on an "
-        "idle 2-core CPU",
+        "7.5 tokens per parameter (below Chinchilla's 20: forced by the 20-minute budget), "
+        "embedded Shakespeare; sized from measured per-step CPU costs for at most 20 minutes "
+        "on an idle 2-core CPU",
         undertrain_size="L2w48",
         transfer_seeds=1,
     ),

@@ -635,6 +635,10 @@ def _protocol_section(doc: dict[str, Any], pct: int) -> list[str]:
         f"{proto['undertrain_factors']}; transfer check at the largest size, grid steps "
         f"{proto['transfer_steps']} around the transferred lr, seeds {proto['transfer_seeds']}.",
         f"- Intervals: {pct}%, {proto['n_boot']} bootstrap replicates per level.",
+        "- The gpt2 preset's per-device memory (the planner against XLA's memory analysis of "
+        "the sharded step, the four GPT-2 sizes on simulated meshes) is in "
+        "results/memory_plan.md (`python -m experiments.memory_check`), its pod plan in "
+        "`python -m experiments.scaling --preset gpt2 --dry-run --accelerator v4-32`.",
         "",
     ]
 
