@@ -28,10 +28,10 @@ T = TypeVar("T")
 # Stacks this shallow are unrolled when nothing is rematerialised. A rolled scan zero-fills and
 # dynamic-slices the activations it saves for the backward pass: at d_model 256, 4 layers on a
 # 2-core CPU that plumbing and its layout copies were a third of the step's op time, and the
-# unrolled step ran ~1.25x faster (results/core.md). Remat configurations stay rolled: unrolling
-# changes XLA's memory schedule under remat, and the GPT-2 shapes (12+ layers), whose memory the
-# planner is checked against (results/memory_plan.md), stay rolled, as does any deep stack, so
-# compile time stays flat in depth.
+# unrolled step ran ~1.2x faster (results/core.md: `bench --rolled` against the default).
+# Remat configurations stay rolled (unrolling changes XLA's memory schedule under remat), and so
+# do the GPT-2 shapes (12+ layers), whose memory the planner is checked against
+# (results/memory_plan.md), and any deep stack, so compile time stays flat in depth.
 MAX_UNROLLED_LAYERS = 8
 # ModelConfig.activation -> the MLP nonlinearity ("gelu_tanh" is GPT-2's, the default).
 ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
