@@ -345,7 +345,12 @@ def _load_verdict(doc: dict[str, Any]) -> str:
         for inv in doc.get("invocations", [])
         if inv.get("runs_trained", 0) > 0
     ]
-    idle = bool(starts) and all(
+    if not starts:
+        return (
+            "No invocation that trained recorded its load (an interrupted one records none): "
+            "each run's own load is in the table of every run below."
+        )
+    idle = all(
         (e.get("load_avg_1_5_15") or [float("inf")])[0] <= (e.get("cpu_count") or 0) for e in starts
     )
     if idle:
