@@ -144,3 +144,13 @@ def simulate_gaps(
     b = sd_seq * (np.sqrt(seq_corr) * shared + np.sqrt(1 - seq_corr) * own)
     e = rng.normal(0, sd_noise, (k, n_seeds, n_seqs))
     return np.asarray(truth, float)[:, None, None] + a + b + e
+
+
+def mean_t_interval(values: Float[np.ndarray, " S"], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t interval over seeds (one value per seed: the
+    seed is the only level of variation; 0 for a single seed)."""
+    v = np.asarray(values, np.float64)
+    if len(v) < 2:
+        return float(v.mean()), 0.0
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(half)

@@ -34,14 +34,22 @@ def environment() -> dict[str, Any]:
     }
 
 
+def idle(env: dict[str, Any]) -> bool | None:
+    """Whether an ``environment()`` record shows an otherwise idle machine: 1-minute load at
+    most the CPU count (None when the load was not recorded)."""
+    load, cpus = env.get("load_avg_1_5_15"), env.get("cpu_count")
+    if not load or not cpus:
+        return None
+    return load[0] <= cpus
+
+
 def load_summary(end: dict[str, Any], start: dict[str, Any] | None = None) -> str:
     """One line for a results page: the 1/5/15-minute load against the CPU count and whether
     the wall times are an otherwise idle machine's. The verdict uses the load when the job
     started (``start``, an ``environment()`` record) where there is one, since the load at the
     end counts the job's own threads."""
     judged = start or end
-    load, cpus = judged.get("load_avg_1_5_15"), judged.get("cpu_count")
-    if not load or not cpus:
+    if idle(judged) is None:
         return "load not recorded"
 
     def figures(env: dict[str, Any]) -> str:
@@ -49,11 +57,12 @@ def load_summary(end: dict[str, Any], start: dict[str, Any] | None = None) -> st
 
     verdict = (
         "an otherwise idle machine"
-        if load[0] <= cpus
+        if idle(judged)
         else "a shared machine: wall times are inflated by other work"
     )
     when = f"{figures(start)} at the start, " if start else ""
     at_end = f"{figures(end)} at the end" if end.get("load_avg_1_5_15") else "end not recorded"
+    cpus = judged["cpu_count"]
     return f"load average (1/5/15 min) {when}{at_end} on {cpus} CPUs ({end.get('time')}): {verdict}"
 
 

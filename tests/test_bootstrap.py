@@ -50,3 +50,16 @@ def test_slope_per_decade_and_bad_arguments():
         bs.crossed_interval(stat, 3, 4, rng, n_boot=2)
     with pytest.raises(ValueError, match="level"):
         bs.joint_percentile_interval(stat, 3, 4, rng, level=1.5)
+
+
+def test_mean_t_interval_is_scipys_t_interval_over_seeds():
+    from scipy import stats
+
+    from myojax.bootstrap import mean_t_interval
+
+    values = np.array([0.31, 0.27, 0.35, 0.29])
+    mean, half = mean_t_interval(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert np.isclose(mean, values.mean()) and np.isclose(half, (hi - lo) / 2)
+    assert mean_t_interval(values, level=0.5)[1] < half  # a lower level gives a narrower interval
+    assert mean_t_interval(np.array([0.4])) == (0.4, 0.0)

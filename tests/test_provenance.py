@@ -1,6 +1,13 @@
 """myojax.provenance: the machine and load record printed beside every published figure."""
 
-from myojax.provenance import command_line, environment, load_summary, run_record, write_section
+from myojax.provenance import (
+    command_line,
+    environment,
+    idle,
+    load_summary,
+    run_record,
+    write_section,
+)
 
 
 def test_environment_records_load_and_cpus():
@@ -11,14 +18,17 @@ def test_environment_records_load_and_cpus():
 
 
 def test_load_summary_calls_a_machine_idle_only_when_load_fits_its_cpus():
-    idle = {"load_avg_1_5_15": (1.2, 1.0, 0.8), "cpu_count": 2, "time": "t"}
+    quiet = {"load_avg_1_5_15": (1.2, 1.0, 0.8), "cpu_count": 2, "time": "t"}
     busy = {"load_avg_1_5_15": (31.0, 28.0, 20.0), "cpu_count": 2, "time": "t"}
-    assert "otherwise idle" in load_summary(idle)
-    assert "1.2 / 1.0 / 0.8 at the end on 2 CPUs" in load_summary(idle)
+    assert idle(quiet) is True and idle(busy) is False and idle({}) is None
+    assert idle({**quiet, "load_avg_1_5_15": (2.0, 0.0, 0.0)}) is True  # load equal to the CPUs
+    assert "otherwise idle" in load_summary(quiet)
+    assert "1.2 / 1.0 / 0.8 at the end on 2 CPUs" in load_summary(quiet)
     assert "inflated" in load_summary(busy) and "idle" not in load_summary(busy)
     # judged by the load when the job started: the end load counts its own threads
-    assert "otherwise idle" in load_summary(busy, start=idle)
-    assert "1.2 / 1.0 / 0.8 at the start, 31.0 / 28.0 / 20.0 at the end" in load_summary(busy, idle)
+    assert "otherwise idle" in load_summary(busy, start=quiet)
+    both = load_summary(busy, quiet)
+    assert "1.2 / 1.0 / 0.8 at the start, 31.0 / 28.0 / 20.0 at the end" in both
     assert load_summary({}) == "load not recorded"
 
 

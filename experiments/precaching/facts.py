@@ -193,7 +193,11 @@ def plot(results: dict, path: Path) -> None:
 
 
 MARGIN = 0.10  # accuracy above the site's control that counts as "decodable"
-SITE_NAMES = ("embedding", *(f"layer {i}" for i in range(1, 100)))
+
+
+def site_name(i: int) -> str:
+    """Probe site ``i``: the embedding, then the residual stream after each layer."""
+    return "embedding" if i == 0 else f"layer {i}"
 
 
 def first_decodable(summary: dict) -> dict[str, dict[str, str]]:
@@ -212,7 +216,7 @@ def first_decodable(summary: dict) -> dict[str, dict[str, str]]:
                 gaps = [float("-inf")] + [g - gaps[0] for g in gaps[1:]]
             hit = next((i for i, g in enumerate(gaps) if g >= MARGIN), None)
             out[mode][site] = (
-                f"{SITE_NAMES[hit]} ({e[site][hit]:.2f} vs control {control[hit]:.2f})"
+                f"{site_name(hit)} ({e[site][hit]:.2f} vs control {control[hit]:.2f})"
                 if hit is not None
                 else f"nowhere (largest margin {max(gaps):+.2f})"
             )

@@ -35,8 +35,8 @@ import optax
 from tqdm import tqdm
 
 from experiments.precaching.task import NO_TARGET, PrecacheTask
-from experiments.precaching.training import mean_interval
 from myojax.analysis.probes import classification_probe
+from myojax.bootstrap import mean_t_interval
 from myojax.config import ModelConfig
 from myojax.loss import Batch, per_position_loss
 from myojax.model import GPT
@@ -232,7 +232,7 @@ def summarize(results: dict) -> dict:
     for mode, rows in groups.items():
         entry = {"per_seed_loss": [r["loss"] for r in rows]}
         for key in ("loss", "accuracy"):
-            entry[key] = list(mean_interval([r[key] for r in rows]))
+            entry[key] = list(mean_t_interval([r[key] for r in rows]))
         for label in LABELS:
             acc = np.array([r["probe_accuracy"][label] for r in rows])  # seeds × sites
             entry[f"probe_{label}"] = acc.mean(0).tolist()

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.precaching.task import LaggedSineTask, lagged_sines
-from experiments.precaching.training import Schedule, mean_interval, train
+from experiments.precaching.training import Schedule, train
 from myojax.analysis.probes import regression_probe
+from myojax.bootstrap import mean_t_interval
 from myojax.config import ModelConfig
 from myojax.heads import LinearInput, LinearReadout, Transformer
 from myojax.loss import Batch, batch_losses, huber
@@ -188,7 +189,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "p": p,
             "mode": mode,
             "seeds": len(rows),
-            "loss": mean_interval([r["loss"] for r in rows]),
+            "loss": mean_t_interval([r["loss"] for r in rows]),
             "loss_per_seed": [r["loss"] for r in rows],
             "trivial_zero": float(np.mean([r["trivial"]["zero"] for r in rows])),
             "trivial_x_n": float(np.mean([r["trivial"]["x_n"] for r in rows])),

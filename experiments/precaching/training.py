@@ -95,14 +95,3 @@ def train(
     if not np.isfinite(losses[-1]):
         raise FloatingPointError(f"{desc}: training loss is {losses[-1]}")
     return state.model, losses
-
-
-def mean_interval(values: list[float]) -> tuple[float, float]:
-    """Mean and a 95% t-interval half-width over seeds (0 for one seed)."""
-    from scipy import stats
-
-    v = np.asarray(values, np.float64)
-    if len(v) < 2:
-        return float(v.mean()), 0.0
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean()), float(half)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from myojax.provenance import idle
+
 PLOTS = {
     "loss": "loss_vs_params.png",
     "gap": "gap_vs_params.png",
@@ -338,8 +340,8 @@ def _cost_section(doc: dict[str, Any]) -> list[str]:
 
 
 def _load_verdict(doc: dict[str, Any]) -> str:
-    """Whether the invocations that trained started on an otherwise idle machine (1-minute load
-    at most the CPU count), from their recorded load; the wall time is read accordingly."""
+    """Whether the invocations that trained started on an otherwise idle machine
+    (``myojax.provenance.idle``), from their recorded load; the wall time is read accordingly."""
     starts = [
         inv["environment_start"]
         for inv in doc.get("invocations", [])
@@ -350,10 +352,7 @@ def _load_verdict(doc: dict[str, Any]) -> str:
             "No invocation that trained recorded its load (an interrupted one records none): "
             "each run's own load is in the table of every run below."
         )
-    idle = all(
-        (e.get("load_avg_1_5_15") or [float("inf")])[0] <= (e.get("cpu_count") or 0) for e in starts
-    )
-    if idle:
+    if all(idle(e) for e in starts):
         return (
             "Every invocation that trained started on an otherwise idle machine (load averages "
             "below), so the wall time is this machine's."
