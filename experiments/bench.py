@@ -23,7 +23,6 @@ import platform
 import statistics
 import sys
 import time
-import unittest.mock
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
@@ -34,7 +33,7 @@ import optax
 from experiments import bench_report
 from myojax.config import DTYPES, GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad
-from myojax.model import GPT, count_params, train_flops_per_token
+from myojax.model import GPT, count_params, train_flops_per_token, unrolled_up_to
 from myojax.presets import MODEL_PRESETS
 from myojax.provenance import environment, write_section
 from myojax.train import compile_train_step, init_state
@@ -77,7 +76,7 @@ def compiled_costs(
             GPT(cfg.replace(gradient_mode=mode), key=jax.random.key(0)), eqx.is_array
         )
         step = lambda p, b, s=static: loss_and_grad(eqx.combine(p, s), b)
-        with _unrolled_scans():
+        with unrolled_up_to(10**9):
             compiled = jax.jit(step).lower(params, batch).compile()
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
@@ -89,15 +88,6 @@ def compiled_costs(
             "while_loops": text.count(" while("),  # 0: nothing is counted once for many
         }
     return out
-
-
-def _unrolled_scans(limit: int = 10**9) -> contextlib.AbstractContextManager:
-    """Trace with stacks of up to ``limit`` layers unrolled (``myojax.model.MAX_UNROLLED_LAYERS``
-    replaced): by default every layer, so the compiled step has no loop for the cost analysis
-    to undercount; ``limit=0`` keeps every scan rolled (``--rolled``)."""
-    import myojax.model
-
-    return unittest.mock.patch.object(myojax.model, "MAX_UNROLLED_LAYERS", limit)
 
 
 # The benchmark's optimizer (and the torch peer's): global-norm clipping, then AdamW on every leaf.
@@ -382,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = bench_report.command_line(argv)
     if args.profile:
-        with _unrolled_scans(0) if args.rolled else contextlib.nullcontext():
+        with unrolled_up_to(0) if args.rolled else contextlib.nullcontext():
             return run_profile(cfg, args.batch, args.out, command, rolled=args.rolled)
     if args.matmuls:
         from experiments import bench_matmuls
@@ -392,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_sweep(
             args.sweep, cfg, args.batch, args.rounds, args.steps, args.peer, args.out, command
         )
-    with _unrolled_scans(0) if args.rolled else contextlib.nullcontext():
+    with unrolled_up_to(0) if args.rolled else contextlib.nullcontext():
         result = bench(cfg, args.batch, args.rounds, args.steps, args.peer, progress=not args.json)
     result["command"] = command
     result["layer_scan"] = "rolled" if args.rolled else "default"

@@ -2,6 +2,7 @@
 
     python -m experiments.memory_check      # gpt2 sizes x meshes -> results/memory_plan.md
     python -m experiments.memory_check --sizes gpt2-117m --meshes fsdp=32 --out /tmp/plan.md
+    python -m experiments.memory_check --from-json     # redraw the page from its saved JSON
 
 For every case (model size, mesh, microbatches, remat) a subprocess with
 ``--xla_force_host_platform_device_count`` simulated CPU devices builds the trainer's own
@@ -210,14 +211,22 @@ def compare(case: Case, xla: dict[str, int]) -> dict[str, Any]:
 GIB = 2**30
 
 
+def _load_line(meta: dict[str, Any]) -> str:
+    from myojax.provenance import load_summary
+
+    def env(load: Any) -> dict[str, Any]:
+        return {"load_avg_1_5_15": load, "cpu_count": meta["cpu_count"], "time": meta["date"]}
+
+    return load_summary(env(meta["load_end"]), env(meta["load_start"]))
+
+
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# Memory planner vs XLA",
         "",
         f"Written by `{meta['command']}` on {meta['date']} ({meta['wall_s']:.0f} s wall, "
-        f"{meta['cpu_s']:.0f} s CPU in the compile subprocesses; load average "
-        f"{meta['load_start']} at the start, {meta['load_end']} at the end, on a shared "
-        f"{meta['cpu_count']}-core machine; JAX {meta['jax']}).",
+        f"{meta['cpu_s']:.0f} s CPU in the compile subprocesses; JAX {meta['jax']}; "
+        f"{_load_line(meta)}).",
         "",
         f"Per-device bytes of one training step of the scaling study's gpt2 models (muP, float32, "
         f"T = {meta['seq_len']}, vocabulary {meta['vocab']}, global batch {meta['batch_size']}) "
@@ -288,10 +297,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--meshes", default=";".join(MESHES), help="';'-separated meshes")
     parser.add_argument("--out", type=Path, default=OUT, help=f"markdown table (default {OUT})")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per compile")
+    parser.add_argument(
+        "--from-json",
+        action="store_true",
+        help="redraw --out from the JSON beside it (--out with .json) without compiling anything",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
         _worker(args.worker)
+        return 0
+    if args.from_json:
+        saved = args.out.with_suffix(".json")
+        if not saved.is_file():
+            parser.error(f"--from-json: {saved} does not exist (run without --from-json first)")
+        doc = json.loads(saved.read_text())
+        args.out.write_text(render(doc["rows"], doc["meta"]))
+        print(f"wrote {args.out} from {saved}")
         return 0
     from experiments.scaling.protocol import STUDY_PRESETS
 

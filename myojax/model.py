@@ -7,10 +7,11 @@ depth). Stacks of at most ``MAX_UNROLLED_LAYERS`` layers without remat are unrol
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import equinox as eqx
@@ -33,6 +34,23 @@ T = TypeVar("T")
 # do the GPT-2 shapes (12+ layers), whose memory the planner is checked against
 # (results/memory_plan.md), and any deep stack, so compile time stays flat in depth.
 MAX_UNROLLED_LAYERS = 8
+_unroll_limit = MAX_UNROLLED_LAYERS  # what tracing reads; `unrolled_up_to` changes it
+
+
+@contextlib.contextmanager
+def unrolled_up_to(layers: int) -> Iterator[None]:
+    """Trace inside the block with stacks of at most ``layers`` layers unrolled, instead of
+    ``MAX_UNROLLED_LAYERS``. The benchmarks use 0 (every scan rolled: the before side of the
+    unroll) and a huge limit (every layer unrolled, so XLA's cost analysis counts each layer).
+    It changes tracing only: a function jitted before keeps its compiled program."""
+    global _unroll_limit
+    previous, _unroll_limit = _unroll_limit, layers
+    try:
+        yield
+    finally:
+        _unroll_limit = previous
+
+
 # ModelConfig.activation -> the MLP nonlinearity ("gelu_tanh" is GPT-2's, the default).
 ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
     "gelu_tanh": functools.partial(jax.nn.gelu, approximate=True),
@@ -295,7 +313,7 @@ def run_blocks(
         step = jax.checkpoint(step, policy=policy)
     # A rolled loop zero-fills and dynamic-slices the stacked activations it saves for the
     # backward pass (`experiments.bench --profile`); unrolling removes that, at compile cost.
-    unroll = config.remat == "none" and config.n_layers <= MAX_UNROLLED_LAYERS
+    unroll = config.remat == "none" and config.n_layers <= _unroll_limit
     return jax.lax.scan(step, x0, (dynamic, probes), unroll=unroll)
 
 

@@ -77,10 +77,6 @@ def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
 
 def test_rolled_runs_keep_the_scan_rolled_and_get_their_own_section(tmp_path, capsys):
     """--rolled (the before side of the unroll) must not overwrite the default run's table."""
-    import myojax.model
-
-    with bench._unrolled_scans(0):
-        assert myojax.model.MAX_UNROLLED_LAYERS == 0
     out = tmp_path / "core.md"
     argv = "--json --batch 2 --seq 16 --d-model 32 --layers 2 --heads 2 --vocab 32"
     argv = [*argv.split(), "--rounds", "1", "--steps", "1", "--out", str(out)]

@@ -108,7 +108,7 @@ def test_bfloat16_compute_runs_and_stays_close():
     np.testing.assert_allclose(out, model(_tokens(cfg)), atol=0.05)
 
 
-def test_the_layer_scan_unrolls_only_shallow_stacks_without_remat(monkeypatch):
+def test_the_layer_scan_unrolls_only_shallow_stacks_without_remat():
     """Stacks of at most MAX_UNROLLED_LAYERS are unrolled (what `bench --costs` lifts to count
     every layer); deeper ones, and any rematerialised stack, keep a rolled loop."""
     import myojax.model
@@ -122,5 +122,9 @@ def test_the_layer_scan_unrolls_only_shallow_stacks_without_remat(monkeypatch):
 
     assert unroll(myojax.model.MAX_UNROLLED_LAYERS + 1) == 1
     assert unroll(2) == 2 and unroll(2, remat="full") == 1 and unroll(2, remat="dots") == 1
-    monkeypatch.setattr(myojax.model, "MAX_UNROLLED_LAYERS", 3)
-    assert unroll(3) == 3 and unroll(4) == 1
+    with myojax.model.unrolled_up_to(3):
+        assert unroll(3) == 3 and unroll(4) == 1
+        with myojax.model.unrolled_up_to(0):
+            assert unroll(1) == 1
+        assert unroll(3) == 3  # the inner limit ends with its block
+    assert unroll(2) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -206,3 +207,28 @@ def test_publish_writes_results_and_only_the_readme_section(smoke, tmp_path):
     assert (tmp_path / "results" / "scaling.md").is_file()
     scaling.publish(doc, "smoke", tmp_path)  # other presets leave the README alone
     assert readme.read_text() == text
+
+
+def test_default_page_carries_the_cpu_large_answer_and_the_memory_check(smoke, tmp_path):
+    """results/scaling.md holds the companion sections from their JSON, says which are absent,
+    and is redrawn when cpu-large is published after it."""
+    _, doc, _ = smoke
+    results = tmp_path / "results"
+    scaling.publish(doc, "cpu", tmp_path)
+    page = (results / "scaling.md").read_text()
+    assert "No `scaling-cpu-large.json` in results/" in page
+    assert "No `memory_plan.json` in results/" in page
+    memory = Path(__file__).parents[1] / "results" / "memory_plan.json"
+    shutil.copy(memory, results / "memory_plan.json")
+    large = {**doc, "description": "THE LARGER LADDER", "finished": False, "planned_runs": 99}
+    scaling.publish(large, "cpu-large", tmp_path)  # redraws the default page as well
+    page = (results / "scaling.md").read_text()
+    assert "No `" not in page and (results / "scaling-cpu-large.md").is_file()
+    assert page.index("## The larger CPU ladder") < page.index("## Memory planner vs XLA")
+    assert "THE LARGER LADDER" in page and "of 99 planned runs" in page
+    assert "### The model-free answer" in page
+    rows = json.loads(memory.read_text())["rows"]
+    assert any("compare" in r for r in rows)
+    for r in rows:
+        if "compare" in r:
+            assert f"{r['xla']['peak'] / 2**30:.3f}" in page

@@ -54,7 +54,7 @@ def test_presets_meet_the_issue():
         assert math.log10(max(n) / min(n)) >= min_decades and p.tokens_per_param >= min_tpp
         assert len(p.seeds) >= 3 and len(p.lrs) >= 5 and p.data == "shakespeare"
         assert len({s.n_layers for s in p.sizes}) >= 2  # depth grows too
-        assert p.proxy == p.sizes[0] and p.base_width == p.sizes[0].d_model
+        assert p.proxy in p.sizes and p.base_width == p.proxy.d_model  # the sweep is a rung
         assert p.undertrain_size in {s.name for s in p.sizes} and p.undertrain_factors == (2, 4)
         assert -1 in p.transfer_steps and 1 in p.transfer_steps
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +176,25 @@ def test_planner_agrees_with_xla_on_a_small_sharded_step() -> None:
     wrong = planned(Case("tiny", "data=2,fsdp=4", 32, 2, "none", min_shard_size=1024))
     assert abs(wrong.total("full") / peaks["none"] - 1) > TOLERANCE
     assert abs(wrong.total("none") / peaks["full"] - 1) > TOLERANCE
+
+
+def test_memory_page_redraws_from_its_json(tmp_path, capsys) -> None:
+    """--from-json rewrites the page from the saved rows (no compile), with the load verdict
+    computed from the recorded load; without the JSON it is a one-line usage error."""
+    from experiments import memory_check
+
+    saved = Path(__file__).parents[1] / "results" / "memory_plan.json"
+    shutil.copy(saved, tmp_path / "plan.json")
+    assert memory_check.main(["--from-json", "--out", str(tmp_path / "plan.md")]) == 0
+    page = (tmp_path / "plan.md").read_text()
+    doc = json.loads(saved.read_text())
+    for r in doc["rows"]:
+        if "compare" in r:
+            assert (
+                f"{r['xla']['peak'] / GIB:.3f} | {r['compare']['planner_total'] / GIB:.3f}" in page
+            )
+    shared = doc["meta"]["load_start"][0] > doc["meta"]["cpu_count"]
+    assert ("a shared machine" in page) == shared and ("otherwise idle" in page) != shared
+    with pytest.raises(SystemExit):
+        memory_check.main(["--from-json", "--out", str(tmp_path / "absent.md")])
+    assert "absent.json does not exist" in capsys.readouterr().err

@@ -395,10 +395,27 @@ README_KEY = "scaling answer, written by python -m experiments.scaling --publish
 
 def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
     """Copy a finished study into the repository: results/, docs/figures/scaling/ and, for the
-    default preset, the README's section between its ``README_KEY`` markers."""
-    from experiments.scaling.report import plot_all, readme_summary, render_report
+    default preset, the README's section between its ``README_KEY`` markers. The default page,
+    results/scaling.md, also carries the cpu-large answer and the gpt2 memory check
+    (``experiments.scaling.companions``), so publishing cpu-large redraws it too."""
+    from experiments.scaling.report import readme_summary
     from myojax.provenance import write_section
-    from myojax.train.rundir import write_json
+    from myojax.train.rundir import read_json, write_json
+
+    _write_page(doc, preset, root)
+    write_json(root / "results" / f"scaling-{preset}.json", doc)
+    print(f"published results/scaling-{preset}.json")
+    readme = root / "README.md"
+    if preset == "cpu" and readme.is_file():  # the quick start's study: its answer in the README
+        write_section(readme, README_KEY, readme_summary(doc))
+    default = read_json(root / "results" / "scaling-cpu.json")
+    if preset != "cpu" and default is not None:
+        _write_page(default, "cpu", root)
+
+
+def _write_page(doc: dict[str, Any], preset: str, root: Path) -> None:
+    from experiments.scaling.companions import companion_sections
+    from experiments.scaling.report import plot_all, render_report
 
     suffix = "" if preset == "cpu" else f"-{preset}"
     figures = root / "docs" / "figures" / "scaling" / ("" if preset == "cpu" else preset)
@@ -407,9 +424,8 @@ def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
     prefix = "../" + figures.relative_to(root).as_posix() + "/"
     report = root / "results" / f"scaling{suffix}.md"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render_report(doc, plots, figure_prefix=prefix))
-    write_json(root / "results" / f"scaling-{preset}.json", doc)
-    readme = root / "README.md"
-    if preset == "cpu" and readme.is_file():  # the quick start's study: its answer in the README
-        write_section(readme, README_KEY, readme_summary(doc))
-    print(f"published {report}, results/scaling-{preset}.json and {len(plots)} plots in {figures}")
+    text = render_report(doc, plots, figure_prefix=prefix)
+    if preset == "cpu":
+        text = text.rstrip("\n") + "\n\n" + companion_sections(report.parent)
+    report.write_text(text)
+    print(f"published {report} and {len(plots)} plots in {figures}")

@@ -116,7 +116,10 @@ def _ladder(shapes: Sequence[tuple[int, int]], head_dim: int) -> tuple[Size, ...
 
 
 _CPU_SIZES = _ladder(((2, 32), (2, 48), (3, 48), (3, 64), (4, 64)), head_dim=16)
-_CPU_LARGE_SIZES = _ladder(((2, 32), (2, 48), (3, 64), (4, 80), (4, 96), (5, 128)), head_dim=16)
+# cpu-large extends the ladder downwards (L2w16, one head) rather than upwards: a 5-layer
+# width-128 rung would cost ~40 CPU-minutes per run here, against ~8 for L4w96. The lr sweep
+# stays on L2w32 (muP base width 32), so L2w16 runs at width multiplier 0.5.
+_CPU_LARGE_SIZES = _ladder(((2, 16), (2, 32), (2, 48), (3, 64), (4, 80), (4, 96)), head_dim=16)
 _SMOKE_SIZES = _ladder(((1, 16), (1, 32), (2, 32)), head_dim=16)
 _GPT2_SIZES = tuple(Size(name, *GPT2_SHAPES[name]) for name in GPT2_SHAPES)
 _LRS = (2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2)
@@ -156,10 +159,11 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         eval_batches=32,
         n_boot=1000,
         data="shakespeare",
-        description="byte-level GPTs of 2-5 layers and widths 32-128, 1.6 decades of N, "
-        "3 seeds, 20 tokens per parameter (Chinchilla's ratio), embedded Shakespeare; "
-        "many CPU-hours on a 2-core machine (resumable; --dry-run prints the FLOPs)",
+        description="byte-level GPTs of 2-4 layers and widths 16-96, 1.9 decades of N, "
+        "3 seeds, 20 tokens per parameter (Chinchilla's ratio), embedded Shakespeare, lr swept "
+        "on L2w32; hours on a 2-core machine (resumable; --dry-run prints the FLOPs)",
         undertrain_size="L3w64",
+        sweep_size=_CPU_LARGE_SIZES[1],
         transfer_seeds=1,
     ),
     "smoke": StudyPreset(

@@ -609,9 +609,10 @@ def caveats(doc: dict[str, Any]) -> list[str]:
             "are two works each (a play and a poem), so 'test sequences' are windows of few "
             "documents and the sequence level understates document-to-document variation"
         )
+    proxy = doc["protocol"]["proxy"]["name"]
     out.append(
-        "the lr was tuned on the smallest size at its own token budget and transferred by muP; "
-        "muP does not transfer across training length"
+        f"the lr was tuned on {proxy} at its own token budget and transferred by muP to the "
+        "other sizes; muP transfers across width, not across depth or training length"
     )
     return out
 

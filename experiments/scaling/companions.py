@@ -1,0 +1,89 @@
+"""The default report's companion sections: what the other scaling commands measured, rendered
+into ``results/scaling.md`` from the JSON they left in ``results/``.
+
+- the ``cpu-large`` preset's answer (``results/scaling-cpu-large.json``, written by
+  ``python -m experiments.scaling --preset cpu-large --publish``): the gap per size, its slope,
+  the undertraining and muP transfer checks;
+- the gpt2 memory planner checked against XLA (``results/memory_plan.json``, written by
+  ``python -m experiments.memory_check``).
+
+Nothing here measures anything: a missing JSON means a missing section, said in one line. The
+page is redrawn whenever either preset is published (``--report-only --publish`` redraws it
+after a new memory check).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from experiments.scaling import report
+
+LARGE_JSON = "scaling-cpu-large.json"
+MEMORY_JSON = "memory_plan.json"
+
+
+def _demote(lines: list[str]) -> list[str]:
+    """One heading level down, so a section of another page nests under this page's ``##``."""
+    return [f"#{line}" if line.startswith("#") else line for line in lines]
+
+
+def cpu_large_section(doc: dict[str, Any]) -> list[str]:
+    an = doc["analysis"]
+    pct = round(100 * an["level"])
+    answer = an.get("answer")
+    cost = doc["cost"]
+    lines = ["## The larger CPU ladder (`cpu-large` preset)", ""]
+    if not doc.get("finished", True):
+        lines += [
+            f"**PARTIAL: {cost['distinct_runs']} of {doc['planned_runs']} planned runs; sizes "
+            f"analysed: {', '.join(an.get('complete_sizes', [])) or 'none'}.**",
+            "",
+        ]
+    lines += [
+        f"**Answer: {answer['text']}**" if answer else "**No answer: no finished pair of sizes.**",
+        "",
+        f"{doc['description']}. {cost['distinct_runs']} runs, "
+        f"{cost['sum_run_wall_s'] / 3600:.1f} h of run wall time and "
+        f"{cost['sum_run_cpu_s'] / 3600:.1f} h of process CPU time; the full report, with every "
+        "run and the machine's load, is [scaling-cpu-large.md](scaling-cpu-large.md).",
+        "",
+    ]
+    for section in (
+        report._gap_section(doc, pct),
+        report._undertrain_section(doc, pct),
+        report._transfer_section(doc),
+    ):
+        lines += _demote(section)
+    return lines
+
+
+def memory_section(doc: dict[str, Any]) -> list[str]:
+    from experiments import memory_check
+
+    page = memory_check.render(doc["rows"], doc["meta"]).splitlines()
+    return [
+        *_demote(page[:1]),
+        "",
+        "Copied from [memory_plan.md](memory_plan.md) (the same rows, from "
+        f"`{MEMORY_JSON}`), so that the study's report holds the planner's check at its real "
+        "shapes.",
+        *_demote(page[1:]),
+        "",
+    ]
+
+
+def companion_sections(results: Path) -> str:
+    """The sections for every companion JSON present in ``results``; a line for each absent."""
+    lines: list[str] = []
+    for name, render, absent in (
+        (LARGE_JSON, cpu_large_section, "the cpu-large preset has not been published"),
+        (MEMORY_JSON, memory_section, "python -m experiments.memory_check has not been run"),
+    ):
+        path = results / name
+        if path.is_file():
+            lines += render(json.loads(path.read_text()))
+        else:
+            lines += [f"_No `{name}` in results/: {absent}._", ""]
+    return "\n".join(lines)
