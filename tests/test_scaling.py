@@ -207,6 +207,12 @@ def test_publish_writes_results_and_only_the_readme_section(smoke, tmp_path):
     assert (tmp_path / "results" / "scaling.md").is_file()
     scaling.publish(doc, "smoke", tmp_path)  # other presets leave the README alone
     assert readme.read_text() == text
+    large = {**doc, "preset": "cpu-large", "finished": False, "planned_runs": 99}
+    scaling.publish(large, "cpu-large", tmp_path)  # its own section; the default's is kept
+    after = readme.read_text()
+    assert after.startswith(text.rstrip("\n")) and scaling.README_KEYS["cpu-large"] in after
+    assert "--preset cpu-large --publish` from the study's" in after
+    assert "of 99 planned (PARTIAL" in after and "results/scaling-cpu-large.md" in after
 
 
 def test_default_page_carries_the_cpu_large_answer_and_the_memory_check(smoke, tmp_path):

@@ -391,12 +391,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 README_KEY = "scaling answer, written by python -m experiments.scaling --publish"
+# The presets whose answer --publish copies into the README, each between its own markers.
+README_KEYS = {
+    "cpu": README_KEY,
+    "cpu-large": "cpu-large answer, written by python -m experiments.scaling --preset cpu-large "
+    "--publish",
+}
 
 
 def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
     """Copy a finished study into the repository: results/, docs/figures/scaling/ and, for the
-    default preset, the README's section between its ``README_KEY`` markers. The default page,
-    results/scaling.md, also carries the cpu-large answer and the gpt2 memory check
+    presets in ``README_KEYS``, the README's section between that preset's markers. The default
+    page, results/scaling.md, also carries the cpu-large answer and the gpt2 memory check
     (``experiments.scaling.companions``), so publishing cpu-large redraws it too."""
     from experiments.scaling.report import readme_summary
     from myojax.provenance import write_section
@@ -406,8 +412,9 @@ def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
     write_json(root / "results" / f"scaling-{preset}.json", doc)
     print(f"published results/scaling-{preset}.json")
     readme = root / "README.md"
-    if preset == "cpu" and readme.is_file():  # the quick start's study: its answer in the README
-        write_section(readme, README_KEY, readme_summary(doc))
+    key = README_KEYS.get(preset)
+    if key is not None and readme.is_file():  # the quick start's study and the larger ladder
+        write_section(readme, key, readme_summary(doc))
     default = read_json(root / "results" / "scaling-cpu.json")
     if preset != "cpu" and default is not None:
         _write_page(default, "cpu", root)

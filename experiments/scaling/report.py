@@ -309,10 +309,17 @@ def readme_summary(doc: dict[str, Any]) -> str:
             if line or (lines and lines[-1]):  # no double blank lines
                 lines.append(line)
     cost = doc["cost"]
+    preset = "" if doc["preset"] == "cpu" else f" --preset {doc['preset']}"
+    page = "results/scaling.md" if doc["preset"] == "cpu" else f"results/scaling-{doc['preset']}.md"
+    partial = (
+        ""
+        if doc.get("finished", True)
+        else f" of {doc['planned_runs']} planned (PARTIAL: `--report-only`)"
+    )
     lines.append(
-        f"Written by `python -m experiments.scaling --publish` from the study's "
-        f"{cost['distinct_runs']} runs ({cost['sum_run_wall_s'] / 60:.1f} min of run wall time; "
-        "the full report, with the machine's load, is results/scaling.md)."
+        f"Written by `python -m experiments.scaling{preset} --publish` from the study's "
+        f"{cost['distinct_runs']} runs{partial} ({cost['sum_run_wall_s'] / 60:.1f} min of run "
+        f"wall time; the full report, with the machine's load, is {page})."
     )
     return "\n".join(lines)
 
