@@ -382,3 +382,18 @@ def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypat
         train=False,
     )
     assert rows == [row] and not finished
+
+
+def test_a_gap_that_peaks_before_the_largest_size_is_a_caveat(synthetic_doc):
+    """Negative control: the simulated gap grows with size, so no shape caveat; planting a
+    peak at the second size makes one that names the peak and the fall after it."""
+    from experiments.scaling.report import caveats
+
+    assert not any("not monotone" in c for c in caveats(synthetic_doc))
+    doc = json.loads(json.dumps(synthetic_doc))
+    g = doc["analysis"]["gaps"]["myopic"]
+    k = len(g["sizes"])
+    g["gap"]["point"] = [0.0, 0.3] + [0.3 - 0.05 * i for i in range(1, k - 1)]
+    (shape,) = [c for c in caveats(doc) if "not monotone" in c]
+    assert f"largest at {g['sizes'][1]} (+0.3000)" in shape
+    assert "smaller at every larger size" in shape

@@ -159,7 +159,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         eval_batches=32,
         n_boot=1000,
         data="shakespeare",
-        description="byte-level GPTs of 2-4 layers and widths 16-96, 1.9 decades of N, "
+        description="byte-level GPTs of 2-4 layers and widths 16-96, 1.8 decades of N, "
         "3 seeds, 20 tokens per parameter (Chinchilla's ratio), embedded Shakespeare, lr swept "
         "on L2w32; hours on a 2-core machine (resumable; --dry-run prints the FLOPs)",
         undertrain_size="L3w64",

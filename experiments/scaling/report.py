@@ -6,6 +6,7 @@ from run directories, so the report and the plots cannot disagree with ``results
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -585,6 +586,7 @@ def caveats(doc: dict[str, Any]) -> list[str]:
             f"decades of N ({_fmt_n(min(n))}-{_fmt_n(max(n))}): a slope over a short span, and "
             "a 3-parameter law per mode is barely constrained"
         )
+    out += [_shape_caveat(mode, g) for mode, g in an["gaps"].items() if _shape_caveat(mode, g)]
     tpp = proto["tokens_per_param"]
     if tpp < 20:
         out.append(
@@ -622,6 +624,23 @@ def caveats(doc: dict[str, Any]) -> list[str]:
         "other sizes; muP transfers across width, not across depth or training length"
     )
     return out
+
+
+def _shape_caveat(mode: str, g: dict[str, Any]) -> str | None:
+    """A gap per size that peaks before the largest size: a straight-line slope then averages a
+    rise and a fall, so the per-size gaps, not the slope alone, describe it."""
+    points, sizes = g["gap"]["point"], g["sizes"]
+    peak = int(np.argmax(points))
+    if peak == len(points) - 1 or len(points) < 3:
+        return None
+    after = points[peak:]
+    falls = all(b < a for a, b in itertools.pairwise(after))
+    return (
+        f"the {mode} gap is not monotone in size: largest at {sizes[peak]} "
+        f"({points[peak]:+.4f}), then {'smaller at every larger size' if falls else 'lower'} "
+        f"down to {points[-1]:+.4f} at {sizes[-1]}; the slope over all sizes averages that "
+        "rise and fall, so read the gap per size before the slope"
+    )
 
 
 def _protocol_section(doc: dict[str, Any], pct: int) -> list[str]:
