@@ -21,7 +21,7 @@ def test_capture_reproduces_the_training_forward():
     config = MUP.replace(gradient_mode="myopic")  # muP multipliers and the myopic trace
     model, data = trained_like(config), batch(config)
     acts = capture(model, data.inputs, data.targets)
-    train_logits = eqx.filter_jit(jax.vmap(model))(data.inputs)
+    train_logits = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, data.inputs)
     # The same operations; XLA fuses the two compiled programs differently, so agreement is to
     # float32 rounding (observed max |diff| ~1e-6 on logits of magnitude ~3), not bitwise.
     np.testing.assert_allclose(acts.logits, train_logits, atol=1e-5, rtol=1e-6)
