@@ -117,7 +117,8 @@ def _ladder(shapes: Sequence[tuple[int, int]], head_dim: int) -> tuple[Size, ...
 
 _CPU_SIZES = _ladder(((2, 32), (2, 48), (3, 48), (3, 64), (4, 64)), head_dim=16)
 # cpu-large extends the ladder downwards (L2w16, one head) rather than upwards: a 5-layer
-# width-128 rung would cost ~40 CPU-minutes per run here, against ~8 for L4w96. The lr sweep
+# width-128 rung would cost ~40 minutes per run here (extrapolated as N^2 from the measured L4w80
+# runs), against the ~7.5 measured for L4w96. The lr sweep
 # stays on L2w32 (muP base width 32), so L2w16 runs at width multiplier 0.5.
 _CPU_LARGE_SIZES = _ladder(((2, 16), (2, 32), (2, 48), (3, 64), (4, 80), (4, 96)), head_dim=16)
 _SMOKE_SIZES = _ladder(((1, 16), (1, 32), (2, 32)), head_dim=16)
