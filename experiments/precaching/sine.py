@@ -277,6 +277,8 @@ def run_all(
     lock = threading.Lock()
 
     def write() -> dict[str, Any]:
+        # seed order, not completion order: the report lists the losses per seed
+        ordered = sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"]))
         results = {
             "settings": dataclasses.asdict(settings),
             "command": command,
@@ -285,9 +287,8 @@ def run_all(
             "environment_start": env_start,
             "environment": environment(),
             "runs_planned": len(todo),
-            "runs": sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"])),
-            # seed order, not completion order: the report lists the losses per seed
-            "summary": summarize(sorted(runs, key=lambda r: (r["p"], r["mode"], r["seed"]))),
+            "runs": ordered,
+            "summary": summarize(ordered),
         }
         (out / "precaching_sine.json").write_text(json.dumps(results, indent=2))
         render(results, out)

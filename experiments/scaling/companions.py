@@ -24,39 +24,24 @@ LARGE_JSON = "scaling-cpu-large.json"
 MEMORY_JSON = "memory_plan.json"
 
 
-def _demote(lines: list[str]) -> list[str]:
+def _demote(line: str) -> str:
     """One heading level down, so a section of another page nests under this page's ``##``."""
-    return [f"#{line}" if line.startswith("#") else line for line in lines]
+    return f"#{line}" if line.startswith("#") else line
 
 
 def cpu_large_section(doc: dict[str, Any]) -> list[str]:
-    an = doc["analysis"]
-    pct = round(100 * an["level"])
-    answer = an.get("answer")
     cost = doc["cost"]
-    lines = ["## The larger CPU ladder (`cpu-large` preset)", ""]
-    if not doc.get("finished", True):
-        lines += [
-            f"**PARTIAL: {cost['distinct_runs']} of {doc['planned_runs']} planned runs; sizes "
-            f"analysed: {', '.join(an.get('complete_sizes', [])) or 'none'}.**",
-            "",
-        ]
-    lines += [
-        f"**Answer: {answer['text']}**" if answer else "**No answer: no finished pair of sizes.**",
+    return [
+        "## The larger CPU ladder (`cpu-large` preset)",
         "",
+        *report.headline(doc),
         f"{doc['description']}. {cost['distinct_runs']} runs, "
         f"{cost['sum_run_wall_s'] / 3600:.1f} h of run wall time and "
         f"{cost['sum_run_cpu_s'] / 3600:.1f} h of process CPU time; the full report, with every "
         "run and the machine's load, is [scaling-cpu-large.md](scaling-cpu-large.md).",
         "",
+        *report.answer_sections(doc, _demote),
     ]
-    for section in (
-        report._gap_section(doc, pct),
-        report._undertrain_section(doc, pct),
-        report._transfer_section(doc),
-    ):
-        lines += _demote(section)
-    return lines
 
 
 def memory_section(doc: dict[str, Any]) -> list[str]:
@@ -64,12 +49,12 @@ def memory_section(doc: dict[str, Any]) -> list[str]:
 
     page = memory_check.render(doc["rows"], doc["meta"]).splitlines()
     return [
-        *_demote(page[:1]),
+        _demote(page[0]),
         "",
         "Copied from [memory_plan.md](memory_plan.md) (the same rows, from "
         f"`{MEMORY_JSON}`), so that the study's report holds the planner's check at its real "
         "shapes.",
-        *_demote(page[1:]),
+        *map(_demote, page[1:]),
         "",
     ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -259,20 +260,11 @@ def plot_all(doc: dict[str, Any], out: Path) -> list[str]:
 
 
 def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str = "") -> str:
-    an, _proto = doc["analysis"], doc["protocol"]
+    an = doc["analysis"]
     pct = round(100 * an["level"])
-    answer = an.get("answer")
     lines = [f"# Scaling study: standard vs myopic ({doc['preset']} preset)", ""]
-    if not doc.get("finished", True):
-        lines += [
-            f"**PARTIAL: this report rests on the {doc['cost']['distinct_runs']} of "
-            f"{doc['planned_runs']} planned runs finished so far (`--report-only`); sizes "
-            f"analysed: {', '.join(doc['analysis'].get('complete_sizes', [])) or 'none'}.**",
-            "",
-        ]
+    lines += headline(doc)
     lines += [
-        f"**Answer: {answer['text']}**" if answer else "**No answer: no finished pair of sizes.**",
-        "",
         f"{doc['description']}.",
         "",
         "Every number below is written by `python -m experiments.scaling` from "
@@ -297,18 +289,43 @@ def render_report(doc: dict[str, Any], plots: list[str], *, figure_prefix: str =
     return "\n".join(lines)
 
 
-def readme_summary(doc: dict[str, Any]) -> str:
-    """The README's copy of the study's answer: the answer, the gap per size with its trend, and
-    the undertraining check, written by ``--publish`` between the README's markers."""
+def headline(doc: dict[str, Any]) -> list[str]:
+    """The PARTIAL banner (for a study not finished) and the one-sentence answer, in bold."""
+    an, lines = doc["analysis"], []
+    if not doc.get("finished", True):
+        lines += [
+            f"**PARTIAL: this report rests on the {doc['cost']['distinct_runs']} of "
+            f"{doc['planned_runs']} planned runs finished so far (`--report-only`); sizes "
+            f"analysed: {', '.join(an.get('complete_sizes', [])) or 'none'}.**",
+            "",
+        ]
+    answer = an.get("answer")
+    return [
+        *lines,
+        f"**Answer: {answer['text']}**" if answer else "**No answer: no finished pair of sizes.**",
+        "",
+    ]
+
+
+def answer_sections(doc: dict[str, Any], retitle: Callable[[str], str]) -> list[str]:
+    """What a copy of the answer elsewhere carries: the gap per size with its slope, the
+    undertraining and the muP transfer checks, their headings passed through ``retitle``."""
     pct = round(100 * doc["analysis"]["level"])
-    answer = doc["analysis"].get("answer")
-    lines = [f"> {answer['text']}" if answer else "> No answer: no finished pair of sizes.", ""]
-    for section in (_gap_section(doc, pct), _undertrain_section(doc, pct)):
+    lines: list[str] = []
+    for section in (_gap_section(doc, pct), _undertrain_section(doc, pct), _transfer_section(doc)):
         for line in section:
-            if line.startswith("## "):
-                line = f"**{line[3:]}**"
+            line = retitle(line) if line.startswith("#") else line
             if line or (lines and lines[-1]):  # no double blank lines
                 lines.append(line)
+    return lines
+
+
+def readme_summary(doc: dict[str, Any]) -> str:
+    """The README's copy of the study's answer (``answer_sections`` under bold titles), written
+    by ``--publish`` between the README's markers."""
+    answer = doc["analysis"].get("answer")
+    lines = [f"> {answer['text']}" if answer else "> No answer: no finished pair of sizes.", ""]
+    lines += answer_sections(doc, lambda title: f"**{title.lstrip('# ')}**")
     cost = doc["cost"]
     preset = "" if doc["preset"] == "cpu" else f" --preset {doc['preset']}"
     page = "results/scaling.md" if doc["preset"] == "cpu" else f"results/scaling-{doc['preset']}.md"
@@ -586,7 +603,7 @@ def caveats(doc: dict[str, Any]) -> list[str]:
             f"decades of N ({_fmt_n(min(n))}-{_fmt_n(max(n))}): a slope over a short span, and "
             "a 3-parameter law per mode is barely constrained"
         )
-    out += [_shape_caveat(mode, g) for mode, g in an["gaps"].items() if _shape_caveat(mode, g)]
+    out += [c for mode, g in an["gaps"].items() if (c := _shape_caveat(mode, g))]
     tpp = proto["tokens_per_param"]
     if tpp < 20:
         out.append(
