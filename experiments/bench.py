@@ -35,9 +35,9 @@ from myojax.config import DTYPES, GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad
 from myojax.model import GPT, count_params, train_flops_per_token, unrolled_up_to
 from myojax.presets import MODEL_PRESETS
+from myojax.progress import Progress
 from myojax.provenance import environment, write_section
 from myojax.train import compile_train_step, init_state
-from myojax.train.monitor import Progress
 
 
 def measure_matmul_peak(n: int | None = None, repeats: int = 10, dtype=jnp.float32) -> float:

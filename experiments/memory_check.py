@@ -329,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     import jax
 
-    from myojax.train.monitor import Progress
+    from myojax.progress import Progress
 
     t0 = time.perf_counter()
     load_start = os.getloadavg()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import jax.numpy as jnp
 
@@ -26,6 +26,11 @@ DTYPES: dict[str, jnp.dtype] = {
 }
 
 
+def _field(default: object, help: str) -> Any:
+    """A field with its command-line help (``myojax.cli`` turns every field into a flag)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def _positive(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
@@ -44,25 +49,31 @@ class ModelConfig:
     inputs, a linear readout); ``GPT`` and the token heads then refuse it by name.
     """
 
-    vocab_size: int | None = 256
-    seq_len: int = 128
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int | None = None
-    gradient_mode: GradientModeName = "standard"
-    tie_embeddings: bool = True
-    param_dtype: str = "float32"
-    compute_dtype: str = "float32"
-    remat: RematPolicy = "none"
-    parametrization: Parametrization = "sp"
-    base_width: int | None = None
-    input_mult: float = 1.0
-    output_mult: float = 1.0
-    attn_mult: float = 1.0
-    zero_init_query: bool = False
-    zero_init_readout: bool = False
-    activation: ActivationName = "gelu_tanh"
+    vocab_size: int | None = _field(
+        256, "vocabulary size (>= the data's); none: real-valued inputs (myojax.heads)"
+    )
+    seq_len: int = _field(128, "context length; training windows are seq_len + 1 tokens")
+    d_model: int = _field(128, "residual width")
+    n_layers: int = _field(2, "number of transformer blocks")
+    n_heads: int = _field(4, "attention heads (must divide d_model)")
+    d_ff: int | None = _field(None, "MLP width (none = 4 * d_model)")
+    gradient_mode: GradientModeName = _field(
+        "standard", "attention gradient mode (README: Gradient modes)"
+    )
+    tie_embeddings: bool = _field(True, "share the token embedding with the readout")
+    param_dtype: str = _field("float32", "parameter dtype")
+    compute_dtype: str = _field("float32", "matmul dtype")
+    remat: RematPolicy = _field("none", "rematerialize blocks in the backward pass")
+    parametrization: Parametrization = _field("sp", "'sp' or 'mup' (docs/mup.md)")
+    base_width: int | None = _field(None, "muP base width (none = d_model)")
+    input_mult: float = _field(1.0, "base multiplier on the embedding sum")
+    output_mult: float = _field(
+        1.0, "base multiplier on the logits (muP divides it by the width multiplier)"
+    )
+    attn_mult: float = _field(1.0, "base multiplier on the attention logits")
+    zero_init_query: bool = _field(False, "initialise the query projection at zero (muP option)")
+    zero_init_readout: bool = _field(False, "initialise an untied readout at zero (muP option)")
+    activation: ActivationName = _field("gelu_tanh", "MLP nonlinearity")
 
     def __post_init__(self) -> None:
         if self.vocab_size is not None:

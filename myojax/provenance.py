@@ -18,6 +18,8 @@ from typing import Any
 
 import jax
 
+from myojax.files import write_text
+
 
 def environment() -> dict[str, Any]:
     """Platform, Python and JAX versions, devices, CPU count, 1/5/15-minute load, UTC time."""
@@ -99,4 +101,4 @@ def write_section(path: str | Path, key: str, body: str) -> None:
         text = pattern.sub(lambda _: block, text)
     else:
         text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    path.write_text(text)
+    write_text(path, text)  # atomic: a full disk never leaves half a README

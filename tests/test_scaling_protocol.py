@@ -15,10 +15,10 @@ import pytest
 from experiments.scaling import analysis, execute, protocol
 from experiments.scaling.protocol import STUDY_PRESETS
 from experiments.scaling.report import PLOTS, plot_all, render_report
+from myojax.files import write_json
 from myojax.model import GPT, param_counts
 from myojax.presets import model_preset as gpt2_preset
 from myojax.provenance import environment
-from myojax.train.rundir import write_json
 
 
 def eval_shape_counts(cfg) -> tuple[int, int]:

@@ -13,8 +13,8 @@ import numpy as np
 
 from myojax.config import ModelConfig
 from myojax.loss import Batch, PositionLoss
+from myojax.progress import Progress
 from myojax.train import TrainConfig, init_state, make_optimizer
-from myojax.train.monitor import Progress
 from myojax.train.step import TrainState, compile_train_step
 
 

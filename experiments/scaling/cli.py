@@ -37,7 +37,8 @@ from experiments.scaling import pods, protocol
 from experiments.scaling.protocol import STUDY_PRESETS, StudyPreset
 from myojax.config import GRADIENT_MODES
 from myojax.model import param_counts, train_flops_per_token
-from myojax.train.monitor import Progress, StopFlag, stop_on_signals
+from myojax.progress import Progress
+from myojax.train.monitor import StopFlag, stop_on_signals
 
 DEFAULT_PEAK_TFLOPS = 275.0  # TPU v4 chip, bf16 dense
 DEFAULT_MFU = 0.4
@@ -297,8 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from experiments.scaling.report import plot_all, render_report
     from myojax import sharding
     from myojax.data import pipeline
+    from myojax.files import read_json, write_json
     from myojax.provenance import environment
-    from myojax.train.rundir import read_json, write_json
 
     sharding.maybe_initialize_distributed()
     write = sharding.is_main_process()
@@ -405,8 +406,8 @@ def publish(doc: dict[str, Any], preset: str, root: Path) -> None:
     page, results/scaling.md, also carries the cpu-large answer and the gpt2 memory check
     (``experiments.scaling.companions``), so publishing cpu-large redraws it too."""
     from experiments.scaling.report import readme_summary
+    from myojax.files import read_json, write_json
     from myojax.provenance import write_section
-    from myojax.train.rundir import read_json, write_json
 
     _write_page(doc, preset, root)
     write_json(root / "results" / f"scaling-{preset}.json", doc)

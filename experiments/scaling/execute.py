@@ -34,10 +34,10 @@ from experiments.scaling.protocol import (
 )
 from myojax import checkpoint, train
 from myojax.data import pipeline
+from myojax.files import read_json, write_json
 from myojax.loss import Batch, batch_losses
 from myojax.model import GPT, param_counts
 from myojax.train.monitor import StopFlag
-from myojax.train.rundir import read_json, write_json
 
 RESULT_FILE = "study_result.json"  # per run directory: written once the run is evaluated
 SPLITS = ("validation", "test")  # validation: every choice; test: every reported loss

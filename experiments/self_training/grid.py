@@ -36,12 +36,12 @@ from myojax.analysis.sampling import generate
 from myojax.config import ModelConfig
 from myojax.data import corpus
 from myojax.data.pipeline import window_dataset
+from myojax.files import write_json
 from myojax.model import GPT, count_params
 from myojax.mup import lr_multipliers
+from myojax.progress import Progress
 from myojax.train.config import TrainConfig
-from myojax.train.monitor import Progress
 from myojax.train.optim import make_optimizer
-from myojax.train.rundir import write_json
 from myojax.train.step import compile_train_step, evaluate, init_state, to_batch
 
 PROMPT_LEN = 1  # human bytes before the sampled continuation of each sampled window

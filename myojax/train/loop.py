@@ -35,9 +35,10 @@ from myojax.data import pipeline
 from myojax.loss import Batch
 from myojax.model import GPT, count_params
 from myojax.mup import lr_multipliers
+from myojax.progress import Progress
 from myojax.train.config import TrainConfig
 from myojax.train.faults import fault_point
-from myojax.train.monitor import Progress, StopFlag, stop_on_signals
+from myojax.train.monitor import StopFlag, stop_on_signals
 from myojax.train.optim import learning_rate_schedule, make_optimizer
 from myojax.train.rundir import (
     METRICS_FILE,

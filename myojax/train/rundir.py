@@ -30,6 +30,7 @@ from typing import Any
 from myojax import checkpoint as ckpt
 from myojax import sharding as shd
 from myojax.config import ModelConfig
+from myojax.files import write_json
 from myojax.train.config import TrainConfig
 from myojax.train.faults import fault_point
 
@@ -320,19 +321,3 @@ def prepare_run_dir_on_main(
             raise error
         raise RunDirError(f"process 0 refused the run directory {out}; see its log")
     return notes
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic write: a reader (or a kill -9) never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    """``path``'s JSON, or ``default`` if it is missing or half-written."""
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default

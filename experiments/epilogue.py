@@ -1,0 +1,122 @@
+"""The one ending every experiment shares: record its results, write them, plot them, render
+the page and, with ``--publish``, copy all of it into the repository.
+
+An experiment describes what it publishes as a ``Page`` and calls ``finish``; ``--from-json
+FILE`` (``add_flags``) redraws the plots and pages from saved results without running anything.
+Every file goes through ``myojax.files`` (temp file + rename), so a kill or a full disk leaves
+the previous page whole, and the page is written last: a page on disk means its JSON and plots
+are there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from myojax import cli, files
+from myojax.provenance import write_section
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """What one experiment writes and publishes.
+
+    ``render(results, figure_prefix)`` is the markdown page, whose figure links start with
+    ``figure_prefix``; ``plot(results, folder)`` draws the figures into ``folder`` and returns
+    their file names. Published, the JSON goes to ``results/{json_name}``, the page to
+    ``results/{page_name}``, the figures to ``{figures}/`` (relative to the repository root)
+    and, with ``readme``, ``readme(results)`` to the README section ``readme_key``.
+    """
+
+    json_name: str
+    page_name: str
+    render: Callable[[Any, str], str]
+    plot: Callable[[Any, Path], list[str]] | None = None
+    figures: str = "docs/figures"
+    readme: Callable[[Any], str] | None = None
+    readme_key: str | None = None
+    local_page: str = "report.md"  # the page's name inside the experiment's --out
+
+
+def add_flags(p: argparse.ArgumentParser, page_names: str) -> None:
+    """``--publish`` and ``--from-json``, spelled the same in every experiment."""
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help=f"also write {page_names} into the repository (run from its root): generated "
+        "pages, never edited by hand",
+    )
+    p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="run nothing: redraw the plots and pages from saved results (this command's JSON)",
+    )
+
+
+def load(path: Path) -> Any:
+    """Saved results for ``--from-json``; a missing or malformed file is one clear error."""
+    if not Path(path).is_file():
+        raise cli.UsageError(f"--from-json: no such file {path}")
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise cli.UsageError(f"--from-json: {path} is not valid JSON ({e})") from None
+
+
+def _relative(target: Path, start: Path) -> str:
+    """The link prefix from a page in folder ``start`` to files in folder ``target`` (both
+    relative to the repository root)."""
+    if target == start:
+        return ""
+    return "../" * len(start.parts) + target.as_posix() + "/"
+
+
+def finish(
+    page: Page,
+    results: Any,
+    out: Path,
+    *,
+    publish: bool = False,
+    root: Path | None = None,
+    write_results: bool = True,
+) -> list[Path]:
+    """Write ``results`` as JSON to ``out``, its plots and its page; with ``publish``, the same
+    into the repository at ``root`` (default: the working directory). Returns the paths
+    written, page last."""
+    out = Path(out)
+    written: list[Path] = []
+    if write_results:
+        files.write_json(out / page.json_name, results)
+        written.append(out / page.json_name)
+    names = page.plot(results, out) if page.plot else []
+    written += [out / n for n in names]
+    files.write_text(out / page.local_page, page.render(results, ""))
+    written.append(out / page.local_page)
+    if publish:
+        written += publish_page(page, results, Path.cwd() if root is None else Path(root))
+    return written
+
+
+def publish_page(page: Page, results: Any, root: Path) -> list[Path]:
+    """The repository's copy: results/ JSON, figures, the results page, the README section."""
+    results_dir = root / "results"
+    figures = root / page.figures
+    written = [results_dir / page.json_name]
+    files.write_json(results_dir / page.json_name, results)
+    if page.plot:
+        figures.mkdir(parents=True, exist_ok=True)
+        written += [figures / n for n in page.plot(results, figures)]
+    prefix = _relative(Path(page.figures), Path("results"))
+    files.write_text(results_dir / page.page_name, page.render(results, prefix))
+    written.append(results_dir / page.page_name)
+    readme = root / "README.md"
+    if page.readme is not None and page.readme_key and readme.is_file():
+        write_section(readme, page.readme_key, page.readme(results))
+        written.append(readme)
+    return written
