@@ -58,14 +58,13 @@ def _worker(out: Path, steps: int) -> dict[str, Any]:
     import jax
     import numpy as np
 
+    from myojax import evaluation
     from myojax import sharding as shd
     from myojax.checkpoint import restore
     from myojax.data import pipeline
     from myojax.model import GPT
     from myojax.presets import model_preset
-    from myojax.train import TrainConfig, run
-    from myojax.train.loop import data_seeds
-    from myojax.train.step import compile_eval_losses, evaluate, global_batch
+    from myojax.train import TrainConfig, data_seeds, run
 
     assert jax.device_count() == DEVICES
     data = out / "data"
@@ -111,7 +110,7 @@ def _worker(out: Path, steps: int) -> dict[str, Any]:
     shardings = jax.tree.map(lambda a: a.sharding, model)
     _, k_eval = data_seeds(jax.random.split(jax.random.key(0))[1])
     rows = shd.process_batch_indices(DEVICES, shd.batch_sharding(mesh))
-    eval_ds = pipeline.window_dataset(
+    windows = evaluation.heldout_windows(
         pipeline.load_data(str(data)).val,
         seq_len=model_cfg.seq_len,
         batch_size=DEVICES,
@@ -119,11 +118,9 @@ def _worker(out: Path, steps: int) -> dict[str, Any]:
         seed=k_eval,
         rows=rows,
     )
-    windows = [eval_ds[0]]
-    batch_fn = functools.partial(global_batch, mesh=mesh)
-    val = evaluate(
-        model, windows, losses_fn=compile_eval_losses(mesh, shardings), batch_fn=batch_fn
-    )
+    batch_fn = functools.partial(shd.global_batch, mesh=mesh)
+    losses_fn = evaluation.compile_losses("position", mesh, shardings)
+    val = evaluation.evaluate(model, windows, losses_fn=losses_fn, batch_fn=batch_fn)
     per_mode = {}
     for mode in MODES:
         # The same parameters under the other mode's (static) config.
@@ -131,7 +128,7 @@ def _worker(out: Path, steps: int) -> dict[str, Any]:
             GPT, restored_cfg.replace(gradient_mode=mode), key=jax.random.key(0)
         )
         m = jax.tree.unflatten(jax.tree.structure(skeleton), jax.tree.leaves(model))
-        fn = compile_eval_losses(mesh, jax.tree.map(lambda a: a.sharding, m))
+        fn = evaluation.compile_losses("position", mesh, jax.tree.map(lambda a: a.sharding, m))
         per_mode[mode] = np.asarray(jax.device_get(fn(m, batch_fn(windows[0]))))
     first = [result["runs"][m]["losses"][0] for m in MODES]
     result["checks"] = {

@@ -161,10 +161,10 @@ def describe(e: BaseException) -> str:
 
 
 def _exit_code(e: BaseException) -> int:
-    from myojax.checkpoint import CheckpointError
-    from myojax.data.pipeline import DataError
-
-    if isinstance(e, (DataError, CheckpointError, OSError)):
+    # Unreadable data and checkpoints (DataError, CheckpointError: RuntimeErrors) and disk
+    # faults are 1; a request that cannot be met (ValueError, KeyError) is 2. No import of
+    # the library here: a command inside a library package must not close a package loop.
+    if isinstance(e, OSError):
         return 1
     return 2 if isinstance(e, (ValueError, KeyError)) else 1
 

@@ -5,7 +5,7 @@
 Writes ``config.json`` and ``model.safetensors`` for ``transformers.GPT2LMHeadModel``, with muP's
 multipliers folded into the weights; ``--check`` loads the export with transformers and prints
 the largest logit difference from myojax on held-out corpus text. Needs the ``[hf]`` extra
-(``pip install -e ".[hf]"``). Set MYOJAX_DEBUG=1 for tracebacks.
+(``pip install -e ".[hf]"``).
 """
 
 from __future__ import annotations
@@ -14,22 +14,19 @@ import argparse
 import sys
 from pathlib import Path
 
-import jax
-import numpy as np
-
-from myojax.analysis.export import CONFIG_FILE, WEIGHTS_FILE, export_gpt2, transformers_logits
-from myojax.analysis.runs import cli_main, open_run
-from myojax.data import load_data
-
-CHECK_TOLERANCE = 1e-4
+from myojax import cli
+from myojax.analysis.export import (
+    CHECK_TOLERANCE,
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    check_export,
+    export_run,
+)
+from myojax.analysis.runs import open_run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m myojax.export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = cli.parser("python -m myojax.export", __doc__)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of myojax.train")
     p.add_argument("--out", required=True, help="directory to write the export into")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
@@ -42,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> Path:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -53,28 +50,17 @@ def main(argv: list[str] | None = None) -> Path:
                 f"--out {out} is not empty"
                 + (" (pass --overwrite to replace the export)" if ours else "")
             )
-
-    def work() -> Path:
-        run = open_run(args.run_dir, args.step)
-        meta = {"run_dir": str(run.path.resolve()), "step": run.step}
-        export_gpt2(run.model, out, metadata=meta)
-        print(f"wrote {out / CONFIG_FILE} and {out / WEIGHTS_FILE} ({run.path} step {run.step})")
-        if args.check:
-            seq_len = run.model_config.seq_len
-            val = load_data(run.config["train"]["data"]).val[0]
-            tokens = np.asarray(val[: 4 * seq_len], np.int32).reshape(4, seq_len)
-            ours = np.asarray(jax.vmap(run.model)(tokens))
-            diff = float(np.abs(transformers_logits(out, tokens) - ours).max())
-            print(
-                f"check: GPT2LMHeadModel logits vs myojax on 4x{seq_len} held-out tokens: "
-                f"max |diff| = {diff:.2e} (tolerance {CHECK_TOLERANCE})"
-            )
-            if not diff <= CHECK_TOLERANCE:
-                raise ValueError(f"export check failed: max |diff| {diff:.2e}")
-        return out
-
-    return cli_main(work)
+    run = open_run(args.run_dir, args.step)
+    export_run(run, out)
+    print(f"wrote {out / CONFIG_FILE} and {out / WEIGHTS_FILE} ({run.path} step {run.step})")
+    if args.check:
+        diff, seq_len = check_export(run, out)
+        print(
+            f"check: GPT2LMHeadModel logits vs myojax on 4x{seq_len} held-out tokens: "
+            f"max |diff| = {diff:.2e} (tolerance {CHECK_TOLERANCE})"
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(cli.run(main))

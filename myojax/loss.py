@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, ArrayLike, Float, Int, PyTree
 
 PositionLoss = Callable[[Array, Array], Float[Array, " T"]]
 
@@ -31,6 +31,12 @@ class Batch(NamedTuple):
     def from_windows(cls, windows: Int[Array, "B T+1"]) -> Batch:
         """Split windows of T+1 tokens into inputs and next-token targets."""
         return cls(windows[:, :-1], windows[:, 1:])
+
+
+def to_batch(windows: Int[ArrayLike, "B T1"]) -> Batch:
+    """Host windows -> a batch on the default device (one process, no mesh; a mesh takes
+    ``myojax.sharding.global_batch``)."""
+    return Batch.from_windows(jnp.asarray(windows))
 
 
 def token_losses(logits: Float[Array, "T V"], targets: Int[Array, " T"]) -> Float[Array, " T"]:

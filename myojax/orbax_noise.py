@@ -3,7 +3,9 @@
 - the absl WARNING "Given directory is read only" that orbax logs for every read-only manager
   (what was asked for) is dropped, from the logger ``absl`` only;
 - ``quiet_orbax()`` drops, from ``sys.stderr`` while it is active, whole tracebacks that end in
-  ``RuntimeError: Event loop is closed``; every other byte is written through unchanged.
+  ``RuntimeError: Event loop is closed``; every other byte is written through unchanged;
+- ``quiet_failed_saves()`` also drops the copies orbax logs of a failed background save, which
+  the main thread re-raises (and a command reports in one line).
 """
 
 from __future__ import annotations
@@ -77,3 +79,20 @@ def quiet_orbax() -> Iterator[None]:
         if sys.stderr is wrapper:
             sys.stderr = wrapper._stream
         wrapper.close_out()
+
+
+def drop_background_save_errors(record: logging.LogRecord) -> bool:
+    """orbax logs every failure of its background save threads, with a traceback, before
+    re-raising it in the main thread, where a command reports it in one line: drop the copies
+    (``--debug`` keeps them)."""
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+@contextlib.contextmanager
+def quiet_failed_saves() -> Iterator[None]:
+    """A training command's orbax noise off: ``quiet_orbax`` and the background copies of a
+    failed save (``drop_background_save_errors``). The absl filter stays for the process's
+    life, as orbax's save threads outlive a failed run."""
+    logging.getLogger("absl").addFilter(drop_background_save_errors)
+    with quiet_orbax():
+        yield

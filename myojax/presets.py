@@ -1,7 +1,4 @@
-"""Every named configuration: model shapes (``MODEL_PRESETS``) and single-run training presets
-(``RUN_PRESETS``), one type each.
-
-Model shapes:
+"""Named model shapes (``MODEL_PRESETS``): one ``ModelConfig`` each.
 
 - ``tiny`` / ``small``: byte-level GPTs for the embedded corpus (tests, CPU runs);
 - ``gpt2-117m`` … ``gpt2-1.5b``: the GPT-2 family (Radford et al., 2019) used by the scaling
@@ -9,17 +6,14 @@ Model shapes:
   names keep the paper's sizes; with a 1024-position table and tied embeddings the exact counts
   are 124M, 355M, 774M and 1.56B parameters.
 
-A run preset pairs a model shape with a ``TrainConfig`` (``python -m myojax.train --preset``).
-The scaling study's ladders are protocols, not presets of one run: they live with the study in
-``experiments/scaling/protocol.py``.
+A single run's preset (a shape and how to train it) belongs to the trainer:
+``myojax.train.presets``. The scaling study's ladders are protocols, not presets of one run:
+they live with the study in ``experiments/scaling/protocol.py``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from myojax.config import ModelConfig
-from myojax.train.config import TrainConfig
 
 GPT2_VOCAB_SIZE: int = 50257
 GPT2_CONTEXT: int = 1024
@@ -51,42 +45,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
 }
 
 
-class RunPreset(NamedTuple):
-    """A named single run: a model shape and how to train it (unpacks as ``model, train``)."""
-
-    model: ModelConfig
-    train: TrainConfig
-
-
-RUN_PRESETS: dict[str, RunPreset] = {
-    "tiny": RunPreset(
-        MODEL_PRESETS["tiny"],
-        TrainConfig(
-            steps=300,
-            batch_size=32,
-            lr=3e-3,
-            warmup_steps=30,
-            eval_interval=100,
-            checkpoint_interval=100,
-            out="runs/tiny",
-        ),
-    ),
-    "small": RunPreset(
-        MODEL_PRESETS["small"],
-        TrainConfig(
-            steps=2000,
-            batch_size=32,
-            lr=2e-3,
-            warmup_steps=100,
-            eval_interval=250,
-            checkpoint_interval=250,
-            out="runs/small",
-        ),
-    ),
-}
-
-
-def _unknown(kind: str, name: str, known: dict) -> ValueError:
+def unknown_preset(kind: str, name: str, known: dict) -> ValueError:
     return ValueError(f"unknown {kind} preset {name!r}; known: {', '.join(known)}")
 
 
@@ -94,12 +53,5 @@ def model_preset(name: str, **overrides: object) -> ModelConfig:
     """The ``ModelConfig`` of preset ``name``, with any field overridden (e.g. ``gradient_mode``,
     ``remat``, ``seq_len``)."""
     if name not in MODEL_PRESETS:
-        raise _unknown("model", name, MODEL_PRESETS)
+        raise unknown_preset("model", name, MODEL_PRESETS)
     return MODEL_PRESETS[name].replace(**overrides)
-
-
-def run_preset(name: str) -> RunPreset:
-    """The run preset ``name`` (``tiny``, ``small``)."""
-    if name not in RUN_PRESETS:
-        raise _unknown("run", name, RUN_PRESETS)
-    return RUN_PRESETS[name]

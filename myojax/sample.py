@@ -2,8 +2,7 @@
 
     python -m myojax.sample runs/tiny --prompt "ROMEO:" --max-new-tokens 60 --num-samples 3
 
-Decodes with the run's tokenizer (bytes for the embedded corpus). Set MYOJAX_DEBUG=1 for
-tracebacks.
+Decodes with the run's tokenizer (bytes for the embedded corpus).
 """
 
 from __future__ import annotations
@@ -12,18 +11,13 @@ import argparse
 import sys
 
 import jax
-import numpy as np
 
-from myojax.analysis.runs import cli_main, open_run, run_tokenizer
-from myojax.analysis.sampling import generate
+from myojax import cli
+from myojax.analysis.runs import open_run, sample_text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m myojax.sample",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = cli.parser("python -m myojax.sample", __doc__)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of myojax.train")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--prompt", required=True, help="text to continue (at least one token)")
@@ -41,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> list[str]:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     checks = {
         "--num-samples must be >= 1": args.num_samples >= 1,
         "--seed must be >= 0": args.seed >= 0,
@@ -56,36 +48,32 @@ def main(argv: list[str] | None = None) -> list[str]:
         if not ok:
             parser.error(message)
 
-    def work() -> list[str]:
-        run = open_run(args.run_dir, args.step)
-        tok = run_tokenizer(run.config)
-        prompt = np.asarray(tok.encode(args.prompt), np.int32)
-        if prompt.size == 0:
-            parser.error("--prompt encodes to no tokens")
-        room = run.model_config.seq_len - prompt.size + 1
-        n = room if args.max_new_tokens is None else args.max_new_tokens
-        out = generate(
-            run.model,
-            [prompt] * args.num_samples,
-            n,
-            key=jax.random.key(args.seed),
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-        )
-        texts = [args.prompt + tok.decode(np.asarray(row)) for row in out.tokens]
-        print(
-            f"# {run.path} step {run.step} ({run.model_config.gradient_mode}, "
-            f"{run.model_config.parametrization}); temperature {args.temperature}, top_k "
-            f"{args.top_k}, top_p {args.top_p}, seed {args.seed}",
-            flush=True,
-        )
-        for i, text in enumerate(texts):
-            print(f"--- sample {i}\n{text}", flush=True)
-        return texts
 
-    return cli_main(work)
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    run = open_run(args.run_dir, args.step)
+    texts = sample_text(
+        run,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        key=jax.random.key(args.seed),
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        num_samples=args.num_samples,
+    )
+    print(
+        f"# {run.path} step {run.step} ({run.model_config.gradient_mode}, "
+        f"{run.model_config.parametrization}); temperature {args.temperature}, top_k "
+        f"{args.top_k}, top_p {args.top_p}, seed {args.seed}",
+        flush=True,
+    )
+    for i, text in enumerate(texts):
+        print(f"--- sample {i}\n{text}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(cli.run(main))

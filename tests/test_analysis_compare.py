@@ -4,7 +4,6 @@ config differences, and the command line on a real run directory."""
 import json
 
 import numpy as np
-import pytest
 
 from myojax.analysis import compare as cmp
 
@@ -48,14 +47,37 @@ def test_config_differences_ignore_layout():
 
 
 def test_cli_on_a_run(tmp_path, capsys):
+    from myojax import cli
     from myojax.compare import main
 
-    report = main([FIXTURE, FIXTURE, "--out", str(tmp_path), "--max-sequences", "16"])
-    assert report["overall"]["diff"] == 0.0 and report["config_differences"] == []
+    assert main([FIXTURE, FIXTURE, "--out", str(tmp_path), "--max-sequences", "16"]) == 0
     saved = json.loads((tmp_path / "compare.json").read_text())
+    assert saved["overall"]["diff"] == 0.0 and saved["config_differences"] == []
     assert saved["sequences"] == 16 and (tmp_path / "compare.png").stat().st_size > 1000
     assert "B − A" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as e:
-        main([FIXTURE, FIXTURE, "--split", "nope", "--out", str(tmp_path)])
-    assert e.value.code == 2
+    assert cli.run(main, [FIXTURE, FIXTURE, "--split", "nope", "--out", str(tmp_path)]) == 2
     assert "not available" in capsys.readouterr().err
+
+
+def test_runs_are_compared_on_the_held_out_windows_of_the_evaluation_module():
+    """The windows are ``myojax.evaluation.heldout_windows`` of the split with the fixed seed,
+    and the per-token losses are its ``token_losses``."""
+    from myojax import evaluation
+    from myojax.analysis.runs import open_run
+    from myojax.data import load_data
+
+    report = cmp.compare_runs(FIXTURE, FIXTURE, max_sequences=8, resamples=100)
+    run = open_run(FIXTURE)
+
+    def mean_loss(seed: int) -> float:
+        (windows,) = evaluation.heldout_windows(
+            load_data("shakespeare").val,
+            seq_len=run.model_config.seq_len,
+            batch_size=8,
+            num_batches=1,
+            seed=seed,
+        )
+        return float(evaluation.token_losses(run.model, [windows]).astype(np.float64).mean())
+
+    assert report["overall"]["loss_a"] == mean_loss(cmp.WINDOW_SEED)
+    assert report["overall"]["loss_a"] != mean_loss(cmp.WINDOW_SEED + 1)  # control

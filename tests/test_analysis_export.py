@@ -80,9 +80,10 @@ def test_refuses_what_gpt2_cannot_express(tmp_path):
 def test_cli_exports_a_run_and_checks_it(tmp_path, capsys):
     from myojax.export import main
 
-    out = main(["tests/fixtures/run-v0.1-myopic", "--out", str(tmp_path / "hf"), "--check"])
+    out = tmp_path / "hf"
+    assert main(["tests/fixtures/run-v0.1-myopic", "--out", str(out), "--check"]) == 0
     assert (out / "model.safetensors").is_file()
     assert "max |diff|" in capsys.readouterr().out
     with pytest.raises(SystemExit) as e:  # a non-empty --out is never overwritten silently
-        main(["tests/fixtures/run-v0.1-myopic", "--out", str(tmp_path / "hf")])
+        main(["tests/fixtures/run-v0.1-myopic", "--out", str(out)])
     assert e.value.code == 2

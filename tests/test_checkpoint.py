@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from myojax import checkpoint as ckpt
-from myojax.presets import RUN_PRESETS as PRESETS
 from myojax.train import run
+from myojax.train.presets import RUN_PRESETS as PRESETS
 
 
 def configs(out: Path, **train: object):
@@ -189,9 +189,10 @@ def test_nonfinite_steps_are_reported_as_such_and_skipped(tmp_path, run_dir, cap
     with pytest.raises(ckpt.NonFiniteCheckpoint, match="step 15 .* non-finite"):
         ckpt.restore(out, step=15)
     # verify says which step it checked and why it skipped the latest.
-    from myojax import verify
+    from myojax import cli
+    from myojax.verify.__main__ import main as verify
 
-    assert verify.main(["--checkpoint", str(out), "--seq-len", "4"]) == 0
+    assert cli.run(verify, ["--checkpoint", str(out), "--seq-len", "4"]) == 0
     captured = capsys.readouterr()
     assert f"checkpoint {out} step 12" in captured.out and "step 15" in captured.err
     # Resume: the NaN step is moved aside like an unreadable one, never resumed from.
@@ -205,5 +206,5 @@ def test_nonfinite_steps_are_reported_as_such_and_skipped(tmp_path, run_dir, cap
     shutil.move(next((out / "corrupt-checkpoints").iterdir()), only_nan / "checkpoints" / "15")
     with pytest.raises(ckpt.CheckpointError, match="no readable, finite checkpoint.*non-finite"):
         ckpt.restore(only_nan)
-    assert verify.main(["--checkpoint", str(only_nan)]) == 2
+    assert cli.run(verify, ["--checkpoint", str(only_nan)]) == 2
     assert "non-finite" in capsys.readouterr().err

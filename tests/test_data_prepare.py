@@ -8,11 +8,13 @@ import json
 import numpy as np
 import pytest
 
+from myojax import cli
 from myojax.data import prepare as prep
 from myojax.data.pipeline import DataError, load_data, load_shards
+from myojax.data.prepare.__main__ import main as prepare_main
 from myojax.data.tokenizer import byte_tokenizer
-from myojax.presets import RUN_PRESETS as PRESETS
 from myojax.train import run
+from myojax.train.presets import RUN_PRESETS as PRESETS
 
 TRAIN_TEXT = "To be, or not to be, that is the question.\n" * 40
 VAL_TEXT = "Friends, Romans, countrymen, lend me your ears.\n" * 10
@@ -22,7 +24,7 @@ VAL_TEXT = "Friends, Romans, countrymen, lend me your ears.\n" * 10
 def prepared(tmp_path, capsys):
     (tmp_path / "a.txt").write_text(TRAIN_TEXT)
     (tmp_path / "v.txt").write_text(VAL_TEXT)
-    prep.main(
+    prepare_main(
         [
             str(tmp_path / "a.txt"),
             "--val",
@@ -94,17 +96,9 @@ def test_malformed_shards_are_named(shards):
 
 
 def test_cli_missing_input_is_one_error(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        prep.main(
-            [
-                str(tmp_path / "nope.txt"),
-                "--val",
-                str(tmp_path / "nope.txt"),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-    assert e.value.code == 2 and "nope.txt does not exist" in capsys.readouterr().err
+    argv = [str(tmp_path / "nope.txt"), "--val", str(tmp_path / "nope.txt")]
+    assert cli.run(prepare_main, [*argv, "--out", str(tmp_path / "o")]) == 2
+    assert "nope.txt does not exist" in capsys.readouterr().err
 
 
 def test_byte_tokenizer_round_trip():
@@ -141,13 +135,11 @@ def test_prepare_into_a_non_empty_dir_is_refused_unless_overwrite(prepared, tmp_
     assert len(old_train) > 1
     (tmp_path / "b.txt").write_text("A new and much shorter text.\n")
     argv = [str(tmp_path / "b.txt"), "--val", str(tmp_path / "v.txt"), "--out", str(shards)]
-    with pytest.raises(SystemExit) as e:
-        prep.main(argv)
-    assert e.value.code == 2
+    assert cli.run(prepare_main, argv) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "is not empty" in line and "--overwrite" in line
     assert sorted(p.name for p in shards.glob("train_*.bin")) == old_train  # untouched
-    prep.main([*argv, "--overwrite"])
+    assert prepare_main([*argv, "--overwrite"]) == 0
     assert [p.name for p in shards.glob("train_*.bin")] == ["train_000000.bin"]
     data = load_data(str(shards))
     assert sum(a.size for a in data.train) == len(b"A new and much shorter text.\n")
@@ -156,17 +148,8 @@ def test_prepare_into_a_non_empty_dir_is_refused_unless_overwrite(prepared, tmp_
 def test_non_utf8_input_is_named(tmp_path, capsys):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     (tmp_path / "v.txt").write_text(VAL_TEXT)
-    with pytest.raises(SystemExit) as e:
-        prep.main(
-            [
-                str(tmp_path / "latin1.txt"),
-                "--val",
-                str(tmp_path / "v.txt"),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-    assert e.value.code == 2
+    argv = [str(tmp_path / "latin1.txt"), "--val", str(tmp_path / "v.txt")]
+    assert cli.run(prepare_main, [*argv, "--out", str(tmp_path / "o")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert f"input file {tmp_path / 'latin1.txt'} is not UTF-8" in line and "byte 3" in line
 

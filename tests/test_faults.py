@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from myojax import checkpoint as ckpt
-from myojax.presets import RUN_PRESETS as PRESETS
 from myojax.train import run
+from myojax.train.presets import RUN_PRESETS as PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 12

@@ -1,4 +1,4 @@
-"""myojax.presets: model shapes (GPT-2 family, tiny, small) and run presets."""
+"""myojax.presets: model shapes (GPT-2 family, tiny, small); they need only myojax.config."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import jax
 import pytest
 
 from myojax.model import GPT, param_counts
-from myojax.presets import GPT2_SHAPES, MODEL_PRESETS, RUN_PRESETS, run_preset
+from myojax.presets import GPT2_SHAPES, MODEL_PRESETS
 from myojax.presets import model_preset as preset
-from myojax.train import TrainConfig
 
 # Published GPT-2 parameter counts (tied embeddings, 1024 positions): 124M, 355M, 774M, 1.56B.
 EXPECTED_PARAMS = {
@@ -47,12 +46,17 @@ def test_overrides_and_factories() -> None:
 def test_unknown_names_are_one_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown model preset 'gpt2-xl'"):
         preset("gpt2-xl")
-    with pytest.raises(ValueError, match="unknown run preset 'huge'; known: tiny, small"):
-        run_preset("huge")
 
 
-@pytest.mark.parametrize("name", list(RUN_PRESETS))
-def test_run_presets_pair_a_model_preset_with_a_train_config(name: str) -> None:
-    model, train = run_preset(name)
-    assert model == MODEL_PRESETS[name] and isinstance(train, TrainConfig)
-    assert model.vocab_size == 256  # byte-level: runs on the embedded corpus
+def test_model_shapes_import_nothing_but_the_config() -> None:
+    """Model shapes sit below the trainer and the sharding plan (no folder-level loop)."""
+    import ast
+    from pathlib import Path
+
+    import myojax.presets
+
+    tree = ast.parse(Path(myojax.presets.__file__).read_text())
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert {m for m in imported if m.startswith("myojax")} == {"myojax.config"}

@@ -118,7 +118,7 @@ def _fake_train(monkeypatch, outcome):
 
     calls = []
 
-    def fake_run(train_cfg, model_cfg, progress=None):
+    def fake_run(train_cfg, model_cfg, progress=None, heldout=None):
         calls.append(train_cfg)
         if outcome == "diverge":
             raise train.NonFiniteLoss("loss is nan at step 3")

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from myojax import cli
 from myojax.presets import model_preset as preset
 from myojax.sharding import MeshConfig
-from myojax.sharding.memory_plan import activation_bytes, main, make_plan
+from myojax.sharding.__main__ import main
+from myojax.sharding.memory_plan import activation_bytes, format_plan, make_plan
 
 GIB = 2**30
 
@@ -89,7 +91,7 @@ def test_negative_device_memory_is_refused(capsys: pytest.CaptureFixture[str]) -
     """A negative budget used to print both DOES NOT FIT and "fits"."""
     argv = ["plan", "--preset", "gpt2-117m", "--mesh", "data=1", "--device-memory"]
     for bad in ("-5", "0", "nan"):
-        assert main([*argv, bad]) == 2
+        assert cli.run(main, [*argv, bad]) == 2
         (line,) = capsys.readouterr().err.splitlines()
         assert line.startswith("error: --device-memory must be a positive number of GiB")
     assert main([*argv, "5"]) == 0  # control: a real budget still plans
@@ -118,8 +120,19 @@ def test_cli_prints_budget(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{PARAMS:,}" in out and f"{8 * ACT['none']:,}" in out
     assert "budget 32.00 GiB per device, 28.80 GiB usable" in out
     assert "-> DOES NOT FIT" in out and "fits with remat=full" in out
-    assert main(["plan", "--preset", "gpt2-117m", "--mesh", "data=3,fsdp=x"]) == 2
+    assert cli.run(main, ["plan", "--preset", "gpt2-117m", "--mesh", "data=3,fsdp=x"]) == 2
     assert "bad mesh spec" in capsys.readouterr().err
+
+
+def test_model_flags_are_the_model_config_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--preset", "gpt2-117m", "--mesh", "data=1"]
+    assert main([*argv, "--seq-len", "512", "--remat", "full"]) == 0
+    expected = make_plan(
+        preset("gpt2-117m", seq_len=512, remat="full"), MeshConfig.parse("data=1"), name="gpt2-117m"
+    )
+    assert capsys.readouterr().out.strip() == format_plan(expected).strip()
+    with pytest.raises(SystemExit):  # negative control: a spelling that is not a field
+        main([*argv, "--layers", "2"])
 
 
 def test_module_entry_point() -> None:

@@ -1,4 +1,4 @@
-"""myojax.train: configs and CLI errors, the pure step, evaluation, bitwise resume after kill -9
+"""myojax.train: configs and CLI errors, the pure step, bitwise resume after kill -9
 and SIGTERM (real subprocesses, real orbax and grain), NaN handling, run-directory safety."""
 
 from __future__ import annotations
@@ -15,28 +15,26 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from myojax import checkpoint as ckpt
+from myojax import cli as command
 from myojax.config import ModelConfig
 from myojax.data.pipeline import DataError
-from myojax.loss import per_position_loss
-from myojax.model import GPT, count_params, param_counts
-from myojax.presets import RUN_PRESETS as PRESETS
+from myojax.loss import to_batch
+from myojax.model import GPT
 from myojax.train import (
     RunDirError,
     TrainConfig,
     TrainState,
-    evaluate,
     init_state,
     make_optimizer,
     run,
     train_step,
 )
-from myojax.train.cli import main
-from myojax.train.step import to_batch
+from myojax.train.__main__ import main
+from myojax.train.presets import RUN_PRESETS as PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 # A micro model so that a run is dominated by real checkpoint and data work, not matmuls.
@@ -195,27 +193,32 @@ def test_train_step_is_pure_and_reports_metrics():
     assert float(ma["grad_norm"]) > 0
 
 
-def test_evaluate_mean_and_per_position():
-    model_cfg = micro_configs(Path("unused"))[1]
-    model = GPT(model_cfg, key=jax.random.key(1))
-    rng = np.random.default_rng(0)
-    windows = [rng.integers(0, 256, (3, 17)).astype(np.int32) for _ in range(2)]
-    result = evaluate(model, windows)
-    assert len(result["val_loss_per_position"]) == 16
-    losses = jax.jit(jax.vmap(per_position_loss, in_axes=(None, 0, 0)))
-    direct = np.mean(
-        [np.asarray(losses(model, jnp.asarray(w[:, :-1]), jnp.asarray(w[:, 1:]))) for w in windows],
-        axis=(0, 1),
-    )
-    np.testing.assert_allclose(result["val_loss_per_position"], direct, rtol=1e-5)
-    assert math.isclose(result["val_loss"], float(direct.mean()), rel_tol=1e-5)
+def test_caller_heldout_windows_are_evaluated_at_the_end_also_of_a_finished_run(tmp_path):
+    """``run(..., heldout=...)``: the final model's per-token losses on the caller's windows,
+    the same as evaluating the saved checkpoint; a finished run rerun still measures them; a
+    preempted run measures nothing."""
+    from myojax import evaluation
+    from myojax.data import corpus
+    from myojax.train.monitor import StopFlag
 
-
-def test_preset_sizes():
-    tiny = PRESETS["tiny"][0]
-    assert param_counts(tiny)[0] == count_params(GPT(tiny, key=jax.random.key(0)))
-    assert 0.15e6 <= param_counts(tiny)[0] <= 0.3e6
-    assert 1e6 <= param_counts(PRESETS["small"][0])[0] <= 3e6
+    cfgs = micro_configs(tmp_path / "run", steps=4, eval_interval=4, checkpoint_interval=4)
+    test = corpus.load().test
+    windows = {
+        "test": evaluation.heldout_windows((test,), seq_len=16, batch_size=4, num_batches=2, seed=3)
+    }
+    stop = StopFlag()
+    stop.signum = signal.SIGTERM  # stopped before its first step
+    stopped = run(*cfgs, progress=False, heldout=windows, stop=stop)
+    assert stopped["preempted"] and stopped["heldout_losses"] is None
+    final = run(*cfgs, progress=False, heldout=windows)
+    _, model = ckpt.restore(tmp_path / "run")
+    expected = evaluation.token_losses(model, windows["test"])
+    assert final["heldout_losses"]["test"].shape == (8, 16)
+    np.testing.assert_array_equal(final["heldout_losses"]["test"], expected)
+    again = run(*cfgs, progress=False, heldout=windows)
+    assert again["resumed_from"] == 4 and again["step"] == 4
+    np.testing.assert_array_equal(again["heldout_losses"]["test"], expected)
+    assert run(*cfgs, progress=False)["heldout_losses"] is None  # not asked for
 
 
 @pytest.mark.parametrize(
@@ -289,27 +292,11 @@ def test_missing_data_is_one_clear_error(tmp_path):
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     # Warmup starts at lr 0, so step 1 is finite and saved; the huge lr then blows up the loss.
-    with pytest.raises(SystemExit) as e:
-        main(
-            [
-                "--preset",
-                "tiny",
-                "--steps",
-                "40",
-                "--out",
-                str(out),
-                *MICRO,
-                "--lr",
-                "1e35",
-                "--warmup-steps",
-                "2",
-                "--checkpoint-interval",
-                "1",
-                "--grad-clip",
-                "0",
-            ]
-        )
-    assert e.value.code == 1
+    argv = ["--preset", "tiny", "--steps", "40", "--out", str(out), *MICRO, "--lr", "1e35"]
+    code = command.run(
+        main, [*argv, "--warmup-steps", "2", "--checkpoint-interval", "1", "--grad-clip", "0"]
+    )
+    assert code == 1
     err = capsys.readouterr().err
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]
     assert "loss is nan" in line or "loss is inf" in line
@@ -328,9 +315,7 @@ def test_divergence_never_saves_nonfinite_parameters(tmp_path, capsys):
     and named as the last good checkpoint."""
     out = tmp_path / "run"
     argv = ["--preset", "tiny", "--steps", "8", "--out", str(out), *MICRO]
-    with pytest.raises(SystemExit) as e:
-        main([*argv, "--lr", "1e6", "--checkpoint-interval", "1"])
-    assert e.value.code == 1
+    assert command.run(main, [*argv, "--lr", "1e6", "--checkpoint-interval", "1"]) == 1
     (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     bad_step = int(line.split(" at step ")[1].split(";")[0])
     steps = finalized_steps(out)
@@ -412,7 +397,7 @@ def test_startup_failure_writes_no_config_so_the_corrected_command_runs(tmp_path
 def test_extend_a_finished_run_and_restore_a_corrupt_config(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--preset", "tiny", "--out", str(out), *MICRO, "--eval-interval", "4"]
-    main([*argv, "--steps", "4"])
+    assert main([*argv, "--steps", "4"]) == 0
     before = logged(out)
     # A rerun of the finished run reports its last loss instead of "loss": null.
     capsys.readouterr()
@@ -427,9 +412,11 @@ def test_extend_a_finished_run_and_restore_a_corrupt_config(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["train"]["steps"] == 4
     # More steps extend it: the first 4 steps' rows are kept, the schedule changes from step 4.
     capsys.readouterr()
-    final = main([*argv, "--steps", "6"])
+    main([*argv, "--steps", "6"])
+    out_text = capsys.readouterr().out
+    final = json.loads(out_text.strip().splitlines()[-1])
     assert final["resumed_from"] == 4 and final["step"] == 6
-    assert "extending the run from 4 to 6 steps" in capsys.readouterr().out
+    assert "extending the run from 4 to 6 steps" in out_text
     assert logged(out)[: len(before)] == before
     assert json.loads((out / "config.json").read_text())["train"]["steps"] == 6
 
@@ -479,40 +466,37 @@ def test_errors_are_one_line_and_tracebacks_need_debug(tmp_path, capsys, monkeyp
     a_file = tmp_path / "train_000000.bin"
     a_file.write_bytes(b"")
     argv = ["--preset", "tiny", "--out", str(tmp_path / "run"), "--data", str(a_file)]
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 1
+    assert command.run(main, argv) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert (
         line
         == f"error: --data {a_file} is a file; give the directory of token shards (e.g. {tmp_path})"
     )
     with pytest.raises(DataError, match="is a file"):
-        main([*argv, "--debug"])
+        command.run(main, [*argv, "--debug"])
     monkeypatch.setenv("MYOJAX_DEBUG", "1")
     with pytest.raises(DataError, match="is a file"):
-        main(argv)
+        command.run(main, argv)
 
 
 def test_full_disk_is_one_useful_line():
     """What orbax raises (after logging it from every save thread) when the disk is full; the
-    CLI drops those background copies and reports this one line."""
-    from myojax.train.cli import _describe, _drop_orbax_background_errors
+    command drops those background copies and reports this one line."""
+    from myojax.orbax_noise import drop_background_save_errors
 
     error = ValueError(
         'RESOURCE_EXHAUSTED: Error writing local file "/r/checkpoints/2.orbax-checkpoint-tmp/'
         'model/_sharding": Failed writing: "/r/x.__lock": Failed to write 3881 bytes to file 6:'
         " No space left on device [os_error_code='28']"
     )
-    line = _describe(error)
+    line = command.describe(error)
     assert line.startswith("no space left on device while writing /r/checkpoints/2.orbax")
     assert "rerun the same command" in line and "\n" not in line
-    assert _describe(ValueError("lr\n  too high")) == "lr too high"  # control: other errors
-    assert _describe(KeyError("x")) == "KeyError: 'x'"
+    assert command.describe(ValueError("lr\n  too high")) == "lr too high"  # control
     record = logging.LogRecord("absl", logging.ERROR, "/site-packages/orbax/f.py", 1, "", (), None)
-    assert not _drop_orbax_background_errors(record)
+    assert not drop_background_save_errors(record)
     record.pathname = "/site-packages/myojax/loop.py"
-    assert _drop_orbax_background_errors(record)  # everyone else's errors pass
+    assert drop_background_save_errors(record)  # everyone else's errors pass
 
 
 def test_lock_without_flock_support_trusts_a_live_pid_and_takes_over_a_dead_one(

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from myojax.train import TrainConfig, run
-from myojax.train.cli import main
+from myojax.train.__main__ import main
 
 from .test_train import micro_configs
 

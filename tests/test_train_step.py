@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from myojax.config import GRADIENT_MODES, ModelConfig
-from myojax.loss import loss_and_grad
+from myojax.loss import loss_and_grad, to_batch
 from myojax.model import GPT
-from myojax.train.cli import main
+from myojax.train.__main__ import main
 from myojax.train.config import TrainConfig
 from myojax.train.optim import make_optimizer
 from myojax.train.rundir import RunDirError, prepare_run_dir, run_config
@@ -22,7 +22,6 @@ from myojax.train.step import (
     accumulated_loss_and_grad,
     init_state,
     split_microbatches,
-    to_batch,
     train_step,
 )
 

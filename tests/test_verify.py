@@ -68,19 +68,42 @@ def test_every_mutant_is_rejected_with_layer_and_reason(name):
 
 
 def test_cli_exit_codes(capsys):
-    args = ["--layers", "2", "--d-model", "16", "--heads", "2", "--seq-len", "6", "--seeds", "1"]
-    assert verify.main(["--mode", "myopic", *args]) == 0
+    args = [
+        "--n-layers",
+        "2",
+        "--d-model",
+        "16",
+        "--n-heads",
+        "2",
+        "--seq-len",
+        "6",
+        "--seeds",
+        "1",
+    ]
+    assert run_cli(["--gradient-mode", "myopic", *args]) == 0
     capsys.readouterr()
-    assert verify.main(["--mode", "standard", "--expect", "myopic", *args]) == 1
+    assert run_cli(["--gradient-mode", "standard", "--expect", "myopic", *args]) == 1
     out = capsys.readouterr().out
     assert "FAIL layer 0: past cross-position gradient" in out and out.rstrip().endswith("FAIL")
-    assert verify.main(["--mode", "myopic", "--d-model", "10", "--heads", "3"]) == 2
+    assert run_cli(["--gradient-mode", "myopic", "--d-model", "10", "--n-heads", "3"]) == 2
+    assert "must be divisible by" in capsys.readouterr().err
+    assert run_cli(["--seeds", "1"]) == 2  # neither a mode nor a checkpoint
+    assert "give --gradient-mode MODE or --checkpoint DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the model flags are ModelConfig's, spelled one way
+        run_cli(["--gradient-mode", "myopic", "--layers", "2"])
+
+
+def run_cli(argv: list[str]) -> int:
+    from myojax import cli
+    from myojax.verify.__main__ import main
+
+    return cli.run(main, argv)
 
 
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
-    from myojax.presets import RUN_PRESETS as PRESETS
     from myojax.train import run
+    from myojax.train.presets import RUN_PRESETS as PRESETS
 
     model_cfg, train_cfg = PRESETS["tiny"]
     model_cfg = model_cfg.replace(n_layers=2)
@@ -94,17 +117,15 @@ def trained_runs(tmp_path_factory):
 
 
 def test_cli_verifies_trained_checkpoints(trained_runs, capsys):
-    assert verify.main(["--checkpoint", trained_runs["myopic"], "--seq-len", "8"]) == 0
+    assert run_cli(["--checkpoint", trained_runs["myopic"], "--seq-len", "8"]) == 0
     assert "mode=myopic" in capsys.readouterr().out
-    assert verify.main(["--checkpoint", trained_runs["standard"], "--seq-len", "8"]) == 0
+    assert run_cli(["--checkpoint", trained_runs["standard"], "--seq-len", "8"]) == 0
     assert (
-        verify.main(
-            ["--checkpoint", trained_runs["standard"], "--seq-len", "8", "--expect", "myopic"]
-        )
+        run_cli(["--checkpoint", trained_runs["standard"], "--seq-len", "8", "--expect", "myopic"])
         == 1
     )
     assert "past cross-position gradient" in capsys.readouterr().out
-    assert verify.main(["--checkpoint", "/nonexistent/run"]) == 2
+    assert run_cli(["--checkpoint", "/nonexistent/run"]) == 2
 
 
 @pytest.mark.parametrize("mode", ["myopic", "myopic_kv"])

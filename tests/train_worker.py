@@ -56,7 +56,7 @@ def _setup_jax(n_devices: int) -> None:
 
 
 def configs(out: str, mesh: str, mode: str, steps: int):
-    from myojax.presets import RUN_PRESETS as PRESETS
+    from myojax.train.presets import RUN_PRESETS as PRESETS
 
     model_cfg = PRESETS["tiny"][0].replace(**MODEL, gradient_mode=mode)
     train_cfg = PRESETS["tiny"][1].replace(
@@ -82,11 +82,11 @@ class Recorder:
 
     def __init__(self) -> None:
         import myojax.data.pipeline as pipeline
-        import myojax.train.loop as train
+        import myojax.train.setup as setup
 
         self.steps: list[dict] = []
         self.rows: list[list[int]] = []
-        compile_original, dataset_original = train.compile_train_step, pipeline.window_dataset
+        compile_original, dataset_original = setup.compile_train_step, pipeline.window_dataset
 
         def compile_train_step(*args, **kwargs):
             step_fn = compile_original(*args, **kwargs)
@@ -115,7 +115,7 @@ class Recorder:
             self.rows.append(None if rows is None else [int(r) for r in rows])
             return dataset_original(*args, rows=rows, **kwargs)
 
-        train.compile_train_step = compile_train_step
+        setup.compile_train_step = compile_train_step
         pipeline.window_dataset = window_dataset
 
 

@@ -35,10 +35,11 @@ import optax
 from tqdm import tqdm
 
 from experiments.precaching.task import NO_TARGET, PrecacheTask
+from myojax import evaluation
 from myojax.analysis.probes import classification_probe
 from myojax.bootstrap import mean_t_interval
 from myojax.config import ModelConfig
-from myojax.loss import Batch, per_position_loss
+from myojax.loss import Batch
 from myojax.model import GPT
 from myojax.provenance import environment, load_summary
 from myojax.train import compile_train_step, init_state
@@ -110,7 +111,7 @@ def train(
 def evaluate(model: GPT, batch: Batch, lag: int) -> dict[str, float]:
     """Held-out loss and accuracy over the positions that have a target (t >= lag)."""
     logits = jax.vmap(model)(batch.inputs)
-    losses = jax.vmap(per_position_loss, in_axes=(None, 0, 0))(model, batch.inputs, batch.targets)
+    losses = evaluation.compile_losses("token")(model, batch)
     correct = jnp.argmax(logits, -1) == batch.targets
     return {
         "loss": float(jnp.mean(losses[:, lag:])),

@@ -31,10 +31,11 @@ from myojax.provenance import environment, load_summary
 def measure(p: protocol.StudyPreset, size: protocol.Size, steps: int) -> dict[str, Any]:
     import jax
 
+    from myojax.loss import to_batch
     from myojax.model import GPT, param_counts
     from myojax.train.config import TrainConfig
     from myojax.train.optim import make_optimizer
-    from myojax.train.step import compile_train_step, init_state, to_batch
+    from myojax.train.step import compile_train_step, init_state
 
     cfg = protocol.model_config(p, size, "myopic")
     tc = TrainConfig(steps=1000, batch_size=p.batch_size, warmup_steps=10)

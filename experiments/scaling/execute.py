@@ -1,5 +1,6 @@
-"""Executing the study: train (or resume) each run, restore its checkpoint, evaluate it on the
-study's fixed validation and test windows, and record the result in its run directory.
+"""Executing the study: train (or resume) each run, evaluate its final model (in the trainer,
+on the run's mesh) on the study's fixed validation and test windows, and record the result in
+its run directory.
 
 Each run directory gets ``study_result.json`` once evaluated, so a rerun skips it; an
 interrupted run resumes from its checkpoint. Every result records the run's wall time, the
@@ -12,14 +13,11 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
 
 from experiments.scaling.analysis import choose_lr
 from experiments.scaling.protocol import (
@@ -32,10 +30,9 @@ from experiments.scaling.protocol import (
     transfer_specs,
     undertrain_specs,
 )
-from myojax import checkpoint, train
+from myojax import evaluation, train
 from myojax.data import pipeline
 from myojax.files import read_json, write_json
-from myojax.loss import Batch, batch_losses
 from myojax.model import GPT, param_counts
 from myojax.train.monitor import StopFlag
 
@@ -43,11 +40,6 @@ RESULT_FILE = "study_result.json"  # per run directory: written once the run is 
 SPLITS = ("validation", "test")  # validation: every choice; test: every reported loss
 
 Windows = dict[str, list[np.ndarray]]
-
-
-@jax.jit
-def _sequence_losses(model: GPT, windows: Int[Array, "B T1"]) -> Float[Array, "B T"]:
-    return batch_losses(model, Batch.from_windows(windows))
 
 
 def heldout_windows(p: StudyPreset, data: str) -> Windows:
@@ -61,30 +53,33 @@ def heldout_windows(p: StudyPreset, data: str) -> Windows:
                 f"{data} has no {split} split (token shards need test_*.bin beside val_*.bin; "
                 "the study never reports on the data it tunes on)"
             )
-        ds = pipeline.window_dataset(
+        out[split] = evaluation.heldout_windows(
             arrays,
             seq_len=p.seq_len,
             batch_size=p.batch_size,
             num_batches=p.eval_batches,
             seed=EVAL_SEED,
         )
-        out[split] = [ds[i] for i in range(len(ds))]
     return out
 
 
-def evaluate_heldout(model: GPT, windows: Windows) -> dict[str, Any]:
-    """Per split: mean loss and per-sequence mean losses; per-position means on test."""
+def heldout_fields(losses: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Per split's per-token losses: mean loss and per-sequence mean losses; per-position
+    means on test."""
     result: dict[str, Any] = {}
-    for split, ws in windows.items():
-        losses_MxT = np.concatenate(
-            [np.asarray(_sequence_losses(model, jnp.asarray(w))) for w in ws]
-        )
+    for split, losses_NxT in losses.items():
+        summary = evaluation.LossSummary.of(losses_NxT)
         key = "val" if split == "validation" else split
-        result[f"{key}_loss"] = float(losses_MxT.mean())
-        result[f"{key}_loss_per_sequence"] = losses_MxT.mean(axis=1).tolist()
+        result[f"{key}_loss"] = summary.mean
+        result[f"{key}_loss_per_sequence"] = summary.per_sequence
         if split == "test":
-            result["test_loss_per_position"] = losses_MxT.mean(axis=0).tolist()
+            result["test_loss_per_position"] = summary.per_position
     return result
+
+
+def evaluate_heldout(model: GPT, windows: Windows) -> dict[str, Any]:
+    """``heldout_fields`` of a model outside its run (a restored checkpoint)."""
+    return heldout_fields({s: evaluation.token_losses(model, ws) for s, ws in windows.items()})
 
 
 def load_result(run_dir: Path) -> dict[str, Any] | None:
@@ -113,7 +108,7 @@ def execute(
     progress: bool | None = None,
     mesh: str | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) one run, restore its final checkpoint, evaluate it; cached on disk.
+    """Train (or resume) one run and evaluate its final model; cached on disk.
 
     Returns the run's result with ``status`` "ok", "diverged" (non-finite loss: recorded, not
     raised) or "interrupted" (a signal stopped training; rerunning resumes it). ``wall_s`` and
@@ -151,7 +146,12 @@ def execute(
         }
 
     try:
-        final = train.run(train_config(p, spec, run_dir, data, mesh), spec.model, progress=progress)
+        final = train.run(
+            train_config(p, spec, run_dir, data, mesh),
+            spec.model,
+            progress=progress,
+            heldout=windows,  # evaluated once, on the final model, in the run's mesh
+        )
     except train.NonFiniteLoss as e:
         row.update(status="diverged", error=str(e), **costs())
         if write:
@@ -161,10 +161,7 @@ def execute(
         if write:
             write_json(run_dir / "study_wall.json", costs())
         return {**row, "status": "interrupted"}
-    cfg, model = checkpoint.restore(run_dir)
-    if cfg != spec.model:
-        raise RuntimeError(f"{run_dir}: restored config differs from the planned one")
-    ev = evaluate_heldout(model, windows)
+    ev = heldout_fields(final["heldout_losses"])
     finite = all(math.isfinite(ev[f"{k}_loss"]) for k in ("val", "test") if f"{k}_loss" in ev)
     row.update(
         status="ok" if finite else "diverged",

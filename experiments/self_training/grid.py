@@ -31,18 +31,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from myojax import evaluation
 from myojax.analysis import text_stats
 from myojax.analysis.sampling import generate
 from myojax.config import ModelConfig
 from myojax.data import corpus
 from myojax.data.pipeline import window_dataset
 from myojax.files import write_json
+from myojax.loss import to_batch
 from myojax.model import GPT, count_params
 from myojax.mup import lr_multipliers
 from myojax.progress import Progress
 from myojax.train.config import TrainConfig
 from myojax.train.optim import make_optimizer
-from myojax.train.step import compile_train_step, evaluate, init_state, to_batch
+from myojax.train.step import compile_train_step, init_state
 
 PROMPT_LEN = 1  # human bytes before the sampled continuation of each sampled window
 _SINGLE = grain.sharding.ShardOptions(0, 1)  # one process reads every row
@@ -223,8 +225,8 @@ def measure(
     target a sampled token), and the drift of the sampled bytes (prompt excluded)."""
     own = samples.astype(np.int32)
     return {
-        "val_loss": evaluate(model, eval_windows)["val_loss"],
-        "self_loss": evaluate(model, [own])["val_loss"],
+        "val_loss": evaluation.evaluate(model, eval_windows)["val_loss"],
+        "self_loss": evaluation.evaluate(model, [own])["val_loss"],
         **text_stats.drift(samples[:, PROMPT_LEN:], reference),
     }
 
@@ -258,8 +260,10 @@ def run_grid(
     # samples shaped like the metric rows (the reference, and a floor for every drift metric).
     val = data.val
     half = len(val) // 2
-    eval_all = human_windows(val[:half], cfg.eval_windows, T, seed=1).astype(np.int32)
-    eval_windows = list(eval_all.reshape(-1, cfg.batch_size, T + 1))
+    (eval_all,) = evaluation.heldout_windows(
+        [val[:half]], seq_len=T, batch_size=cfg.eval_windows, num_batches=1, seed=1
+    )
+    eval_windows = evaluation.in_batches(eval_all, cfg.batch_size)
     reference = human_windows(val[half:], cfg.metric_rows, T, seed=2)[:, PROMPT_LEN:]
     floor_rows = human_windows(val[:half], cfg.metric_rows, T, seed=3)[:, PROMPT_LEN:]
     floor = text_stats.drift(floor_rows, reference)

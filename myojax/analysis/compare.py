@@ -1,12 +1,13 @@
 """Where two runs' losses differ: per position in the sequence and per class of the predicted
-token, with bootstrap intervals over sequences.
+token, with bootstrap intervals over sequences (the library of ``python -m myojax.compare``).
 
-Both runs are evaluated on the same held-out windows (consecutive, non-overlapping windows of
-``seq_len + 1`` tokens from the start of the split). The difference reported is always
-``loss(B) − loss(A)`` per token, so a positive value means run B predicts worse. Token classes:
-for byte-level runs the byte class of the *target* (letter, space, digit, punctuation, newline,
-other); for BPE runs the target's frequency rank in the training split (top 100, 100–1k,
-1k–10k, rarer). When the runs differ only in gradient mode this is the myopia gap broken down.
+Both runs are evaluated on the same held-out windows of ``seq_len + 1`` tokens, cut the one way
+held-out windows are cut (``myojax.evaluation.heldout_windows``: uniformly random windows, fixed
+by ``WINDOW_SEED`` whatever the runs). The difference reported is always ``loss(B) − loss(A)``
+per token, so a positive value means run B predicts worse. Token classes: for byte-level runs
+the byte class of the *target* (letter, space, digit, punctuation, newline, other); for BPE runs
+the target's frequency rank in the training split (top 100, 100–1k, 1k–10k, rarer). When the
+runs differ only in gradient mode this is the myopia gap broken down.
 
 Intervals are 95% percentile bootstrap intervals over sequences (paired: the same resampled
 sequences for both runs). They cover the sampling of evaluation text, not seed-to-seed
@@ -16,47 +17,24 @@ variation between training runs; compare several seeds for that.
 from __future__ import annotations
 
 import string
+import time
+from pathlib import Path
 from typing import Any
 
-import equinox as eqx
-import jax
 import numpy as np
-from jaxtyping import Float, Int
 
-from myojax.loss import Batch, batch_losses
-from myojax.model import GPT
+from myojax import evaluation
+from myojax.analysis.runs import Run, open_run, tokenizer_name
+from myojax.data import pipeline
+from myojax.provenance import environment
 
 BYTE_CLASSES = ("letter", "space", "digit", "punctuation", "newline", "other")
 FREQUENCY_BUCKETS = ((100, "top-100"), (1000, "100-1k"), (10_000, "1k-10k"), (None, "rarer"))
 # Run settings that say where or how a run was laid out, not what was trained.
 _LAYOUT_FIELDS = {"out", "mesh", "min_shard_size"}
-
-
-def eval_windows(arrays: tuple[np.ndarray, ...], seq_len: int, max_sequences: int) -> np.ndarray:
-    """Up to ``max_sequences`` consecutive non-overlapping windows [N, seq_len + 1] (int32)."""
-    width, rows = seq_len + 1, []
-    for arr in arrays:
-        n = min(arr.shape[0] // width, max_sequences - len(rows))
-        rows.extend(np.asarray(arr[: n * width], np.int32).reshape(n, width))
-        if len(rows) == max_sequences:
-            break
-    if not rows:
-        raise ValueError(f"the split holds no window of {width} tokens")
-    return np.stack(rows)
-
-
-@eqx.filter_jit
-def _losses(model: GPT, windows: Int[np.ndarray, "B T1"]) -> Float[np.ndarray, "B T"]:
-    return batch_losses(model, Batch.from_windows(windows))
-
-
-def sequence_losses(model: GPT, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Per-position next-token losses [N, T] of ``model`` on ``windows`` (float64)."""
-    out = [
-        np.asarray(_losses(model, jax.numpy.asarray(windows[i : i + batch_size])), np.float64)
-        for i in range(0, windows.shape[0], batch_size)
-    ]
-    return np.concatenate(out)
+SPLITS = ("train", "val", "test")
+WINDOW_SEED = 0  # the compared windows: the same for every pair of runs
+EVAL_BATCH = 64  # windows per evaluated batch (the logits of one batch at a time)
 
 
 def byte_class(tokens: np.ndarray) -> np.ndarray:
@@ -191,3 +169,99 @@ def plot_differences(report: dict[str, Any], path: str, *, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def available_splits(data: pipeline.TokenData) -> dict[str, tuple[np.ndarray, ...]]:
+    """The data's non-empty splits by name (``SPLITS``)."""
+    return {s: getattr(data, s) for s in SPLITS if getattr(data, s, None)}
+
+
+def token_classes(
+    data: pipeline.TokenData, targets: np.ndarray, vocab: int, tokenizer: str
+) -> tuple[np.ndarray, tuple[str, ...], str]:
+    """Class index of every target, the class names and what the classes are: byte classes
+    for byte-level runs, training-frequency buckets otherwise."""
+    if tokenizer == "byte":
+        return byte_class(targets), BYTE_CLASSES, "byte class of the predicted token"
+    counts = np.zeros(vocab, np.int64)
+    for arr in data.train:
+        counts += np.bincount(np.asarray(arr), minlength=vocab)[:vocab]
+    names = tuple(name for _, name in FREQUENCY_BUCKETS)
+    return frequency_bucket(targets, counts), names, "training-frequency rank of the token"
+
+
+def _check_comparable(a: Run, b: Run) -> None:
+    if a.config["train"]["data"] != b.config["train"]["data"]:
+        raise ValueError("the runs were trained on different data (data differs)")
+    shape_a = (a.model_config.seq_len, a.model_config.vocab_size)
+    if shape_a != (b.model_config.seq_len, b.model_config.vocab_size):
+        raise ValueError("the runs differ in seq_len or vocab_size: losses are not comparable")
+
+
+def _verdict(a: Run, b: Run, diffs: list[str]) -> tuple[bool, str]:
+    only_mode = [d.split(":")[0] for d in diffs] == ["model.gradient_mode"]
+    if only_mode:
+        return True, (
+            f"the runs differ only in gradient mode ({a.model_config.gradient_mode} vs "
+            f"{b.model_config.gradient_mode}): B − A is the myopia gap broken down"
+        )
+    return False, "the runs differ in: " + ("; ".join(diffs) or "nothing (same config)")
+
+
+def compare_runs(
+    run_a: str | Path,
+    run_b: str | Path,
+    *,
+    step_a: int | None = None,
+    step_b: int | None = None,
+    split: str = "val",
+    max_sequences: int = 512,
+    resamples: int = 2000,
+    command: str = "",
+) -> dict[str, Any]:
+    """The report of ``python -m myojax.compare``: both runs (at their latest or given step) on
+    the same ``max_sequences`` windows of ``split``, ``loss_differences`` by position and token
+    class, what the runs' configurations differ in, and provenance (``command``, wall time,
+    environment)."""
+    start = time.perf_counter()
+    a, b = open_run(run_a, step_a), open_run(run_b, step_b)
+    _check_comparable(a, b)
+    data = pipeline.load_data(a.config["train"]["data"])
+    splits = available_splits(data)
+    if split not in splits:
+        raise ValueError(
+            f"--split {split!r} is not available for {a.config['train']['data']!r} "
+            f"(available: {', '.join(splits)})"
+        )
+    (windows,) = evaluation.heldout_windows(
+        splits[split],
+        seq_len=a.model_config.seq_len,
+        batch_size=max_sequences,
+        num_batches=1,
+        seed=WINDOW_SEED,
+    )
+    losses_a, losses_b = (
+        evaluation.token_losses(run.model, evaluation.in_batches(windows, EVAL_BATCH)).astype(
+            np.float64
+        )
+        for run in (a, b)
+    )
+    classes, names, class_kind = token_classes(
+        data, windows[:, 1:], a.model_config.vocab_size, tokenizer_name(a.config)
+    )
+    diffs = config_differences(a.config, b.config)
+    only_mode, verdict = _verdict(a, b, diffs)
+    return {
+        "command": command,
+        "run_a": {"path": str(a.path), "step": a.step},
+        "run_b": {"path": str(b.path), "step": b.step},
+        "split": split,
+        "class_kind": class_kind,
+        "config_differences": diffs,
+        "only_gradient_mode_differs": only_mode,
+        "verdict": verdict,
+        "interval": __doc__.split("Intervals are ")[1].split("\n\n")[0].replace("\n", " "),
+        **loss_differences(losses_a, losses_b, classes, names, resamples=resamples),
+        "wall_s": time.perf_counter() - start,
+        "environment": environment(),
+    }

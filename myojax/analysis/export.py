@@ -27,14 +27,18 @@ import math
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
+from myojax.analysis.runs import Run
 from myojax.config import ModelConfig
+from myojax.data import pipeline
 from myojax.model import GPT, Block
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 GPT2_EPS = 1e-5
+CHECK_TOLERANCE = 1e-4  # largest logit difference ``check_export`` accepts
 # ModelConfig fields this exporter knows how to carry into GPT-2 (any new field must be added
 # here, with its fold, before a model that sets it away from its default can be exported).
 _HANDLED_FIELDS = {
@@ -196,3 +200,24 @@ def transformers_logits(out: str | Path, tokens: np.ndarray) -> np.ndarray:
         raise ExportError(f"transformers did not load {out} cleanly: {unused}")
     with torch.no_grad():
         return hf.eval()(torch.as_tensor(np.asarray(tokens, np.int64))).logits.numpy()
+
+
+def export_run(run: Run, out: str | Path) -> Path:
+    """``export_gpt2`` of a run's model, recording the run and step in the export."""
+    return export_gpt2(
+        run.model, out, metadata={"run_dir": str(run.path.resolve()), "step": run.step}
+    )
+
+
+def check_export(run: Run, out: str | Path) -> tuple[float, int]:
+    """The largest |logit difference| between ``transformers.GPT2LMHeadModel`` on the export in
+    ``out`` and the run's model, on 4 windows of ``seq_len`` tokens from the start of the run's
+    held-out text, and ``seq_len``; an ``ExportError`` above ``CHECK_TOLERANCE``."""
+    seq_len = run.model_config.seq_len
+    val = pipeline.load_data(run.config["train"]["data"]).val[0]
+    tokens = np.asarray(val[: 4 * seq_len], np.int32).reshape(4, seq_len)
+    ours = np.asarray(jax.vmap(run.model)(tokens))
+    diff = float(np.abs(transformers_logits(out, tokens) - ours).max())
+    if not diff <= CHECK_TOLERANCE:
+        raise ExportError(f"export check failed: max |diff| {diff:.2e}")
+    return diff, seq_len

@@ -1,26 +1,25 @@
 """Opening a run directory for analysis: the model of a step, its configuration, its tokenizer,
-and one-line errors for command-line tools."""
+and text sampled from it."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+from jaxtyping import PRNGKeyArray
+
 from myojax import checkpoint as ckpt
+from myojax.analysis.sampling import generate
 from myojax.config import ModelConfig
 from myojax.data import pipeline
 from myojax.data.tokenizer import Tokenizer, get_tokenizer
 from myojax.model import GPT
 
-DEBUG_ENV = "MYOJAX_DEBUG"
 
-
-class RunError(RuntimeError):
-    """A run directory that cannot be analysed as asked."""
+class RunError(ValueError):
+    """A run directory that cannot be analysed as asked (a request that cannot be met)."""
 
 
 class Run(NamedTuple):
@@ -65,17 +64,32 @@ def run_tokenizer(run_config: dict[str, Any]) -> Tokenizer:
     return get_tokenizer(tokenizer_name(run_config))
 
 
-def cli_main(fn: Callable[[], Any]) -> Any:
-    """Run a command-line tool: known failures print one ``error:`` line and exit 2 for a
-    request that cannot be met (not a run directory, a prompt past the context), 1 for
-    unreadable data or checkpoints; set MYOJAX_DEBUG=1 for the traceback."""
-    try:
-        return fn()
-    except (RunError, ckpt.CheckpointError, pipeline.DataError, ValueError, OSError) as e:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        bad_request = isinstance(e, (RunError, ValueError)) and not isinstance(
-            e, pipeline.DataError
-        )
-        raise SystemExit(2 if bad_request else 1) from None
+def sample_text(
+    run: Run,
+    prompt: str,
+    *,
+    max_new_tokens: int | None,
+    key: PRNGKeyArray,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    num_samples: int = 1,
+) -> list[str]:
+    """``num_samples`` continuations of ``prompt`` by the run's model (one batch, KV-cache
+    decoding), prompt included, in the run's tokenizer; ``max_new_tokens=None`` fills the
+    context."""
+    tok = run_tokenizer(run.config)
+    ids = np.asarray(tok.encode(prompt), np.int32)
+    if ids.size == 0:
+        raise RunError("--prompt encodes to no tokens")
+    room = run.model_config.seq_len - ids.size + 1
+    out = generate(
+        run.model,
+        [ids] * num_samples,
+        room if max_new_tokens is None else max_new_tokens,
+        key=key,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+    )
+    return [prompt + tok.decode(np.asarray(row)) for row in out.tokens]

@@ -5,8 +5,9 @@ per-device memory plan.
   shardings;
 - ``rules``: partition specs as pure functions of a leaf's path and shape, sharded state creation
   and the sharded, donated train-step jit;
-- ``distributed``: ``jax.distributed`` start-up, per-process batch rows and host-level agreement;
-- ``memory_plan``: bytes per device, ``python -m myojax.sharding plan``.
+- ``distributed``: ``jax.distributed`` start-up, per-process batch rows, the global batch and
+  host-level agreement;
+- ``memory_plan``: bytes per device (the command: ``python -m myojax.sharding plan``).
 """
 
 from jax.sharding import Mesh
@@ -17,6 +18,7 @@ from myojax.sharding.distributed import (
     ENV_NUM_PROCESSES,
     ENV_PROCESS_ID,
     gather_ints,
+    global_batch,
     host_local_batch_to_global,
     is_main_process,
     maybe_initialize_distributed,
@@ -31,6 +33,7 @@ from myojax.sharding.mesh import (
     MeshConfig,
     batch_sharding,
     check_batch_size,
+    in_mesh,
     make_mesh,
     mesh_sizes,
     replicated,
@@ -66,7 +69,9 @@ __all__ = [
     "create_sharded_state",
     "fsdp_partition_spec",
     "gather_ints",
+    "global_batch",
     "host_local_batch_to_global",
+    "in_mesh",
     "is_main_process",
     "is_stacked_path",
     "make_mesh",

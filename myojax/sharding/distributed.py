@@ -14,8 +14,9 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
-from jaxtyping import ArrayLike, PyTree
+from jaxtyping import ArrayLike, Int, PyTree
 
+from myojax.loss import Batch
 from myojax.sharding.mesh import batch_sharding
 
 # Explicit cluster description (any launcher; also what the localhost test uses).
@@ -149,6 +150,12 @@ def host_local_batch_to_global(
         return jax.make_array_from_process_local_data(sharding, local)
 
     return jax.tree.map(one, batch)
+
+
+def global_batch(local_windows: Int[np.ndarray, "b T1"], mesh: Mesh) -> Batch:
+    """This process's rows of a batch of windows -> the global batch, split over (data, fsdp);
+    no cross-host copy."""
+    return host_local_batch_to_global(Batch.from_windows(np.asarray(local_windows)), mesh)
 
 
 def gather_ints(value: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Per-device memory plan for FSDP / data-parallel training (``python -m myojax.sharding plan``).
+"""Per-device memory plan for FSDP / data-parallel training (the command:
+``python -m myojax.sharding plan``).
 
 Parameters, AdamW state and gradients are measured exactly from ``jax.eval_shape`` trees
 (nothing is allocated) and the partition rules of ``myojax.sharding.rules``: a sharded leaf costs
@@ -42,10 +43,8 @@ Not counted: XLA's temporary buffers, fragmentation and the runtime itself — w
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 
 import jax
@@ -55,7 +54,6 @@ from jaxtyping import PyTree
 
 from myojax.config import DTYPES, REMAT_POLICIES, ModelConfig
 from myojax.model import GPT
-from myojax.presets import MODEL_PRESETS, model_preset
 from myojax.sharding.mesh import MeshConfig
 from myojax.sharding.rules import (
     DEFAULT_MIN_SHARD_SIZE,
@@ -166,20 +164,15 @@ class MemoryPlan:
         return None if usable is None else self.total(remat) <= usable
 
 
-def make_plan(
-    config: ModelConfig,
+def _check_plan_inputs(
     mesh: MeshConfig,
-    *,
-    name: str = "custom",
-    n_devices: int | None = None,
-    batch_size: int | None = None,
-    microbatches: int = 1,
-    device_memory_gib: float | None = None,
-    headroom: float = 0.1,
-    min_shard_size: int = DEFAULT_MIN_SHARD_SIZE,
-) -> MemoryPlan:
-    """Plan for ``config`` on ``mesh``; ``batch_size`` defaults to one sequence per device,
-    split into ``microbatches`` (gradient accumulation) on every device."""
+    n_devices: int | None,
+    batch_size: int | None,
+    microbatches: int,
+    device_memory_gib: float | None,
+    headroom: float,
+) -> tuple[int, int]:
+    """The device count and the global batch size, every input checked (one clear error)."""
     if n_devices is None:
         if -1 in (mesh.data, mesh.fsdp):
             raise ValueError(f"mesh {mesh} has a -1 axis: give the device count (--num-devices)")
@@ -202,6 +195,27 @@ def make_plan(
         raise ValueError(
             f"--device-memory must be a positive number of GiB, got {device_memory_gib}"
         )
+    return n_devices, batch_size
+
+
+def make_plan(
+    config: ModelConfig,
+    mesh: MeshConfig,
+    *,
+    name: str = "custom",
+    n_devices: int | None = None,
+    batch_size: int | None = None,
+    microbatches: int = 1,
+    device_memory_gib: float | None = None,
+    headroom: float = 0.1,
+    min_shard_size: int = DEFAULT_MIN_SHARD_SIZE,
+) -> MemoryPlan:
+    """Plan for ``config`` on ``mesh``; ``batch_size`` defaults to one sequence per device,
+    split into ``microbatches`` (gradient accumulation) on every device."""
+    n_devices, batch_size = _check_plan_inputs(
+        mesh, n_devices, batch_size, microbatches, device_memory_gib, headroom
+    )
+    data, fsdp = mesh.resolve(n_devices)
 
     # A GPT's leaves are all arrays, so the ShapeDtypeStruct tree *is* the parameter tree.
     params = jax.eval_shape(lambda: GPT(config, key=jax.random.key(0)))
@@ -289,54 +303,3 @@ def format_plan(plan: MemoryPlan) -> str:
             else "fits with no remat policy: add fsdp devices or lower the batch size"
         )
     return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m myojax.sharding")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("plan", help="per-device memory plan (jax.eval_shape, nothing allocated)")
-    p.add_argument("--preset", required=True, choices=sorted(MODEL_PRESETS))
-    p.add_argument("--mesh", default="", help="e.g. data=2,fsdp=4 (missing axes are 1)")
-    p.add_argument("--num-devices", type=int, default=None, help="needed when an axis is -1")
-    p.add_argument("--device-memory", type=float, default=None, metavar="GiB")
-    p.add_argument("--headroom", type=float, default=0.1, help="fraction kept free for XLA")
-    p.add_argument("--batch-size", type=int, default=None, help="global; default 1 per device")
-    p.add_argument(
-        "--microbatches", type=int, default=1, help="gradient accumulation steps per update"
-    )
-    p.add_argument("--remat", choices=REMAT_POLICIES, default=None)
-    p.add_argument("--param-dtype", choices=tuple(DTYPES), default=None)
-    p.add_argument("--compute-dtype", choices=tuple(DTYPES), default=None)
-    p.add_argument("--min-shard-size", type=int, default=DEFAULT_MIN_SHARD_SIZE)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    overrides = {
-        k: v
-        for k, v in (
-            ("remat", args.remat),
-            ("param_dtype", args.param_dtype),
-            ("compute_dtype", args.compute_dtype),
-        )
-        if v is not None
-    }
-    try:
-        mesh = MeshConfig.parse(args.mesh)
-        plan = make_plan(
-            model_preset(args.preset, **overrides),
-            mesh,
-            name=args.preset,
-            n_devices=args.num_devices,
-            batch_size=args.batch_size,
-            microbatches=args.microbatches,
-            device_memory_gib=args.device_memory,
-            headroom=args.headroom,
-            min_shard_size=args.min_shard_size,
-        )
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_plan(plan))
-    return 0

@@ -10,9 +10,11 @@ the step). The batch is split over both axes, so every device sees
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
@@ -143,3 +145,16 @@ def check_batch_size(global_batch_size: int, mesh: Mesh) -> int:
             f"{data}*{fsdp} = {shards}, the number of batch shards of the mesh"
         )
     return global_batch_size // shards
+
+
+def in_mesh(fn: Callable, mesh: Mesh) -> Callable:
+    """``fn`` traced under ``mesh``, so the model gathers each layer's weights where it uses
+    them (``myojax.model.gathered``: FSDP) instead of letting XLA split heads and replicate the
+    batch."""
+
+    @functools.wraps(fn)
+    def traced_in_mesh(*args: Any) -> Any:
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return fn(*args)
+
+    return traced_in_mesh

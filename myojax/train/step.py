@@ -1,4 +1,4 @@
-"""The pure train step, its jit (with mesh shardings), and held-out evaluation.
+"""The pure train step and its jit (with mesh shardings).
 
 ``train_step(state, batch, optimizer)`` is a pure function of explicit state; ``compile_train_step``
 is the one place it is jitted (donated state, explicit shardings on a mesh). Both take the
@@ -9,19 +9,18 @@ per-position ``loss`` (default next-token cross-entropy) and serve any model wit
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax import sharding as shd
 from myojax.config import ModelConfig
-from myojax.loss import Batch, PositionLoss, batch_losses, cross_entropy, loss_and_grad
+from myojax.loss import Batch, PositionLoss, cross_entropy, loss_and_grad
 from myojax.model import GPT
 
 
@@ -130,65 +129,5 @@ def compile_train_step(
     if state_shardings is None:
         raise ValueError("compile_train_step: a mesh needs the state's shardings")
     return shd.shard_train_step(
-        in_mesh(step, mesh), mesh, state_shardings, shd.batch_sharding(mesh)
+        shd.in_mesh(step, mesh), mesh, state_shardings, shd.batch_sharding(mesh)
     )
-
-
-def in_mesh(fn: Callable, mesh: shd.Mesh) -> Callable:
-    """``fn`` traced under ``mesh``, so the model gathers each layer's weights where it uses
-    them (``myojax.model.gathered``: FSDP) instead of letting XLA split heads and replicate the
-    batch."""
-
-    @functools.wraps(fn)
-    def traced_in_mesh(*args: Any) -> Any:
-        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
-            return fn(*args)
-
-    return traced_in_mesh
-
-
-def _eval_losses(model: GPT, batch: Batch) -> Float[Array, " T"]:
-    return jnp.mean(batch_losses(model, batch), axis=0)
-
-
-eval_losses = jax.jit(_eval_losses)
-eval_losses.__doc__ = "Held-out loss per position, averaged over the batch."
-
-
-def compile_eval_losses(
-    mesh: shd.Mesh, model_shardings: GPT
-) -> Callable[[GPT, Batch], Float[Array, " T"]]:
-    """``eval_losses`` for a sharded model and batch; the result is replicated on every device."""
-    return jax.jit(
-        in_mesh(_eval_losses, mesh),
-        in_shardings=(model_shardings, shd.batch_sharding(mesh)),
-        out_shardings=shd.replicated(mesh),
-    )
-
-
-def evaluate(
-    model: GPT,
-    windows: Sequence[np.ndarray],
-    *,
-    losses_fn: Callable[[GPT, Batch], Array] = eval_losses,
-    batch_fn: Callable[[np.ndarray], Batch] | None = None,
-) -> dict[str, Any]:
-    """Mean and per-position held-out loss over batches of windows ``(B, T+1)``.
-
-    ``batch_fn`` turns host windows into a device batch (default ``to_batch``; sharded runs
-    pass ``global_batch`` over this process's rows).
-    """
-    batch_fn = to_batch if batch_fn is None else batch_fn
-    per_position_T = sum(losses_fn(model, batch_fn(w)) for w in windows) / len(windows)
-    per_position = [float(x) for x in jax.device_get(per_position_T)]
-    return {"val_loss": float(np.mean(per_position)), "val_loss_per_position": per_position}
-
-
-def to_batch(windows: Int[np.ndarray, "B T1"]) -> Batch:
-    """Host windows -> device batch on the default device (one process, no mesh)."""
-    return Batch.from_windows(jnp.asarray(windows))
-
-
-def global_batch(local_windows: Int[np.ndarray, "b T1"], mesh: shd.Mesh) -> Batch:
-    """This process's rows -> the global batch, split over (data, fsdp); no cross-host copy."""
-    return shd.host_local_batch_to_global(Batch.from_windows(np.asarray(local_windows)), mesh)

