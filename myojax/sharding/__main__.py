@@ -1,5 +1,5 @@
-"""Sharding commands. ``plan``: bytes per device of training a model preset on a mesh
-(``myojax.sharding.memory_plan``: ``jax.eval_shape``, nothing allocated).
+"""The memory plan's command: bytes per device of training a model preset on a mesh
+(``myojax.sharding.memory_plan``; ``jax.eval_shape``, nothing allocated).
 
     python -m myojax.sharding plan --preset gpt2-1.5b --mesh fsdp=32 --device-memory 32
 """

