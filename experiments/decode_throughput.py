@@ -1,161 +1,50 @@
-"""Decoding throughput of ``myojax.generate`` (KV cache) for the tiny and small presets, batch 1
-and 16, against recomputing the full forward for every new token; writes the markdown itself.
+"""Decoding throughput of ``myojax.generate`` (KV cache) against recomputing the full forward for
+every new token, for the tiny and small presets at batch 1 and 16.
 
     python -m experiments.decode_throughput [--repeats 5] [--out results/decode_throughput.md]
+    python -m experiments.decode_throughput --from-json results/decode_throughput.json
 
 Each configuration decodes from an 8-token corpus prompt to the end of the context
 (seq_len - 7 new tokens), sampling at temperature 1. The first call (compilation) is timed
 apart; the figure is the median of ``--repeats`` timed calls. Models are freshly initialised:
 decoding cost does not depend on the weights. The recompute baseline is one jitted
-``lax.scan`` that runs the whole fixed-length buffer through the model at every step.
+``lax.scan`` that runs the whole fixed-length buffer through the model at every step
+(``experiments.bench.decode``). Writes the page and its JSON beside it (``--out`` with .json).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
 import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
-import equinox as eqx
-import jax
-import jax.numpy as jnp
-import numpy as np
+from experiments import epilogue
+from experiments.bench import decode
+from myojax import cli
+from myojax.provenance import command_line
 
-from myojax.analysis.sampling import generate
-from myojax.data import corpus
-from myojax.model import GPT
-from myojax.presets import MODEL_PRESETS
-from myojax.provenance import environment
-
-PROMPT_TOKENS = 8
+PROG = "python -m experiments.decode_throughput"
 
 
-@eqx.filter_jit
-def recompute_greedy(model: GPT, buffers: jax.Array, start: int, steps: int) -> jax.Array:
-    """Greedy decoding without a cache: the full forward over the buffer for every token."""
-
-    def step(buf: jax.Array, pos: jax.Array) -> tuple[jax.Array, None]:
-        logits = jax.vmap(model)(buf)[:, pos - 1]
-        return buf.at[:, pos].set(jnp.argmax(logits, -1).astype(buf.dtype)), None
-
-    out, _ = jax.lax.scan(step, buffers, start + jnp.arange(steps))
-    return out
-
-
-def _timed(fn, repeats: int) -> tuple[float, float, float]:
-    """(compile-and-first-call s, median s, median CPU s) of ``fn``."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fn())
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return first, statistics.median(walls), statistics.median(cpus)
-
-
-def measure(preset: str, batch: int, repeats: int) -> dict:
-    config = MODEL_PRESETS[preset]
-    model = GPT(config, key=jax.random.key(0))
-    prompt = np.asarray(corpus.load().val[:PROMPT_TOKENS], np.int32)
-    n = config.seq_len - PROMPT_TOKENS + 1
-    prompts = np.tile(prompt, (batch, 1))
-    key = jax.random.key(1)
-    first, wall, cpu = _timed(lambda: generate(model, prompts, n, key=key).tokens, repeats)
-    buffers = jnp.zeros((batch, config.seq_len), jnp.int32).at[:, :PROMPT_TOKENS].set(prompt)
-    steps = config.seq_len - PROMPT_TOKENS  # the last token needs no forward of its own
-    r_first, r_wall, r_cpu = _timed(
-        lambda: recompute_greedy(model, buffers, PROMPT_TOKENS, steps), repeats
-    )
-    return {
-        "preset": preset,
-        "batch": batch,
-        "new_tokens": n,
-        "compile_and_first_s": first,
-        "median_s": wall,
-        "median_cpu_s": cpu,
-        "tokens_per_s": batch * n / wall,
-        "recompute_median_s": r_wall,
-        "recompute_tokens_per_s": batch * steps / r_wall,
-        "recompute_median_cpu_s": r_cpu,
-        "recompute_tokens_per_cpu_s": batch * steps / r_cpu,
-        "recompute_compile_and_first_s": r_first,
-        "load_after": list(environment()["load_avg_1_5_15"]),
-    }
-
-
-def render(
-    rows: list[dict], env_before: dict, env_after: dict, argv: list[str], wall: float
-) -> str:
-    load = lambda env: " / ".join(f"{x:.1f}" for x in env["load_avg_1_5_15"])
-    lines = [
-        "# Decoding throughput: `myojax.generate` with a KV cache",
-        "",
-        "Written by `"
-        + " ".join(["python -m experiments.decode_throughput", *argv])
-        + f"` on {env_before['time']} ({wall:.0f} s wall in all).",
-        "",
-        f"Machine: {env_before['platform']}, {env_before['cpu_count']} CPU cores, backend "
-        f"{env_before['backend']}, jax {env_before['jax']}. **The machine was shared and loaded**: "
-        f"load average (1/5/15 min) {load(env_before)} before and "
-        f"{load(env_after)} after (on its "
-        f"{env_before['cpu_count']} cores), so every figure is a lower bound on tokens/s "
-        "and the ratios are more trustworthy than the absolute numbers. Where the wall time per "
-        "call is far above its CPU time, the process was waiting for a core: tokens per "
-        "CPU-second is the load-robust figure.",
-        "",
-        f"Prompt: {PROMPT_TOKENS} corpus bytes; decoding runs to the end of the context "
-        "(seq_len − 7 new tokens), temperature 1. Median of the timed calls after one "
-        "compiling call; recompute = greedy decoding that runs the full fixed-length forward "
-        "for every new token (one jitted `lax.scan`, no cache).",
-        "",
-        "| preset | batch | new tokens | tokens/s (KV cache) | s per call | CPU s per call "
-        "| tokens per CPU-s | compile + first call (s) | recompute: tokens/s | recompute: tokens "
-        "per CPU-s | cache speed-up per CPU-s | load after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        per_cpu = r["batch"] * r["new_tokens"] / r["median_cpu_s"]
-        lines.append(
-            f"| {r['preset']} | {r['batch']} | {r['new_tokens']} | {r['tokens_per_s']:,.0f} | "
-            f"{r['median_s']:.3f} | {r['median_cpu_s']:.3f} | "
-            f"{per_cpu:,.0f} | "
-            f"{r['compile_and_first_s']:.1f} | "
-            f"{r['recompute_tokens_per_s']:,.0f} | {r['recompute_tokens_per_cpu_s']:,.0f} | "
-            f"{per_cpu / r['recompute_tokens_per_cpu_s']:.1f}× | "
-            f"{r['load_after'][0]:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> list[dict]:
-    argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m experiments.decode_throughput", description=__doc__)
-    p.add_argument("--repeats", type=int, default=5)
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = cli.parser(PROG, __doc__)
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per configuration")
     p.add_argument("--presets", nargs="+", default=["tiny", "small"], choices=["tiny", "small"])
     p.add_argument("--batches", nargs="+", type=int, default=[1, 16])
-    p.add_argument("--out", default="results/decode_throughput.md")
+    p.add_argument("--out", type=Path, default=Path("results/decode_throughput.md"))
+    epilogue.add_from_json_flag(p, "the JSON a run wrote beside its page")
     args = p.parse_args(argv)
-    start, env_before = time.perf_counter(), environment()
-    rows = []
-    for preset in args.presets:
-        for batch in args.batches:
-            rows.append(measure(preset, batch, args.repeats))
-            print(json.dumps(rows[-1]), flush=True)
-    env_after, wall = environment(), time.perf_counter() - start
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(rows, env_before, env_after, argv, wall))
-    record = {"rows": rows, "environment_before": env_before, "environment_after": env_after}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out} and {out.with_suffix('.json')}")
-    return rows
+    page = decode.page(args.out)
+    if args.from_json:
+        epilogue.finish(page, epilogue.load(args.from_json), args.out.parent, write_results=False)
+        print(f"wrote {args.out} from {args.from_json}")
+        return 0
+    record = decode.run(args.presets, args.batches, args.repeats, command_line(PROG, argv))
+    epilogue.finish(page, record, args.out.parent)
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))

@@ -40,6 +40,7 @@ class Page:
     readme: Callable[[Any], str] | None = None
     readme_key: str | None = None
     local_page: str = "report.md"  # the page's name inside the experiment's --out
+    local_json: str | None = None  # the results' name inside --out (None: json_name)
 
 
 def add_flags(p: argparse.ArgumentParser, page_names: str) -> None:
@@ -50,12 +51,18 @@ def add_flags(p: argparse.ArgumentParser, page_names: str) -> None:
         help=f"also write {page_names} into the repository (run from its root): generated "
         "pages, never edited by hand",
     )
+    add_from_json_flag(p, "this command's JSON")
+
+
+def add_from_json_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """``--from-json FILE`` alone, for commands that rewrite their own output files instead of
+    publishing a page; ``what`` names the file it takes."""
     p.add_argument(
         "--from-json",
         metavar="FILE",
         type=Path,
         default=None,
-        help="run nothing: redraw the plots and pages from saved results (this command's JSON)",
+        help=f"run nothing: redraw the plots and pages from saved results ({what})",
     )
 
 
@@ -92,8 +99,9 @@ def finish(
     out = Path(out)
     written: list[Path] = []
     if write_results:
-        files.write_json(out / page.json_name, results)
-        written.append(out / page.json_name)
+        local_json = out / (page.local_json or page.json_name)
+        files.write_json(local_json, results)
+        written.append(local_json)
     names = page.plot(results, out) if page.plot else []
     written += [out / n for n in names]
     files.write_text(out / page.local_page, page.render(results, ""))

@@ -1,9 +1,13 @@
+"""experiments.bench: the train-step benchmark's timing, costs and command line."""
+
 import importlib.util
 import json
 
 import pytest
 
-from experiments import bench
+from experiments.bench import timing
+from experiments.bench.__main__ import _parser, main
+from myojax import cli
 from myojax.config import ModelConfig
 
 CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
@@ -12,7 +16,7 @@ CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
 def test_myopic_steps_compile_to_no_more_matmuls_than_standard():
     """The sg(h)·W and h·sg(W) copies of the QKV projection must be merged by XLA (no second
     projection), and myopic_kv's backward must drop the past key/value matmuls."""
-    costs = bench.compiled_costs(CFG, batch_size=2)
+    costs = timing.compiled_costs(CFG, batch_size=2)
     assert costs["myopic"]["dot_ops"] == costs["standard"]["dot_ops"]
     assert costs["myopic_kv"]["dot_ops"] < costs["standard"]["dot_ops"]
     assert costs["myopic"]["flops"] <= 1.02 * costs["standard"]["flops"]
@@ -21,7 +25,7 @@ def test_myopic_steps_compile_to_no_more_matmuls_than_standard():
 def test_costs_are_per_step_not_one_scanned_layer():
     """XLA counts a scanned layer once; --costs must count every layer (issue 12)."""
     one, two = (
-        bench.compiled_costs(CFG.replace(n_layers=n), batch_size=2, modes=["standard"])["standard"]
+        timing.compiled_costs(CFG.replace(n_layers=n), batch_size=2, modes=["standard"])["standard"]
         for n in (1, 2)
     )
     assert two["while_loops"] == 0
@@ -36,9 +40,10 @@ def test_bench_json_reports_every_mode_the_ratios_and_the_torch_peer(capsys, tmp
     """One run through the CLI (with the torch peer when torch is installed): every mode, the
     myopic ratios, ratio_vs_torch per mode, the machine load; --out writes the table."""
     out = tmp_path / "core.md"
-    argv = "--json --batch 2 --seq 16 --d-model 32 --layers 2 --heads 2 --vocab 32"
+    argv = "--json --batch-size 2 --seq-len 16 --d-model 32 --n-layers 2 --n-heads 2"
+    argv += " --vocab-size 32"
     argv = [*argv.split(), "--rounds", "1", "--steps", "1", "--out", str(out)]
-    assert bench.main(argv + (["--peer", "torch"] if HAS_TORCH else [])) == 0
+    assert main(argv + (["--peer", "torch"] if HAS_TORCH else [])) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["modes"]) == {"standard", "myopic", "myopic_kv"}
     std = result["modes"]["standard"]["step_ms"]
@@ -56,21 +61,42 @@ def test_bench_json_reports_every_mode_the_ratios_and_the_torch_peer(capsys, tmp
         assert all("ratio_vs_torch" not in row for row in result["modes"].values())
 
 
-def test_a_sweep_without_out_is_refused_with_exit_2(capsys):
-    assert bench.main(["--sweep", "width"]) == 2
-    assert "--out" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sweep", "width"], "--out"),
+        (["--compute-dtype", "float64"], "--compute-dtype"),
+        (["--compute-dtype", "int8"], "compute_dtype"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--sweep", "width", "--out", "x.md", "--from-json", "missing.json"], "no such file"),
+        (["--from-json", "saved.json", "--out", "x.md"], "--sweep"),
+    ],
+)
+def test_bad_requests_are_one_line_errors_with_exit_2(argv, message, capsys):
+    assert cli.run(main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("argv", [["--sweep", "depth"], ["--peer", "jax"], ["--dtype", "int8"]])
+@pytest.mark.parametrize("argv", [["--sweep", "depth"], ["--peer", "jax"], ["--layers", "2"]])
 def test_bad_flags_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
-        bench.main(argv)
+        main(argv)
     assert exc.value.code == 2
 
 
+def test_model_flags_are_the_model_configs_own():
+    text = _parser().format_help()
+    for flag in ("--vocab-size", "--seq-len", "--d-model", "--n-layers", "--n-heads"):
+        assert flag in text
+    assert "--vocab " not in text and "--heads " not in text
+
+
 def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
-    args = bench._parser().parse_args(["--preset", "gpt2-117m", "--dtype", "bfloat16"])
-    cfg = bench._config(args)
+    from experiments.bench.__main__ import _model_config
+
+    args = _parser().parse_args(["--preset", "gpt2-117m", "--compute-dtype", "bfloat16"])
+    cfg = _model_config(args)
     assert (cfg.d_model, cfg.n_layers, cfg.seq_len, cfg.vocab_size) == (768, 12, 1024, 50257)
     assert (cfg.compute_dtype, cfg.param_dtype) == ("bfloat16", "float32")
 
@@ -78,9 +104,10 @@ def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
 def test_rolled_runs_keep_the_scan_rolled_and_get_their_own_section(tmp_path, capsys):
     """--rolled (the before side of the unroll) must not overwrite the default run's table."""
     out = tmp_path / "core.md"
-    argv = "--json --batch 2 --seq 16 --d-model 32 --layers 2 --heads 2 --vocab 32"
+    argv = "--json --batch-size 2 --seq-len 16 --d-model 32 --n-layers 2 --n-heads 2"
+    argv += " --vocab-size 32"
     argv = [*argv.split(), "--rounds", "1", "--steps", "1", "--out", str(out)]
-    assert bench.main(argv) == 0 and bench.main([*argv, "--rolled"]) == 0
+    assert main(argv) == 0 and main([*argv, "--rolled"]) == 0
     printed, decoder, results = capsys.readouterr().out, json.JSONDecoder(), []
     while printed.strip():
         result, end = decoder.raw_decode(printed.strip())
@@ -89,3 +116,29 @@ def test_rolled_runs_keep_the_scan_rolled_and_get_their_own_section(tmp_path, ca
     assert [r["layer_scan"] for r in results[-2:]] == ["default", "rolled"]
     text = out.read_text()
     assert text.count("<!-- begin bench d32") == 2 and "layer scan kept rolled" in text
+
+
+@pytest.mark.parametrize("kind", ["width", "seq"])
+def test_a_sweep_redrawn_from_its_json_is_the_committed_section(kind, tmp_path):
+    """--from-json rewrites results/core.md's sweep section byte for byte from its JSON; a
+    different saved command (negative control) changes it."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    results = Path(__file__).parents[1] / "results"
+    shutil.copy(results / f"core-sweep-{kind}.json", tmp_path / f"core-sweep-{kind}.json")
+    out = tmp_path / "core.md"
+    saved = tmp_path / f"core-sweep-{kind}.json"
+    assert main(["--sweep", kind, "--from-json", str(saved), "--out", str(out)]) == 0
+
+    def section(path):
+        key = f"bench sweep {kind}"
+        return re.search(rf"<!-- begin {key} -->\n.*?<!-- end {key} -->", path.read_text(), re.S)[0]
+
+    assert section(out) == section(results / "core.md")
+    assert (tmp_path / f"core-sweep-{kind}.png").stat().st_size > 0
+    doc = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**doc, "command": "python -m experiments.bench --other"}))
+    assert main(["--sweep", kind, "--from-json", str(saved), "--out", str(out)]) == 0
+    assert section(out) != section(results / "core.md")

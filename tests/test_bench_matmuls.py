@@ -1,8 +1,9 @@
-"""experiments.bench_matmuls: the train step's matmul problems, timed alone in XLA and torch."""
+"""experiments.bench.matmuls: the train step's matmul problems, timed alone in XLA and torch."""
 
 import importlib.util
 
-from experiments import bench, bench_matmuls
+from experiments.bench import matmuls as bench_matmuls
+from experiments.bench.__main__ import main
 from myojax.config import ModelConfig
 from myojax.model import train_flops_per_token
 
@@ -24,9 +25,9 @@ def test_the_problems_add_up_to_the_mfu_formula():
 
 def test_the_cli_times_each_problem_and_writes_its_section(capsys, tmp_path):
     out = tmp_path / "core.md"
-    argv = "--matmuls --batch 2 --seq 16 --d-model 32 --layers 2 --heads 2 --vocab 32"
-    argv = [*argv.split(), "--out", str(out)] + (["--peer", "torch"] if HAS_TORCH else [])
-    assert bench.main(argv) == 0
+    argv = "--matmuls --batch-size 2 --seq-len 16 --d-model 32 --n-layers 2 --n-heads 2"
+    argv = [*argv.split(), "--vocab-size", "32", "--out", str(out)]
+    assert main(argv + (["--peer", "torch"] if HAS_TORCH else [])) == 0
     text = out.read_text()
     for p in bench_matmuls.step_problems(CFG, 2):
         assert f"| {p.name} |" in text

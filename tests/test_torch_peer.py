@@ -12,7 +12,7 @@ from myojax.loss import Batch, mean_loss
 from myojax.model import GPT, count_params
 
 torch = pytest.importorskip("torch")
-tp = pytest.importorskip("experiments.torch_peer")
+tp = pytest.importorskip("experiments.bench.torch_peer")
 
 CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
 LR, WD, CLIP = 3e-2, 0.1, 1.0

@@ -1,5 +1,5 @@
-"""Markdown and plots for ``experiments.bench``: one run's table, and the width / sequence-length
-sweeps (``--sweep width|seq --out results/core.md``).
+"""Markdown, text and plots for ``python -m experiments.bench``: one run's table, and the width /
+sequence-length sweeps (``--sweep width|seq --out results/core.md``).
 
 Each report is a section of the ``--out`` markdown file between ``<!-- begin KEY -->`` and
 ``<!-- end KEY -->`` markers, replaced in place when the same command runs again, so a results
@@ -8,11 +8,10 @@ file can hold several generated sections beside hand-written text.
 
 from __future__ import annotations
 
-import json
-import shlex
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from myojax import files
 from myojax.config import ModelConfig
 from myojax.provenance import write_section
 
@@ -21,13 +20,6 @@ SWEEP_VALUES: dict[str, tuple[int, ...]] = {
     "seq": (64, 128, 256, 512),
 }
 MODES = ("standard", "myopic", "myopic_kv")
-
-
-def command_line(argv: Sequence[str] | None) -> str:
-    import sys
-
-    args = sys.argv[1:] if argv is None else list(argv)
-    return shlex.join(["python", "-m", "experiments.bench", *args])
 
 
 def _provenance(result: dict) -> str:
@@ -95,9 +87,16 @@ def run_key(result: dict) -> str:
     )
 
 
+SWEPT_FIELD = {"width": "d_model", "seq": "seq_len"}
+
+
 def sweep_configs(kind: str, cfg: ModelConfig) -> list[tuple[int, ModelConfig]]:
-    field = {"width": "d_model", "seq": "seq_len"}[kind]
-    return [(v, cfg.replace(**{field: v})) for v in SWEEP_VALUES[kind]]
+    return [(v, cfg.replace(**{SWEPT_FIELD[kind]: v})) for v in SWEEP_VALUES[kind]]
+
+
+def saved_points(kind: str, saved: dict[str, Any]) -> list[tuple[int, dict]]:
+    """A saved sweep's (value, result) points, the value read from each point's config."""
+    return [(point["config"][SWEPT_FIELD[kind]], point) for point in saved["points"]]
 
 
 def sweep_markdown(kind: str, points: list[tuple[int, dict]], command: str, image: str) -> str:
@@ -186,16 +185,64 @@ def sweep_plot(kind: str, points: list[tuple[int, dict]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_sweep(kind: str, points: list[tuple[int, dict]], out: str, command: str) -> Path:
-    """The sweep's section of ``out``, its PNG and its raw JSON (beside ``out``)."""
-    out_path = Path(out)
-    stem = out_path.with_name(f"{out_path.stem}-sweep-{kind}")
-    image = stem.with_suffix(".png")
+def sweep_json(out: str | Path, kind: str) -> Path:
+    """Where the sweep's raw results live: beside ``out``, ``<stem>-sweep-<kind>.json``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-sweep-{kind}.json")
+
+
+def write_sweep(
+    kind: str, points: list[tuple[int, dict]], out: str | Path, command: str, *, save: bool = True
+) -> Path:
+    """The sweep's section of ``out``, its PNG and (with ``save``) its raw JSON, beside ``out``."""
+    saved = sweep_json(out, kind)
+    image = saved.with_suffix(".png")
     sweep_plot(kind, points, image)
-    stem.with_suffix(".json").write_text(
-        json.dumps({"command": command, "points": [r for _, r in points]}, indent=1) + "\n"
-    )
+    if save:
+        files.write_json(saved, {"command": command, "points": [r for _, r in points]})
     write_section(
-        out_path, f"bench sweep {kind}", sweep_markdown(kind, points, command, image.name)
+        Path(out), f"bench sweep {kind}", sweep_markdown(kind, points, command, image.name)
     )
     return image
+
+
+def costs_text(costs: dict[str, dict[str, float]], formula_flops: float) -> str:
+    """``--costs``: XLA's dot count, FLOPs and bytes of one step per mode."""
+    lines = [
+        f"per train-step loss_and_grad, layer scan unrolled; formula {formula_flops:.3e} FLOPs",
+        f"{'mode':<10} {'dot ops':>8} {'FLOPs':>10} {'bytes':>10}",
+    ]
+    for mode, c in costs.items():
+        lines.append(
+            f"{mode:<10} {c['dot_ops']:>8} {c['flops']:>10.3e} {c['bytes_accessed']:>10.3e}"
+        )
+    return "\n".join(lines)
+
+
+def run_text(result: dict) -> str:
+    """One run as the terminal table: per-runner step time, tokens/s, MFU, the ratios."""
+    cfg, peer, env = result["config"], result.get("peer"), result["environment"]
+    lines = [
+        f"config: batch {result['batch_size']} x seq {cfg['seq_len']}, d_model {cfg['d_model']}, "
+        f"{cfg['n_layers']} layers, {cfg['n_heads']} heads, vocab {cfg['vocab_size']}; "
+        f"{result['params']:,} params; "
+        f"{result['samples_per_mode']} timed steps per mode on {result['device']}",
+        f"measured {cfg['compute_dtype']} matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s",
+        f"{'mode':<10} {'step ms':>9} {'tokens/s':>10} {'MFU':>7}" + ("  vs torch" if peer else ""),
+    ]
+    for mode, row in [*result["modes"].items(), *([("torch", peer)] if peer else [])]:
+        vs = f"{row['ratio_vs_torch']:>9.3f}x" if "ratio_vs_torch" in row else ""
+        speed = f"{row['step_ms']:>9.2f} {row['tokens_per_s']:>10,.0f} {row['mfu']:>7.1%}"
+        lines.append(f"{mode:<10} {speed}{vs}")
+    if peer:
+        lines.append(
+            f"torch peer: {peer['runtime']}, {peer['params']:,} params (torch step / myojax step)"
+        )
+    lines += [
+        f"myopic/standard    = {result['ratio_myopic']:.3f}",
+        f"myopic_kv/standard = {result['ratio_myopic_kv']:.3f}",
+        f"load avg (1/5/15 min) {load_text(env['start']['load_avg_1_5_15'])} at "
+        f"start, {load_text(env['end_load_avg_1_5_15'])} at end; wall {env['wall_s']:.0f} s, "
+        f"process CPU {env['process_cpu_s']:.0f} s",
+    ]
+    return "\n".join(lines)

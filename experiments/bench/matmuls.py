@@ -148,9 +148,12 @@ def markdown(result: dict, command: str, shape: str, provenance: str) -> str:
     return "\n".join(lines)
 
 
-def main(cfg: ModelConfig, batch_size: int, out: str | None, command: str, peer: bool) -> int:
-    """Print (and with ``out`` write as a section) the per-problem table."""
-    from experiments import bench_report
+def report_matmuls(
+    cfg: ModelConfig, batch_size: int, out: str | None, command: str, peer: bool
+) -> str:
+    """Time every problem; the per-problem table, also written as a section of ``out`` if
+    given."""
+    from experiments.bench.report import shape_text
     from myojax.provenance import environment, load_summary, write_section
 
     wall0, start = time.perf_counter(), environment()
@@ -159,10 +162,9 @@ def main(cfg: ModelConfig, batch_size: int, out: str | None, command: str, peer:
         f"Measured {start['time']}, jax {start['jax']}; "
         f"{load_summary(environment(), start)}; wall {time.perf_counter() - wall0:.0f} s"
     )
-    shape = bench_report.shape_text(cfg.to_dict(), batch_size)
+    shape = shape_text(cfg.to_dict(), batch_size)
     text = markdown(result, command, shape, provenance)
-    print(text)
     if out:
         key = f"bench matmuls d{cfg.d_model} L{cfg.n_layers} T{cfg.seq_len} B{batch_size}"
         write_section(out, key, text)
-    return 0
+    return text

@@ -17,6 +17,7 @@ import gzip
 import json
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -24,6 +25,7 @@ import optax
 
 from myojax.config import GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch
+from myojax.provenance import environment, write_section
 from myojax.train import init_state
 from myojax.train.step import train_step
 
@@ -146,3 +148,28 @@ def profile_markdown(result: dict, command: str, shape: str, provenance: str) ->
         + ".",
     ]
     return "\n".join(lines)
+
+
+def report_profile(
+    cfg: ModelConfig, batch_size: int, out: str | None, command: str, rolled: bool = False
+) -> str:
+    """Profile every mode's step; the markdown, also written as a section of ``out`` if given."""
+    from experiments.bench.report import load_text, shape_text
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    start = environment()
+    result = profile(cfg, batch_size)
+    provenance = (
+        f"Measured {start['time']} on {start['cpu_count']} CPUs, jax {start['jax']}; load "
+        f"average (1/5/15 min) {load_text(start['load_avg_1_5_15'])} at start, "
+        f"{load_text(environment()['load_avg_1_5_15'])} at end; wall "
+        f"{time.perf_counter() - wall0:.0f} s, process CPU {time.process_time() - cpu0:.0f} s"
+    )
+    shape = shape_text(cfg.to_dict(), batch_size)
+    shape += "; layer scan kept rolled (`--rolled`)" if rolled else ""
+    text = profile_markdown(result, command, shape, provenance)
+    if out:
+        key = f"bench profile d{cfg.d_model} L{cfg.n_layers} T{cfg.seq_len} B{batch_size}"
+        key += " rolled" if rolled else ""
+        write_section(out, key, text)
+    return text
