@@ -97,6 +97,7 @@ def finish(
     into the repository at ``root`` (default: the working directory). Returns the paths
     written, page last."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)  # the plots go there before any file is written
     written: list[Path] = []
     if write_results:
         local_json = out / (page.local_json or page.json_name)

@@ -1,9 +1,15 @@
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import hiads
+from experiments import epilogue
+from experiments.hiads import analysis, page
+from experiments.hiads import simulate as hiads
+from experiments.hiads.__main__ import main
+from myojax import cli
 
 
 def test_rewards_and_transitions_of_a_hand_computed_episode():
@@ -99,13 +105,47 @@ def test_verdict_rule_on_planted_curves():
     defect = np.zeros((3, 100))
     one_cooperates = defect.copy()
     one_cooperates[1, 80:] = 1.0
-    assert hiads.summarise(setting, defect, cfg, rng)["verdict"] == "PASS"
-    row = hiads.summarise(setting, one_cooperates, cfg, rng)
+    assert analysis.summarise(setting, defect, cfg, rng)["verdict"] == "PASS"
+    row = analysis.summarise(setting, one_cooperates, cfg, rng)
     assert row["verdict"] == "FAIL" and row["seeds_cooperating"] == 1
     assert row["final_per_seed"] == [0.0, 1.0, 0.0]
 
 
-@pytest.mark.parametrize("argv", [["--seeds", "1"], ["--only", "nonsense"]])
-def test_cli_rejects_bad_arguments(argv, capsys):
-    assert hiads.main(argv) == 2
-    assert capsys.readouterr().err.startswith("error:")
+def test_cli_rejects_bad_arguments(capsys):
+    assert cli.run(main, ["--seeds", "1"]) == 2
+    assert capsys.readouterr().err.startswith("error: need --seeds >= 2")
+    with pytest.raises(SystemExit) as e:
+        main(["--only", "nonsense"])
+    assert e.value.code == 2 and "unknown setting" in capsys.readouterr().err
+
+
+def test_a_short_run_writes_its_page_and_redraws_it_from_its_json(tmp_path, capsys):
+    """The command's own ending: results.json, the plot and report.md; --from-json redraws the
+    same page from the saved results without simulating; --publish links the figure from
+    results/."""
+    out = tmp_path / "run"
+    argv = [
+        "--seeds",
+        "2",
+        "--agents",
+        "5",
+        "--steps",
+        "100",
+        "--only",
+        "reinforce,qlearning_state",
+    ]
+    assert main([*argv, "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["setting"]["name"] for r in results["rows"]] == ["reinforce", "qlearning_state"]
+    assert results["meta"]["command"].startswith("python -m experiments.hiads --seeds 2")
+    report = (out / "report.md").read_text()
+    assert (out / "hiads.png").stat().st_size > 0 and "![HI-ADS unit test](hiads.png)" in report
+    again = tmp_path / "again"
+    assert main(["--from-json", str(out / "results.json"), "--out", str(again)]) == 0
+    assert (again / "report.md").read_text() == report
+    assert not (again / "results.json").exists()  # nothing was run or rewritten
+    root = tmp_path / "repo"
+    epilogue.finish(page.PAGE, results, tmp_path / "pub", publish=True, root=root)
+    published = (root / "results" / "hiads.md").read_text()
+    assert "![HI-ADS unit test](../docs/figures/hiads.png)" in published
+    assert (root / "docs" / "figures" / "hiads.png").is_file()
