@@ -1,10 +1,19 @@
-import numpy as np
+"""The consequence-blindness toys: the linear task's tilt, the Fibonacci channel measures, and
+the command's ending (page, --from-json)."""
 
-from experiments import consequence_blindness as cb
+import json
+
+import numpy as np
+import pytest
+
+from experiments.consequence_blindness import fib as cb
+from experiments.consequence_blindness import linear
+from experiments.consequence_blindness.__main__ import main
+from myojax import cli
 
 
 def test_only_the_live_fed_regime_tilts_its_first_prediction_towards_z2():
-    rows = {r: cb.train_regime(r, seed=0, steps=400) for r in cb.REGIMES}
+    rows = {r: linear.train_regime(r, seed=0, steps=400) for r in linear.REGIMES}
     for blind in ("teacher", "fed_stopped"):
         assert abs(rows[blind]["along_u"]) < 0.05, rows[blind]
         assert rows[blind]["along_w"] > 0.9
@@ -14,13 +23,31 @@ def test_only_the_live_fed_regime_tilts_its_first_prediction_towards_z2():
 
 
 def test_cli_rejects_bad_arguments(capsys):
-    assert cb.main(["--seeds", "0"]) == 2
+    assert cli.run(main, ["--seeds", "0"]) == 2
     assert "positive" in capsys.readouterr().err
+    assert cli.run(main, ["--task", "fib", "--seeds", "2"]) == 2
+    assert capsys.readouterr().err.startswith("error: --task fib needs --seeds >= 3")
 
 
 def test_cli_rejects_an_unknown_task(capsys):
-    assert cb.main(["--task", "nonsense"]) == 2
-    assert capsys.readouterr().err.startswith("error: --task")
+    with pytest.raises(SystemExit) as e:
+        main(["--task", "nonsense"])
+    assert e.value.code == 2 and "--task" in capsys.readouterr().err
+
+
+def test_a_short_run_writes_its_page_and_redraws_it_from_its_json(tmp_path):
+    out = tmp_path / "run"
+    assert main(["--seeds", "1", "--steps", "20", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["regime"] for r in results["runs"]] == list(linear.REGIMES)
+    report = (out / "report.md").read_text()
+    assert "![linear](consequence_blindness_linear.png)" in report
+    assert f"`{results['meta']['command']}`" in report
+    again = tmp_path / "again"
+    assert main(["--from-json", str(out / "results.json"), "--out", str(again)]) == 0
+    assert (again / "report.md").read_text() == report
+    assert (again / "consequence_blindness_linear.png").is_file()
+    assert not (again / "results.json").exists()  # redrawing writes no results
 
 
 # ---------------------------------------------------------------------------- Fibonacci task
