@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.self_training import grid
+from experiments.self_training import grid, report
 from experiments.self_training.__main__ import main
+from myojax import cli
 from myojax.data import corpus
+
+RESULTS = Path(__file__).parents[1] / "results"
 
 TINY = dict(
     seeds=1,
@@ -43,9 +46,9 @@ def test_build_pool_keeps_every_window_and_marks_the_sampled_ones():
 
 
 def test_bad_arguments_exit_2(capsys):
-    assert main(["--seeds", "0"]) == 2
+    assert cli.run(main, ["--seeds", "0"]) == 2
     assert "seeds" in capsys.readouterr().err
-    assert main(["--mixes", "0,1.5"]) == 2
+    assert cli.run(main, ["--mixes", "0,1.5"]) == 2
     with pytest.raises(SystemExit) as e:
         main(["--mixes", "half"])
     assert e.value.code == 2
@@ -54,7 +57,9 @@ def test_bad_arguments_exit_2(capsys):
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("self_training")
-    assert main(["--out", str(out)], config=grid.GridConfig(**TINY)) == 0
+    flags = [f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+             for k, v in TINY.items()]  # fmt: skip
+    assert main(["--out", str(out), *flags]) == 0
     return out, json.loads((out / "results.json").read_text())
 
 
@@ -105,11 +110,26 @@ def test_smoke_generation_1_trains_on_generation_0_samples(smoke):
     assert sum(bytes(w) in human_text for w in samples) < len(samples) // 2
 
 
-def test_report_from_rewrites_the_page_without_training(smoke, tmp_path):
+def test_from_json_rewrites_the_page_without_training(smoke, tmp_path):
     out, results = smoke
-    assert main(["--out", str(tmp_path), "--report-from", str(out / "results.json")]) == 0
+    assert main(["--out", str(tmp_path), "--from-json", str(out / "results.json")]) == 0
     page = (tmp_path / "report.md").read_text()
-    assert results["meta"]["command"] in page
+    assert results["meta"]["command"] in page and "--d-model=16" in results["meta"]["command"]
+    assert "rewritten from its results file by `python -m experiments.self_training" in page
     assert (tmp_path / "self_training.png").is_file()
     assert not (tmp_path / "standard").exists()  # nothing was trained
-    assert main(["--out", str(tmp_path), "--report-from", str(tmp_path / "missing.json")]) == 2
+    missing = ["--out", str(tmp_path), "--from-json", str(tmp_path / "missing.json")]
+    assert cli.run(main, missing) == 2
+
+
+def test_the_committed_page_renders_byte_for_byte_from_its_json(monkeypatch):
+    """The published page is the report of its JSON (including the rewrite note it records);
+    negative control: without the held-out works named (the old split filter found none), the
+    page differs."""
+    results = json.loads((RESULTS / "self_training.json").read_text())
+    page = report.report(results, "../docs/figures/")
+    assert page == (RESULTS / "self_training.md").read_text()
+    first, second = report.held_out_halves()
+    assert first.startswith("Julius Caesar") and "The Tempest" in second
+    monkeypatch.setattr(report, "held_out_halves", lambda: ("", ""))
+    assert report.report(results, "../docs/figures/") != page

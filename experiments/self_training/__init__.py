@@ -8,5 +8,5 @@ human text, on its own samples, and by how far its samples drift from human text
     python -m experiments.self_training [--quick] [--publish]
 
 Modules: ``grid`` (data pools, training, sampling, measuring), ``report`` (plots and the
-results page), ``__main__`` (the command line).
+results page), ``run`` (the run record), ``__main__`` (the command line).
 """

@@ -50,25 +50,32 @@ PROMPT_LEN = 1  # human bytes before the sampled continuation of each sampled wi
 _SINGLE = grain.sharding.ShardOptions(0, 1)  # one process reads every row
 
 
+def _setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass(frozen=True)
 class GridConfig:
-    """The whole grid. The defaults are the published run (see results/self_training.md)."""
+    """The whole grid, one flag per field. The defaults are the published run (see
+    results/self_training.md)."""
 
-    seeds: int = 3
-    generations: int = 5  # generation 0 (human only) … generations - 1
-    mixes: tuple[float, ...] = (0.0, 0.5, 1.0)
-    modes: tuple[str, ...] = ("standard", "myopic")
-    d_model: int = 32
-    n_layers: int = 2
-    n_heads: int = 4
-    seq_len: int = 64
-    steps: int = 240
-    batch_size: int = 32
-    lr: float = 1e-2
-    pool_windows: int = 1536  # steps * batch_size / pool_windows epochs per generation
-    metric_rows: int = 256  # sampled rows the drift metrics and self-loss are measured on
-    eval_windows: int = 256  # held-out human windows for the held-out loss
-    temperature: float = 1.0
+    seeds: int = _setting(3, "seeds")
+    generations: int = _setting(5, "generations including generation 0 (human text only)")
+    mixes: tuple[float, ...] = _setting((0.0, 0.5, 1.0), "fractions of sampled windows in a pool")
+    modes: tuple[str, ...] = _setting(("standard", "myopic"), "gradient modes")
+    d_model: int = _setting(32, "residual width")
+    n_layers: int = _setting(2, "transformer blocks")
+    n_heads: int = _setting(4, "attention heads")
+    seq_len: int = _setting(64, "context length (a window is seq_len + 1 bytes)")
+    steps: int = _setting(240, "training steps per model")
+    batch_size: int = _setting(32, "windows per step")
+    lr: float = _setting(1e-2, "peak learning rate (warmup and cosine decay)")
+    pool_windows: int = _setting(
+        1536, "windows in each generation's pool (steps * batch_size / pool_windows epochs)"
+    )
+    metric_rows: int = _setting(256, "sampled rows the drift metrics and self-loss use")
+    eval_windows: int = _setting(256, "held-out human windows for the held-out loss")
+    temperature: float = _setting(1.0, "sampling temperature")
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.generations < 2:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from experiments import epilogue
 from experiments.self_training.grid import records_by_cell
 from myojax.data import corpus
+
+FIGURE = "self_training.png"
 
 # (record key, panel title, the human floor key or None)
 PANELS: tuple[tuple[str, str, str | None], ...] = (
@@ -36,7 +40,8 @@ def held_out_halves() -> tuple[str, str]:
     """Which held-out works make up the first and the second half of the held-out bytes (the
     grid takes its loss windows and its floor sample from the first, its drift reference from
     the second), as ``"Title (n bytes), …"``."""
-    works = [w for w in corpus.load().provenance["works"] if w["split"] == "val"]
+    # Corpus.val is the validation and the test works together, in the corpus's order.
+    works = [w for w in corpus.load().provenance["works"] if w["split"] in ("validation", "test")]
     half = sum(w["length"] for w in works) // 2
     first, second, start = [], [], 0
     for w in works:
@@ -64,7 +69,8 @@ def series(results: dict[str, Any], key: str) -> dict[tuple[str, float], np.ndar
     return out
 
 
-def plot(results: dict[str, Any], path: Any) -> None:
+def plot(results: dict[str, Any], folder: Path) -> list[str]:
+    """The metrics over generations, one panel each; returns the file written in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,8 +106,9 @@ def plot(results: dict[str, Any], path: Any) -> None:
         fontsize=11,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(Path(folder) / FIGURE, dpi=100)
     plt.close(fig)
+    return [FIGURE]
 
 
 def _band(v: np.ndarray, digits: int = 3) -> str:
@@ -154,7 +161,7 @@ def _escape(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def report(results: dict[str, Any], figure: str) -> str:
+def report(results: dict[str, Any], figure_prefix: str) -> str:
     cfg, meta, floor = results["config"], results["meta"], results["floor"]
     G = cfg["generations"] - 1
     load_b = ", ".join(f"{x:.1f}" for x in meta["load_before"])
@@ -213,7 +220,7 @@ def report(results: dict[str, Any], figure: str) -> str:
         "It is a scale, not a floor: a model trained on all the training works can sit "
         "closer to the reference than one other play does.",
         "",
-        f"![metrics over generations]({figure})",
+        f"![metrics over generations]({figure_prefix}{FIGURE})",
         "",
         f"## Generation {G} (mean [min, max] over seeds)",
         "",
@@ -324,3 +331,12 @@ def report(results: dict[str, Any], figure: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+PAGE = epilogue.Page(
+    json_name="self_training.json",
+    page_name="self_training.md",
+    render=report,
+    plot=plot,
+    local_json="results.json",
+)
