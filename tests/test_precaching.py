@@ -1,7 +1,18 @@
-import json
+"""The pre-caching experiments: smoke runs of every task write their artifacts, the command's
+errors are one line, and a page redraws byte for byte from its JSON."""
 
-from experiments.precaching import cli, sine
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
 from experiments.precaching import map as map_task
+from experiments.precaching import sine
+from experiments.precaching.__main__ import main
+from myojax import cli
+
+RESULTS = Path(__file__).parents[1] / "results"
 
 
 def test_map_smoke_run_writes_artifacts_for_both_modes_and_sizes(tmp_path):
@@ -38,10 +49,11 @@ def test_sine_smoke_run_writes_every_artifact(tmp_path):
 
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
     out = ["--out", str(tmp_path)]
-    assert cli.main(["--task", "map", "--quick", "--modes", "standard,myopc", *out]) == 2
+    assert cli.run(main, ["--task", "map", "--quick", "--modes", "standard,myopc", *out]) == 2
     assert "gradient_mode" in capsys.readouterr().err
-    assert cli.main(["--task", "map", "--full", *out]) == 2
-    assert cli.main(["--task", "sine", "--seeds", "0", *out]) == 2
+    assert cli.run(main, ["--task", "map", "--full", *out]) == 2
+    assert cli.run(main, ["--task", "sine", "--seeds", "0", *out]) == 2
+    assert capsys.readouterr().err.startswith("error: --full applies to --task sine only")
 
 
 def test_facts_smoke_run_writes_every_artifact(tmp_path):
@@ -60,8 +72,7 @@ def test_facts_smoke_run_writes_every_artifact(tmp_path):
     (tmp_path / "again").mkdir()
     json_path = str(tmp_path / "precaching_facts.json")
     assert (
-        cli.main(["--task", "facts", "--from-json", json_path, "--out", str(tmp_path / "again")])
-        == 0
+        main(["--task", "facts", "--from-json", json_path, "--out", str(tmp_path / "again")]) == 0
     )
     assert (tmp_path / "again" / "precaching_facts.md").read_text() == report
 
@@ -87,3 +98,17 @@ def test_first_decodable_needs_a_margin_over_each_sites_control():
     assert found["planted"]["filler"].startswith("layer 1")
     assert found["planted"]["query"].startswith("layer 2")
     assert all(v.startswith("nowhere") for v in found["none"].values())
+
+
+@pytest.mark.parametrize("task", ["sine", "facts", "map"])
+def test_the_committed_pages_redraw_byte_for_byte_from_their_json(task, tmp_path):
+    saved = tmp_path / f"precaching_{task}.json"
+    shutil.copy(RESULTS / f"precaching_{task}.json", saved)
+    assert main(["--task", task, "--from-json", str(saved), "--out", str(tmp_path)]) == 0
+    page = (tmp_path / f"precaching_{task}.md").read_text()
+    assert page == (RESULTS / f"precaching_{task}.md").read_text()
+    # negative control: a changed record in the JSON changes the page
+    doc = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**doc, "wall_s": doc["wall_s"] + 100}))
+    assert main(["--task", task, "--from-json", str(saved), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / f"precaching_{task}.md").read_text() != page

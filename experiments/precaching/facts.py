@@ -10,7 +10,6 @@ function of the token a generic representation carries.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import epilogue
 from experiments.precaching.task import FactsTask
 from experiments.precaching.training import Schedule, train
 from myojax.analysis.probes import classification_probe
@@ -29,6 +29,7 @@ from myojax.model import GPT
 from myojax.provenance import environment, load_summary
 
 SITES = ("entity", "entity_control", "filler", "query")
+FIGURE = "precaching_facts.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,10 @@ class FactsSettings:
     task: FactsTask = dataclasses.field(default_factory=FactsTask)
     eval_sequences: int = 512
     probe_sequences: int = 256
+
+    def quick(self) -> FactsSettings:
+        """A smoke run: one seed, a few steps."""
+        return dataclasses.replace(self, seeds=1, steps=100, probe_sequences=64)
 
     def model_config(self, mode: str) -> ModelConfig:
         return ModelConfig(
@@ -157,19 +162,12 @@ def run_all(settings: FactsSettings, out: Path, *, command: str, show: bool = Fa
         "runs": runs,
         "summary": summary,
     }
-    (out / "precaching_facts.json").write_text(json.dumps(results, indent=2))
-    render(results, out)
+    epilogue.finish(PAGE, results, out)
     return results
 
 
-def render(results: dict, out: Path) -> None:
-    """The plot and the results section from a run's JSON (``--from-json`` redraws them)."""
-    out.mkdir(parents=True, exist_ok=True)
-    plot(results, out / "precaching_facts.png")
-    (out / "precaching_facts.md").write_text(report(results))
-
-
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, folder: Path) -> list[str]:
+    """Probe accuracy per site and layer, one panel per mode."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,8 +186,9 @@ def plot(results: dict, path: Path) -> None:
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Where the queried attribute is decodable (mean over seeds; dashed: chance)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(Path(folder) / FIGURE, dpi=110)
     plt.close(fig)
+    return [FIGURE]
 
 
 MARGIN = 0.10  # accuracy above the site's control that counts as "decodable"
@@ -223,7 +222,7 @@ def first_decodable(summary: dict) -> dict[str, dict[str, str]]:
     return out
 
 
-def report(results: dict) -> str:
+def report(results: dict, figure_prefix: str = "") -> str:
     s, env = results["settings"], results["environment"]
     t = s["task"]
     fmt = lambda xs: " / ".join(f"{x:.2f}" for x in xs)
@@ -263,5 +262,15 @@ def report(results: dict) -> str:
             f"- {mode}: at the entity's token {sites['entity']}; at filler positions "
             f"{sites['filler']}; at the query {sites['query']}."
         )
-    lines += ["", "![facts probes](precaching_facts.png)", ""]
+    lines += ["", f"![facts probes]({figure_prefix}{FIGURE})", ""]
     return "\n".join(lines)
+
+
+PAGE = epilogue.Page(
+    json_name="precaching_facts.json",
+    page_name="precaching_facts.md",
+    render=report,
+    plot=plot,
+    figures="results",
+    local_page="precaching_facts.md",
+)

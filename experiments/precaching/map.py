@@ -17,13 +17,12 @@ on the residual stream at position s (embedding and after every layer) for three
   decodability of an arbitrary function of x_s from a generic representation).
 
 Probes are ``myojax.analysis.probes.classification_probe`` (CV-chosen penalty, held-out
-sequences, shuffled-label control). Writes results.json, report.md and probes.png to --out.
+sequences, shuffled-label control). Writes precaching_map.json, .png and .md to --out.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
 
+from experiments import epilogue
 from experiments.precaching.task import NO_TARGET, PrecacheTask
 from myojax import evaluation
 from myojax.analysis.probes import classification_probe
@@ -41,10 +40,12 @@ from myojax.bootstrap import mean_t_interval
 from myojax.config import ModelConfig
 from myojax.loss import Batch
 from myojax.model import GPT
+from myojax.progress import Progress
 from myojax.provenance import environment, load_summary
 from myojax.train import compile_train_step, init_state
 
 LABELS = ("future", "current", "unused")
+FIGURE = "precaching_map.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,10 @@ class Settings:
     n_layers: int = 2
     n_heads: int = 4
     probe_sequences: int = 96
+
+    def quick(self) -> Settings:
+        """A smoke run: one seed, a few hundred steps."""
+        return dataclasses.replace(self, seeds=1, steps=300, probe_sequences=48)
 
     @property
     def task(self) -> PrecacheTask:
@@ -98,13 +103,12 @@ def train(
     sample = jax.jit(lambda k: task.sample(k, table, settings.batch_size))
 
     losses = []
-    bar = tqdm(
-        jax.random.split(k_data, settings.steps), desc=f"{mode}", disable=not show, leave=False
-    )
-    for k in bar:
+    bar = Progress(settings.steps, enabled=show, desc=mode, quiet=not show)
+    for i, k in enumerate(jax.random.split(k_data, settings.steps)):
         state, metrics = step(state, sample(k))
         losses.append(float(metrics["loss"]))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.update(i + 1, {"loss": f"{losses[-1]:.3f}"})
+    bar.close()
     return state.model, losses
 
 
@@ -210,18 +214,8 @@ def run(
     results["environment"] = environment()
     results["command"] = command
     results["summary"] = summarize(results)
-    (out / "precaching_map.json").write_text(json.dumps(results, indent=2))
-    render(results, out)
+    epilogue.finish(PAGE, results, out)
     return results
-
-
-def render(results: dict, out: Path) -> None:
-    """The plot and the results section from a run's JSON (``--from-json`` redraws them, with
-    the summary recomputed from the runs)."""
-    out.mkdir(parents=True, exist_ok=True)
-    results = {**results, "summary": summarize(results)}
-    plot(results, out / "precaching_map.png")
-    (out / "precaching_map.md").write_text(report(results))
 
 
 def summarize(results: dict) -> dict:
@@ -243,7 +237,10 @@ def summarize(results: dict) -> dict:
     return summary
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, folder: Path) -> list[str]:
+    """Probe accuracy per site for each label, one line per size and mode (the summary is
+    recomputed from the runs, so a saved JSON redraws the same)."""
+    results = {**results, "summary": summarize(results)}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,12 +268,14 @@ def plot(results: dict, path: Path) -> None:
     axes[0].legend()
     fig.suptitle(f"Pre-caching probes, mean over {results['settings']['seeds']} seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(Path(folder) / FIGURE, dpi=120)
     plt.close(fig)
+    return [FIGURE]
 
 
-def report(results: dict) -> str:
-    s, summary = results["settings"], results["summary"]
+def report(results: dict, figure_prefix: str = "") -> str:
+    """The results section, the summary recomputed from the runs."""
+    s, summary = results["settings"], summarize(results)
     lines = [
         "## The lagged-map task",
         "",
@@ -312,7 +311,17 @@ def report(results: dict) -> str:
         "± is a 95% t-interval over seeds. Probes: ridge, penalty by 5-fold CV over "
         "training sequences, accuracy on held-out sequences.",
         "",
-        "![map probes](precaching_map.png)",
+        f"![map probes]({figure_prefix}{FIGURE})",
         "",
     ]
     return "\n".join(lines)
+
+
+PAGE = epilogue.Page(
+    json_name="precaching_map.json",
+    page_name="precaching_map.md",
+    render=report,
+    plot=plot,
+    figures="results",
+    local_page="precaching_map.md",
+)
