@@ -174,7 +174,7 @@ def test_planner_agrees_with_xla_on_a_small_sharded_step() -> None:
     """The planner against XLA's buffer assignment of the trainer's real sharded step (8
     simulated devices, abstract shapes only), for two remat policies; the other policy's plan
     is the negative control: it must miss by more than the tolerance."""
-    from experiments.memory_check import TOLERANCE, Case, measure_in_subprocess, planned
+    from experiments.memory_check.check import TOLERANCE, Case, measure_in_subprocess, planned
 
     peaks = {}
     for remat in ("none", "full"):
@@ -194,12 +194,15 @@ def test_planner_agrees_with_xla_on_a_small_sharded_step() -> None:
 def test_memory_page_redraws_from_its_json(tmp_path, capsys) -> None:
     """--from-json rewrites the page from the saved rows (no compile), with the load verdict
     computed from the recorded load; without the JSON it is a one-line usage error."""
-    from experiments import memory_check
+    from experiments.memory_check.__main__ import main
+    from myojax import cli
 
     saved = Path(__file__).parents[1] / "results" / "memory_plan.json"
     shutil.copy(saved, tmp_path / "plan.json")
-    assert memory_check.main(["--from-json", "--out", str(tmp_path / "plan.md")]) == 0
+    argv = ["--from-json", str(tmp_path / "plan.json"), "--out", str(tmp_path / "plan.md")]
+    assert main(argv) == 0
     page = (tmp_path / "plan.md").read_text()
+    assert page == (Path(__file__).parents[1] / "results" / "memory_plan.md").read_text()
     doc = json.loads(saved.read_text())
     for r in doc["rows"]:
         if "compare" in r:
@@ -208,6 +211,7 @@ def test_memory_page_redraws_from_its_json(tmp_path, capsys) -> None:
             )
     shared = doc["meta"]["load_start"][0] > doc["meta"]["cpu_count"]
     assert ("a shared machine" in page) == shared and ("otherwise idle" in page) != shared
-    with pytest.raises(SystemExit):
-        memory_check.main(["--from-json", "--out", str(tmp_path / "absent.md")])
-    assert "absent.json does not exist" in capsys.readouterr().err
+    absent = ["--from-json", str(tmp_path / "absent.json"), "--out", str(tmp_path / "absent.md")]
+    assert cli.run(main, absent) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --from-json: no such file") and "absent.json" in err

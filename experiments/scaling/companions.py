@@ -45,9 +45,9 @@ def cpu_large_section(doc: dict[str, Any]) -> list[str]:
 
 
 def memory_section(doc: dict[str, Any]) -> list[str]:
-    from experiments import memory_check
+    from experiments.memory_check.page import render
 
-    page = memory_check.render(doc["rows"], doc["meta"]).splitlines()
+    page = render(doc["rows"], doc["meta"]).splitlines()
     return [
         _demote(page[0]),
         "",
