@@ -1,28 +1,11 @@
-"""Real optimizer steps at GPT-2 small's shape on this CPU, on a simulated 2-device mesh.
-
-    python -m experiments.gpt2_steps            # -> results/gpt2_steps.md (+ .json)
-    python -m experiments.gpt2_steps --steps 6 --out runs/gpt2-steps --report /tmp/steps.md
-
-The gpt2-117m shape (12 layers x 768, 12 heads, T = 1024, vocabulary 50257, tied embeddings;
-124M parameters) trained by the real trainer (``myojax.train.run``: grain pipeline, AdamW,
-FSDP over ``data=1,fsdp=2``, orbax checkpoints) in both gradient modes, from the same seed, on
-synthetic token shards: Zipf-distributed random ids over the whole vocabulary, so the loss has
-something to learn (the unigram distribution) and every row of the embedding is in play.
-
-Checked, and written to the report with the machine's load: every loss finite; the loss falls
-over the run; the first step's loss (same parameters, same batch) is bitwise equal between the
-modes; the trained standard model's forward outputs (per-position losses, on the mesh) are
-bitwise equal under both modes; the final checkpoint restores onto the mesh and reproduces the
-run's held-out loss exactly.
-"""
+"""GPT-2 small's shape trained for a few real steps in both gradient modes on a simulated
+2-device mesh: the synthetic shards, the training subprocess and its checks, and the page."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -30,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments import epilogue
+
 DEVICES = 2
 MESH = "data=1,fsdp=2"
 MODES = ("standard", "myopic")
-REPORT = Path("results/gpt2_steps.md")
 
 
 def write_zipf_shards(directory: Path, vocab_size: int, seed: int = 0) -> None:
@@ -53,7 +37,9 @@ def write_zipf_shards(directory: Path, vocab_size: int, seed: int = 0) -> None:
         )
 
 
-def _worker(out: Path, steps: int) -> dict[str, Any]:
+def worker(out: Path, steps: int) -> dict[str, Any]:
+    """The subprocess's side (it needs the simulated devices): train both modes, restore the
+    standard model onto the mesh and compare the modes' forward outputs."""
     import equinox as eqx
     import jax
     import numpy as np
@@ -162,12 +148,19 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
+def _load(load: Sequence[float]) -> str:
+    """A load triple as the run printed it, ``(1.0, 2.5, 3.0)``, whether a tuple or (read back
+    from JSON) a list."""
+    return "(" + ", ".join(map(repr, load)) + ")"
+
+
 def render(result: dict[str, Any], meta: dict[str, Any]) -> str:
     lines = [
         "# GPT-2 small's shape on this CPU",
         "",
         f"Written by `{meta['command']}` on {meta['date']}: {meta['wall_s']:.0f} s wall "
-        f"(load average {meta['load_start']} at the start, {meta['load_end']} at the end, on a "
+        f"(load average {_load(meta['load_start'])} at the start, {_load(meta['load_end'])} at "
+        "the end, on a "
         f"shared {meta['cpu_count']}-core machine; JAX {meta['jax']}).",
         "",
         f"gpt2-117m ({result['runs']['standard']['params']:,} parameters, T = 1024, vocabulary "
@@ -197,27 +190,8 @@ def render(result: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.gpt2_steps",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--steps", type=int, default=5, help="optimizer steps per mode (>= 5)")
-    parser.add_argument("--out", type=Path, default=Path("runs/gpt2-steps"), help="run dirs")
-    parser.add_argument("--report", type=Path, default=REPORT, help=f"default {REPORT}")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.steps < 5:
-        parser.error(f"--steps must be >= 5, got {args.steps}")
-    if args.worker:
-        print(json.dumps(_worker(args.out, args.steps)))
-        return 0
-    import jax
-
-    command = "python -m experiments.gpt2_steps " + shlex.join(
-        sys.argv[1:] if argv is None else argv
-    )
+def train_in_subprocess(out: Path, steps: int) -> dict[str, Any]:
+    """``worker`` in a fresh process with ``DEVICES`` simulated CPU devices."""
     env = {
         **os.environ,
         # A loaded machine can let one simulated device's thread fall minutes behind the other:
@@ -227,16 +201,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--xla_cpu_collective_timeout_seconds=3600",
         "JAX_PLATFORMS": "cpu",
     }
-    t0, load_start = time.perf_counter(), os.getloadavg()
     cmd = [sys.executable, "-m", "experiments.gpt2_steps", "--worker"]
-    cmd += ["--steps", str(args.steps), "--out", str(args.out)]
+    cmd += ["--steps", str(steps), "--out", str(out)]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode:
-        print(f"error: the training subprocess failed (exit {proc.returncode})", file=sys.stderr)
-        return 1
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    meta = {
-        "command": command.strip(),
+        raise RuntimeError(f"the training subprocess failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_meta(command: str, t0: float, load_start: Sequence[float]) -> dict[str, Any]:
+    """The run record the page prints."""
+    import jax
+
+    return {
+        "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "wall_s": time.perf_counter() - t0,
         "load_start": tuple(round(x, 1) for x in load_start),
@@ -244,13 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
     }
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(render(result, meta))
-    doc = {"meta": meta, **result, "verdicts": verdicts(result)}
-    args.report.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {args.report} ({meta['wall_s']:.0f} s)")
-    return 0 if all(doc["verdicts"].values()) else 1
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def page(report: Path) -> epilogue.Page:
+    """The page ``report`` and its JSON beside it (``report`` with ``.json``)."""
+    return epilogue.Page(
+        json_name=report.with_suffix(".json").name,
+        page_name=report.name,
+        render=lambda doc, prefix: render(doc, doc["meta"]),
+        local_page=report.name,
+    )
