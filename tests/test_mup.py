@@ -240,13 +240,17 @@ def test_input_and_output_multipliers_scale_exactly() -> None:
     assert not np.allclose(scaled_in(tokens), model(tokens))  # the input scale reaches the output
 
 
-def test_coord_check_cli_help() -> None:
-    from experiments import coord_check, mup_transfer
+def test_coord_check_cli_help(capsys) -> None:
+    from experiments.coord_check.__main__ import main as coord_check
+    from experiments.mup_transfer.__main__ import main as mup_transfer
 
-    for main in (coord_check.main, mup_transfer.main):
+    for main in (coord_check, mup_transfer):
         with pytest.raises(SystemExit) as exc:
             main(["--help"])
         assert exc.value.code == 0
+    with pytest.raises(SystemExit) as exc:  # the mode flag is the model's, with its choices
+        coord_check(["--gradient-mode", "sideways"])
+    assert exc.value.code == 2 and "--gradient-mode" in capsys.readouterr().err
 
 
 # -- gradient modes under muP ---------------------------------------------------------------
@@ -298,7 +302,7 @@ def test_verifier_passes_under_mup() -> None:
 
 
 def test_quick_coord_check_passes_for_mup_and_fails_for_sp() -> None:
-    from experiments import coord_check as cc
+    from experiments.coord_check import check as cc
 
     cfg = cc.QUICK
     result = cc.run(cfg, out=None, log=lambda _: None)
@@ -317,7 +321,7 @@ def test_quick_coord_check_passes_for_mup_and_fails_for_sp() -> None:
 def test_coord_check_optimizer_matches_trainer_first_step() -> None:
     """The coord check's Adam + optax lr multipliers equals the trainer's optimizer (no clip,
     no decay, no warmup) on a first step: one rule set, two call sites."""
-    from experiments.coord_check import adam_with_lr_multipliers
+    from experiments.coord_check.check import adam_with_lr_multipliers
 
     cfg = _mup(64)
     model, trainer_updates = _first_adam_update(cfg)

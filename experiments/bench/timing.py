@@ -37,17 +37,15 @@ DEFAULT_MODEL = ModelConfig(vocab_size=256, seq_len=128, d_model=256, n_layers=4
 COMPUTE_DTYPES = ("float32", "bfloat16")  # MFU needs this dtype's measured matmul peak
 
 
-def _setting(default: int, help: str) -> int:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
     """How much to time: the batch and the interleaved rounds."""
 
-    batch_size: int = _setting(32, "sequences per train step")
-    rounds: int = _setting(10, "interleaved rounds over the modes")
-    steps: int = _setting(5, "timed steps per mode per round")
+    batch_size: int = dataclasses.field(default=32, metadata={"help": "sequences per train step"})
+    rounds: int = dataclasses.field(
+        default=10, metadata={"help": "interleaved rounds over the modes"}
+    )
+    steps: int = dataclasses.field(default=5, metadata={"help": "timed steps per mode per round"})
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "rounds", "steps"):

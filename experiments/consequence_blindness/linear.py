@@ -14,16 +14,16 @@ import optax
 from myojax.progress import Progress
 
 
-def _setting(default: int, help: str) -> int:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class LinearConfig:
     """The linear task's run; ``seeds`` and ``steps`` are the command's flags for both tasks."""
 
-    seeds: int = _setting(5, "training seeds per regime (fib: 10, at least 3)")
-    steps: int = _setting(2000, "Adam steps per run (fib: 4000 full-batch)")
+    seeds: int = dataclasses.field(
+        default=5, metadata={"help": "training seeds per regime (fib: 10, at least 3)"}
+    )
+    steps: int = dataclasses.field(
+        default=2000, metadata={"help": "Adam steps per run (fib: 4000 full-batch)"}
+    )
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.steps < 1:

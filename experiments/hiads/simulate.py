@@ -71,17 +71,15 @@ class Setting:
     role: str = "test"  # "test" | "control-" | "control+"
 
 
-def _setting(default: int, help: str) -> int:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class Config:
     """One run of every setting; the command's flags are the first three fields."""
 
-    seeds: int = _setting(10, "seeds (independent populations) per setting")
-    agents: int = _setting(20, "agents per population")
-    steps: int = _setting(20_000, "steps per run")
+    seeds: int = dataclasses.field(
+        default=10, metadata={"help": "seeds (independent populations) per setting"}
+    )
+    agents: int = dataclasses.field(default=20, metadata={"help": "agents per population"})
+    steps: int = dataclasses.field(default=20_000, metadata={"help": "steps per run"})
     pbt_frac: float = 0.2
     lr_range: tuple[float, float] = (0.01, 0.1)  # REINFORCE initial lr, log-uniform
     q_alpha: float = 0.1  # Q-learning step size

@@ -50,32 +50,45 @@ PROMPT_LEN = 1  # human bytes before the sampled continuation of each sampled wi
 _SINGLE = grain.sharding.ShardOptions(0, 1)  # one process reads every row
 
 
-def _setting(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class GridConfig:
     """The whole grid, one flag per field. The defaults are the published run (see
     results/self_training.md)."""
 
-    seeds: int = _setting(3, "seeds")
-    generations: int = _setting(5, "generations including generation 0 (human text only)")
-    mixes: tuple[float, ...] = _setting((0.0, 0.5, 1.0), "fractions of sampled windows in a pool")
-    modes: tuple[str, ...] = _setting(("standard", "myopic"), "gradient modes")
-    d_model: int = _setting(32, "residual width")
-    n_layers: int = _setting(2, "transformer blocks")
-    n_heads: int = _setting(4, "attention heads")
-    seq_len: int = _setting(64, "context length (a window is seq_len + 1 bytes)")
-    steps: int = _setting(240, "training steps per model")
-    batch_size: int = _setting(32, "windows per step")
-    lr: float = _setting(1e-2, "peak learning rate (warmup and cosine decay)")
-    pool_windows: int = _setting(
-        1536, "windows in each generation's pool (steps * batch_size / pool_windows epochs)"
+    seeds: int = dataclasses.field(default=3, metadata={"help": "seeds"})
+    generations: int = dataclasses.field(
+        default=5, metadata={"help": "generations including generation 0 (human text only)"}
     )
-    metric_rows: int = _setting(256, "sampled rows the drift metrics and self-loss use")
-    eval_windows: int = _setting(256, "held-out human windows for the held-out loss")
-    temperature: float = _setting(1.0, "sampling temperature")
+    mixes: tuple[float, ...] = dataclasses.field(
+        default=(0.0, 0.5, 1.0), metadata={"help": "fractions of sampled windows in a pool"}
+    )
+    modes: tuple[str, ...] = dataclasses.field(
+        default=("standard", "myopic"), metadata={"help": "gradient modes"}
+    )
+    d_model: int = dataclasses.field(default=32, metadata={"help": "residual width"})
+    n_layers: int = dataclasses.field(default=2, metadata={"help": "transformer blocks"})
+    n_heads: int = dataclasses.field(default=4, metadata={"help": "attention heads"})
+    seq_len: int = dataclasses.field(
+        default=64, metadata={"help": "context length (a window is seq_len + 1 bytes)"}
+    )
+    steps: int = dataclasses.field(default=240, metadata={"help": "training steps per model"})
+    batch_size: int = dataclasses.field(default=32, metadata={"help": "windows per step"})
+    lr: float = dataclasses.field(
+        default=1e-2, metadata={"help": "peak learning rate (warmup and cosine decay)"}
+    )
+    pool_windows: int = dataclasses.field(
+        default=1536,
+        metadata={
+            "help": "windows in each generation's pool (steps * batch_size / pool_windows epochs)"
+        },
+    )
+    metric_rows: int = dataclasses.field(
+        default=256, metadata={"help": "sampled rows the drift metrics and self-loss use"}
+    )
+    eval_windows: int = dataclasses.field(
+        default=256, metadata={"help": "held-out human windows for the held-out loss"}
+    )
+    temperature: float = dataclasses.field(default=1.0, metadata={"help": "sampling temperature"})
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.generations < 2:

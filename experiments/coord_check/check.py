@@ -1,33 +1,10 @@
-"""muP coordinate check: do activation scales stay put as width grows?
-
-For every width and parametrization, train a few Adam steps on one fixed batch of the embedded
-corpus and record, after each step t, for every module output x (embedding, attention logits,
-attention output, MLP output, residual stream per layer, logits; ``GPT.activations``):
-
-* ``value``  — mean |x_t|, and
-* ``update`` — mean |x_t - x_0|, the part training moved (same input, initial parameters),
-
-averaged over the batch and over seeds. Verdict, per activation and step, on the ratio
-widest/narrowest width of the *value*: under muP it must stay within [1/tol, tol] at every step,
-with one documented exception: the logits may start small (never large) and must be within the
-band by the last step, because muP's readout starts at variance ∝ 1/width², so the logits at
-init vanish like m^-1/2 by design (docs/mup.md) until training takes over. The *update* rows are
-printed and plotted as a diagnostic. SP is the negative control: its logits must blow up
-(ratio >= 2). Exits 1 if muP fails or the control does not fire.
-
-    python -m experiments.coord_check                 # widths 64..1024 (default)
-    python -m experiments.coord_check --quick --out /tmp/cc
-
-Finished (parametrization, width) runs are cached in ``OUT/coord_check.json``; rerunning with
-the same settings skips them.
-"""
+"""The muP coordinate check's runs and verdicts: a few Adam steps per width and
+parametrization, activation scales per step, the widest/narrowest ratios judged against the
+band, and the plots."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,8 +16,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Int, PyTree
 
-from myojax import mup
-from myojax.config import ModelConfig
+from myojax import files, mup
+from myojax.config import GradientModeName, ModelConfig
 from myojax.loss import Batch, loss_and_grad
 from myojax.model import GPT
 
@@ -51,17 +28,21 @@ STATS = ("value", "update")
 
 @dataclasses.dataclass(frozen=True)
 class CoordCheckConfig:
-    widths: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    widths: tuple[int, ...] = dataclasses.field(
+        default=(64, 128, 256, 512, 1024), metadata={"help": "widths (d_model) compared"}
+    )
     parametrizations: tuple[str, ...] = PARAMETRIZATIONS
     steps: int = 4
-    seeds: int = 3
-    lr: float = 1e-3
+    seeds: int = dataclasses.field(default=3, metadata={"help": "seeds averaged per width"})
+    lr: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate"})
     base_width: int = 64  # m = 1 at the narrowest width
     head_dim: int = 32
     n_layers: int = 2
     batch_size: int = 8
     seq_len: int = 64
-    gradient_mode: str = "standard"
+    gradient_mode: GradientModeName = dataclasses.field(
+        default="standard", metadata={"help": "attention gradient mode"}
+    )
     tolerance: float = 1.25  # allowed widest/narrowest ratio (and its inverse) under muP
     blowup: float = 2.0  # SP's logits must grow at least this much (negative control)
 
@@ -168,8 +149,8 @@ def run(
         k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cc).items()
     }
     cache: dict[str, dict[str, list[float]]] = {}
-    if cache_path is not None and cache_path.is_file():
-        saved = json.loads(cache_path.read_text())
+    saved = files.read_json(cache_path) if cache_path is not None else None
+    if saved is not None:
         if saved.get("settings") == settings:
             cache = saved["runs"]
         else:
@@ -189,11 +170,8 @@ def run(
             f"[{i}/{len(jobs)}] {name} ({cc.seeds} seeds): {time.perf_counter() - t0:.1f}s "
             f"(total {time.perf_counter() - t_start:.0f}s)"
         )
-        if cache_path is not None:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"settings": settings, "runs": cache}))
-            tmp.replace(cache_path)  # atomic: an interrupted run never leaves a torn cache
+        if cache_path is not None:  # atomic: an interrupted run never leaves a torn cache
+            files.write_json(cache_path, {"settings": settings, "runs": cache})
     return {
         p: {w: {k: np.asarray(v) for k, v in cache[f"{p}/{w}"].items()} for w in cc.widths}
         for p in cc.parametrizations
@@ -303,65 +281,23 @@ def plot(cc: CoordCheckConfig, result: Result, path: Path, stat: str = "value") 
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m experiments.coord_check",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument(
-        "--quick", action="store_true", help="widths 32, 64, 256, 2 seeds, a short batch (~1 min)"
-    )
-    ap.add_argument(
-        "--out",
-        type=Path,
-        default=Path("runs/coord_check"),
-        help="output directory: cache, verdict.json, PNGs (default runs/coord_check)",
-    )
-    ap.add_argument("--widths", type=int, nargs="+", help="override the widths")
-    ap.add_argument("--seeds", type=int, help="override the number of seeds")
-    ap.add_argument("--lr", type=float, help="override the Adam learning rate")
-    ap.add_argument("--mode", choices=("standard", "myopic", "myopic_kv"), help="gradient mode")
-    ap.add_argument("--plot", type=Path, help="also write the value plot here (a committed figure)")
-    args = ap.parse_args(argv)
-    cc = QUICK if args.quick else CoordCheckConfig()
-    overrides = {
-        "widths": tuple(args.widths) if args.widths else None,
-        "seeds": args.seeds,
-        "lr": args.lr,
-        "gradient_mode": args.mode,
-    }
-    cc = dataclasses.replace(cc, **{k: v for k, v in overrides.items() if v is not None})
-
-    t0 = time.perf_counter()
-    result = run(cc, args.out)
-    vs = verdicts(result)
-    mup_ok, sp_blows_up, lines = judge(cc, vs)
-    print(
-        f"\nwidest/narrowest ratio (width {max(cc.widths)} / {min(cc.widths)}) after each step; "
-        f"muP values must stay in [{1 / cc.tolerance:.2f}, {cc.tolerance}] (logits: <= "
-        f"{cc.tolerance}, inside by t={cc.steps}), SP logits must reach >= {cc.blowup}:"
-    )
-    print("\n".join(lines))
+def write_outputs(
+    cc: CoordCheckConfig,
+    result: Result,
+    vs: list[Verdict],
+    verdict: tuple[bool, bool],
+    out: Path,
+    wall_s: float,
+) -> None:
+    """The value and update plots and ``verdict.json`` (the ratios and the two verdicts)."""
+    mup_ok, sp_blows_up = verdict
     for stat in STATS:
-        plot(cc, result, args.out / f"coord_check_{stat}.png", stat)
-    if args.plot:
-        plot(cc, result, args.plot, "value")
-    wall = round(time.perf_counter() - t0, 1)
+        plot(cc, result, out / f"coord_check_{stat}.png", stat)
     summary = {
         "mup_stable": bool(mup_ok),
         "sp_logits_blow_up": bool(sp_blows_up),
-        "wall_s": wall,
+        "wall_s": wall_s,
         "settings": dataclasses.asdict(cc),
         "ratios": {f"{v.parametrization}/{v.stat}:{v.activation}": v.ratios for v in vs},
     }
-    (args.out / "verdict.json").write_text(json.dumps(summary, indent=1))
-    print(
-        f"\nmuP: {'PASS' if mup_ok else 'FAIL'}   SP negative control (logits blow up): "
-        f"{'yes' if sp_blows_up else 'NO'}   ({wall}s; plots in {args.out})"
-    )
-    return 0 if mup_ok and sp_blows_up else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    files.write_json(out / "verdict.json", summary)

@@ -1,32 +1,11 @@
-"""muP learning-rate transfer: is the best learning rate the same at every width?
-
-Sweeps learning rate (powers of 2) x width x {sp, mup} x {standard, myopic} with short runs of
-the trainer on the embedded Shakespeare corpus, and reports the held-out loss of each run and
-the best learning rate per width. Under muP the optimum should stay within one grid step across
-widths; under SP it is expected to move down as width grows.
-
-Each run is the trainer's own step (``myojax.train.train_step``) with the trainer's optimizer
-(``make_optimizer`` + ``myojax.mup.lr_multipliers``: warmup, cosine decay, clipping, AdamW, muP's
-per-label multipliers) and the trainer's grain data pipeline. The learning rates of one width
-train side by side under ``vmap``: the optimizer is built with lr = 1 and its update scaled by
-each grid value (``optax.scale``), which is the same update since AdamW's step is linear in lr.
-All runs share the initial parameters and the batch order.
-
-    python -m experiments.mup_transfer                # ~15-20 min on 2 shared CPU cores
-    python -m experiments.mup_transfer --quick --out /tmp/t
-
-Finished (parametrization, mode, width) sweeps are cached in ``OUT/transfer.json``; a rerun with
-the same settings skips them. Outputs: ``OUT/transfer.json`` (all losses), ``OUT/optimum.json``
-(best lr per width), ``OUT/mup_transfer.png``.
-"""
+"""The muP learning-rate transfer sweeps: every learning rate of the grid trained side by side
+under ``vmap`` per (parametrization, mode, width), cached; the best learning rate per width; the
+plot."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from myojax import mup
+from myojax import files, mup
 from myojax.config import ModelConfig
 from myojax.data import pipeline
 from myojax.loss import Batch, mean_loss
@@ -164,8 +143,8 @@ def run(
         k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()
     }
     runs: dict[str, list[float]] = {}
-    if path.is_file():
-        saved = json.loads(path.read_text())
+    saved = files.read_json(path)
+    if saved is not None:
         if saved.get("settings") == settings:
             runs = saved["runs"]
         else:
@@ -185,10 +164,8 @@ def run(
             f"[{i}/{len(jobs)}] {name}: done in {time.perf_counter() - t0:.0f}s, best lr 2^{best} "
             f"(val {min(runs[name]):.3f}; total {time.perf_counter() - t_start:.0f}s)"
         )
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1))
-        tmp.replace(path)  # atomic: an interrupted sweep never leaves a torn cache
+        # atomic: an interrupted sweep never leaves a torn cache
+        files.write_json(path, {"settings": settings, "runs": runs})
     return runs
 
 
@@ -252,48 +229,3 @@ def plot(cfg: TransferConfig, runs: dict[str, list[float]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m experiments.mup_transfer",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: standard mode only, 4 learning rates, 30 steps (~2 min)",
-    )
-    ap.add_argument(
-        "--out",
-        type=Path,
-        default=Path("runs/mup_transfer"),
-        help="output directory (default runs/mup_transfer)",
-    )
-    ap.add_argument("--plot", type=Path, help="also write the plot here (a committed figure)")
-    args = ap.parse_args(argv)
-    cfg = QUICK if args.quick else TransferConfig()
-    t0 = time.perf_counter()
-    runs = run(cfg, args.out)
-    best = optima(cfg, runs)
-    plot(cfg, runs, args.out / "mup_transfer.png")
-    if args.plot:
-        plot(cfg, runs, args.plot)
-    wall = round(time.perf_counter() - t0, 1)
-    (args.out / "optimum.json").write_text(
-        json.dumps({"settings": dataclasses.asdict(cfg), "wall_s": wall, "optima": best}, indent=1)
-    )
-    print(f"\nbest learning rate per width (log2), spread in grid steps; {wall}s:")
-    print(f"{'param/mode':18s} " + " ".join(f"{w:>6d}" for w in cfg.widths) + "  spread")
-    for name, b in best.items():
-        print(
-            f"{name:18s} "
-            + " ".join(f"{b['best_log2_lr'][str(w)]:>6d}" for w in cfg.widths)
-            + f"  {b['spread_grid_steps']}"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
