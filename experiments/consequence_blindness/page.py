@@ -96,6 +96,30 @@ def plot_fib(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _fib_per_seed(results: dict) -> list[str]:
+    """Per regime, every seed's z1 and z2 MSE, g2 gain and channel gain, and the seeds where
+    g1 gave up on z1."""
+    lines = []
+    var_z1 = float(np.var(results["z1"]))
+    for regime in REGIMES:
+        runs = [r for r in results["runs"] if r["regime"] == regime]
+        gave_up = [r["seed"] for r in runs if r["z1_mse"] > 0.1 * var_z1]
+        lines.append(
+            f"\n{regime}, per seed: z1 MSE "
+            + " ".join(f"{r['z1_mse']:.3g}" for r in runs)
+            + "; z2 MSE "
+            + " ".join(f"{r['z2_mse']:.3g}" for r in runs)
+            + "; g2 gain "
+            + " ".join(f"{r['g2_gain']:.3g}" for r in runs)
+            + "; channel gain "
+            + " ".join(f"{r['gain']:.3g}" for r in runs)
+            + f". Seeds where g1 gave up on z1 (z1 MSE > 10% of var z1 = {var_z1:.3g}): "
+            + (", ".join(map(str, gave_up)) if gave_up else "none")
+            + "."
+        )
+    return lines
+
+
 def report_fib(results: dict) -> str:
     cfg, s = results["config"], results["summary"]
     lines = [
@@ -120,23 +144,7 @@ def report_fib(results: dict) -> str:
             f"{sum(p < 0.01 for p in ps)}/{len(ps)} |"
         )
     d = results["live_minus_stopped"]
-    var_z1 = float(np.var(results["z1"]))
-    for regime in REGIMES:
-        runs = [r for r in results["runs"] if r["regime"] == regime]
-        gave_up = [r["seed"] for r in runs if r["z1_mse"] > 0.1 * var_z1]
-        lines.append(
-            f"\n{regime}, per seed: z1 MSE "
-            + " ".join(f"{r['z1_mse']:.3g}" for r in runs)
-            + "; z2 MSE "
-            + " ".join(f"{r['z2_mse']:.3g}" for r in runs)
-            + "; g2 gain "
-            + " ".join(f"{r['g2_gain']:.3g}" for r in runs)
-            + "; channel gain "
-            + " ".join(f"{r['gain']:.3g}" for r in runs)
-            + f". Seeds where g1 gave up on z1 (z1 MSE > 10% of var z1 = {var_z1:.3g}): "
-            + (", ".join(map(str, gave_up)) if gave_up else "none")
-            + "."
-        )
+    lines += _fib_per_seed(results)
     lines += [
         "",
         "Mean [95% bootstrap interval over seeds]. Channel gain = z2 MSE of the best affine map "

@@ -73,6 +73,7 @@ def plot(results: dict, folder: Path) -> list[str]:
 
 
 def report(results: dict, figure_prefix: str) -> str:
+    """The page (figure links start with ``figure_prefix``)."""
     cfg, meta = results["config"], results["meta"]
     lines = [
         "# HI-ADS unit test",
@@ -107,6 +108,15 @@ def report(results: dict, figure_prefix: str) -> str:
         "at the end | seeds ever cooperating | verdict | final per seed |",
         "|---|---|---|---|---|---|---|",
     ]
+    lines += _setting_rows(results)
+    lines += _verdicts(results)
+    lines += [f"![HI-ADS unit test]({figure_prefix}{FIGURE})", ""]
+    return "\n".join(lines)
+
+
+def _setting_rows(results: dict) -> list[str]:
+    """One table row per setting: final cooperation, seeds cooperating, verdict."""
+    lines = []
     for row in results["rows"]:
         s = row["setting"]
         per_seed = " ".join(f"{x:.2f}" for x in row["final_per_seed"])
@@ -117,6 +127,12 @@ def report(results: dict, figure_prefix: str) -> str:
             f"{row['seeds_ever_cooperating']}/{len(row['final_per_seed'])} | {row['verdict']} "
             f"| {per_seed} |"
         )
+    return lines
+
+
+def _verdicts(results: dict) -> list[str]:
+    """The excess over each swapping twin, the sentences per learner, the controls."""
+    lines: list[str] = []
     lines += [
         "",
         "Excess cooperation over the swapping twin (same learner and PBT interval, environment "
@@ -140,8 +156,7 @@ def report(results: dict, figure_prefix: str) -> str:
         + ".",
         "",
     ]
-    lines += [f"![HI-ADS unit test]({figure_prefix}{FIGURE})", ""]
-    return "\n".join(lines)
+    return lines
 
 
 PAGE = epilogue.Page(

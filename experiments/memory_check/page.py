@@ -19,6 +19,29 @@ def _load_line(meta: dict[str, Any]) -> str:
     return load_summary(env(meta["load_end"]), env(meta["load_start"]))
 
 
+def _case_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """One table row per case: XLA's and the planner's GiB, their ratio, the compile cost."""
+    lines = []
+    for r in rows:
+        c = r["case"]
+        per = c["batch_size"] // DEVICES // c["microbatches"]
+        control = "" if c.get("fsdp_gather", True) else " (control: no per-layer gather)"
+        head = (
+            f"| {c['size']}{control} | {c['mesh']} | {c['microbatches']} | {c['remat']} | {per} |"
+        )
+        if "error" in r:
+            lines.append(f"{head} not compiled here: {r['error']} | | | | | | | | |")
+            continue
+        x, p = r["xla"], r["compare"]
+        lines.append(
+            f"{head} {x['argument'] / GIB:.3f} | {p['planner_state'] / GIB:.3f} | "
+            f"{x['temp'] / GIB:.3f} | {x['peak'] / GIB:.3f} | {p['planner_total'] / GIB:.3f} | "
+            f"{p['ratio']:.2f} | {'yes' if p['agrees'] else '**NO**'} | "
+            f"{r['compile_wall_s']:.0f} / {r['compile_cpu_s']:.0f} | {r['max_rss_gib']:.1f} |"
+        )
+    return lines
+
+
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# Memory planner vs XLA",
@@ -42,23 +65,7 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "within 25% | compile s (wall / CPU) | compile RSS GiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        c = r["case"]
-        per = c["batch_size"] // DEVICES // c["microbatches"]
-        control = "" if c.get("fsdp_gather", True) else " (control: no per-layer gather)"
-        head = (
-            f"| {c['size']}{control} | {c['mesh']} | {c['microbatches']} | {c['remat']} | {per} |"
-        )
-        if "error" in r:
-            lines.append(f"{head} not compiled here: {r['error']} | | | | | | | | |")
-            continue
-        x, p = r["xla"], r["compare"]
-        lines.append(
-            f"{head} {x['argument'] / GIB:.3f} | {p['planner_state'] / GIB:.3f} | "
-            f"{x['temp'] / GIB:.3f} | {x['peak'] / GIB:.3f} | {p['planner_total'] / GIB:.3f} | "
-            f"{p['ratio']:.2f} | {'yes' if p['agrees'] else '**NO**'} | "
-            f"{r['compile_wall_s']:.0f} / {r['compile_cpu_s']:.0f} | {r['max_rss_gib']:.1f} |"
-        )
+    lines += _case_rows(rows)
     controls = [r for r in rows if "error" not in r and not r["case"].get("fsdp_gather", True)]
     done = [r for r in rows if "error" not in r and r["case"].get("fsdp_gather", True)]
     ok = sum(r["compare"]["agrees"] for r in done)

@@ -161,15 +161,13 @@ def _escape(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def report(results: dict[str, Any], figure_prefix: str) -> str:
-    cfg, meta, floor = results["config"], results["meta"], results["floor"]
-    G = cfg["generations"] - 1
+def _header(results: dict[str, Any]) -> list[str]:
+    """Title, how the page was written, and the run record."""
+    meta = results["meta"]
     load_b = ", ".join(f"{x:.1f}" for x in meta["load_before"])
     load_a = ", ".join(f"{x:.1f}" for x in meta["load_after"])
     n_models = len(results["records"])
-    epochs = cfg["steps"] * cfg["batch_size"] / cfg["pool_windows"]
-    first_half, second_half = held_out_halves()
-    lines = [
+    return [
         "# Training on self-generated text over generations",
         "",
         "Written by `python -m experiments.self_training --publish`; every number below comes "
@@ -188,6 +186,16 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
         "less so); JAX "
         f"{meta['jax']} on {meta['backend']}; {meta['date']}",
         "",
+    ]
+
+
+def _setup(results: dict[str, Any], figure_prefix: str) -> list[str]:
+    """What was trained and measured, and the figure."""
+    cfg = results["config"]
+    G = cfg["generations"] - 1
+    epochs = cfg["steps"] * cfg["batch_size"] / cfg["pool_windows"]
+    first_half, second_half = held_out_halves()
+    return [
         "## Setup",
         "",
         f"Byte-level GPT of {results['params']} parameters, d_model {cfg['d_model']}, "
@@ -222,13 +230,20 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
         "",
         f"![metrics over generations]({figure_prefix}{FIGURE})",
         "",
+    ]
+
+
+def _last_generation(results: dict[str, Any], all_series: dict[str, Any]) -> list[str]:
+    """The table of every metric at the last generation, and the human sample's."""
+    cfg, floor = results["config"], results["floor"]
+    G = cfg["generations"] - 1
+    lines = [
         f"## Generation {G} (mean [min, max] over seeds)",
         "",
         "| mode | mix | " + " | ".join(TABLE_KEYS) + " |",
         "|---|---|" + "---|" * len(TABLE_KEYS),
     ]
-    all_series = {k: series(results, k) for k in TABLE_KEYS}
-    first_mode, first_mix = cfg["modes"][0], cfg["mixes"][0]
+    first_mix = cfg["mixes"][0]
     for mode in cfg["modes"]:
         gen0 = [_band(all_series[k][(mode, first_mix)][0]) for k in TABLE_KEYS]
         lines.append(f"| {mode} | generation 0 | " + " | ".join(gen0) + " |")
@@ -237,8 +252,14 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
             lines.append(f"| {mode} | {mix:g} | " + " | ".join(cells) + " |")
     human = [f"{floor[k]:.3f}" if k in floor else "–" for k in TABLE_KEYS]
     lines += ["| human sample | – | " + " | ".join(human) + " |", ""]
+    return lines
 
-    lines += ["## What happened", ""]
+
+def _what_happened(results: dict[str, Any], all_series: dict[str, Any]) -> list[str]:
+    """The changes over generations per mode and mix, then the comparisons."""
+    cfg = results["config"]
+    G = cfg["generations"] - 1
+    lines = ["## What happened", ""]
     for mode in cfg["modes"]:
         for key, what in (
             ("val_loss", "held-out human loss"),
@@ -255,6 +276,16 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
             lines.append(
                 f"- **{mode}**, {what}, change from generation 0 to {G}: " + "; ".join(parts) + "."
             )
+    return lines + _comparisons(results, all_series)
+
+
+def _comparisons(results: dict[str, Any], all_series: dict[str, Any]) -> list[str]:
+    """Mode against mode and mix against mix at the last generation, the samples against the
+    human sample, and the direction summary."""
+    cfg, floor = results["config"], results["floor"]
+    G = cfg["generations"] - 1
+    first_mode = cfg["modes"][0]
+    lines: list[str] = []
     if len(cfg["modes"]) > 1:
         other = cfg["modes"][1]
         lines.append("")
@@ -299,6 +330,14 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
         "## Samples (seed 0, first sampled rows; ⏎ marks a newline)",
         "",
     ]
+    return lines
+
+
+def _samples(results: dict[str, Any]) -> list[str]:
+    """Seed 0's first sampled rows at generation 0 and at the last generation."""
+    cfg = results["config"]
+    G = cfg["generations"] - 1
+    lines: list[str] = []
     by = {(r["mode"], r["seed"], r["mix"], r["generation"]): r for r in results["records"]}
     for mode in cfg["modes"][:1]:
         for mix, gen in [(None, 0)] + [(m, G) for m in cfg["mixes"]]:
@@ -307,6 +346,13 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
             lines += [f"{mode}, {label}:", "", "```"]
             lines += [_escape(t) for t in r["examples"]]
             lines += ["```", ""]
+    return lines
+
+
+def _caveats(results: dict[str, Any]) -> list[str]:
+    """What the run does not show."""
+    cfg = results["config"]
+    lines: list[str] = []
     lines += [
         "## What this does not show",
         "",
@@ -330,7 +376,20 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
         "or able to see, the effect of its samples on its successor's data.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
+
+
+def report(results: dict[str, Any], figure_prefix: str) -> str:
+    """The results page (figure links start with ``figure_prefix``)."""
+    all_series = {k: series(results, k) for k in TABLE_KEYS}
+    return "\n".join(
+        _header(results)
+        + _setup(results, figure_prefix)
+        + _last_generation(results, all_series)
+        + _what_happened(results, all_series)
+        + _samples(results)
+        + _caveats(results)
+    )
 
 
 PAGE = epilogue.Page(
