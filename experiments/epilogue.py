@@ -43,6 +43,35 @@ class Page:
     local_json: str | None = None  # the results' name inside --out (None: json_name)
 
 
+def report_page(
+    name: str,
+    render: Callable[[Any, str], str],
+    plot: Callable[[Any, Path], list[str]] | None = None,
+) -> Page:
+    """The usual page: ``results.json`` and ``report.md`` in the experiment's --out, published
+    as ``results/{name}.json`` and ``results/{name}.md`` with its figures in docs/figures."""
+    return Page(f"{name}.json", f"{name}.md", render, plot, local_json="results.json")
+
+
+def results_page(
+    name: str,
+    render: Callable[[Any, str], str],
+    plot: Callable[[Any, Path], list[str]] | None = None,
+) -> Page:
+    """A page kept under its own name everywhere: ``{name}.json``, ``{name}.md`` and its
+    figures side by side, in --out as in results/."""
+    return Page(
+        f"{name}.json", f"{name}.md", render, plot, figures="results", local_page=f"{name}.md"
+    )
+
+
+def page_at(path: Path, render: Callable[[Any, str], str]) -> Page:
+    """A page without figures written where the user asked, ``path``, its JSON beside it
+    (``path`` with ``.json``)."""
+    path = Path(path)
+    return Page(path.with_suffix(".json").name, path.name, render, local_page=path.name)
+
+
 def add_flags(p: argparse.ArgumentParser, page_names: str) -> None:
     """``--publish`` and ``--from-json``, spelled the same in every experiment."""
     p.add_argument(

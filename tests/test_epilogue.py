@@ -72,3 +72,36 @@ def test_flags_are_spelled_once():
     epilogue.add_flags(p, "results/toy.md")
     args = p.parse_args(["--publish", "--from-json", "r.json"])
     assert args.publish and args.from_json == Path("r.json")
+
+
+def test_report_page_keeps_the_local_names_and_publishes_under_its_own(tmp_path):
+    page = epilogue.report_page("toy", PAGE.render, _plot)
+    epilogue.finish(page, {"x": 2}, tmp_path / "out", publish=True, root=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "fig.png", "report.md", "results.json",
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "results" / "toy.json").read_text()) == {"x": 2}
+    assert "![fig](../docs/figures/fig.png)" in (tmp_path / "results" / "toy.md").read_text()
+
+
+def test_results_page_and_page_at_keep_their_own_names(tmp_path):
+    beside = epilogue.results_page("toy", PAGE.render, _plot)
+    epilogue.finish(beside, {"x": 3}, tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["fig.png", "toy.json", "toy.md"]
+    at = epilogue.page_at(tmp_path / "b" / "plan.md", lambda r, prefix: f"x = {r['x']}\n")
+    epilogue.finish(at, {"x": 4}, tmp_path / "b")
+    assert (tmp_path / "b" / "plan.md").read_text() == "x = 4\n"
+    assert json.loads((tmp_path / "b" / "plan.json").read_text()) == {"x": 4}
+
+
+def test_redrawing_writes_no_results_into_a_new_folder(tmp_path):
+    written = epilogue.finish(PAGE, {"x": 7}, tmp_path / "new" / "out", write_results=False)
+    assert [p.name for p in written] == ["fig.png", "report.md"]
+    assert not (tmp_path / "new" / "out" / "toy.json").exists()
+
+
+def test_from_json_alone_for_commands_without_a_page_to_publish():
+    p = cli.parser("prog", "doc")
+    epilogue.add_from_json_flag(p, "a sweep's JSON")
+    assert "a sweep's JSON" in p.format_help() and "--publish" not in p.format_help()
+    assert p.parse_args(["--from-json", "s.json"]).from_json == Path("s.json")

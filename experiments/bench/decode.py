@@ -145,9 +145,4 @@ def render(record: dict, figure_prefix: str = "") -> str:
 
 def page(out: Path) -> epilogue.Page:
     """The page ``out`` and its JSON beside it (``out`` with ``.json``)."""
-    return epilogue.Page(
-        json_name=out.with_suffix(".json").name,
-        page_name=out.name,
-        render=render,
-        local_page=out.name,
-    )
+    return epilogue.page_at(out, render)

@@ -223,10 +223,7 @@ def page(task: str) -> epilogue.Page:
         draw(results, Path(folder) / figure)
         return [figure]
 
-    return epilogue.Page(
-        json_name=f"consequence_blindness_{task}.json",
-        page_name=f"consequence_blindness_{task}.md",
-        render=lambda results, prefix: full_report(task, results, prefix + figure),
-        plot=plot,
-        local_json="results.json",
-    )
+    def render(results: dict, figure_prefix: str) -> str:
+        return full_report(task, results, figure_prefix + figure)
+
+    return epilogue.report_page(f"consequence_blindness_{task}", render, plot)

@@ -226,9 +226,4 @@ def run_meta(command: str, t0: float, load_start: Sequence[float]) -> dict[str, 
 
 def page(report: Path) -> epilogue.Page:
     """The page ``report`` and its JSON beside it (``report`` with ``.json``)."""
-    return epilogue.Page(
-        json_name=report.with_suffix(".json").name,
-        page_name=report.name,
-        render=lambda doc, prefix: render(doc, doc["meta"]),
-        local_page=report.name,
-    )
+    return epilogue.page_at(report, lambda doc, prefix: render(doc, doc["meta"]))

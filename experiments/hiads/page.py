@@ -159,10 +159,4 @@ def _verdicts(results: dict) -> list[str]:
     return lines
 
 
-PAGE = epilogue.Page(
-    json_name="hiads.json",
-    page_name="hiads.md",
-    render=report,
-    plot=plot,
-    local_json="results.json",
-)
+PAGE = epilogue.report_page("hiads", report, plot)

@@ -95,9 +95,4 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def page(out: Path) -> epilogue.Page:
     """The page ``out`` and its JSON beside it (``out`` with ``.json``)."""
-    return epilogue.Page(
-        json_name=out.with_suffix(".json").name,
-        page_name=out.name,
-        render=lambda doc, prefix: render(doc["rows"], doc["meta"]),
-        local_page=out.name,
-    )
+    return epilogue.page_at(out, lambda doc, prefix: render(doc["rows"], doc["meta"]))

@@ -266,11 +266,4 @@ def report(results: dict, figure_prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-PAGE = epilogue.Page(
-    json_name="precaching_facts.json",
-    page_name="precaching_facts.md",
-    render=report,
-    plot=plot,
-    figures="results",
-    local_page="precaching_facts.md",
-)
+PAGE = epilogue.results_page("precaching_facts", report, plot)

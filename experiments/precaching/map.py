@@ -317,11 +317,4 @@ def report(results: dict, figure_prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-PAGE = epilogue.Page(
-    json_name="precaching_map.json",
-    page_name="precaching_map.md",
-    render=report,
-    plot=plot,
-    figures="results",
-    local_page="precaching_map.md",
-)
+PAGE = epilogue.results_page("precaching_map", report, plot)

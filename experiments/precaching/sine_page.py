@@ -215,11 +215,6 @@ def report(results: dict[str, Any], figure_prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-PAGE = epilogue.Page(
-    json_name="precaching_sine.json",
-    page_name="precaching_sine.md",
-    render=lambda results, prefix: report(_summarized(results), prefix),
-    plot=plot_page,
-    figures="results",
-    local_page="precaching_sine.md",
+PAGE = epilogue.results_page(
+    "precaching_sine", lambda results, prefix: report(_summarized(results), prefix), plot_page
 )

@@ -392,10 +392,4 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
     )
 
 
-PAGE = epilogue.Page(
-    json_name="self_training.json",
-    page_name="self_training.md",
-    render=report,
-    plot=plot,
-    local_json="results.json",
-)
+PAGE = epilogue.report_page("self_training", report, plot)
