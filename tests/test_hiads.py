@@ -124,19 +124,12 @@ def test_a_short_run_writes_its_page_and_redraws_it_from_its_json(tmp_path, caps
     same page from the saved results without simulating; --publish links the figure from
     results/."""
     out = tmp_path / "run"
-    argv = [
-        "--seeds",
-        "2",
-        "--agents",
-        "5",
-        "--steps",
-        "100",
-        "--only",
-        "reinforce,qlearning_state",
-    ]
+    covering = "reinforce,reinforce_swap,qlearning_state,qlearning_eps_0.1_swap"  # every panel
+    argv = ["--seeds", "2", "--agents", "5", "--steps", "100", "--only", covering]
     assert main([*argv, "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert [r["setting"]["name"] for r in results["rows"]] == ["reinforce", "qlearning_state"]
+    names = [r["setting"]["name"] for r in results["rows"]]
+    assert sorted(names) == sorted(covering.split(","))
     assert results["meta"]["command"].startswith("python -m experiments.hiads --seeds 2")
     report = (out / "report.md").read_text()
     assert (out / "hiads.png").stat().st_size > 0 and "![HI-ADS unit test](hiads.png)" in report

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -350,7 +349,7 @@ def run_grid(
                         "cpu_s": time.process_time() - c0,
                         "examples": [bytes(r).decode("utf-8", "replace") for r in samples[:2]],
                     }
-                    (cell_dir / "record.json").write_text(json.dumps(rec, indent=1))
+                    write_json(cell_dir / "record.json", rec)
                     records.append(rec)
                     done += 1
                     bar.update(
