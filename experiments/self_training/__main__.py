@@ -1,4 +1,4 @@
-"""python -m experiments.self_training: train on self-generated text over generations.
+"""Train on self-generated text over generations (``python -m experiments.self_training``).
 
 Generation 0 trains on human text (the embedded Shakespeare, bytes). Generation k+1 trains a
 fresh model on a pool of windows of which a fraction MIX was sampled from generation k (same
