@@ -174,7 +174,8 @@ def test_planner_agrees_with_xla_on_a_small_sharded_step() -> None:
     """The planner against XLA's buffer assignment of the trainer's real sharded step (8
     simulated devices, abstract shapes only), for two remat policies; the other policy's plan
     is the negative control: it must miss by more than the tolerance."""
-    from experiments.memory_check.check import TOLERANCE, Case, measure_in_subprocess, planned
+    from experiments.memory_check.check import Case, measure_in_subprocess, planned
+    from experiments.memory_plan_page import TOLERANCE
 
     peaks = {}
     for remat in ("none", "full"):

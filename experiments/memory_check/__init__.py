@@ -20,5 +20,6 @@ but fusion decisions (hence temporaries) differ by backend; the check bounds the
 model of what the program holds, not a TPU's exact allocation.
 
 Modules: ``check`` (the cases, XLA's memory analysis in a subprocess, the planner's figures),
-``page`` (the page), ``__main__`` (the command line, and the subprocess's worker).
+``__main__`` (the command line, and the subprocess's worker); the page is
+``experiments.memory_plan_page``, which the scaling report copies.
 """

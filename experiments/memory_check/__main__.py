@@ -13,7 +13,7 @@ from pathlib import Path
 import experiments.memory_check
 from experiments import epilogue
 from experiments.memory_check import check
-from experiments.memory_check.page import page
+from experiments.memory_plan_page import page
 from myojax import cli
 from myojax.provenance import command_line
 

@@ -14,11 +14,9 @@ import sys
 import time
 from typing import Any
 
+from experiments.memory_plan_page import DEVICES, GIB, TOLERANCE
 from myojax.sharding.rules import DEFAULT_MIN_SHARD_SIZE
 
-TOLERANCE = 0.25
-GIB = 2**30
-DEVICES = 32
 SIZES = ("gpt2-117m", "gpt2-345m", "gpt2-762m", "gpt2-1.5b")
 MESHES = ("fsdp=32", "data=4,fsdp=8")
 

@@ -45,7 +45,7 @@ def cpu_large_section(doc: dict[str, Any]) -> list[str]:
 
 
 def memory_section(doc: dict[str, Any]) -> list[str]:
-    from experiments.memory_check.page import render
+    from experiments.memory_plan_page import render
 
     page = render(doc["rows"], doc["meta"]).splitlines()
     return [
