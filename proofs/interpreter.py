@@ -1,6 +1,7 @@
-"""The abstract interpreter: walks a jaxpr equation by equation with ``proofs.rules``, descends
-into nested jaxprs (jit, closed_call, remat, custom_jvp/vjp, cond) and solves ``scan`` by a
-fixed point over the carry, so one analysis covers every number of iterations.
+"""The abstract interpreter: walks a jaxpr equation by equation with ``proofs.rules``; the
+control-flow rules (``proofs.rules.control_flow``) descend into nested jaxprs through it (jit,
+closed_call, remat, custom_jvp/vjp, cond) and solve ``scan`` by a fixed point over the carry, so
+one analysis covers every number of iterations.
 
 It also records two kinds of events, each with the equation's primitive and user source line:
 
@@ -18,16 +19,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from jax._src import core, source_info_util
 
 from proofs import lattice, zones
 from proofs.lattice import AVal
-from proofs.rules import RULES, Unsupported, const_aval, literal_aval, remap
-
-MAX_FIXPOINT_ITERATIONS = 12  # widening starts half-way
+from proofs.rules import HIGHER_ORDER, RULES
+from proofs.rules.base import Unsupported
 
 
 class CannotAnalyse(Exception):
@@ -110,6 +111,18 @@ class Analysis:
             "correction on the attention grid's s = t entries)",
         )
 
+    def evaluate(self, jaxpr: core.ClosedJaxpr | core.Jaxpr, args: Sequence[AVal]) -> list[AVal]:
+        return eval_closed(jaxpr, args, self)
+
+    @contextlib.contextmanager
+    def iterating(self) -> Iterator[None]:
+        """Events recorded inside are not final (a scan's passes before its fixed point)."""
+        self.final_depth += 1
+        try:
+            yield
+        finally:
+            self.final_depth -= 1
+
     def locate(self, eqn: core.JaxprEqn) -> str:
         """The equation's user source line, or that of the nearest enclosing equation (the
         bodies of library functions such as jnp.sort carry no user frame)."""
@@ -151,17 +164,17 @@ def _same_size(a: Any, b: Any) -> bool:
 
 # ---- evaluation ---------------------------------------------------------------------------------
 
-HigherOrder = Callable[[core.JaxprEqn, Sequence[AVal], Analysis], list[AVal]]
-HIGHER_ORDER: dict[str, HigherOrder] = {}
+
+def literal_aval(value: Any, rank: int) -> AVal:
+    return lattice.constant(rank, np.asarray(value).item())
 
 
-def higher_order(*names: str) -> Callable[[HigherOrder], HigherOrder]:
-    def register(fn: HigherOrder) -> HigherOrder:
-        for n in names:
-            HIGHER_ORDER[n] = fn
-        return fn
-
-    return register
+def const_aval(value: Any) -> AVal:
+    """A closed-over concrete array: independent of δ; a constant if all elements agree."""
+    arr = np.asarray(value)
+    if arr.size and arr.size <= 1 << 20 and np.all(arr == arr.flat[0]):
+        return lattice.constant(arr.ndim, arr.flat[0].item())
+    return lattice.unknown(arr.ndim)
 
 
 def eval_jaxpr(
@@ -199,23 +212,23 @@ def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: 
     an.equations_seen += 1
     an.index = index
     try:
+        if name not in RULES:
+            raise CannotAnalyse(name, an.locate(eqn), "no transfer rule")
         if name in HIGHER_ORDER:
             an.path.append(f"{name}#{index}")
             an.where.append(location(eqn))
             try:
-                outs = HIGHER_ORDER[name](eqn, ins, an)
+                outs = RULES[name](eqn, ins, an)
             finally:
                 an.path.pop()
                 an.where.pop()
-        elif name in RULES:
+        else:
             outs = RULES[name](eqn, ins, an)
             if any(a.routed for a in ins):  # shadow run: the same rule on the routed part only
                 shadow = RULES[name](
                     eqn, [a.with_(dep=a.routed, routed=zones.BOTTOM) for a in ins], an.quiet()
                 )
                 outs = [o.with_(routed=zones.union(o.routed, r.dep)) for o, r in zip(outs, shadow)]
-        else:
-            raise CannotAnalyse(name, an.locate(eqn), "no transfer rule")
     except Unsupported as e:
         raise CannotAnalyse(name, an.locate(eqn), str(e)) from e
     except (ValueError, TypeError, KeyError, IndexError, core.InconclusiveDimensionOperation) as e:
@@ -236,88 +249,3 @@ def eval_equation(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis, index: 
 
 def _local(av: AVal) -> bool:
     return all(lattice.is_local(z, av.rank) for z in av.dep)
-
-
-# ---- nested jaxprs ------------------------------------------------------------------------------
-
-
-@higher_order("jit", "pjit")
-def _jit(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
-    return eval_closed(eqn.params["jaxpr"], ins, an)
-
-
-@higher_order("closed_call", "core_call", "custom_jvp_call", "custom_vjp_call")
-def _call(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
-    # A custom_jvp/vjp call left in a JVP jaxpr is not differentiated there: its values are
-    # those of call_jaxpr, so analysing call_jaxpr is exact.
-    return eval_closed(eqn.params["call_jaxpr"], ins, an)
-
-
-@higher_order("remat2", "checkpoint")
-def _remat(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
-    return eval_closed(eqn.params["jaxpr"], ins, an)  # remat only changes what is stored
-
-
-@higher_order("cond")
-def _cond(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
-    """Either branch may run: join them; a δ-dependent branch index taints every output."""
-    index, *args = ins
-    results = [eval_closed(b, args, an) for b in eqn.params["branches"]]
-    outs = [_join_all(vals) for vals in zip(*results)]
-    if index.dep:
-        anywhere = zones.project(index.dep, range(index.rank))
-        routed = zones.project(index.routed, range(index.rank))
-        outs = [
-            o.with_(dep=zones.union(o.dep, anywhere), routed=zones.union(o.routed, routed))
-            for o in outs
-        ]
-    return outs
-
-
-def _join_all(vals: Sequence[AVal]) -> AVal:
-    out = vals[0]
-    for v in vals[1:]:
-        out = lattice.join(out, v)
-    return out
-
-
-def _drop_leading(av: AVal) -> AVal:
-    """xs[i] for an unknown iteration i: ∃ over the stacked axis."""
-    return remap(av, {a: a - 1 for a in range(1, av.rank)}, av.rank - 1)
-
-
-def _add_leading(av: AVal) -> AVal:
-    """ys stacked over iterations: every iteration satisfies the fixed point, so a new
-    unconstrained leading axis is sound."""
-    return remap(av, {a: a + 1 for a in range(av.rank)}, av.rank + 1).with_(index=None)
-
-
-@higher_order("scan")
-def _scan(eqn: core.JaxprEqn, ins: Sequence[AVal], an: Analysis) -> list[AVal]:
-    """Least fixed point over the carry; independent of ``length`` (every depth at once)."""
-    body: core.ClosedJaxpr = eqn.params["jaxpr"]
-    n_consts, n_carry = eqn.params["num_consts"], eqn.params["num_carry"]
-    consts, init, xs = (
-        ins[:n_consts],
-        list(ins[n_consts : n_consts + n_carry]),
-        ins[n_consts + n_carry :],
-    )
-    slices = [_drop_leading(x) for x in xs]
-    carry = init
-    an.final_depth += 1
-    try:
-        for iteration in range(MAX_FIXPOINT_ITERATIONS):
-            outs = eval_closed(body, [*consts, *carry, *slices], an)
-            joined = [lattice.join(c, o) for c, o in zip(carry, outs[:n_carry])]
-            if joined == carry:
-                break
-            if iteration >= MAX_FIXPOINT_ITERATIONS // 2:
-                joined = [lattice.widen(c, j) for c, j in zip(carry, joined)]
-            carry = joined
-        else:
-            raise Unsupported("scan carry did not reach a fixed point")
-    finally:
-        an.final_depth -= 1
-    outs = eval_closed(body, [*consts, *carry, *slices], an)  # the converged pass: recorded
-    assert all(lattice.join(c, o) == c for c, o in zip(carry, outs[:n_carry]))
-    return [*carry, *(_add_leading(y) for y in outs[n_carry:])]

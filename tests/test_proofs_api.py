@@ -10,7 +10,7 @@ import pytest
 
 import proofs
 from myojax.attention import GRADIENT_SPECS, GradientSpec, causal_attention, project_qkv
-from proofs.fuzz import finest, measure
+from proofs.fuzz.differential import finest, measure
 
 T, D = 6, 4
 rng = np.random.default_rng(0)

@@ -1,4 +1,6 @@
-"""proofs.interpreter: nested jaxprs, the scan fixed point, events and refusals."""
+"""proofs.interpreter: events (where positions first mix, sums that no diagonal route reaches),
+refusals, routed dependencies, and the abstract values of literals and constants. The nested
+jaxprs' rules are tested in test_proofs_rules_control_flow.py."""
 
 from __future__ import annotations
 
@@ -7,85 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from proofs import zones
-from proofs.interpreter import Analysis, CannotAnalyse, eval_closed
-from proofs.lattice import Position, classify, unknown
-from proofs.zones import U
-
-T, D = 5, 3
-X = np.random.default_rng(1).normal(size=(T, D)).astype(np.float32)
-
-
-def analyse(f, *args, allowed=frozenset()):
-    closed = jax.make_jaxpr(f)(*args)
-    ins = [unknown(np.ndim(a)) for a in args]
-    ins[0] = unknown(np.ndim(args[0]), zones.region(zones.eq(U, 0)))
-    an = Analysis(T, frozenset(allowed))
-    return eval_closed(closed, ins, an), an
-
-
-def verdict(f, *args, **kw) -> Position:
-    (out, *_), _ = analyse(f, *args, **kw)
-    return classify(out.dep)
-
-
-def past_sum(x):
-    return jnp.tril(jnp.ones((T, T))) @ x
-
-
-def test_jit_and_closed_call_are_entered():
-    assert verdict(jax.jit(past_sum), X) == Position.PAST
-    assert verdict(jax.jit(lambda x: jnp.sin(x)), X) == Position.SAME
-
-
-def test_remat_is_entered():
-    assert verdict(jax.checkpoint(past_sum), X) == Position.PAST
-    assert verdict(jax.checkpoint(jnp.tanh), X) == Position.SAME
-
-
-def test_custom_jvp_and_vjp_calls_are_analysed_by_their_primal_jaxpr():
-    @jax.custom_jvp
-    def f(x):
-        return past_sum(x)
-
-    f.defjvp(lambda p, t: (f(p[0]), t[0]))  # a (wrong) jvp rule: not what is analysed
-
-    @jax.custom_vjp
-    def g(x):
-        return x * 2.0
-
-    g.defvjp(lambda x: (g(x), None), lambda _, ct: (ct,))
-    assert verdict(f, X) == Position.PAST
-    assert verdict(g, X) == Position.SAME
-
-
-def test_cond_joins_branches():
-    f = lambda x, p: jax.lax.cond(p, past_sum, jnp.tanh, x)
-    assert verdict(f, X, True) == Position.PAST
-
-
-def test_scan_fixed_point_covers_every_length():
-    """A carry that moves one position per step reaches every past position — for any
-    number of steps, so the fixed point must widen beyond 'same-or-one-back'."""
-
-    def shift_down(c, _):
-        return jnp.concatenate([jnp.zeros((1, D)), c[:-1]]) + c, None
-
-    for length in (1, 3):
-        f = lambda x, n=length: jax.lax.scan(shift_down, x, None, length=n)[0]
-        (out, *_), _ = analyse(f, X)
-        assert classify(out.dep) == Position.PAST
-        assert zones.contains(out.dep, {0: 4, U: 0})  # 4 steps back: needs the fixed point
-
-
-def test_scan_with_local_body_stays_local_and_ys_are_stacked():
-    def body(c, x_l):
-        return jnp.tanh(c) + x_l, c * 2.0
-
-    f = lambda x: jax.lax.scan(body, x, jnp.broadcast_to(x, (2, T, D)))
-    (carry, ys), _ = analyse(f, X)
-    assert classify(carry.dep) == Position.SAME
-    assert classify(ys.dep, axis=1) == Position.SAME  # [layers, T, D]: positions on axis 1
+from proofs.interpreter import Analysis, CannotAnalyse, const_aval, literal_aval
+from tests.proofs_rule_checks import T, X, analyse
 
 
 def test_mix_event_names_the_first_mixing_equation():
@@ -113,8 +38,24 @@ def test_routed_dependency_follows_only_diagonal_routes():
     causal = lambda x: jnp.sum(
         jnp.where(jnp.tril(jnp.ones((T, T), bool))[:, :, None], x[None] * x[:, None], 0.0), 1
     )
-    (routed, *_), _ = analyse(eye, X)
-    (plain, *_), an = analyse(causal, X)
+    routed, _ = analyse(eye, X)
+    plain, an = analyse(causal, X)
     assert routed.routed and not plain.routed
     blind = an.first("blind", final_only=True)
     assert blind is not None and blind.primitive == "reduce_sum"
+
+
+def test_events_inside_an_iteration_are_not_final():
+    an = Analysis(T)
+    causal = jax.make_jaxpr(lambda x: jnp.cumsum(x, axis=0))(X).eqns[0]
+    with an.iterating():
+        an.contraction(causal, [T], routed=False)
+    an.contraction(causal, [T], routed=False)
+    assert [e.final for e in an.events] == [False, True]
+    assert an.first("blind", final_only=True) is an.events[1]
+
+
+def test_constants_are_constant_only_when_every_element_agrees():
+    assert const_aval(np.full((3, 2), 2.0)).const == 2.0
+    assert const_aval(np.arange(3.0)).const is None
+    assert literal_aval(np.float32(1.5), 0).const == 1.5

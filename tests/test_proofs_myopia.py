@@ -1,5 +1,5 @@
-"""proofs.myopia: the model-level proofs, the CLI and the soundness cross-check against the
-numerically measured Jacobian ∂L_t/∂δ^l_s."""
+"""proofs.myopia: the model-level proofs, the command (python -m proofs.myopia) and the soundness
+cross-check against the numerically measured Jacobian ∂L_t/∂δ^l_s."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from myojax import cli
 from myojax.config import ModelConfig
 from myojax.model import GPT
 from proofs import rules, zones
 from proofs.lattice import Position, classify
-from proofs.myopia import Target, analyse, load_mutants, main, prove
+from proofs.myopia import Target, analyse, load_mutants, prove
+from proofs.myopia.__main__ import main
 from proofs.trace import trace_jvp
 from proofs.zones import U
 
@@ -106,10 +108,25 @@ def test_remat_variants_are_proven_too():
 def test_cli_help_and_usage_errors(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])
-    assert e.value.code == 0 and "exit status" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as e:
-        main(["--mutant", "no_such_mutant"])
-    assert e.value.code == 2
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "exit status" in out
+    # the model flags are generated from ModelConfig, spelled as in every other command
+    for flag in ("--vocab-size", "--seq-len", "--d-model", "--n-layers", "--n-heads", "--remat"):
+        assert flag in out
+    assert cli.run(main, ["--mutant", "no_such_mutant"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown mutant 'no_such_mutant'") and err.count("\n") == 1
+    assert cli.run(main, ["--mode", "myopic", "--n-heads", "3", "--d-model", "8"]) == 2
+    assert "n_heads" in capsys.readouterr().err  # the config's own validation, one line
+
+
+def test_model_flags_reach_the_certificate(tmp_path):
+    argv = ["--mode", "myopic", "--out", str(tmp_path), *SMALL, "--remat", "full"]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "myopic.json").read_text())["config"]
+    assert (config["d_model"], config["n_layers"], config["seq_len"]) == (8, 2, 16)
+    assert config["remat"] == "full" and config["gradient_mode"] == "myopic"
+    assert config["param_dtype"] == config["compute_dtype"] == "float32"
 
 
 # ---- soundness cross-check -----------------------------------------------------------------------

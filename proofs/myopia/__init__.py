@@ -1,9 +1,10 @@
-"""Prove, for every sequence length at once, that myopic gradients carry no cross-position
-contributions — or say precisely where they do.
+"""The model-level prover of myopia, for every sequence length at once.
 
-    python -m proofs.myopia --mode myopic            # exit 0: proven, certificate written
-    python -m proofs.myopia --mode standard          # exit 1: causal only (reported)
-    python -m proofs.myopia --mutant stop_k_only     # exit 1: first equation where positions mix
+Myopic gradients carry no cross-position contributions, or the certificate says precisely where
+they do.
+
+``prove(target, config)`` returns the certificate, ``certificate_text`` / ``write_certificate``
+write it (deterministic bytes), ``summary`` prints it; ``python -m proofs.myopia`` is the command.
 
 The analysed program is ``jax.jvp`` of the per-position losses with respect to the layer probes
 (``proofs.trace``), with a symbolic T; ``proofs.interpreter`` interprets it abstractly. The myopic
@@ -17,20 +18,19 @@ property has two parts (README: "What is proven"):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 from jax._src import core
 
-from myojax.config import GRADIENT_MODES, REMAT_POLICIES, ModelConfig
+from myojax import files
+from myojax.config import ModelConfig
 from proofs.api import ASSUMPTIONS, tangent_input
 from proofs.interpreter import Analysis, CannotAnalyse, Event, eval_closed
 from proofs.lattice import AVal, Position, classify, describe, unknown
@@ -47,6 +47,13 @@ def certificate_text(cert: dict[str, Any]) -> str:
     """The certificate as written: deterministic (no timings)."""
     kept = {k: v for k, v in cert.items() if k not in VOLATILE}
     return json.dumps(kept, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_certificate(target: Target, cert: dict[str, Any], out: Path) -> Path:
+    """Write ``cert`` as ``out/<target name>.json`` (atomically) and return the path."""
+    path = out / f"{target.name}.json"
+    files.write_text(path, certificate_text(cert))
+    return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +74,14 @@ class Target:
 
 
 def load_mutants() -> dict[str, tuple[Forward, str]]:
+    """The deliberately broken variants of ``tests/mutants.py``: name -> (forward, what the
+    verifier must report)."""
     try:
         from tests.mutants import MUTANTS
     except ImportError as e:  # the mutants live with the tests, importable from the repo root
-        raise SystemExit(f"cannot import tests.mutants (run from the repository root): {e}") from e
+        raise RuntimeError(
+            f"cannot import tests.mutants (run from the repository root): {e}"
+        ) from e
     return MUTANTS
 
 
@@ -128,13 +139,13 @@ def _event(e: Event | None) -> dict[str, str] | None:
     return None if e is None else e.to_json()
 
 
-def _weakest(runs: dict[str, Run], holds: Any) -> tuple[bool, list[str], Run]:
+def _weakest(runs: dict[str, Run], holds: Callable[[Run], bool]) -> Property:
     """Whether a property holds, with the fewest assumptions that prove it."""
     for key in ("none", "no_overflow"):
         if holds(runs[key]):
             used = ["finite", *sorted(runs[key].analysis.used & {"no_overflow"})]
-            return True, used if key != "none" else ["finite"], runs[key]
-    return False, [], runs["no_overflow"]
+            return Property(True, used if key != "none" else ["finite"], runs[key])
+    return Property(False, [], runs["no_overflow"])
 
 
 def prove(
@@ -147,20 +158,7 @@ def prove(
     t0 = time.perf_counter()
     traced = trace_jvp(target.forward(), config, concrete_t, **trace_options)
     trace_s = time.perf_counter() - t0
-    cert: dict[str, Any] = {
-        "schema": "myojax.proofs.myopia/1",
-        "jax_version": jax.__version__,
-        "target": dataclasses.asdict(target),
-        "config": config.to_dict(),
-        "sequence_length": traced.sequence,
-        "program": {
-            "what": "jax.jvp of myojax.per_position_loss w.r.t. the layer probes [L, T, D], "
-            "all parameters and tokens abstract, dead code removed",
-            "jaxpr_sha256": traced.sha256,
-            "primitives": dict(sorted(_primitive_counts(traced.jaxpr.jaxpr).items())),
-        },
-        "assumptions": {},
-    }
+    cert = _header(target, config, traced)
     try:
         runs = {
             "none": analyse(traced, frozenset()),
@@ -174,62 +172,104 @@ def prove(
         }
         cert["seconds"] = {"trace": trace_s}
         return cert
+    found = _findings(runs)
+    cert["outputs"] = _output_report(found.causal.run)
+    cert["properties"] = _properties(found)
+    cert["verdict"] = _verdict(found, traced.sequence)
+    used = sorted({a for p in (found.same.assumptions, found.causal.assumptions) for a in p})
+    cert["assumptions"] = {a: ASSUMPTIONS[a] for a in used or ["finite"]}  # keeps its place
+    cert["seconds"] = {
+        "trace": round(trace_s, 4),
+        "analysis": round(found.same.run.seconds, 4),
+        "equations_interpreted": found.same.run.analysis.equations_seen,
+    }
+    return cert
 
-    same, same_assume, same_run = _weakest(
-        runs, lambda r: classify(_tangent(r).dep) <= Position.SAME
-    )
-    causal, causal_assume, causal_run = _weakest(
-        runs, lambda r: classify(_tangent(r).dep) <= Position.PAST
-    )
-    routed = bool(_tangent(same_run).routed)
-    blind = same_run.analysis.first("blind", final_only=True)
-    mix = runs["none"].analysis.first("mix")
 
-    cert["outputs"] = _output_report(causal_run)
-    cert["properties"] = {
-        "same_position": {"proven": same, "assumptions": same_assume},
-        "causal": {"proven": causal, "assumptions": causal_assume},
+def _header(target: Target, config: ModelConfig, traced: Traced) -> dict[str, Any]:
+    """What was analysed; ``assumptions`` is filled in last but sits here in the file."""
+    return {
+        "schema": "myojax.proofs.myopia/1",
+        "jax_version": jax.__version__,
+        "target": dataclasses.asdict(target),
+        "config": config.to_dict(),
+        "sequence_length": traced.sequence,
+        "program": {
+            "what": "jax.jvp of myojax.per_position_loss w.r.t. the layer probes [L, T, D], "
+            "all parameters and tokens abstract, dead code removed",
+            "jaxpr_sha256": traced.sha256,
+            "primitives": dict(sorted(_primitive_counts(traced.jaxpr.jaxpr).items())),
+        },
+        "assumptions": {},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Property:
+    """Whether a property holds, with the fewest assumptions that prove it and the run that
+    proved it (the run with every assumption allowed when it does not hold)."""
+
+    proven: bool
+    assumptions: list[str]
+    run: Run
+
+
+@dataclasses.dataclass(frozen=True)
+class Findings:
+    same: Property  # dL_t depends on δ_s only for s = t
+    causal: Property  # ... only for s <= t
+    mix: Event | None  # the first equation where positions mix (no assumption)
+
+
+def _findings(runs: dict[str, Run]) -> Findings:
+    return Findings(
+        same=_weakest(runs, lambda r: classify(_tangent(r).dep) <= Position.SAME),
+        causal=_weakest(runs, lambda r: classify(_tangent(r).dep) <= Position.PAST),
+        mix=runs["none"].analysis.first("mix"),
+    )
+
+
+def _properties(found: Findings) -> dict[str, Any]:
+    routed = bool(_tangent(found.same.run).routed)
+    return {
+        "same_position": {"proven": found.same.proven, "assumptions": found.same.assumptions},
+        "causal": {"proven": found.causal.proven, "assumptions": found.causal.assumptions},
         "diagonal_route": {
-            "present": routed if same else None,
+            "present": routed if found.same.proven else None,
             "meaning": "some dL_t dependency passes an exact iota mask confined to s = t on "
             "a position x position grid (the live diagonal key/value correction)",
         },
     }
-    if same and routed:
-        verdict = {
+
+
+def _verdict(found: Findings, sequence: str) -> dict[str, Any]:
+    if not found.same.proven:
+        mix = found.mix
+        return {
+            "myopic": "not proven",
+            "reason": "positions mix: dL_t may depend on δ_s "
+            f"for {describe(_tangent(found.causal.run).dep, {0: 't'})}",
+            "location": mix.location if mix else "unknown",
+            "first_mixing_equation": _event(mix),
+        }
+    if _tangent(found.same.run).routed:
+        return {
             "myopic": "proven",
             "reason": (
-                f"for {traced.sequence}, every layer l and all parameters/tokens: "
+                f"for {sequence}, every layer l and all parameters/tokens: "
                 "∂L_t/∂δ^l_s = 0 for s ≠ t, and the same-position gradient includes the "
                 "attention diagonal route"
             ),
         }
-    elif not same:
-        verdict = {
-            "myopic": "not proven",
-            "reason": "positions mix: dL_t may depend on δ_s "
-            f"for {describe(_tangent(causal_run).dep, {0: 't'})}",
-            "location": mix.location if mix else "unknown",
-            "first_mixing_equation": _event(mix),
-        }
-    else:
-        verdict = {
-            "myopic": "not proven",
-            "reason": "same-position, but no dependency is "
-            "routed through the attention diagonal: the diagonal key/value gradient is "
-            "stopped (expected pattern: same-position AND live diagonal route)",
-            "location": blind.location if blind else "unknown",
-            "first_unrouted_position_sum": _event(blind),
-        }
-    cert["verdict"] = verdict
-    used = sorted({a for p in (same_assume, causal_assume) for a in p})
-    cert["assumptions"] = {a: ASSUMPTIONS[a] for a in used or ["finite"]}
-    cert["seconds"] = {
-        "trace": round(trace_s, 4),
-        "analysis": round(same_run.seconds, 4),
-        "equations_interpreted": same_run.analysis.equations_seen,
+    blind = found.same.run.analysis.first("blind", final_only=True)
+    return {
+        "myopic": "not proven",
+        "reason": "same-position, but no dependency is "
+        "routed through the attention diagonal: the diagonal key/value gradient is "
+        "stopped (expected pattern: same-position AND live diagonal route)",
+        "location": blind.location if blind else "unknown",
+        "first_unrouted_position_sum": _event(blind),
     }
-    return cert
 
 
 def summary(cert: dict[str, Any]) -> str:
@@ -256,78 +296,3 @@ def summary(cert: dict[str, Any]) -> str:
     secs = cert.get("seconds", {})
     lines.append(f"time: trace {secs.get('trace')} s, analysis {secs.get('analysis')} s")
     return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m proofs.myopia",
-        description="Sound abstract interpretation of the JVP jaxpr with a symbolic sequence "
-        "length T: proves that myopic per-position loss gradients w.r.t. the residual stream "
-        "(layer probes) are position-local for every T, or reports where positions mix.",
-        epilog="exit status: 0 myopic property proven; 1 not proven (positions mix, the "
-        "diagonal route is missing, or the analysis refused: 'cannot analyse ...'); "
-        "2 usage error.",
-    )
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--mode", choices=GRADIENT_MODES, help="gradient mode of the model")
-    target.add_argument("--mutant", help="a deliberately broken variant from tests/mutants.py")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help="directory for the JSON certificate (default: %(default)s, untracked; "
-        "proofs/certificates holds the committed ones)",
-    )
-    p.add_argument("--no-write", action="store_true", help="print only, write no certificate")
-    p.add_argument(
-        "--concrete-t",
-        type=int,
-        default=None,
-        metavar="T",
-        help="analyse one concrete T instead of a symbolic one (for timing)",
-    )
-    d = ModelConfig()
-    p.add_argument("--seq-len", type=int, default=d.seq_len, help="upper bound of symbolic T")
-    p.add_argument("--d-model", type=int, default=d.d_model)
-    p.add_argument("--n-layers", type=int, default=d.n_layers)
-    p.add_argument("--n-heads", type=int, default=d.n_heads)
-    p.add_argument("--vocab-size", type=int, default=d.vocab_size)
-    p.add_argument("--remat", choices=REMAT_POLICIES, default=d.remat)
-    p.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float32", help="param and compute dtype"
-    )
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.mutant is not None and args.mutant not in load_mutants():
-        _parser().error(f"unknown mutant {args.mutant!r}; known: {sorted(load_mutants())}")
-    target = Target(mode=args.mode, mutant=args.mutant)
-    try:
-        config = ModelConfig(
-            vocab_size=args.vocab_size,
-            seq_len=args.seq_len,
-            d_model=args.d_model,
-            n_layers=args.n_layers,
-            n_heads=args.n_heads,
-            remat=args.remat,
-            gradient_mode=args.mode or "standard",
-            param_dtype=args.dtype,
-            compute_dtype=args.dtype,
-        )
-    except ValueError as e:
-        _parser().error(str(e))
-    with jax.enable_x64(args.dtype == "float64"):
-        cert = prove(target, config, args.concrete_t)
-    print(summary(cert))
-    if not args.no_write:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"{target.name}.json"
-        path.write_text(certificate_text(cert))
-        print(f"certificate: {path}")
-    return 0 if cert["verdict"]["myopic"] == "proven" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

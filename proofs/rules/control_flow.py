@@ -1,0 +1,107 @@
+"""Control-flow rules (jit, calls, remat, cond, scan), which interpret nested jaxprs.
+
+The bodies of these higher-order primitives are interpreted by the same rules with the caller's
+abstract values (facts included).
+
+jit / pjit / closed_call / remat run their body; a custom_jvp/vjp call left in a JVP jaxpr is
+not differentiated there, so its ``call_jaxpr`` is exactly what runs. ``cond`` joins its
+branches (a δ-dependent branch index taints every output). ``scan`` slices ``xs`` by ``remap``,
+solves the carry as the least fixed point of ``carry ⊔ body(carry)`` (widening after half the
+rounds, so it terminates for any body and covers every length) and stacks ``ys`` on a new
+unconstrained axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jax._src import core
+
+from proofs import lattice, zones
+from proofs.lattice import AVal
+from proofs.rules.axes import remap
+from proofs.rules.base import Context, Rule, Unsupported, registrar
+
+RULES: dict[str, Rule] = {}
+rule = registrar(RULES)
+
+MAX_FIXPOINT_ITERATIONS = 12  # widening starts half-way
+
+
+@rule("jit", "pjit")
+def jit(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    return ctx.evaluate(eqn.params["jaxpr"], ins)
+
+
+@rule("closed_call", "core_call", "custom_jvp_call", "custom_vjp_call")
+def call(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    # A custom_jvp/vjp call left in a JVP jaxpr is not differentiated there: its values are
+    # those of call_jaxpr, so analysing call_jaxpr is exact.
+    return ctx.evaluate(eqn.params["call_jaxpr"], ins)
+
+
+@rule("remat2", "checkpoint")
+def remat(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    return ctx.evaluate(eqn.params["jaxpr"], ins)  # remat only changes what is stored
+
+
+@rule("cond")
+def cond(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Either branch may run: join them; a δ-dependent branch index taints every output."""
+    index, *args = ins
+    results = [ctx.evaluate(b, args) for b in eqn.params["branches"]]
+    outs = [_join_all(vals) for vals in zip(*results)]
+    if index.dep:
+        anywhere = zones.project(index.dep, range(index.rank))
+        routed = zones.project(index.routed, range(index.rank))
+        outs = [
+            o.with_(dep=zones.union(o.dep, anywhere), routed=zones.union(o.routed, routed))
+            for o in outs
+        ]
+    return outs
+
+
+def _join_all(vals: Sequence[AVal]) -> AVal:
+    out = vals[0]
+    for v in vals[1:]:
+        out = lattice.join(out, v)
+    return out
+
+
+def _drop_leading(av: AVal) -> AVal:
+    """xs[i] for an unknown iteration i: ∃ over the stacked axis."""
+    return remap(av, {a: a - 1 for a in range(1, av.rank)}, av.rank - 1)
+
+
+def _add_leading(av: AVal) -> AVal:
+    """ys stacked over iterations: every iteration satisfies the fixed point, so a new
+    unconstrained leading axis is sound."""
+    return remap(av, {a: a + 1 for a in range(av.rank)}, av.rank + 1).with_(index=None)
+
+
+@rule("scan")
+def scan(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Least fixed point over the carry; independent of ``length`` (every depth at once)."""
+    body: core.ClosedJaxpr = eqn.params["jaxpr"]
+    n_consts, n_carry = eqn.params["num_consts"], eqn.params["num_carry"]
+    consts, init, xs = (
+        ins[:n_consts],
+        list(ins[n_consts : n_consts + n_carry]),
+        ins[n_consts + n_carry :],
+    )
+    slices = [_drop_leading(x) for x in xs]
+    carry = init
+    with ctx.iterating():
+        for iteration in range(MAX_FIXPOINT_ITERATIONS):
+            outs = ctx.evaluate(body, [*consts, *carry, *slices])
+            joined = [lattice.join(c, o) for c, o in zip(carry, outs[:n_carry])]
+            if joined == carry:
+                break
+            if iteration >= MAX_FIXPOINT_ITERATIONS // 2:
+                joined = [lattice.widen(c, j) for c, j in zip(carry, joined)]
+            carry = joined
+        else:
+            raise Unsupported("scan carry did not reach a fixed point")
+    outs = ctx.evaluate(body, [*consts, *carry, *slices])  # the converged pass: recorded
+    assert all(lattice.join(c, o) == c for c, o in zip(carry, outs[:n_carry]))
+    return [*carry, *(_add_leading(y) for y in outs[n_carry:])]

@@ -1,0 +1,105 @@
+"""proofs.rules.control_flow: nested jaxprs (jit, closed_call, remat, custom_jvp/vjp, cond) are
+entered, and the scan fixed point covers every number of iterations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from proofs import zones
+from proofs.lattice import Position, classify
+from proofs.zones import U
+from tests.proofs_rule_checks import (
+    A,
+    D,
+    T,
+    X,
+    analyse,
+    analyse_all,
+    assert_sound,
+    iotas,
+    live_exp,
+    measured_pattern,
+    verdict,
+)
+
+
+def past_sum(x):
+    return jnp.tril(jnp.ones((T, T))) @ x
+
+
+def test_jit_and_closed_call_are_entered():
+    assert verdict(jax.jit(past_sum), X) == Position.PAST
+    assert verdict(jax.jit(lambda x: jnp.sin(x)), X) == Position.SAME
+
+
+def test_remat_is_entered():
+    assert verdict(jax.checkpoint(past_sum), X) == Position.PAST
+    assert verdict(jax.checkpoint(jnp.tanh), X) == Position.SAME
+
+
+def test_custom_jvp_and_vjp_calls_are_analysed_by_their_primal_jaxpr():
+    @jax.custom_jvp
+    def f(x):
+        return past_sum(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), t[0]))  # a (wrong) jvp rule: not what is analysed
+
+    @jax.custom_vjp
+    def g(x):
+        return x * 2.0
+
+    g.defvjp(lambda x: (g(x), None), lambda _, ct: (ct,))
+    assert verdict(f, X) == Position.PAST
+    assert verdict(g, X) == Position.SAME
+
+
+def test_cond_joins_branches():
+    f = lambda x, p: jax.lax.cond(p, past_sum, jnp.tanh, x)
+    assert verdict(f, X, True) == Position.PAST
+
+
+def test_cond_with_a_dependent_index_taints_every_output():
+    f = lambda x: jax.lax.cond(x[0, 0] > 0, jnp.tanh, jnp.sin, x)  # each branch is local
+    assert verdict(f, X) == Position.ANY
+
+
+def test_scan_fixed_point_covers_every_length():
+    """A carry that moves one position per step reaches every past position — for any
+    number of steps, so the fixed point must widen beyond 'same-or-one-back'."""
+
+    def shift_down(c, _):
+        return jnp.concatenate([jnp.zeros((1, D)), c[:-1]]) + c, None
+
+    for length in (1, 3):
+        f = lambda x, n=length: jax.lax.scan(shift_down, x, None, length=n)[0]
+        (out, *_), _ = analyse_all(f, X)
+        assert classify(out.dep) == Position.PAST
+        assert zones.contains(out.dep, {0: 4, U: 0})  # 4 steps back: needs the fixed point
+
+
+def test_scan_with_local_body_stays_local_and_ys_are_stacked():
+    def body(c, x_l):
+        return jnp.tanh(c) + x_l, c * 2.0
+
+    f = lambda x: jax.lax.scan(body, x, jnp.broadcast_to(x, (2, T, D)))
+    (carry, ys), _ = analyse_all(f, X)
+    assert classify(carry.dep) == Position.SAME
+    assert classify(ys.dep, axis=1) == Position.SAME  # [layers, T, D]: positions on axis 1
+
+
+def test_must_fact_is_not_taken_from_one_row_of_a_scans_xs():
+    # xs = an upper-masked grid of data; each iteration sees one row, whose fill region depends
+    # on the (unknown) iteration: it is not "the whole row is fill", so e · x keeps x.
+    def f(x, a):
+        i, j = iotas((T, T))
+        grid = jnp.where(j > i, -1e30, a)
+
+        def body(c, row):
+            return c, jnp.sum(live_exp(row, c) * x[:, 0])
+
+        return jax.lax.scan(body, jnp.float32(0.0), grid)[1]
+
+    out, _ = analyse(f, X, A)
+    assert classify(out.dep) == Position.ANY  # was NONE: every row of e claimed exactly 0
+    assert_sound(out, measured_pattern(lambda x: f(x, A), X))

@@ -1,0 +1,41 @@
+"""proofs.rules.indexing: static slices, concatenations and pads shift positions; interior
+padding forgets them; gathers keep the axes they copy whole."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from proofs import zones
+from proofs.lattice import Position
+from proofs.zones import U
+from tests.proofs_rule_checks import D, T, X, check, rng
+
+
+def test_slice_shifts_positions():
+    out = check(lambda x: x[1:], X, expect=Position.ANY)  # out[t] = x[t + 1]: the future
+    assert out.dep == zones.region(zones.eq(U, 0, 1))
+
+
+def test_concatenate_shifts_each_block():
+    # out[o] = x[o] for o < T and 2·x[o - T] after: a dependency T steps back
+    out = check(lambda x: jnp.concatenate([x, 2.0 * x]), X, expect=Position.PAST)
+    assert zones.contains(out.dep, {0: T + 2, U: 2})
+    assert not zones.contains(out.dep, {0: 2, U: 3})
+
+
+def test_pad_shifts_positions():
+    out = check(lambda x: jnp.pad(x, ((2, 0), (0, 0)))[:T], X, expect=Position.PAST)
+    assert out.dep == zones.region(zones.eq(U, 0, -2))  # out[t] = x[t - 2]
+    check(lambda x: jnp.pad(x, ((0, 1), (1, 1)), constant_values=1.0)[1:], X, expect=Position.ANY)
+    check(lambda x: jax.lax.pad(x, 0.0, ((0, 0, 1), (0, 0, 0))), X, expect=Position.ANY)
+
+
+def test_take_along_axis_keeps_rows():
+    idx = jnp.asarray(rng.integers(0, D, size=(T, 1)))
+    check(lambda x: jnp.take_along_axis(x, idx, axis=1)[:, 0], X, expect=Position.SAME)
+
+
+def test_gather_with_data_indices_along_positions_mixes():
+    idx = jnp.asarray([4, 0, 3, 1, 2])
+    check(lambda x: x[idx], X, expect=Position.ANY)
