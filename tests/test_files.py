@@ -43,3 +43,14 @@ def test_copy_file(tmp_path):
     src.write_bytes(b"\x89PNG data")
     files.copy_file(src, tmp_path / "out" / "b.png")
     assert (tmp_path / "out" / "b.png").read_bytes() == b"\x89PNG data"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    files.write_text(tmp_path / "atomic.txt", "x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "atomic.txt").st_mode)
+    assert mode == stat.S_IMODE(os.stat(plain).st_mode)
