@@ -13,7 +13,7 @@ seeds and seed variation dominant, the degrees of freedom approach n_seeds - 1 (
 
 ``joint_percentile_interval`` is the plain hierarchical bootstrap (seeds and sequences
 resampled together, percentile interval): kept as the reference that the coverage study
-(``experiments.scaling.coverage``) measures against.
+(``python -m experiments.scaling.coverage``) measures against.
 """
 
 from __future__ import annotations

@@ -1,56 +1,33 @@
-"""Fitting L(N) = E + A·N^(−α) with bootstrap intervals: pure functions over numpy arrays.
+"""Fitting L_m(N) = E + A_m·N^(−α_m), one curve per gradient mode with the irreducible loss E
+shared: pure functions over numpy arrays.
 
 The fit follows the third approach of Hoffmann et al. (2022, "Chinchilla"): parametrize
 E = exp(e), A = exp(a) so that log L̂(N) = logsumexp(a − α·log N, e), minimize the Huber loss of
-log L̂ − log L with L-BFGS from every point of a grid of starts, and keep the best optimum.
-Huber on log-loss keeps one bad point from dominating; the grid guards against the
-shallow, curved valley in which A and α trade off against each other.
+log L̂ − log L with L-BFGS-B in a box from several starts, and keep the best optimum. Huber on
+log-loss keeps one bad point from dominating; the starts guard against the shallow, curved
+valley in which A and α trade off against each other. A parameter whose optimum sits on the
+box is named in ``at_bounds``: a property of the box, not a finding.
 
-Uncertainty comes from a *paired* bootstrap over held-out items (sequences): every replicate
-resamples the same item indices for every model, refits, and the spread of the refits gives
-percentile intervals for E, A, α, for predictions at any N, and for myopic − standard gaps.
-This captures evaluation noise (which items were held out) and nothing else: one training
-seed per model means seed-to-seed training variance is *not* in these intervals.
+This module fits point estimates only. The scaling study's intervals come from refitting
+bootstrap resamples with ``myojax.bootstrap.crossed_interval``, which resamples training seeds
+and held-out sequences, so seed-to-seed training variance is in them
+(``experiments.scaling.estimates``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import Float
 from scipy import optimize, special
 
 HUBER_DELTA = 1e-3  # as in Hoffmann et al.: quadratic for residuals below 0.1% of log-loss
-# Starts for (e, a, alpha): e = log E, a = log A (N in raw parameters, so a is large). 27
-# starts: scipy's per-call overhead makes each start cost ~10-100 ms on a busy 2-core machine.
-DEFAULT_GRID: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] = (
-    (-1.0, 0.0, 1.0),
-    (1.0, 4.0, 8.0),
-    (0.1, 0.4, 1.0),
-)
 # L-BFGS-B box: alpha > 0 keeps "loss falls with size" the model's only shape; the upper
 # bounds only stop the optimizer from wandering off into an overflow.
 BOUNDS: tuple[tuple[float, float], ...] = ((-10.0, 5.0), (-10.0, 40.0), (0.0, 3.0))
-
-
-@dataclasses.dataclass(frozen=True)
-class PowerLawFit:
-    """L(N) = E + A·N^(−alpha); ``objective`` is the summed Huber loss at the optimum."""
-
-    E: float
-    A: float
-    alpha: float
-    objective: float
-
-    def predict(self, n: Float[np.ndarray, " K"] | float) -> Float[np.ndarray, " K"]:
-        return predict(np.array([self.E, self.A, self.alpha]), n)
-
-    def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
 
 
 def predict(
@@ -93,32 +70,6 @@ def objective(
 _OPTIONS = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9}
 
 
-def _minimize(
-    start: np.ndarray, log_n: np.ndarray, log_loss: np.ndarray, delta: float
-) -> tuple[np.ndarray, float]:
-    # Centre log N: with a' = a - alpha * mean(log N) (the amplitude at the geometric-mean size)
-    # a' and alpha are nearly uncorrelated, where a and alpha are almost collinear (log N ~ 10-20),
-    # which cuts L-BFGS iterations several-fold. The optimum is the same point.
-    c = float(np.mean(log_n))
-    scale = 1.0 / delta**2
-
-    def scaled(theta_c: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = objective(theta_c, log_n - c, log_loss, delta)
-        return f * scale, g * scale
-
-    e, a, alpha = start
-    res = optimize.minimize(
-        scaled,
-        np.array([e, a - alpha * c, alpha]),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=BOUNDS,
-        options=_OPTIONS,
-    )
-    e, a_c, alpha = res.x
-    return np.array([e, a_c + alpha * c, alpha]), float(res.fun) / scale
-
-
 def _check_inputs(n: np.ndarray, loss: np.ndarray) -> None:
     if n.ndim != 1 or n.shape != loss.shape:
         raise ValueError(f"n and loss must be 1-D of equal length, got {n.shape} and {loss.shape}")
@@ -132,110 +83,7 @@ def _check_inputs(n: np.ndarray, loss: np.ndarray) -> None:
         raise ValueError(f"losses must be finite and positive, got {loss}")
 
 
-def fit_power_law(
-    n: Float[np.ndarray, " K"] | Sequence[float],
-    loss: Float[np.ndarray, " K"] | Sequence[float],
-    *,
-    delta: float = HUBER_DELTA,
-    grid: Sequence[Sequence[float]] = DEFAULT_GRID,
-    extra_starts: Sequence[Sequence[float]] = (),
-) -> PowerLawFit:
-    """Best Huber/L-BFGS fit over every start of ``grid`` (the product of its three axes)."""
-    n, loss = np.asarray(n, float), np.asarray(loss, float)
-    _check_inputs(n, loss)
-    log_n, log_loss = np.log(n), np.log(loss)
-    starts = [np.array(x, float) for x in itertools.product(*grid)]
-    starts += [np.array(x, float) for x in extra_starts]
-    if not starts:
-        raise ValueError("fit_power_law needs at least one start")
-    best_x, best_f = starts[0], math.inf
-    for x0 in starts:
-        x, f = _minimize(x0, log_n, log_loss, delta)
-        if f < best_f:
-            best_x, best_f = x, f
-    e, a, alpha = best_x
-    return PowerLawFit(
-        E=float(np.exp(e)), A=float(np.exp(a)), alpha=float(alpha), objective=float(best_f)
-    )
-
-
-def _theta(fit: PowerLawFit) -> list[float]:
-    return [math.log(fit.E), math.log(fit.A), fit.alpha]
-
-
-def bootstrap_indices(
-    rng: np.random.Generator, n_items: int, n_boot: int
-) -> Int[np.ndarray, "B M"]:
-    """Item indices of ``n_boot`` resamples with replacement; share them across models (paired)."""
-    if n_items < 2 or n_boot < 1:
-        raise ValueError(f"need >= 2 items and >= 1 replicate, got {n_items} and {n_boot}")
-    return rng.integers(0, n_items, size=(n_boot, n_items))
-
-
-def resampled_means(
-    per_item: Float[np.ndarray, "K M"], indices: Int[np.ndarray, "B M"]
-) -> Float[np.ndarray, "B K"]:
-    """Mean loss of each model (row of ``per_item``) under each resample of the items."""
-    per_item = np.asarray(per_item, float)
-    return per_item[:, indices].mean(axis=-1).T
-
-
-def bootstrap_fits(
-    n: Float[np.ndarray, " K"],
-    per_item: Float[np.ndarray, "K M"],
-    indices: Int[np.ndarray, "B M"],
-    *,
-    point: PowerLawFit | None = None,
-    delta: float = HUBER_DELTA,
-    grid: Sequence[Sequence[float]] | None = None,
-) -> Float[np.ndarray, "B 3"]:
-    """``(E, A, alpha)`` refit on every resample of the held-out items.
-
-    With ``point`` (the fit to all items) and no ``grid``, each refit starts from the point
-    estimate alone: a resample moves the optimum only slightly, and a full grid per replicate
-    would cost ~100x more (the tests check both agree). Otherwise ``grid`` (default: the full
-    grid) is searched for every replicate.
-    """
-    n = np.asarray(n, float)
-    means = resampled_means(per_item, indices)
-    if point is not None and grid is None:
-        grid = ((), (), ())  # the point estimate is the only start
-    extra = [_theta(point)] if point is not None else []
-    out = np.empty((len(indices), 3))
-    for b, m in enumerate(means):
-        f = fit_power_law(n, m, delta=delta, grid=grid or DEFAULT_GRID, extra_starts=extra)
-        out[b] = (f.E, f.A, f.alpha)
-    return out
-
-
-def interval(
-    samples: Float[np.ndarray, "B ..."], level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the first axis."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(np.asarray(samples, float), [tail, 100 - tail], axis=0)
-    return lo, hi
-
-
-def trend_slope(
-    n: Float[np.ndarray, " K"], y: Float[np.ndarray, "... K"]
-) -> Float[np.ndarray, ...]:
-    """Least-squares slope of ``y`` against log10 N (per row): change of y per decade of N."""
-    x = np.log10(np.asarray(n, float))
-    x = x - x.mean()
-    y = np.asarray(y, float)
-    return (y - y.mean(axis=-1, keepdims=True)) @ x / (x @ x)
-
-
-# ----------------------------------------------------------------------------------------------
-# Several curves in one functional form: L_m(N) = E + A_m·N^(−alpha_m), E shared.
-
 FLOOR_STARTS = (0.0, 0.5, 0.8, 0.9, 0.97)  # initial E as a fraction of the smallest loss
-# Looser than _OPTIONS: the joint fit is refitted for every bootstrap replicate, and these
-# tolerances move its parameters by < 1e-6 relative (checked in the tests).
-_JOINT_OPTIONS = {"maxiter": 500, "ftol": 1e-10, "gtol": 1e-6}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,6 +141,9 @@ def fit_shared_floor(
     arr = np.array([np.asarray(losses[k], float) for k in names])
     for row in arr:
         _check_inputs(n, row)
+    # Centred log N: with a' = a - alpha * mean(log N) (the amplitude at the geometric-mean
+    # size) a' and alpha are nearly uncorrelated, where a and alpha are almost collinear (log N
+    # ~ 10-20), which cuts L-BFGS iterations several-fold. The optimum is the same point.
     c = float(np.mean(np.log(n)))
     log_n, log_losses = np.log(n) - c, np.log(arr)
     scale = 1.0 / delta**2
@@ -322,7 +173,7 @@ def fit_shared_floor(
     a = {k: best_x[1 + 2 * i] + best_x[2 + 2 * i] * c for i, k in enumerate(names)}
     al = {k: float(best_x[2 + 2 * i]) for i, k in enumerate(names)}
     flags = [] if not _on_bound(e, BOUNDS[0]) else ["E"]
-    for i, k in enumerate(names):  # the box holds the centred amplitude (as in _minimize)
+    for i, k in enumerate(names):  # the box holds the centred amplitude
         flags += [f"A[{k}]"] if _on_bound(best_x[1 + 2 * i], BOUNDS[1]) else []
         flags += [f"alpha[{k}]"] if _on_bound(al[k], BOUNDS[2]) else []
     return SharedFloorFit(
