@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.scaling import coverage as cov
+from experiments.scaling import interval_coverage as cov
 from myojax import bootstrap as bs
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from experiments.scaling import pods
-from experiments.scaling.cli import main
+from experiments.scaling.__main__ import main
 from experiments.scaling.protocol import STUDY_PRESETS, size_specs
 from myojax.model import train_flops_per_token
 from myojax.sharding.memory_plan import GIB

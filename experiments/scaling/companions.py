@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.scaling import report
+from experiments import memory_plan_page
+from experiments.scaling import findings, records
 
 LARGE_JSON = "scaling-cpu-large.json"
 MEMORY_JSON = "memory_plan.json"
@@ -29,25 +30,24 @@ def _demote(line: str) -> str:
     return f"#{line}" if line.startswith("#") else line
 
 
-def cpu_large_section(doc: dict[str, Any]) -> list[str]:
-    cost = doc["cost"]
+def cpu_large_section(res: records.StudyResults) -> list[str]:
+    cost = res.cost
     return [
         "## The larger CPU ladder (`cpu-large` preset)",
         "",
-        *report.headline(doc),
-        f"{doc['description']}. {cost['distinct_runs']} runs, "
-        f"{cost['sum_run_wall_s'] / 3600:.1f} h of run wall time and "
-        f"{cost['sum_run_cpu_s'] / 3600:.1f} h of process CPU time; the full report, with every "
+        *findings.headline(res),
+        f"{res.description}. {cost.distinct_runs} runs, "
+        f"{cost.sum_run_wall_s / 3600:.1f} h of run wall time and "
+        f"{cost.sum_run_cpu_s / 3600:.1f} h of process CPU time; the full report, with every "
         "run and the machine's load, is [scaling-cpu-large.md](scaling-cpu-large.md).",
         "",
-        *report.answer_sections(doc, _demote),
+        *findings.answer_sections(res, _demote),
     ]
 
 
-def memory_section(doc: dict[str, Any]) -> list[str]:
-    from experiments.memory_plan_page import render
-
-    page = render(doc["rows"], doc["meta"]).splitlines()
+def memory_section(doc: Any) -> list[str]:
+    """The memory check's page (``experiments.memory_plan_page``, from its own JSON), nested."""
+    page = memory_plan_page.page(Path(MEMORY_JSON)).render(doc, "").splitlines()
     return [
         _demote(page[0]),
         "",
@@ -63,7 +63,11 @@ def companion_sections(results: Path) -> str:
     """The sections for every companion JSON present in ``results``; a line for each absent."""
     lines: list[str] = []
     for name, render, absent in (
-        (LARGE_JSON, cpu_large_section, "the cpu-large preset has not been published"),
+        (
+            LARGE_JSON,
+            lambda obj: cpu_large_section(records.results_from_json(obj)),
+            "the cpu-large preset has not been published",
+        ),
         (MEMORY_JSON, memory_section, "python -m experiments.memory_check has not been run"),
     ):
         path = results / name

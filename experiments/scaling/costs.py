@@ -2,162 +2,67 @@
 
     python -m experiments.scaling.costs                 # cpu preset -> results/scaling-costs-cpu.md
     python -m experiments.scaling.costs --preset cpu-large --steps 10 --out /tmp/costs
+    python -m experiments.scaling.costs --from-json results/scaling-costs-cpu.json   # redraw
 
-For each size: the process CPU time and wall time of compiling the train step, and of ``--steps``
-further steps (one batch of the preset's shape, myopic mode). CPU time, not wall time, is what
-extrapolates to an idle machine when the measuring machine is shared: the projection for the
-whole preset is sum over its runs of steps x CPU per step, plus one compile per distinct
-compiled program (the persistent compilation cache serves the other seeds) plus a fixed cost per
-run (restore, evaluation, checkpoints; ``--per-run-s``, from the smoke preset's cache-hit runs).
+For each size: the process CPU time and wall time of compiling the train step, and of --steps
+further steps (one batch of the preset's shape, myopic mode); then the whole preset's projected
+CPU time (``experiments.scaling.step_costs``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from experiments import epilogue
+from experiments.scaling import protocol, step_costs
+from myojax import cli
+from myojax.provenance import command_line
 
-from experiments.scaling import protocol
-from myojax.provenance import environment, load_summary
-
-
-def measure(p: protocol.StudyPreset, size: protocol.Size, steps: int) -> dict[str, Any]:
-    import jax
-
-    from myojax.loss import to_batch
-    from myojax.model import GPT, param_counts
-    from myojax.train.config import TrainConfig
-    from myojax.train.optim import make_optimizer
-    from myojax.train.step import compile_train_step, init_state
-
-    cfg = protocol.model_config(p, size, "myopic")
-    tc = TrainConfig(steps=1000, batch_size=p.batch_size, warmup_steps=10)
-    opt = make_optimizer(tc, GPT(cfg, key=jax.random.key(0)))
-    windows = np.random.default_rng(0).integers(0, p.vocab_size, (p.batch_size, p.seq_len + 1))
-    batch = to_batch(windows.astype(np.int32))
-    c0, w0 = time.process_time(), time.perf_counter()
-    state = init_state(cfg, opt, jax.random.key(0))
-    step = compile_train_step(opt)
-    state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    c1, w1 = time.process_time(), time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    c2, w2 = time.process_time(), time.perf_counter()
-    return {
-        "size": size.name,
-        "non_embedding_params": param_counts(cfg)[1],
-        "compile_cpu_s": c1 - c0,
-        "compile_wall_s": w1 - w0,
-        "cpu_per_step_s": (c2 - c1) / steps,
-        "wall_per_step_s": (w2 - w1) / steps,
-        "load_avg_1_5_15": environment()["load_avg_1_5_15"],
-    }
+PROG = "python -m experiments.scaling.costs"
 
 
-def project(p: protocol.StudyPreset, rows: list[dict[str, Any]], per_run_s: float) -> dict:
-    """Projected CPU seconds of the whole preset (both default modes) from measured costs."""
-    by_size = {r["size"]: r for r in rows}
-    specs = protocol.plan_specs(p, ("standard", "myopic"))
-    train = sum(s.steps * by_size[s.size.name]["cpu_per_step_s"] for s in specs)
-    programs = {(s.mode, s.size.name, s.lr, s.steps, s.role) for s in specs}
-    compile_s = sum(by_size[size]["compile_cpu_s"] for _, size, *_ in programs)
-    return {
-        "runs": len(specs),
-        "compiled_programs": len(programs),
-        "train_cpu_s": train,
-        "compile_cpu_s": compile_s,
-        "per_run_cpu_s": per_run_s * len(specs),
-        "total_cpu_s": train + compile_s + per_run_s * len(specs),
-    }
-
-
-def render(doc: dict[str, Any]) -> str:
-    pr = doc["projection"]
-    lines = [
-        f"# Per-step costs of the `{doc['preset']}` scaling preset",
-        "",
-        f"Written by `{doc['command']}` ({doc['wall_s']:.0f} s wall, {doc['cpu_s']:.0f} s CPU, "
-        f"{doc['environment']['time']}); batch {doc['batch']} sequences x {doc['seq_len']} "
-        f"tokens, myopic mode, {doc['steps']} timed steps after the compiling one; "
-        f"{load_summary(doc['environment'])} (each row's load is in the table). The projection "
-        "extrapolates CPU time, which other processes' load inflates far less than wall time.",
-        "",
-        "| size | N (non-emb.) | compile CPU (s) | compile wall (s) | CPU per step (ms) | "
-        "wall per step (ms) | load 1/5/15 |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in doc["sizes"]:
-        load = "/".join(f"{x:.1f}" for x in r["load_avg_1_5_15"])
-        lines.append(
-            f"| {r['size']} | {r['non_embedding_params']:,} | {r['compile_cpu_s']:.1f} | "
-            f"{r['compile_wall_s']:.1f} | {1e3 * r['cpu_per_step_s']:.1f} | "
-            f"{1e3 * r['wall_per_step_s']:.1f} | {load} |"
-        )
-    lines += [
-        "",
-        f"Projection for `python -m experiments.scaling --preset {doc['preset']}` (standard and "
-        f"myopic): {pr['runs']} runs, {pr['compiled_programs']} distinct compiled programs. "
-        f"Training {pr['train_cpu_s']:.0f} CPU-s + compiling {pr['compile_cpu_s']:.0f} CPU-s + "
-        f"{doc['per_run_s']:g} CPU-s per run for restore, evaluation and checkpoints "
-        f"({pr['per_run_cpu_s']:.0f} CPU-s) = **{pr['total_cpu_s']:.0f} CPU-seconds "
-        f"({pr['total_cpu_s'] / 60:.1f} min)**. On an idle 2-core machine the wall time is "
-        "between half of that (both cores busy) and all of it (one core busy).",
-        "",
-    ]
-    return "\n".join(lines)
+def build_parser():
+    p = cli.parser(PROG, __doc__)
+    p.add_argument(
+        "--preset",
+        choices=list(protocol.STUDY_PRESETS),
+        default="cpu",
+        help="the study preset whose sizes are measured (default: cpu)",
+    )
+    p.add_argument("--steps", type=int, default=30, help="timed steps per size (default 30)")
+    p.add_argument(
+        "--per-run-s", type=float, default=1.0, help="fixed CPU seconds per run (default 1.0)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        help="directory for scaling-costs-PRESET.md and .json (default: results)",
+    )
+    epilogue.add_from_json_flag(p, "a scaling-costs-PRESET.json; the page goes to --out")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.scaling.costs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--preset", choices=list(protocol.STUDY_PRESETS), default="cpu")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per size")
-    parser.add_argument(
-        "--per-run-s", type=float, default=1.0, help="fixed CPU seconds per run (default 1.0)"
-    )
-    parser.add_argument("--out", default="results", help="directory for scaling-costs-PRESET.md")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.from_json:
+        doc = epilogue.load(args.from_json)
+        epilogue.finish(step_costs.page(doc["preset"]), doc, args.out, write_results=False)
+        print(f"wrote {args.out}/scaling-costs-{doc['preset']}.md from {args.from_json}")
+        return 0
     if args.steps < 1:
-        parser.error("--steps must be >= 1")
+        raise cli.UsageError("--steps must be >= 1")
     p = protocol.STUDY_PRESETS[args.preset]
-    t0, c0, env = time.perf_counter(), time.process_time(), environment()
-    rows = []
-    for size in p.sizes:
-        rows.append(measure(p, size, args.steps))
-        print(json.dumps(rows[-1]), flush=True)
-    doc = {
-        "command": "python -m experiments.scaling.costs "
-        + shlex.join(sys.argv[1:] if argv is None else argv),
-        "preset": p.name,
-        "batch": p.batch_size,
-        "seq_len": p.seq_len,
-        "steps": args.steps,
-        "per_run_s": args.per_run_s,
-        "sizes": rows,
-        "projection": project(p, rows, args.per_run_s),
-        "wall_s": time.perf_counter() - t0,
-        "cpu_s": time.process_time() - c0,
-        "environment": env,
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"scaling-costs-{p.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out / f"scaling-costs-{p.name}.md").write_text(render(doc))
-    print(render(doc))
+    say = lambda row: print(json.dumps(row), flush=True)
+    doc = step_costs.measure_preset(p, args.steps, args.per_run_s, command_line(PROG, argv), say)
+    epilogue.finish(step_costs.page(p.name), doc, args.out)
+    print(step_costs.render(doc))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

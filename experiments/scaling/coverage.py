@@ -2,181 +2,61 @@
 
     python -m experiments.scaling.coverage            # writes results/scaling-coverage.{md,json}
     python -m experiments.scaling.coverage --studies 200 --out /tmp/cov   # a quicker look
+    python -m experiments.scaling.coverage --from-json results/scaling-coverage.json   # redraw
 
-Each simulated study has the cpu preset's shape (5 sizes, 3 seeds, 256 test sequences) and
-paired gaps gap[k, s, m] = truth[k] + seed effect + sequence effect + noise
-(``myojax.bootstrap.simulate_gaps``), with a true gap that grows linearly in log10 N. For each
-study and each method the 95% intervals of the per-size gaps and of the slope per decade are
-computed exactly as the study computes them; coverage is the fraction of studies whose interval
-contains the truth. Regimes range from seed-dominated to sequence-dominated variation.
+Per regime of seed, sequence and noise variation: the fraction of simulated studies whose 95%
+intervals hold the true gaps and slope, for the study's method and the plain percentile
+bootstrap (``experiments.scaling.interval_coverage``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from experiments import epilogue
+from experiments.scaling import interval_coverage
+from myojax import cli
+from myojax.provenance import command_line
 
-from myojax import bootstrap as bs
-from myojax.provenance import environment
-
-SIZES_N = np.array([25472, 56640, 84912, 150080, 200064], float)  # the cpu preset's N
-TRUE_GAP = 0.01 + 0.005 * np.log10(SIZES_N / SIZES_N[0])  # nats; slope 0.005 per decade
-TRUE_SLOPE = 0.005
-# (sd_seed, sd_seq, sd_noise) in nats, per (size, seed) / per sequence / per (seed, sequence)
-REGIMES = {
-    "seed-dominated": (0.010, 0.010, 0.02),
-    "balanced": (0.003, 0.030, 0.05),
-    "sequence-dominated": (0.0005, 0.050, 0.05),
-}
+PROG = "python -m experiments.scaling.coverage"
 
 
-def _stat(n: np.ndarray, gaps: np.ndarray) -> bs.Statistic:
-    mean = bs.mean_over(gaps)
-
-    def stat(si: np.ndarray, mi: np.ndarray) -> np.ndarray:
-        g = mean(si, mi)
-        return np.append(g, bs.slope_per_decade(n, g))
-
-    return stat
-
-
-def coverage(
-    regime: tuple[float, float, float],
-    *,
-    studies: int,
-    n_seeds: int = 3,
-    n_seqs: int = 256,
-    n_boot: int = 200,
-    level: float = 0.95,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Coverage of the per-size gap intervals (pooled over sizes) and of the slope interval,
-    for the study's crossed-t method and for the plain percentile hierarchical bootstrap."""
-    rng = np.random.default_rng(seed)
-    truth = np.append(TRUE_GAP, TRUE_SLOPE)
-    hits = {"crossed_t": np.zeros(len(truth)), "plain_percentile": np.zeros(len(truth))}
-    width = {k: np.zeros(len(truth)) for k in hits}
-    sd_seed, sd_seq, sd_noise = regime
-    for _ in range(studies):
-        gaps = bs.simulate_gaps(
-            rng,
-            TRUE_GAP,
-            n_seeds=n_seeds,
-            n_seqs=n_seqs,
-            sd_seed=sd_seed,
-            sd_seq=sd_seq,
-            sd_noise=sd_noise,
-        )
-        stat = _stat(SIZES_N, gaps)
-        for name, method in (
-            ("crossed_t", bs.crossed_interval),
-            ("plain_percentile", bs.joint_percentile_interval),
-        ):
-            ci = method(stat, n_seeds, n_seqs, rng, n_boot=n_boot, level=level)
-            hits[name] += (ci["lo"] <= truth) & (truth <= ci["hi"])
-            width[name] += ci["hi"] - ci["lo"]
-    k = len(TRUE_GAP)
-    return {
-        name: {
-            "gap_coverage": float(h[:k].mean() / studies),
-            "slope_coverage": float(h[k] / studies),
-            "mean_slope_interval_width": float(width[name][k] / studies),
-        }
-        for name, h in hits.items()
-    }
-
-
-def render(doc: dict[str, Any]) -> str:
-    se = lambda p: (p * (1 - p) / doc["studies"]) ** 0.5
-    lines = [
-        "# Coverage of the scaling study's intervals on simulated studies",
-        "",
-        f"Written by `{doc['command']}` in {doc['wall_s']:.0f} s wall, {doc['cpu_s']:.0f} s CPU "
-        f"(load average {'/'.join(f'{x:.1f}' for x in doc['environment']['load_avg_1_5_15'])} at "
-        f"start, {doc['environment']['time']}).",
-        "",
-        f"{doc['studies']} simulated studies per regime, each with 5 sizes (the cpu preset's "
-        f"N), {doc['n_seeds']} seeds and {doc['n_seqs']} test sequences; the true gap grows by "
-        f"{TRUE_SLOPE} nats per decade of N. Nominal level {doc['level']:.0%}; {doc['n_boot']} "
-        "bootstrap replicates per level. Coverage = fraction of studies whose interval holds the "
-        "truth (per-size gaps pooled over the 5 sizes; binomial standard error about "
-        f"{se(0.95):.3f} at 95%).",
-        "",
-        "| regime (sd seed / sequence / noise) | method | gap coverage | slope coverage | "
-        "mean slope CI width |",
-        "|---|---|---|---|---|",
-    ]
-    for regime, res in doc["results"].items():
-        sds = "/".join(f"{x:g}" for x in REGIMES[regime])
-        for method, r in res.items():
-            lines.append(
-                f"| {regime} ({sds}) | {method} | {r['gap_coverage']:.3f} | "
-                f"{r['slope_coverage']:.3f} | {r['mean_slope_interval_width']:.4f} |"
-            )
-    lines += [
-        "",
-        "`crossed_t` is what the study reports (`myojax.bootstrap.crossed_interval`); "
-        "`plain_percentile` resamples seeds and sequences together and takes percentiles "
-        "(`myojax.bootstrap.joint_percentile_interval`), the textbook hierarchical bootstrap, "
-        "shown as the reference: with 3 seeds its seed level has 3 distinct values and 2/3 "
-        "of the seed variance, so it undercovers wherever seeds matter.",
-        "",
-    ]
-    return "\n".join(lines)
+def build_parser():
+    p = cli.parser(PROG, __doc__)
+    p.add_argument(
+        "--studies", type=int, default=1000, help="simulated studies per regime (default 1000)"
+    )
+    p.add_argument(
+        "--n-boot", type=int, default=200, help="bootstrap replicates per level (default 200)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        help="directory for scaling-coverage.md/.json (default: results)",
+    )
+    epilogue.add_from_json_flag(p, "a scaling-coverage.json; the page goes to --out")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.scaling.coverage",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--studies", type=int, default=1000, help="simulated studies per regime")
-    parser.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates per level")
-    parser.add_argument(
-        "--out",
-        default="results",
-        help="directory for scaling-coverage.md/.json (default: results)",
-    )
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    page = interval_coverage.page()
+    if args.from_json:
+        epilogue.finish(page, epilogue.load(args.from_json), args.out, write_results=False)
+        print(f"wrote {args.out}/{page.page_name} from {args.from_json}")
+        return 0
     if args.studies < 10 or args.n_boot < 10:
-        parser.error("--studies and --n-boot must be >= 10")
-    t0, c0, env = time.perf_counter(), time.process_time(), environment()
-    results = {
-        name: coverage(r, studies=args.studies, n_boot=args.n_boot, seed=i)
-        for i, (name, r) in enumerate(REGIMES.items())
-    }
-    doc = {
-        "command": "python -m experiments.scaling.coverage "
-        + shlex.join(sys.argv[1:] if argv is None else argv),
-        "studies": args.studies,
-        "n_boot": args.n_boot,
-        "n_seeds": 3,
-        "n_seqs": 256,
-        "level": 0.95,
-        "true_gap": TRUE_GAP.tolist(),
-        "true_slope": TRUE_SLOPE,
-        "regimes": {k: list(v) for k, v in REGIMES.items()},
-        "results": results,
-        "wall_s": time.perf_counter() - t0,
-        "cpu_s": time.process_time() - c0,
-        "environment": env,
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scaling-coverage.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out / "scaling-coverage.md").write_text(render(doc))
-    print(render(doc))
+        raise cli.UsageError("--studies and --n-boot must be >= 10")
+    command = command_line(PROG, argv)
+    doc = interval_coverage.coverage_study(args.studies, args.n_boot, command)
+    epilogue.finish(page, doc, args.out)
+    print(interval_coverage.render(doc))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

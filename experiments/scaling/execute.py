@@ -2,14 +2,14 @@
 on the run's mesh) on the study's fixed validation and test windows, and record the result in
 its run directory.
 
-Each run directory gets ``study_result.json`` once evaluated, so a rerun skips it; an
-interrupted run resumes from its checkpoint. Every result records the run's wall time, the
+Each run directory gets its record (``records.RESULT_FILE``) once evaluated, so a rerun skips
+it; an interrupted run resumes from its checkpoint. Every record holds the run's wall time, the
 process CPU time it used and the load average at its start and end.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import os
 import time
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.scaling.analysis import choose_lr
+from experiments.scaling import records as rec
+from experiments.scaling.estimates import choose_lr
 from experiments.scaling.protocol import (
     EVAL_SEED,
     RunSpec,
@@ -32,11 +33,9 @@ from experiments.scaling.protocol import (
 )
 from myojax import evaluation, train
 from myojax.data import pipeline
-from myojax.files import read_json, write_json
-from myojax.model import GPT, param_counts
+from myojax.model import GPT
 from myojax.train.monitor import StopFlag
 
-RESULT_FILE = "study_result.json"  # per run directory: written once the run is evaluated
 SPLITS = ("validation", "test")  # validation: every choice; test: every reported loss
 
 Windows = dict[str, list[np.ndarray]]
@@ -63,38 +62,38 @@ def heldout_windows(p: StudyPreset, data: str) -> Windows:
     return out
 
 
-def heldout_fields(losses: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Per split's per-token losses: mean loss and per-sequence mean losses; per-position
-    means on test."""
-    result: dict[str, Any] = {}
-    for split, losses_NxT in losses.items():
-        summary = evaluation.LossSummary.of(losses_NxT)
-        key = "val" if split == "validation" else split
-        result[f"{key}_loss"] = summary.mean
-        result[f"{key}_loss_per_sequence"] = summary.per_sequence
-        if split == "test":
-            result["test_loss_per_position"] = summary.per_position
-    return result
+def summaries(losses: Mapping[str, np.ndarray]) -> dict[str, evaluation.LossSummary]:
+    """Per split, the mean, per-sequence and per-position reductions of per-token losses."""
+    return {split: evaluation.LossSummary.of(losses_NxT) for split, losses_NxT in losses.items()}
 
 
-def evaluate_heldout(model: GPT, windows: Windows) -> dict[str, Any]:
-    """``heldout_fields`` of a model outside its run (a restored checkpoint)."""
-    return heldout_fields({s: evaluation.token_losses(model, ws) for s, ws in windows.items()})
+def evaluate_heldout(model: GPT, windows: Windows) -> dict[str, evaluation.LossSummary]:
+    """``summaries`` of a model outside its run (a restored checkpoint)."""
+    return summaries({s: evaluation.token_losses(model, ws) for s, ws in windows.items()})
 
 
-def load_result(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / RESULT_FILE
-    if not path.exists():
-        return None
-    try:
-        result = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None  # a half-written file: the run is redone from its checkpoints
-    return result if isinstance(result, dict) and "status" in result else None
+def evaluated(
+    record: rec.RunRecord, step: int, train_loss: float, heldout: Mapping[str, Any]
+) -> rec.RunRecord:
+    """``record`` with the final model's losses: the means and per-sequence means on both
+    splits, the per-position means on test; "diverged" when a held-out loss is not finite."""
+    val, test = heldout["validation"], heldout["test"]
+    finite = math.isfinite(val.mean) and math.isfinite(test.mean)
+    return dataclasses.replace(
+        record,
+        status="ok" if finite else "diverged",
+        final_step=step,
+        train_loss=train_loss,
+        val_loss=val.mean,
+        val_loss_per_sequence=tuple(val.per_sequence),
+        test_loss=test.mean,
+        test_loss_per_sequence=tuple(test.per_sequence),
+        test_loss_per_position=tuple(test.per_position),
+    )
 
 
-def _load() -> list[float] | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+def _load() -> tuple[float, ...] | None:
+    return tuple(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def execute(
@@ -107,43 +106,30 @@ def execute(
     write: bool,
     progress: bool | None = None,
     mesh: str | None = None,
-) -> dict[str, Any]:
+) -> tuple[rec.RunRecord, bool]:
     """Train (or resume) one run and evaluate its final model; cached on disk.
 
-    Returns the run's result with ``status`` "ok", "diverged" (non-finite loss: recorded, not
-    raised) or "interrupted" (a signal stopped training; rerunning resumes it). ``wall_s`` and
-    ``cpu_s`` (process CPU time: all threads) add up over resumed invocations.
+    Returns (the run's record, whether it was finished before). Its ``status`` is "ok",
+    "diverged" (non-finite loss: recorded, not raised) or "interrupted" (a signal stopped
+    training; rerunning resumes it). ``wall_s`` and ``cpu_s`` (process CPU time: all threads)
+    add up over resumed invocations.
     """
     run_dir = spec.run_dir(out)
-    cached = load_result(run_dir)
+    cached = rec.read_run(run_dir)
     if cached is not None:
-        return {**cached, "skipped": True}
+        return cached, True
     t0, c0, load_start = time.perf_counter(), time.process_time(), _load()
-    total, non_emb = param_counts(spec.model)
-    row: dict[str, Any] = {
-        "mode": spec.mode,
-        "role": spec.role,
-        "size": spec.size.name,
-        "seed": spec.seed,
-        "budget": spec.budget,
-        "d_model": spec.size.d_model,
-        "n_layers": spec.size.n_layers,
-        "params": total,
-        "non_embedding_params": non_emb,
-        "tokens": spec.tokens,
-        "steps": spec.steps,
-        "lr": spec.lr,
-        "run_dir": str(run_dir.relative_to(out)),
-    }
-    prior = read_json(run_dir / "study_wall.json", {})
+    record = rec.planned(spec)
+    prior = rec.read_cost(run_dir)
 
-    def costs() -> dict[str, Any]:
-        return {
-            "wall_s": float(prior.get("wall_s", 0.0)) + time.perf_counter() - t0,
-            "cpu_s": float(prior.get("cpu_s", 0.0)) + time.process_time() - c0,
-            "load_start": prior.get("load_start", load_start),
-            "load_end": _load(),
-        }
+    def cost() -> rec.RunCost:
+        before = prior or rec.RunCost(load_start=load_start)
+        return rec.RunCost(
+            wall_s=before.wall_s + time.perf_counter() - t0,
+            cpu_s=(before.cpu_s or 0.0) + time.process_time() - c0,
+            load_start=before.load_start,
+            load_end=_load(),
+        )
 
     try:
         final = train.run(
@@ -153,26 +139,90 @@ def execute(
             heldout=windows,  # evaluated once, on the final model, in the run's mesh
         )
     except train.NonFiniteLoss as e:
-        row.update(status="diverged", error=str(e), **costs())
-        if write:
-            write_json(run_dir / RESULT_FILE, row)
-        return row
-    if final["preempted"]:
-        if write:
-            write_json(run_dir / "study_wall.json", costs())
-        return {**row, "status": "interrupted"}
-    ev = heldout_fields(final["heldout_losses"])
-    finite = all(math.isfinite(ev[f"{k}_loss"]) for k in ("val", "test") if f"{k}_loss" in ev)
-    row.update(
-        status="ok" if finite else "diverged",
-        final_step=final["step"],
-        train_loss=final["loss"],
-        **ev,
-        **costs(),
-    )
+        record = dataclasses.replace(record, status="diverged", error=str(e)).with_cost(cost())
+    else:
+        if final["preempted"]:
+            if write:
+                rec.write_cost(run_dir, cost())
+            return record, False
+        heldout = summaries(final["heldout_losses"])
+        record = evaluated(record, final["step"], final["loss"], heldout).with_cost(cost())
     if write:
-        write_json(run_dir / RESULT_FILE, row)
-    return row
+        rec.write_run(run_dir, record)
+    return record, False
+
+
+def _report_line(spec: RunSpec, record: rec.RunRecord, skipped: bool) -> str:
+    when = "done before" if skipped else f"{record.wall_s:.0f}s"
+    loss = (
+        f"val {record.val_loss:.4f} test {record.test_loss:.4f}"
+        if record.ok
+        else record.status.upper()
+    )
+    return f"[{spec.mode}] {spec.role} {spec.name}: {loss} ({when})"
+
+
+@dataclasses.dataclass
+class _Pass:
+    """One pass over the study's runs: trains what is missing (or, with ``train`` False, only
+    gathers what is finished) and collects the records in protocol order."""
+
+    p: StudyPreset
+    out: Path
+    data: str
+    write: bool
+    stop: StopFlag
+    say: Callable[[str], None]
+    bar: Any
+    progress: bool | None
+    mesh: str | None
+    train: bool
+    windows: Windows
+    runs: list[rec.RunRecord] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+
+    def run_one(self, spec: RunSpec) -> rec.RunRecord | None:
+        if self.stop.signum is not None:
+            return None
+        if not self.train:
+            record = rec.read_run(spec.run_dir(self.out))
+            if record is None:
+                self.missing.append(spec.name)
+            return record
+        record, skipped = execute(
+            self.p,
+            spec,
+            self.out,
+            self.data,
+            self.windows,
+            write=self.write,
+            progress=self.progress,
+            mesh=self.mesh,
+        )
+        if record.status == "interrupted":
+            self.stop.signum = self.stop.signum or 15
+            return None
+        self.say(_report_line(spec, record, skipped))
+        if self.bar is not None:
+            self.bar.update(1, trained=not skipped)
+        return record
+
+    def run_all(self, specs: Sequence[RunSpec]) -> bool:
+        """Every spec in order; False when one stopped the pass (a signal, an interruption)."""
+        for spec in specs:
+            reused = next((r for r in self.runs if r.role == "sweep" and _same(spec, r)), None)
+            if reused is not None:  # the proxy at the chosen lr is size 0's run
+                self.runs.append(
+                    dataclasses.replace(reused, role=spec.role, same_run_as_sweep=True)
+                )
+                continue
+            record = self.run_one(spec)
+            if record is None:
+                if self.train:
+                    return False
+                continue
+            self.runs.append(record)
+        return True
 
 
 def run_study(
@@ -188,11 +238,11 @@ def run_study(
     progress: bool | None = None,
     mesh: str | None = None,
     train: bool = True,
-) -> tuple[list[dict[str, Any]], bool]:
-    """All runs of the study, in protocol order; returns (run rows, finished).
+) -> tuple[list[rec.RunRecord], bool]:
+    """All runs of the study, in protocol order; returns (run records, finished).
 
-    With ``train=False`` nothing is trained: the rows are the runs finished so far (a partial
-    study for ``--report-only``) and ``finished`` says whether that is all of them.
+    With ``train=False`` nothing is trained: the records are the runs finished so far (a
+    partial study for ``--report-only``) and ``finished`` says whether that is all of them.
 
     Order: the lr sweeps of every mode; then size by size (every mode and seed of a size before
     the next size, so a partial study holds complete, paired sizes); then the undertraining and
@@ -200,73 +250,29 @@ def run_study(
     on disk and rerunning resumes. ``bar`` (optional) gets ``update(1, trained=...)`` per run.
     """
     windows = heldout_windows(p, data) if train else {}
-    rows: list[dict[str, Any]] = []
-    missing: list[str] = []
-
-    def do(spec: RunSpec) -> dict[str, Any] | None:
-        if stop.signum is not None:
-            return None
-        if not train:
-            row = load_result(spec.run_dir(out))
-            if row is None:
-                missing.append(spec.name)
-                return None
-            return row
-        row = execute(p, spec, out, data, windows, write=write, progress=progress, mesh=mesh)
-        if row["status"] == "interrupted":
-            stop.signum = stop.signum or 15
-            return None
-        msg = "done before" if row.get("skipped") else f"{row['wall_s']:.0f}s"
-        loss = (
-            f"val {row['val_loss']:.4f} test {row['test_loss']:.4f}"
-            if row["status"] == "ok"
-            else row["status"].upper()
-        )
-        say(f"[{spec.mode}] {spec.role} {spec.name}: {loss} ({msg})")
-        skipped = bool(row.pop("skipped", False))
-        if bar is not None:
-            bar.update(1, trained=not skipped)
-        return row
-
-    def do_all(specs: Sequence[RunSpec]) -> bool:
-        for spec in specs:
-            reused = next((r for r in rows if r["role"] == "sweep" and _same(spec, r)), None)
-            if reused is not None:  # the proxy at the chosen lr is size 0's run
-                rows.append({**reused, "role": spec.role, "same_run_as_sweep": True})
-                continue
-            row = do(spec)
-            if row is None:
-                if train:
-                    return False
-                continue
-            rows.append(row)
-        return True
-
-    if not do_all(sweep_specs(p, modes)) or missing:
-        return rows, False
+    run = _Pass(p, out, data, write, stop, say, bar, progress, mesh, train, windows)
+    if not run.run_all(sweep_specs(p, modes)) or run.missing:
+        return run.runs, False
     lrs = {}
     for mode in modes:
-        lr, edge = choose_lr([r for r in rows if r["mode"] == mode and r["role"] == "sweep"])
+        lr, edge = choose_lr([r for r in run.runs if r.mode == mode and r.role == "sweep"])
         lrs[mode] = lr
         say(f"[{mode}] chosen lr {lr:g}" + (" (at the edge of the grid)" if edge else ""))
-    per_size = {m: size_specs(p, m, lrs[m]) for m in modes}
-    for i in range(len(p.sizes)):
-        batch = [s for m in modes for s in per_size[m] if s.size == p.sizes[i]]
-        if not do_all(batch):
-            return rows, False
-    for make in (undertrain_specs, transfer_specs):
-        if not do_all([s for m in modes for s in make(p, m, lrs[m])]):
-            return rows, False
-    return rows, not missing
+    batches = [[s for m in modes for s in size_specs(p, m, lrs[m]) if s.size == z] for z in p.sizes]
+    batches += [[s for m in modes for s in make(p, m, lrs[m])] for make in CHECKS]
+    return run.runs, all(run.run_all(batch) for batch in batches) and not run.missing
 
 
-def _same(spec: RunSpec, row: dict[str, Any]) -> bool:
+CHECKS = (undertrain_specs, transfer_specs)  # after the sizes, in this order
+
+
+def _same(spec: RunSpec, record: rec.RunRecord) -> bool:
     return (
-        row["mode"] == spec.mode
-        and row["size"] == spec.size.name
-        and row["lr"] == spec.lr
-        and row["steps"] == spec.steps
-        and row.get("seed", 0) == spec.seed
-        and row["d_model"] == spec.size.d_model
-        and row["n_layers"] == spec.size.n_layers
+        record.mode == spec.mode
+        and record.size == spec.size.name
+        and record.lr == spec.lr
+        and record.steps == spec.steps
+        and record.seed == spec.seed
+        and record.d_model == spec.size.d_model
+        and record.n_layers == spec.size.n_layers
     )

@@ -1,0 +1,100 @@
+"""experiments.scaling.execute: a run's record on divergence, interruption and success (the
+trainer faked), the cost adding up over resumed invocations, and --report-only gathering the
+finished runs without training."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from experiments.scaling import execute, records
+from experiments.scaling.protocol import STUDY_PRESETS, sweep_specs
+from myojax import train
+from myojax.train.monitor import StopFlag
+
+SMOKE = STUDY_PRESETS["smoke"]
+
+
+def _fake_train(monkeypatch, outcome: str, loss: float = 2.0) -> list:
+    calls = []
+
+    def fake_run(train_cfg, model_cfg, progress=None, heldout=None):
+        calls.append(train_cfg)
+        if outcome == "diverge":
+            raise train.NonFiniteLoss("loss is nan at step 3")
+        if outcome == "preempt":
+            return {"step": 1, "loss": 1.0, "preempted": True, "heldout_losses": None}
+        per_token = {split: np.full((4, 3), loss) for split in heldout}
+        return {"step": 7, "loss": 1.5, "preempted": False, "heldout_losses": per_token}
+
+    monkeypatch.setattr(train, "run", fake_run)
+    return calls
+
+
+def _windows() -> execute.Windows:
+    return {"validation": [], "test": []}
+
+
+def test_diverged_run_is_recorded_and_not_retried(tmp_path, monkeypatch):
+    calls = _fake_train(monkeypatch, "diverge")
+    spec = sweep_specs(SMOKE, ["myopic"])[0]
+    record, skipped = execute.execute(SMOKE, spec, tmp_path, "shakespeare", {}, write=True)
+    assert record.status == "diverged" and "nan" in record.error and not skipped
+    assert record.val_loss is None and record.wall_s > 0
+    again, skipped = execute.execute(SMOKE, spec, tmp_path, "shakespeare", {}, write=True)
+    assert skipped and again == record and len(calls) == 1
+
+
+def test_interrupted_run_writes_no_record_and_resumes_its_cost(tmp_path, monkeypatch):
+    _fake_train(monkeypatch, "preempt")
+    spec = sweep_specs(SMOKE, ["standard"])[0]
+    record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", {}, write=True)
+    assert record.status == "interrupted"
+    run_dir = spec.run_dir(tmp_path)
+    assert records.read_run(run_dir) is None  # the rerun resumes training
+    first = records.read_cost(run_dir)
+    assert first is not None and first.wall_s > 0
+    _fake_train(monkeypatch, "finish")
+    record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
+    assert record.ok and record.wall_s > first.wall_s and record.load_start == first.load_start
+
+
+def test_finished_run_records_its_held_out_losses(tmp_path, monkeypatch):
+    _fake_train(monkeypatch, "finish", loss=2.5)
+    spec = sweep_specs(SMOKE, ["myopic"])[1]
+    record, skipped = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
+    assert not skipped and record.ok and record.final_step == 7 and record.train_loss == 1.5
+    assert record.val_loss == record.test_loss == 2.5
+    assert (
+        record.test_loss_per_sequence == (2.5,) * 4 and record.test_loss_per_position == (2.5,) * 3
+    )
+    assert (record.mode, record.lr, record.seed) == (spec.mode, spec.lr, spec.seed)
+    assert records.read_run(spec.run_dir(tmp_path)) == record
+    # Negative control: a non-finite held-out loss is a divergence, not a result.
+    nan = execute.evaluated(
+        record,
+        7,
+        1.5,
+        execute.summaries({"validation": np.full((2, 2), np.nan), "test": np.ones((2, 2))}),
+    )
+    assert nan.status == "diverged"
+
+
+def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "run", lambda *a, **k: pytest.fail("report-only trained"))
+    spec = sweep_specs(SMOKE, ["standard"])[1]
+    record = dataclasses.replace(records.planned(spec), status="ok", val_loss=2.0)
+    records.write_run(spec.run_dir(tmp_path), record)
+    runs, finished = execute.run_study(
+        SMOKE,
+        ["standard"],
+        tmp_path,
+        data="shakespeare",
+        write=False,
+        stop=StopFlag(),
+        say=lambda _: None,
+        train=False,
+    )
+    assert runs == [record] and not finished
