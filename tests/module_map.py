@@ -31,7 +31,9 @@ def first_sentence(path: Path) -> str:
     for i, ch in enumerate(paragraph):
         depth += {"(": 1, ")": -1}.get(ch, 0)
         ends = i + 1 == len(paragraph) or paragraph[i + 1] == " "
-        if depth == 0 and ch in ".:;" and ends:
+        # A colon ends the summary only after a phrase ("Sharding: ..." reads as a title).
+        title = ch == ":" and len(paragraph[:i].split()) <= 3
+        if depth == 0 and ch in ".:;" and ends and not title:
             return paragraph[: i + (ch == ".")]
     return paragraph
 

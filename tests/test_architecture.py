@@ -196,6 +196,87 @@ def test_folder_level_loop_is_caught() -> None:
     ]
 
 
+# docs/architecture.md's layers, bottom up: a module imports only its own layer or lower ones.
+# Command modules (``__main__`` and the top-level commands) sit in layer 6 wherever they live.
+LAYERS: dict[int, tuple[str, ...]] = {
+    1: (
+        "myojax.files",
+        "myojax.progress",
+        "myojax.config",
+        "myojax.presets",
+        "myojax.provenance",
+        "myojax.orbax_noise",
+    ),
+    2: ("myojax.data",),
+    3: (
+        "myojax.attention",
+        "myojax.model",
+        "myojax.loss",
+        "myojax.mup",
+        "myojax.heads",
+        "myojax.reference",
+        "myojax.bootstrap",
+        "myojax.scaling_laws",
+        "myojax.sharding",
+        "myojax.checkpoint",
+        "myojax.evaluation",
+    ),
+    4: ("myojax.train",),
+    5: ("myojax.analysis", "myojax.verify"),
+    6: ("myojax", "myojax.cli", "myojax.compare", "myojax.export", "myojax.sample"),
+    7: ("experiments", "proofs"),
+}
+COMMAND_LAYER = 6
+
+
+def _layer(module: str) -> int | None:
+    """The layer of the longest ``LAYERS`` prefix of ``module`` (commands: ``COMMAND_LAYER``)."""
+    if module.endswith(".__main__"):
+        return max(COMMAND_LAYER, _layer(module.rpartition(".")[0]) or 0)
+    matches = [
+        (len(prefix), layer)
+        for layer, prefixes in LAYERS.items()
+        for prefix in prefixes
+        # "myojax" names the package's __init__ only: a new library module needs its own entry.
+        if module == prefix or (module.startswith(prefix + ".") and prefix != "myojax")
+    ]
+    return max(matches)[1] if matches else None
+
+
+def _layer_problems(graph: dict[str, set[str]]) -> list[str]:
+    problems = []
+    for name, targets in sorted(graph.items()):
+        layer = _layer(name)
+        if layer is None:
+            problems.append(f"{name} has no layer in LAYERS (docs/architecture.md)")
+            continue
+        for target in sorted(targets):
+            if (_layer(target) or 0) > layer:
+                problems.append(f"{name} (layer {layer}) imports {target} (layer {_layer(target)})")
+    return problems
+
+
+def test_imports_go_down_the_layers() -> None:
+    problems = _layer_problems(_graph())
+    assert not problems, "\n".join(problems)
+
+
+def test_layer_check_catches_an_upward_import() -> None:
+    graph = {
+        "myojax.model": {"myojax.train.loop", "myojax.config"},
+        "myojax.train.loop": {"myojax.model"},
+        "myojax.config": set(),
+        "myojax.train.__main__": {"myojax.cli", "myojax.analysis.runs"},
+        "myojax.cli": set(),
+        "myojax.analysis.runs": set(),
+        "myojax.newthing": set(),
+    }
+    assert _layer_problems(graph) == [
+        "myojax.model (layer 3) imports myojax.train.loop (layer 4)",
+        "myojax.newthing has no layer in LAYERS (docs/architecture.md)",
+    ]
+
+
 def _oversized(line_counts: dict[str, int]) -> dict[str, int]:
     return {name: n for name, n in line_counts.items() if n > MAX_MODULE_LINES}
 
