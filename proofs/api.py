@@ -1,4 +1,4 @@
-"""``position_dependency``: how the derivative of any JAX function depends on positions.
+"""How the derivative of any JAX function depends on positions (``position_dependency``).
 
     >>> import jax.numpy as jnp, proofs
     >>> str(proofs.position_dependency(lambda x: jnp.cumsum(x, axis=0), jnp.ones((8, 4))))

@@ -1,5 +1,6 @@
-"""The abstract interpreter: walks a jaxpr equation by equation with ``proofs.rules``; the
-control-flow rules (``proofs.rules.control_flow``) descend into nested jaxprs through it (jit,
+"""The abstract interpreter, which walks a jaxpr equation by equation with ``proofs.rules``.
+
+The control-flow rules (``proofs.rules.control_flow``) descend into nested jaxprs through it (jit,
 closed_call, remat, custom_jvp/vjp, cond) and solve ``scan`` by a fixed point over the carry, so
 one analysis covers every number of iterations.
 

@@ -1,5 +1,5 @@
-"""The program that is analysed: the JVP of the per-position losses with respect to the layer
-probes, traced with a symbolic sequence length and every parameter abstract.
+"""The analysed program, the JVP of the per-position losses with respect to the layer probes,
+traced with a symbolic sequence length and every parameter abstract.
 
     (params, tokens, targets, probes, δ)  ->  (L, dL = ∂L/∂probes · δ)
 

@@ -1,5 +1,5 @@
-"""Zones: conjunctions of difference constraints over integer index variables, and regions
-(finite unions of zones). This is the relational part of the abstract domain.
+"""Zones (conjunctions of difference constraints over integer index variables) and regions
+(finite unions of zones), the relational part of the abstract domain.
 
 A variable is an array axis (0, 1, ...) standing for the element's index along that axis, or
 ``U`` (-1), the position index of the differentiated input δ. A constraint ``(a, b, c)`` means

@@ -33,6 +33,11 @@ def test_bad_flags_are_usage_errors(capsys):
     assert e.value.code == 2 and "--programs" in capsys.readouterr().err
 
 
+def test_an_empty_run_is_one_usage_error(capsys):
+    assert cli.run(main, ["--programs", "0"]) == 2
+    assert capsys.readouterr().err == "error: FuzzConfig.programs must be at least 1, got 0\n"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("MYOJAX_FUZZ_LONG"), reason="set MYOJAX_FUZZ_LONG=N")
 def test_fuzz_long_mode(tmp_path):

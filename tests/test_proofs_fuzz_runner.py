@@ -50,3 +50,10 @@ def test_acceptance_names_what_a_run_did_not_test():
     assert "no program checked at T > 256" in problems
     assert passed({"counterexample": None, "acceptance_problems": []})
     assert not passed({"counterexample": None, "acceptance_problems": problems})
+
+
+@pytest.mark.parametrize("field", ["programs", "big_every"])
+def test_config_refuses_an_empty_run(field):
+    with pytest.raises(ValueError, match=f"FuzzConfig.{field} must be at least 1, got 0"):
+        FuzzConfig(**{field: 0})
+    assert getattr(FuzzConfig(**{field: 1}), field) == 1  # negative control: 1 is a run

@@ -41,6 +41,12 @@ class FuzzConfig:
         default=8, metadata={"help": "about 1 in N programs at T > 256"}
     )
 
+    def __post_init__(self) -> None:
+        for name in ("programs", "big_every"):
+            value = getattr(self, name)
+            if value < 1:  # hypothesis would fail later with its own message
+                raise ValueError(f"FuzzConfig.{name} must be at least 1, got {value}")
+
 
 @dataclasses.dataclass
 class Stats:
