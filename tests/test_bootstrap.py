@@ -18,10 +18,10 @@ def test_coverage_on_simulated_studies_is_near_nominal():
     """Seed-dominated regime, 3 seeds: where the intervals matter most."""
     res = cov.coverage(cov.REGIMES["seed-dominated"], studies=120, n_boot=60, seed=1)
     # 120 studies: binomial SE 0.02 at 0.95, so >= 0.88 is a 3.5-SE margin.
-    assert res["crossed_t"]["slope_coverage"] >= 0.88
-    assert res["crossed_t"]["gap_coverage"] >= 0.88
+    assert res["crossed_t"].slope_coverage >= 0.88
+    assert res["crossed_t"].gap_coverage >= 0.88
     # Negative control: the plain percentile bootstrap undercovers here (~0.75-0.8).
-    assert res["plain_percentile"]["gap_coverage"] < 0.88
+    assert res["plain_percentile"].gap_coverage < 0.88
 
 
 def test_each_level_sees_its_own_variation():

@@ -1,12 +1,17 @@
 """experiments.scaling.interval_coverage and ``python -m experiments.scaling.coverage``: a
-small coverage study has the committed page's shape, and the committed page regenerates byte for
-byte from its committed JSON (the coverage itself is checked in tests/test_bootstrap.py)."""
+small coverage study has the committed page's shape, the committed JSON reads as records and
+writes back byte for byte, and the committed page regenerates byte for byte from it (the
+coverage itself is checked in tests/test_bootstrap.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from experiments.scaling import interval_coverage as cov
+from experiments.scaling import records
 from experiments.scaling.coverage import main
 from myojax import cli
 
@@ -27,6 +32,19 @@ def test_committed_page_regenerates_from_its_json(tmp_path):
     assert main(["--from-json", str(src), "--out", str(tmp_path)]) == 0
     page = (tmp_path / "scaling-coverage.md").read_text()
     assert page == (REPO / "results" / "scaling-coverage.md").read_text()
+
+
+def test_committed_json_reads_as_records_and_writes_back_byte_for_byte():
+    text = (REPO / "results" / "scaling-coverage.json").read_text()
+    doc = cov.from_json(json.loads(text))
+    assert set(doc.results) == set(cov.REGIMES)
+    assert all(set(by_method) == set(cov.METHODS) for by_method in doc.results.values())
+    assert json.dumps(records.to_json(doc), indent=1) + "\n" == text
+    # Negative control: a row without its coverage is one clear error.
+    obj = json.loads(text)
+    del obj["results"]["balanced"]["crossed_t"]["slope_coverage"]
+    with pytest.raises(ValueError, match="malformed scaling-coverage JSON"):
+        cov.from_json(obj)
 
 
 def test_too_few_studies_is_one_clear_error(capsys):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import epilogue
-from experiments.scaling import protocol, step_costs
+from experiments.scaling import protocol, records, step_costs
 from myojax import cli
 from myojax.provenance import command_line
 
@@ -50,16 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.from_json:
-        doc = epilogue.load(args.from_json)
-        epilogue.finish(step_costs.page(doc["preset"]), doc, args.out, write_results=False)
-        print(f"wrote {args.out}/scaling-costs-{doc['preset']}.md from {args.from_json}")
+        obj = epilogue.load(args.from_json)
+        page = step_costs.page(step_costs.from_json(obj).preset)
+        epilogue.finish(page, obj, args.out, write_results=False)
+        print(f"wrote {args.out / page.local_page} from {args.from_json}")
         return 0
     if args.steps < 1:
         raise cli.UsageError("--steps must be >= 1")
     p = protocol.STUDY_PRESETS[args.preset]
-    say = lambda row: print(json.dumps(row), flush=True)
+    say = lambda row: print(json.dumps(records.to_json(row)), flush=True)
     doc = step_costs.measure_preset(p, args.steps, args.per_run_s, command_line(PROG, argv), say)
-    epilogue.finish(step_costs.page(p.name), doc, args.out)
+    epilogue.finish(step_costs.page(p.name), records.to_json(doc), args.out)
     print(step_costs.render(doc))
     return 0
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import epilogue
-from experiments.scaling import interval_coverage
+from experiments.scaling import interval_coverage, records
 from myojax import cli
 from myojax.provenance import command_line
 
@@ -46,14 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     page = interval_coverage.page()
     if args.from_json:
-        epilogue.finish(page, epilogue.load(args.from_json), args.out, write_results=False)
-        print(f"wrote {args.out}/{page.page_name} from {args.from_json}")
+        obj = epilogue.load(args.from_json)
+        interval_coverage.from_json(obj)  # one clear error if it is not a coverage study
+        epilogue.finish(page, obj, args.out, write_results=False)
+        print(f"wrote {args.out / page.local_page} from {args.from_json}")
         return 0
     if args.studies < 10 or args.n_boot < 10:
         raise cli.UsageError("--studies and --n-boot must be >= 10")
     command = command_line(PROG, argv)
     doc = interval_coverage.coverage_study(args.studies, args.n_boot, command)
-    epilogue.finish(page, doc, args.out)
+    epilogue.finish(page, records.to_json(doc), args.out)
     print(interval_coverage.render(doc))
     return 0
 

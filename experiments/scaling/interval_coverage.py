@@ -11,12 +11,15 @@ contains the truth. Regimes range from seed-dominated to sequence-dominated vari
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
 from experiments import epilogue
+from experiments.scaling import records
+from experiments.scaling.sections import Floats
 from myojax import bootstrap as bs
 from myojax.provenance import environment
 
@@ -29,6 +32,39 @@ REGIMES = {
     "balanced": (0.003, 0.030, 0.05),
     "sequence-dominated": (0.0005, 0.050, 0.05),
 }
+METHODS = {  # what the study reports, and the textbook reference
+    "crossed_t": bs.crossed_interval,
+    "plain_percentile": bs.joint_percentile_interval,
+}
+_record = dataclasses.dataclass(frozen=True, kw_only=True)
+
+
+@_record
+class Coverage:
+    """One method in one regime: the fraction of studies whose interval held the truth."""
+
+    gap_coverage: float  # per-size gaps, pooled over the sizes
+    slope_coverage: float
+    mean_slope_interval_width: float
+
+
+@_record
+class CoverageStudy:
+    """``scaling-coverage.json``: coverage per regime and method, and its cost."""
+
+    command: str
+    studies: int
+    n_boot: int
+    n_seeds: int
+    n_seqs: int
+    level: float
+    true_gap: Floats
+    true_slope: float
+    regimes: dict[str, Floats]  # (sd_seed, sd_seq, sd_noise)
+    results: dict[str, dict[str, Coverage]]  # regime -> method -> coverage
+    wall_s: float
+    cpu_s: float
+    environment: dict[str, Any]  # myojax.provenance.environment() at the start
 
 
 def _stat(n: np.ndarray, gaps: np.ndarray) -> bs.Statistic:
@@ -50,12 +86,13 @@ def coverage(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> dict[str, Coverage]:
     """Coverage of the per-size gap intervals (pooled over sizes) and of the slope interval,
-    for the study's crossed-t method and for the plain percentile hierarchical bootstrap."""
+    for each of ``METHODS``: the study's crossed-t method and the plain percentile
+    hierarchical bootstrap."""
     rng = np.random.default_rng(seed)
     truth = np.append(TRUE_GAP, TRUE_SLOPE)
-    hits = {"crossed_t": np.zeros(len(truth)), "plain_percentile": np.zeros(len(truth))}
+    hits = {name: np.zeros(len(truth)) for name in METHODS}
     width = {k: np.zeros(len(truth)) for k in hits}
     sd_seed, sd_seq, sd_noise = regime
     for _ in range(studies):
@@ -69,36 +106,34 @@ def coverage(
             sd_noise=sd_noise,
         )
         stat = _stat(SIZES_N, gaps)
-        for name, method in (
-            ("crossed_t", bs.crossed_interval),
-            ("plain_percentile", bs.joint_percentile_interval),
-        ):
+        for name, method in METHODS.items():
             ci = method(stat, n_seeds, n_seqs, rng, n_boot=n_boot, level=level)
             hits[name] += (ci["lo"] <= truth) & (truth <= ci["hi"])
             width[name] += ci["hi"] - ci["lo"]
     k = len(TRUE_GAP)
     return {
-        name: {
-            "gap_coverage": float(h[:k].mean() / studies),
-            "slope_coverage": float(h[k] / studies),
-            "mean_slope_interval_width": float(width[name][k] / studies),
-        }
+        name: Coverage(
+            gap_coverage=float(h[:k].mean() / studies),
+            slope_coverage=float(h[k] / studies),
+            mean_slope_interval_width=float(width[name][k] / studies),
+        )
         for name, h in hits.items()
     }
 
 
-def render(doc: dict[str, Any]) -> str:
-    se = lambda p: (p * (1 - p) / doc["studies"]) ** 0.5
+def render(doc: CoverageStudy) -> str:
+    se = lambda p: (p * (1 - p) / doc.studies) ** 0.5
+    env = doc.environment
     lines = [
         "# Coverage of the scaling study's intervals on simulated studies",
         "",
-        f"Written by `{doc['command']}` in {doc['wall_s']:.0f} s wall, {doc['cpu_s']:.0f} s CPU "
-        f"(load average {'/'.join(f'{x:.1f}' for x in doc['environment']['load_avg_1_5_15'])} at "
-        f"start, {doc['environment']['time']}).",
+        f"Written by `{doc.command}` in {doc.wall_s:.0f} s wall, {doc.cpu_s:.0f} s CPU "
+        f"(load average {'/'.join(f'{x:.1f}' for x in env['load_avg_1_5_15'])} at "
+        f"start, {env['time']}).",
         "",
-        f"{doc['studies']} simulated studies per regime, each with 5 sizes (the cpu preset's "
-        f"N), {doc['n_seeds']} seeds and {doc['n_seqs']} test sequences; the true gap grows by "
-        f"{TRUE_SLOPE} nats per decade of N. Nominal level {doc['level']:.0%}; {doc['n_boot']} "
+        f"{doc.studies} simulated studies per regime, each with 5 sizes (the cpu preset's "
+        f"N), {doc.n_seeds} seeds and {doc.n_seqs} test sequences; the true gap grows by "
+        f"{doc.true_slope} nats per decade of N. Nominal level {doc.level:.0%}; {doc.n_boot} "
         "bootstrap replicates per level. Coverage = fraction of studies whose interval holds the "
         "truth (per-size gaps pooled over the 5 sizes; binomial standard error about "
         f"{se(0.95):.3f} at 95%).",
@@ -107,12 +142,12 @@ def render(doc: dict[str, Any]) -> str:
         "mean slope CI width |",
         "|---|---|---|---|---|",
     ]
-    for regime, res in doc["results"].items():
-        sds = "/".join(f"{x:g}" for x in REGIMES[regime])
-        for method, r in res.items():
+    for regime, by_method in doc.results.items():
+        sds = "/".join(f"{x:g}" for x in doc.regimes[regime])
+        for method, c in by_method.items():
             lines.append(
-                f"| {regime} ({sds}) | {method} | {r['gap_coverage']:.3f} | "
-                f"{r['slope_coverage']:.3f} | {r['mean_slope_interval_width']:.4f} |"
+                f"| {regime} ({sds}) | {method} | {c.gap_coverage:.3f} | "
+                f"{c.slope_coverage:.3f} | {c.mean_slope_interval_width:.4f} |"
             )
     lines += [
         "",
@@ -126,30 +161,36 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def from_json(obj: Any) -> CoverageStudy:
+    """A saved coverage study (``scaling-coverage.json``, parsed) as records; one clear error
+    if it is not one."""
+    return records.parse(CoverageStudy, obj, "scaling-coverage JSON")
+
+
 def page() -> epilogue.Page:
     """``scaling-coverage.md`` and its JSON, side by side in the command's --out."""
-    return epilogue.results_page("scaling-coverage", lambda doc, _prefix: render(doc))
+    return epilogue.results_page("scaling-coverage", lambda obj, _prefix: render(from_json(obj)))
 
 
-def coverage_study(studies: int, n_boot: int, command: str) -> dict[str, Any]:
+def coverage_study(studies: int, n_boot: int, command: str) -> CoverageStudy:
     """Coverage in every regime (regime i simulated from seed i), with its cost."""
     t0, c0, env = time.perf_counter(), time.process_time(), environment()
     results = {
         name: coverage(r, studies=studies, n_boot=n_boot, seed=i)
         for i, (name, r) in enumerate(REGIMES.items())
     }
-    return {
-        "command": command,
-        "studies": studies,
-        "n_boot": n_boot,
-        "n_seeds": 3,
-        "n_seqs": 256,
-        "level": 0.95,
-        "true_gap": TRUE_GAP.tolist(),
-        "true_slope": TRUE_SLOPE,
-        "regimes": {k: list(v) for k, v in REGIMES.items()},
-        "results": results,
-        "wall_s": time.perf_counter() - t0,
-        "cpu_s": time.process_time() - c0,
-        "environment": env,
-    }
+    return CoverageStudy(
+        command=command,
+        studies=studies,
+        n_boot=n_boot,
+        n_seeds=3,
+        n_seqs=256,
+        level=0.95,
+        true_gap=tuple(TRUE_GAP.tolist()),
+        true_slope=TRUE_SLOPE,
+        regimes=dict(REGIMES),
+        results=results,
+        wall_s=time.perf_counter() - t0,
+        cpu_s=time.process_time() - c0,
+        environment=env,
+    )

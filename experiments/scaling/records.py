@@ -13,6 +13,9 @@ byte for byte. Older layouts are converted when read, here only: a run row witho
 or ``budget`` (the single-seed study) is seed 0 at budget 1, one without ``cpu_s`` or load
 averages (an early diverged row) has them unknown (None), and keys that nothing reads any
 more (schema 1's ``val_loss_per_position``) are dropped.
+
+``to_json``, ``from_json`` and ``parse`` serve every record of the study's commands: the
+measured step costs (``step_costs``) and the interval coverage (``interval_coverage``) too.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import types
 import typing
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from experiments.scaling import sections as sec
 from experiments.scaling.protocol import EVAL_SEED, RunSpec, Size, StudyPreset
@@ -34,6 +37,7 @@ SCHEMA_VERSION = 2
 RESULT_FILE = "study_result.json"  # per run directory: written once the run is evaluated
 COST_FILE = "study_wall.json"  # per run directory: the cost so far of an interrupted run
 _record = dataclasses.dataclass(frozen=True, kw_only=True)
+T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -316,10 +320,7 @@ def results_from_json(obj: Any) -> StudyResults:
             f"not a scaling study's results of schema {SCHEMA_VERSION} (found {version!r}); "
             "rerun the study with --rerender to rewrite it"
         )
-    try:
-        return from_json(StudyResults, obj)
-    except (TypeError, AttributeError) as e:
-        raise ValueError(f"malformed scaling study results: {e}") from None
+    return parse(StudyResults, obj, "scaling study results")
 
 
 def read_results(path: Path) -> StudyResults | None:
@@ -398,6 +399,17 @@ def from_json(cls: type, obj: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: _build(hints[k], v) for k, v in obj.items() if k in names})
+
+
+def parse(cls: type[T], obj: Any, what: str) -> T:
+    """``obj`` (parsed JSON) as the record ``cls``; anything else is one clear error naming
+    ``what``."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"malformed {what}: not a JSON object")
+    try:
+        return from_json(cls, obj)
+    except (TypeError, AttributeError) as e:
+        raise ValueError(f"malformed {what}: {e}") from None
 
 
 def _build(hint: Any, value: Any) -> Any:
