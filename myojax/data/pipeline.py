@@ -22,6 +22,7 @@ import numpy as np
 from jaxtyping import Int
 
 from myojax.data import corpus
+from myojax.data.corpus import cache
 
 EMBEDDED = "shakespeare"
 _DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
@@ -50,6 +51,7 @@ class TokenData:
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     validation: tuple[np.ndarray, ...] = ()
     test: tuple[np.ndarray, ...] = ()
+    corpus: dict[str, str] = field(default_factory=dict)  # a registry corpus: name, manifest
 
 
 def check_windows_fit(data: TokenData, length: int) -> None:
@@ -130,7 +132,9 @@ def _load_shards(
 
 
 def load_data(source: str) -> TokenData:
-    """``"shakespeare"`` (the embedded byte-level corpus) or a directory of token shards."""
+    """``"shakespeare"`` (the embedded byte-level corpus), a registry corpus built into the cache
+    (``"pycode"``: ``python -m myojax.data.corpus build --corpus pycode``) or a directory of
+    token shards."""
     if source == EMBEDDED:
         c = corpus.load()
         names = {s: (f"the embedded Shakespeare {s} split",) for s in ("train", "val")}
@@ -144,6 +148,7 @@ def load_data(source: str) -> TokenData:
             validation=(c.validation,),
             test=(c.test,),
         )
+    source = str(cache.resolve(source) or source)
     train, id_train, train_names = _load_shards(Path(source), "train")
     val, id_val, val_names = _load_shards(Path(source), "val")
     test: list[np.ndarray] = []
@@ -171,6 +176,7 @@ def load_data(source: str) -> TokenData:
         {"train": tuple(train_names), "val": tuple(val_names), "test": tuple(test_names)},
         validation=tuple(val),
         test=tuple(test),
+        corpus=cache.identity(Path(source)),
     )
 
 

