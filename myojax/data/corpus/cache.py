@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from myojax.data.corpus.manifest import (
     SHARD_PREFIX,
     SPLITS,
     Manifest,
+    Source,
     SplitPin,
     corpus_dir,
     downloads_dir,
@@ -61,7 +63,7 @@ class _SplitWriter:
     size: int = 0
     documents: int = 0
     tokens: int = 0
-    digest: object = field(default_factory=hashlib.sha256)
+    digest: Any = field(default_factory=hashlib.sha256)  # the split's running sha256
     shards: list[ShardRecord] = field(default_factory=list)
 
     def add(self, document: bytes) -> None:
@@ -113,7 +115,7 @@ def _fetch_all(manifest: Manifest, downloads: Path, mirror: Path | None) -> list
     return archives
 
 
-def _source_record(source, tally: Tally, split_bytes: dict[str, int]) -> SourceRecord:
+def _source_record(source: Source, tally: Tally, split_bytes: dict[str, int]) -> SourceRecord:
     return SourceRecord(
         name=source.name,
         version=source.version,

@@ -1,4 +1,4 @@
-"""Source archives -> documents: which files of an sdist are kept, how they are normalised, and
+"""Source archives to documents, which files of an sdist are kept, how they are normalised, and
 which split each one goes to.
 
 A document is one whole file. It is kept when its extension is one of the manifest's, it lies

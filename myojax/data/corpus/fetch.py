@@ -1,4 +1,4 @@
-"""Fetching a corpus's pinned archives: downloaded once, checked against their sha256, kept.
+"""Fetching a corpus's pinned archives, downloaded once, checked against their sha256, kept.
 
 An archive is fetched from its pinned URL (``https://``, or ``file://`` for a local copy), or,
 with a mirror directory, from ``MIRROR/<file name>`` (an offline build). It is streamed to a
