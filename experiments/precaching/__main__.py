@@ -4,6 +4,7 @@ positions need — and do myopic models not?
     python -m experiments.precaching --task sine [--full] [--seeds N] [--steps N] [--out DIR]
     python -m experiments.precaching --task facts [--quick] [--seeds N] [--steps N] [--out DIR]
     python -m experiments.precaching --task map  [--quick] [--seeds N] [--steps N] [--out DIR]
+    python -m experiments.precaching --task saddle [--quick] [--seeds N] [--steps N] [--out DIR]
     python -m experiments.precaching --task map --from-json results/precaching_map.json \\
         --out results                                  # redraw a page from its JSON
 
@@ -14,6 +15,8 @@ of sin(k·x_(n−i)) from every layer, and breadcrumbs: the gradient mode switch
 ``--task facts`` (``experiments.precaching.facts``): synthetic facts, the ROME pattern — where a
 stored attribute of an entity becomes decodable (its token, filler, the query), per layer.
 ``--task map`` (``experiments.precaching.map``): the lagged random-map token task at two sizes.
+``--task saddle`` (``experiments.precaching.saddle``): why myopic models fail map and facts —
+longer training, width, a copy-task curriculum and the mode switch, against "cannot pre-cache".
 Each task writes precaching_<task>.json, .png and .md (the results section) to --out.
 """
 
@@ -24,16 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import epilogue
-from experiments.precaching import facts, sine
+from experiments.precaching import facts, saddle, sine
 from experiments.precaching import map as map_task
+from experiments.precaching.saddle_page import PAGE as SADDLE_PAGE
 from experiments.precaching.sine_page import PAGE as SINE_PAGE
 from myojax import cli
 from myojax.config import GRADIENT_MODES
 from myojax.provenance import command_line
 
 PROG = "python -m experiments.precaching"
-TASKS = ("sine", "facts", "map")
-PAGES = {"sine": SINE_PAGE, "facts": facts.PAGE, "map": map_task.PAGE}
+TASKS = ("sine", "facts", "map", "saddle")
+PAGES = {"sine": SINE_PAGE, "facts": facts.PAGE, "map": map_task.PAGE, "saddle": SADDLE_PAGE}
 
 
 def _parser():
@@ -48,7 +52,9 @@ def _parser():
     )
     p.add_argument("--full", action="store_true", help="sine: the published configuration")
     p.add_argument("--quick", action="store_true", help="1 seed, few steps: a smoke run")
-    p.add_argument("--workers", type=int, default=2, help="sine, map: runs trained concurrently")
+    p.add_argument(
+        "--workers", type=int, default=2, help="sine, map, saddle: runs trained concurrently"
+    )
     epilogue.add_from_json_flag(p, "the task's saved precaching_<task>.json")
     return p
 
@@ -58,7 +64,8 @@ def _settings(args):
     if args.full and args.task != "sine":
         raise cli.UsageError("--full applies to --task sine only")
     base = {"sine": sine.SineSettings.full() if args.full else sine.SineSettings(),
-            "facts": facts.FactsSettings(), "map": map_task.Settings()}[args.task]  # fmt: skip
+            "facts": facts.FactsSettings(), "map": map_task.Settings(),
+            "saddle": saddle.SaddleSettings()}[args.task]  # fmt: skip
     settings = cli.config_from_args(base.quick() if args.quick else base, args)
     for name in ("steps", "seeds"):
         if getattr(settings, name) < 1:
@@ -85,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = sine.run_all(settings, args.out, command=command, show=show, workers=args.workers)
     elif args.task == "facts":
         results = facts.run_all(settings, args.out, command=command, show=show)
+    elif args.task == "saddle":
+        results = saddle.run_all(settings, args.out, command=command, workers=args.workers)
     else:
         results = map_task.run(settings, args.out, show=show, command=command, workers=args.workers)
     print(page.render(results, ""))
