@@ -17,7 +17,6 @@ from experiments.lm_myopia.sacrifice import intervals, size_sacrifice, trends
 from experiments.lm_myopia.study import MODES, Study, open_study, run_losses, study_windows
 from myojax import files
 from myojax.analysis.compare import token_classes
-from myojax.analysis.runs import tokenizer_name
 from myojax.data import pipeline
 from myojax.provenance import environment
 
@@ -120,10 +119,9 @@ def analyse(
     study = open_study(study_dir)
     windows = study_windows(study)
     losses = all_losses(study, windows, options)
-    data_name = study.results.data or "shakespeare"
-    run_config = {"train": {"data": data_name}}
+    data = pipeline.load_data(study.results.data or pipeline.EMBEDDED)
     classes, names, class_kind = token_classes(
-        pipeline.load_data(data_name), windows[:, 1:], 256, tokenizer_name(run_config)
+        data, windows[:, 1:], data.vocab_size, data.tokenizer
     )
     sacrifice = tuple(
         size_sacrifice(

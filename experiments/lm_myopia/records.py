@@ -71,6 +71,6 @@ def to_json(results: LmMyopiaResults) -> dict[str, Any]:
 def from_json(obj: Any) -> LmMyopiaResults:
     """Saved results as records; a document of another shape is one clear error."""
     try:
-        return study_records.from_json(LmMyopiaResults, obj)
-    except (TypeError, AttributeError, KeyError) as e:
-        raise ValueError(f"not the language-model myopia analysis's results: {e}") from None
+        return study_records.parse(LmMyopiaResults, obj, "language-model myopia results")
+    except KeyError as e:
+        raise ValueError(f"malformed language-model myopia results: {e}") from None

@@ -86,7 +86,7 @@ def study_windows(study: Study) -> Int[np.ndarray, "M T1"]:
     """The study's test windows, cut as the study cut them (``evaluation.heldout_windows``
     with the recorded evaluation seed, window length and count)."""
     p = study.results.protocol
-    data = pipeline.load_data(study.results.data or "shakespeare")
+    data = pipeline.load_data(study.results.data or pipeline.EMBEDDED)
     if not data.test:
         raise StudyError(f"the study's data {study.results.data!r} has no test split")
     batches = evaluation.heldout_windows(
