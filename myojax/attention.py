@@ -54,7 +54,7 @@ GRADIENT_SPECS: dict[str, GradientSpec] = {
 }
 
 
-def _split_heads(y: Float[Array, "T D"], n_heads: int) -> Float[Array, "T H Dh"]:
+def split_heads(y: Float[Array, "T D"], n_heads: int) -> Float[Array, "T H Dh"]:
     return y.reshape(y.shape[0], n_heads, y.shape[1] // n_heads)
 
 
@@ -133,11 +133,11 @@ def causal_attention(
 ) -> Float[Array, "T D"]:
     """softmax(c·q_t·k_s) v_s over s ≤ t, with zero-valued diagonal corrections added."""
     t = q.shape[0]
-    q_h, k_h, v_h = (_split_heads(a, n_heads) for a in (q, k_past, v_past))
+    q_h, k_h, v_h = (split_heads(a, n_heads) for a in (q, k_past, v_past))
     eye = jnp.eye(t, dtype=bool)
     scores_HxTxS = jnp.einsum("thd,shd->hts", q_h, k_h)
     if k_delta is not None:
-        diag_HxT = jnp.einsum("thd,thd->ht", q_h, _split_heads(k_delta, n_heads))
+        diag_HxT = jnp.einsum("thd,thd->ht", q_h, split_heads(k_delta, n_heads))
         scores_HxTxS = jnp.where(eye, scores_HxTxS + diag_HxT[:, :, None], scores_HxTxS)
     scores_HxTxS = (scores_HxTxS * scale).astype(softmax_dtype)
     neg = jnp.finfo(softmax_dtype).min
@@ -147,6 +147,6 @@ def causal_attention(
     if v_delta is not None:
         p_diag_HxT = jnp.sum(jnp.where(eye, probs_HxTxS, 0), axis=-1)
         out_TxHxDh = out_TxHxDh + jnp.einsum(
-            "ht,thd->thd", p_diag_HxT, _split_heads(v_delta, n_heads)
+            "ht,thd->thd", p_diag_HxT, split_heads(v_delta, n_heads)
         )
     return out_TxHxDh.reshape(t, -1)

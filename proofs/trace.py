@@ -71,6 +71,58 @@ def sequence_length(config: ModelConfig, concrete: int | None = None) -> tuple[A
     return t, f"symbolic T, 1 <= T <= {config.seq_len}"
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """The abstract inputs of a model-level program: parameter leaves (``model`` rebuilds the
+    module from them), tokens, targets and probes [L, T, D], with T symbolic or concrete."""
+
+    leaves: list
+    treedef: Any
+    static: Any
+    tokens: jax.ShapeDtypeStruct
+    targets: jax.ShapeDtypeStruct
+    probes: jax.ShapeDtypeStruct
+    length: Any
+    described: str
+
+    def model(self, leaves: list) -> Any:
+        return eqx.combine(jax.tree.unflatten(self.treedef, leaves), self.static)
+
+
+def model_inputs(
+    config: ModelConfig,
+    concrete_t: int | None = None,
+    *,
+    build: Callable[..., Any] = GPT,
+    input_shape: tuple[int, ...] = (),
+    target_shape: tuple[int, ...] = (),
+) -> ModelInputs:
+    """``build(config, key=...)``'s parameters as abstract leaves, and per-position inputs. Empty
+    ``input_shape``/``target_shape`` mean integer tokens per position; otherwise real-valued
+    inputs [T, *input_shape] / targets [T, *target_shape]."""
+    t, described = sequence_length(config, concrete_t)
+    skeleton = eqx.filter_eval_shape(build, config, key=jax.random.key(0))
+    is_leaf = lambda x: isinstance(x, jax.ShapeDtypeStruct)
+    params, static = eqx.partition(skeleton, is_leaf, is_leaf=is_leaf)
+    leaves, treedef = jax.tree.flatten(params, is_leaf=is_leaf)
+    dtype = DTYPES[config.compute_dtype]
+
+    def per_position(shape: tuple[int, ...]) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((t, *shape), dtype if shape else jnp.int32)
+
+    probes = jax.ShapeDtypeStruct((config.n_layers, t, config.d_model), dtype)
+    return ModelInputs(
+        leaves,
+        treedef,
+        static,
+        per_position(input_shape),
+        per_position(target_shape),
+        probes,
+        t,
+        described,
+    )
+
+
 def trace_jvp(
     forward: Forward,
     config: ModelConfig,
@@ -82,28 +134,18 @@ def trace_jvp(
     target_shape: tuple[int, ...] = (),
 ) -> Traced:
     """Trace ``build(config, key=...)`` (default ``GPT``; e.g. a ``myojax.heads.Transformer``)
-    with ``loss_fn``. Empty ``input_shape``/``target_shape`` mean integer tokens per position;
-    otherwise real-valued inputs [T, *input_shape] / targets [T, *target_shape]."""
-    t, described = sequence_length(config, concrete_t)
-    skeleton = eqx.filter_eval_shape(build, config, key=jax.random.key(0))
-    is_leaf = lambda x: isinstance(x, jax.ShapeDtypeStruct)
-    params, static = eqx.partition(skeleton, is_leaf, is_leaf=is_leaf)
-    leaves, treedef = jax.tree.flatten(params, is_leaf=is_leaf)
-    dtype = DTYPES[config.compute_dtype]
+    with ``loss_fn`` (``model_inputs``: the shapes of the inputs)."""
+    ins = model_inputs(
+        config, concrete_t, build=build, input_shape=input_shape, target_shape=target_shape
+    )
 
     def jvp(leaves: list, tokens: Array, targets: Array, probes: Array, dprobes: Array):
-        model = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
-        bound = _Bound(forward, model)
+        bound = _Bound(forward, ins.model(leaves))
         losses = lambda p: per_position_loss(bound, tokens, targets, p, loss_fn)
         return jax.jvp(losses, (probes,), (dprobes,))
 
-    def per_position(shape: tuple[int, ...]) -> jax.ShapeDtypeStruct:
-        return jax.ShapeDtypeStruct((t, *shape), dtype if shape else jnp.int32)
-
-    tokens, targets = per_position(input_shape), per_position(target_shape)
-    probes = jax.ShapeDtypeStruct((config.n_layers, t, config.d_model), dtype)
-    closed = jax.make_jaxpr(jvp)(leaves, tokens, targets, probes, probes)
-    return Traced(dead_code_eliminated(closed), len(leaves), t, described)
+    closed = jax.make_jaxpr(jvp)(ins.leaves, ins.tokens, ins.targets, ins.probes, ins.probes)
+    return Traced(dead_code_eliminated(closed), len(ins.leaves), ins.length, ins.described)
 
 
 def dead_code_eliminated(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:
