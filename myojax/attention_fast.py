@@ -73,14 +73,14 @@ def diagonal_terms(
     acc = lse_HxT.dtype
     q_h, k_h, v_h, o_h, do_h = (split_heads(a, n_heads) for a in (q, k, v, out, d_out))
 
-    def rowdot(a: Array, b: Array) -> Float[Array, "H T"]:
-        return jnp.einsum("thd,thd->ht", a.astype(acc), b.astype(acc))
+    def rowdot(a: Array, b: Array) -> Float[Array, "T H 1"]:  # elementwise: no batched dots
+        return jnp.sum(a.astype(acc) * b.astype(acc), axis=-1, keepdims=True)
 
-    score_HxT = (jnp.einsum("thd,thd->ht", q_h, k_h) * scale).astype(acc)
-    p_diag_HxT = jnp.exp(score_HxT - lse_HxT)
-    d_score_HxT = p_diag_HxT * (rowdot(do_h, v_h) - rowdot(do_h, o_h))
-    dk_TxHxDh = jnp.einsum("ht,thd->thd", scale * d_score_HxT, q_h.astype(acc))
-    dv_TxHxDh = jnp.einsum("ht,thd->thd", p_diag_HxT, do_h.astype(acc))
+    score_TxHx1 = (jnp.sum(q_h * k_h, axis=-1, keepdims=True) * scale).astype(acc)
+    p_diag_TxHx1 = jnp.exp(score_TxHx1 - lse_HxT.T[:, :, None])
+    d_score_TxHx1 = p_diag_TxHx1 * (rowdot(do_h, v_h) - rowdot(do_h, o_h))
+    dk_TxHxDh = (scale * d_score_TxHx1) * q_h.astype(acc)
+    dv_TxHxDh = p_diag_TxHx1 * do_h.astype(acc)
     t = q.shape[0]
     return dk_TxHxDh.reshape(t, -1).astype(k.dtype), dv_TxHxDh.reshape(t, -1).astype(v.dtype)
 

@@ -146,3 +146,22 @@ def scatter_add(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[A
     if indices.dep:
         dep = zones.union(dep, zones.project(indices.dep, range(indices.rank)))
     return [unknown(rank, dep)]
+
+
+@rule("split")
+def split(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Consecutive pieces along ``axis`` (the backward of a concatenate): piece k is
+    y[i] = x[offset_k + i], a shift like ``slice``; a symbolic offset forgets the axis."""
+    (x,) = ins
+    axis = eqn.params["axis"]
+    moved = remap(x, {a: a for a in range(x.rank)}, x.rank)
+    outs, offset = [], 0
+    for size in eqn.params["sizes"]:
+        if isinstance(offset, (int, np.integer)):
+            dep, nz = shift(moved.dep, axis, int(offset)), shift(moved.nz, axis, int(offset))
+        else:
+            forgot = remap(moved, {a: a for a in range(x.rank) if a != axis}, x.rank)
+            dep, nz = forgot.dep, forgot.nz
+        outs.append(unknown(x.rank, dep).with_(nz=nz))
+        offset = offset + size
+    return outs
