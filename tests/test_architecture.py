@@ -210,6 +210,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     2: ("myojax.data",),
     3: (
         "myojax.attention",
+        "myojax.attention_fast",
         "myojax.model",
         "myojax.loss",
         "myojax.mup",

@@ -56,14 +56,12 @@ class FuzzConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"FuzzConfig.family must be one of {tuple(FAMILIES)}")
-
-    def __post_init__(self) -> None:
         for name in ("programs", "big_every"):
             value = getattr(self, name)
             if value < 1:  # hypothesis would fail later with its own message
                 raise ValueError(f"FuzzConfig.{name} must be at least 1, got {value}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"FuzzConfig.family must be one of {tuple(FAMILIES)}")
 
 
 @dataclasses.dataclass
