@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from myojax.attention import causal_mask, split_heads
+from myojax.attention import masked_scores, split_heads
 
 
 def attention_core(
@@ -46,10 +46,7 @@ def attention_core(
     """
     t = q.shape[0]
     q_h, k_h, v_h = (split_heads(a, n_heads) for a in (q, k, v))
-    scores_HxTxS = jnp.einsum("thd,shd->hts", q_h, k_h)
-    scores_HxTxS = (scores_HxTxS * scale).astype(softmax_dtype)
-    neg = jnp.finfo(softmax_dtype).min
-    scores_HxTxS = jnp.where(causal_mask(t), scores_HxTxS, neg)
+    scores_HxTxS = masked_scores(q_h, k_h, scale=scale, softmax_dtype=softmax_dtype)
     probs_HxTxS = jax.nn.softmax(scores_HxTxS, axis=-1).astype(q.dtype)
     out_TxHxDh = jnp.einsum("hts,shd->thd", probs_HxTxS, v_h)
     row_max_HxTx1 = jnp.max(scores_HxTxS, axis=-1, initial=-jnp.inf, keepdims=True)

@@ -16,7 +16,6 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import export
@@ -25,7 +24,7 @@ from jax._src import core
 from proofs import backward, zones
 from proofs.interpreter import Analysis, CannotAnalyse, eval_closed
 from proofs.lattice import AVal, Position, classify, unknown
-from proofs.trace import dead_code_eliminated
+from proofs.trace import abstract_call, dead_code_eliminated
 from proofs.zones import U
 
 ASSUMPTIONS = {
@@ -144,21 +143,13 @@ def tangent_input(rank: int, axis: int) -> AVal:
 
 def trace_tangent(fn: Callable[..., Any], x: Any, args: tuple, length: Any) -> core.ClosedJaxpr:
     """The DCE'd jaxpr of (x, *array leaves of args, δ) ↦ tangent leaves of jvp(fn, x, δ)."""
-    n = jnp.shape(x)[0]
-    arrays, static = eqx.partition(args, eqx.is_array)
-    leaves, treedef = jax.tree.flatten(arrays)
-
-    def abstract(a: Any) -> jax.ShapeDtypeStruct:
-        dims = tuple(length if d == n else d for d in jnp.shape(a))
-        return jax.ShapeDtypeStruct(dims, jnp.result_type(a))
+    call, xs, leaves = abstract_call(fn, x, args, length)
 
     def tangent(x: Any, leaves: list, dx: Any) -> list:
-        rest = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
-        _, out = jax.jvp(lambda x: fn(x, *rest), (x,), (dx,))
+        _, out = jax.jvp(lambda x: call(x, leaves), (x,), (dx,))
         return [t for t in jax.tree.leaves(out) if t.dtype != jax.dtypes.float0]
 
-    xs = jax.ShapeDtypeStruct((length, *jnp.shape(x)[1:]), jnp.result_type(x))
-    closed = jax.make_jaxpr(tangent)(xs, [abstract(a) for a in leaves], xs)
+    closed = jax.make_jaxpr(tangent)(xs, leaves, xs)
     return dead_code_eliminated(closed)
 
 

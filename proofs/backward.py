@@ -20,51 +20,40 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax._src import core
 from jaxtyping import Array
 
 from myojax.config import ModelConfig
-from myojax.loss import PositionLoss, cross_entropy, per_position_loss
-from myojax.model import GPT
 from proofs import zones
 from proofs.lattice import AVal, unknown
-from proofs.trace import Forward, Traced, _Bound, dead_code_eliminated, model_inputs
+from proofs.trace import (
+    Forward,
+    ModelInputs,
+    Traced,
+    abstract_call,
+    dead_code_eliminated,
+    trace_model,
+)
 from proofs.zones import Region, U
 
 
 def trace_vjp(
-    forward: Forward,
-    config: ModelConfig,
-    concrete_t: int | None = None,
-    *,
-    build: Callable[..., Any] = GPT,
-    loss_fn: PositionLoss = cross_entropy,
-    input_shape: tuple[int, ...] = (),
-    target_shape: tuple[int, ...] = (),
+    forward: Forward, config: ModelConfig, concrete_t: int | None = None, **options: Any
 ) -> Traced:
     """The model's backward program (module docstring), DCE'd; inputs: *params, tokens,
-    targets, probes, L̄. The options are ``proofs.trace.trace_jvp``'s."""
-    ins = model_inputs(
-        config, concrete_t, build=build, input_shape=input_shape, target_shape=target_shape
-    )
+    targets, probes, L̄. The options are ``proofs.trace.trace_model``'s."""
 
-    def vjp(leaves: list, tokens: Array, targets: Array, probes: Array, d_losses: Array):
-        bound = _Bound(forward, ins.model(leaves))
-        losses = lambda p: per_position_loss(bound, tokens, targets, p, loss_fn)
+    def vjp(losses: Callable[[Array], Array], probes: Array, d_losses: Array) -> Any:
         values, pullback = jax.vjp(losses, probes)
         return values, pullback(d_losses)[0]
 
-    d_losses = jax.ShapeDtypeStruct((ins.length,), _loss_dtype(config))
-    closed = jax.make_jaxpr(vjp)(ins.leaves, ins.tokens, ins.targets, ins.probes, d_losses)
-    return Traced(dead_code_eliminated(closed), len(ins.leaves), ins.length, ins.described)
+    def d_losses(ins: ModelInputs) -> jax.ShapeDtypeStruct:
+        dtype = jnp.float64 if config.compute_dtype == "float64" else jnp.float32
+        return jax.ShapeDtypeStruct((ins.length,), dtype)  # the losses' dtype
 
-
-def _loss_dtype(config: ModelConfig) -> jnp.dtype:
-    """The per-position losses' dtype (float64 when the model computes in float64)."""
-    return jnp.dtype(jnp.float64 if config.compute_dtype == "float64" else jnp.float32)
+    return trace_model(vjp, d_losses, forward, config, concrete_t, **options)
 
 
 def trace_cotangent(
@@ -73,29 +62,16 @@ def trace_cotangent(
     """The DCE'd jaxpr of (x, *array leaves of args, *ȳ leaves) ↦ ∂fn/∂x^T · ȳ, with the length
     of axis 0 of ``x`` (and of every args axis of that length) replaced by ``length``, and the
     number of ȳ leaves (the last inputs)."""
-    n = jnp.shape(x)[0]
-    arrays, static = eqx.partition(args, eqx.is_array)
-    leaves, treedef = jax.tree.flatten(arrays)
-
-    def abstract(a: Any) -> jax.ShapeDtypeStruct:
-        dims = tuple(length if d == n else d for d in jnp.shape(a))
-        return jax.ShapeDtypeStruct(dims, jnp.result_type(a))
-
-    def call(x: Any, leaves: list) -> Any:
-        return fn(x, *eqx.combine(jax.tree.unflatten(treedef, leaves), static))
-
-    xs = jax.ShapeDtypeStruct((length, *jnp.shape(x)[1:]), jnp.result_type(x))
-    abstract_leaves = [abstract(a) for a in leaves]
-    out = jax.eval_shape(call, xs, abstract_leaves)
-    out_leaves, out_tree = jax.tree.flatten(out)
+    call, xs, leaves = abstract_call(fn, x, args, length)
+    out_leaves, out_tree = jax.tree.flatten(jax.eval_shape(call, xs, leaves))
+    if any(not o.shape for o in out_leaves):
+        raise TypeError("every output of fn must have rank >= 1 (axis 0 = positions)")
 
     def cotangent(x: Any, leaves: list, d_out: list) -> Any:
         _, pullback = jax.vjp(lambda x: call(x, leaves), x)
         return pullback(jax.tree.unflatten(out_tree, d_out))[0]
 
-    if any(not o.shape for o in out_leaves):
-        raise TypeError("every output of fn must have rank >= 1 (axis 0 = positions)")
-    closed = jax.make_jaxpr(cotangent)(xs, abstract_leaves, out_leaves)
+    closed = jax.make_jaxpr(cotangent)(xs, leaves, out_leaves)
     return dead_code_eliminated(closed), len(out_leaves)
 
 

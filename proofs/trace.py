@@ -3,6 +3,9 @@ traced with a symbolic sequence length and every parameter abstract.
 
     (params, tokens, targets, probes, δ)  ->  (L, dL = ∂L/∂probes · δ)
 
+(``trace_model`` traces any such program of the losses, ``proofs.backward`` the backward one;
+``abstract_call`` is the function-level counterpart of the model's abstract inputs.)
+
 ``jax.jvp`` is traced, not re-derived: the jaxpr is exactly what JAX computes for forward-mode
 derivatives (stop_gradient has become a zero tangent, custom_jvp rules are inlined), and dead
 code (e.g. the tangent of a stopped softmax max) is removed by JAX's own DCE before analysis.
@@ -123,7 +126,13 @@ def model_inputs(
     )
 
 
-def trace_jvp(
+# How a program differentiates the losses: (losses of the probes, probes, δ) -> its outputs.
+Differentiate = Callable[[Callable[[Array], Array], Array, Array], Any]
+
+
+def trace_model(
+    differentiate: Differentiate,
+    delta: Callable[[ModelInputs], jax.ShapeDtypeStruct],
     forward: Forward,
     config: ModelConfig,
     concrete_t: int | None = None,
@@ -133,19 +142,50 @@ def trace_jvp(
     input_shape: tuple[int, ...] = (),
     target_shape: tuple[int, ...] = (),
 ) -> Traced:
-    """Trace ``build(config, key=...)`` (default ``GPT``; e.g. a ``myojax.heads.Transformer``)
-    with ``loss_fn`` (``model_inputs``: the shapes of the inputs)."""
+    """The DCE'd jaxpr of (params, tokens, targets, probes, δ) ↦ ``differentiate(losses, probes,
+    δ)``, with ``delta(inputs)`` the shape of δ, for ``build(config, key=...)`` (default
+    ``GPT``; e.g. a ``myojax.heads.Transformer``) and ``loss_fn`` (``model_inputs``: the shapes
+    of the inputs)."""
     ins = model_inputs(
         config, concrete_t, build=build, input_shape=input_shape, target_shape=target_shape
     )
 
-    def jvp(leaves: list, tokens: Array, targets: Array, probes: Array, dprobes: Array):
+    def program(leaves: list, tokens: Array, targets: Array, probes: Array, d: Array) -> Any:
         bound = _Bound(forward, ins.model(leaves))
         losses = lambda p: per_position_loss(bound, tokens, targets, p, loss_fn)
-        return jax.jvp(losses, (probes,), (dprobes,))
+        return differentiate(losses, probes, d)
 
-    closed = jax.make_jaxpr(jvp)(ins.leaves, ins.tokens, ins.targets, ins.probes, ins.probes)
+    closed = jax.make_jaxpr(program)(ins.leaves, ins.tokens, ins.targets, ins.probes, delta(ins))
     return Traced(dead_code_eliminated(closed), len(ins.leaves), ins.length, ins.described)
+
+
+def trace_jvp(
+    forward: Forward, config: ModelConfig, concrete_t: int | None = None, **options: Any
+) -> Traced:
+    """The JVP program (module docstring); ``options`` are ``trace_model``'s."""
+    jvp = lambda losses, probes, d: jax.jvp(losses, (probes,), (d,))
+    return trace_model(jvp, lambda ins: ins.probes, forward, config, concrete_t, **options)
+
+
+def abstract_call(
+    fn: Callable[..., Any], x: Any, args: tuple, length: Any
+) -> tuple[Callable[[Any, list], Any], jax.ShapeDtypeStruct, list[jax.ShapeDtypeStruct]]:
+    """``fn(x, *args)`` as ``call(x, leaves)`` of the array leaves of ``args`` (other leaves are
+    static), and the abstract ``x`` and leaves with every axis of x's length (axis 0 of ``x``)
+    replaced by ``length``: what the function-level analyses trace."""
+    n = jnp.shape(x)[0]
+    arrays, static = eqx.partition(args, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(arrays)
+
+    def abstract(a: Any) -> jax.ShapeDtypeStruct:
+        dims = tuple(length if d == n else d for d in jnp.shape(a))
+        return jax.ShapeDtypeStruct(dims, jnp.result_type(a))
+
+    def call(x: Any, leaves: list) -> Any:
+        return fn(x, *eqx.combine(jax.tree.unflatten(treedef, leaves), static))
+
+    xs = jax.ShapeDtypeStruct((length, *jnp.shape(x)[1:]), jnp.result_type(x))
+    return call, xs, [abstract(a) for a in leaves]
 
 
 def dead_code_eliminated(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:

@@ -3,28 +3,20 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 import pytest
 
 from experiments.bench import jax_peer
-from myojax.config import ModelConfig
 from myojax.loss import Batch, mean_loss
 from myojax.model import GPT, count_params
+from tests.peers import CFG, model_and_windows
 
-CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
 LR, WD, CLIP = 3e-2, 0.1, 1.0
 
 
 def _model_and_data():
-    model = GPT(CFG, key=jax.random.key(0))
-    # Non-trivial LayerNorm gains and biases, so a misplaced one shows in the loss.
-    noise = jax.random.normal(jax.random.key(3), (count_params(model),)) * 0.05
-    leaves, tree = jax.tree.flatten(model)
-    offsets = np.cumsum([0] + [a.size for a in leaves])
-    leaves = [a + noise[o : o + a.size].reshape(a.shape) for a, o in zip(leaves, offsets)]
-    windows = jax.random.randint(jax.random.key(1), (4, CFG.seq_len + 1), 0, 32)
-    return jax.tree.unflatten(tree, leaves), windows
+    model, windows = model_and_windows()
+    return model, jnp.asarray(windows)
 
 
 def test_peer_has_the_same_parameter_count_and_loss():

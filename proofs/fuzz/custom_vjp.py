@@ -7,7 +7,7 @@ function it was meant to differentiate. ``BACKWARD_RULES`` lists them: the exact
 another random program, the exact VJP shifted along positions (to the past or the future),
 cumulated over positions, scaled, replaced by a position-local map, or zero. A measured
 dependency of the input cotangent at s on the output cotangent at t outside the analysed region
-is a ``Counterexample``; refusing is allowed.
+is a ``proofs.fuzz.differential.Counterexample``; refusing is allowed.
 """
 
 from __future__ import annotations
@@ -21,21 +21,15 @@ import numpy as np
 from hypothesis import strategies as st
 from jaxtyping import Array
 
-from proofs.api import analyse_dependency
 from proofs.fuzz.differential import (
     FAST_COMPILE,
-    Counterexample,
     Outcome,
-    _allows,
     _big_columns,
-    _contains,
+    analyse_into,
     finest,
     primitives_of,
 )
 from proofs.fuzz.grammar import D, Program, build, programs
-from proofs.interpreter import CannotAnalyse
-
-Cotangent = Callable[[Array, Array, Array, Array, Callable[[Array], Array]], Array]
 
 
 def _shift(g: Array, k: int) -> Array:
@@ -142,40 +136,9 @@ def check_custom_vjp(cv: CustomVjp, t: int, seed: int = 0) -> Outcome:
         out = Outcome(t, "refused", "refused", finest(pattern, range(t)).label, set())
         if not np.all(np.isfinite(primal)):
             out.skipped = "non-finite"
+        pairs = [(int(t), int(s)) for t, s in zip(*np.nonzero(pattern))]
         for sym in (False, True):
-            _analyse_one(fn, (x, a, w), sym, pattern, cv, out)
+            analyse_into(out, fn, (x, a, w), sym, pairs, repr(cv), program="vjp")
         if not out.primitives:  # refused: count what the backward program holds
             out.primitives = primitives_of(jax.make_jaxpr(jax.vjp(fn, x, a, w)[1])(x).jaxpr)
     return out
-
-
-def _analyse_one(
-    fn: Callable, xaw: tuple, sym: bool, pattern: np.ndarray, cv: CustomVjp, out: Outcome
-) -> None:
-    """One analysis (concrete or symbolic T) recorded into ``out``, checked against
-    ``pattern``."""
-    try:
-        dep = analyse_dependency(fn, *xaw, symbolic=sym, program="vjp")
-    except CannotAnalyse as e:
-        out.refused = out.refused or e.primitive
-        return
-    except Exception as e:  # a program that cannot be traced with a symbolic T
-        if not sym:
-            raise
-        out.symbolic = f"untraceable ({type(e).__name__})"
-        return
-    label = dep.verdict.label
-    out.primitives |= primitives_of(dep.jaxpr.jaxpr)
-    if sym:
-        out.symbolic = label
-    else:
-        out.verdict = label
-    if out.skipped:
-        return
-    (tan,) = dep.tangents
-    for ti, s in zip(*np.nonzero(pattern)):
-        if not (_contains(tan.dep, tan.rank, int(ti), int(s)) and _allows(dep.verdict, ti, s)):
-            raise Counterexample(
-                f"{'symbolic' if sym else f'T={pattern.shape[0]}'}: x̄[{s}] depends on ȳ[{ti}] "
-                f"(measured) but the analyser says {label} / {tan.dep}: {cv!r}"
-            )
