@@ -119,6 +119,35 @@ def test_fast_gradients_equal_the_reference_implementation(mode, case):
         np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=2e-7)
 
 
+@pytest.mark.parametrize("mode", ["myopic", "myopic_kv"])
+def test_float64_fast_gradients_agree_with_the_reference_to_rounding(mode):
+    """In float64 the fast path's whole-model gradient is the reference's to rounding; the
+    control (the reference's gradient on another batch) is far outside that tolerance."""
+    from myojax.loss import Batch, loss_and_grad
+
+    cfg = ModelConfig(vocab_size=32, seq_len=8, d_model=16, n_layers=2, n_heads=2)
+    cfg = cfg.replace(gradient_mode=mode)
+
+    def batch(seed):
+        return Batch.from_windows(jax.random.randint(jax.random.key(seed), (2, 9), 0, 32))
+
+    with jax.enable_x64(True):
+
+        def grads(impl, seed=1):
+            model = cast_model(
+                GPT(cfg.replace(attention_impl=impl), key=jax.random.key(0)), "float64"
+            )
+            return jax.tree.leaves(
+                eqx.filter(jax.jit(loss_and_grad)(model, batch(seed))[1], eqx.is_array)
+            )
+
+        fast, ref, other = grads("fast"), grads("reference"), grads("reference", seed=2)
+        for a, r in zip(fast, ref, strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-11, atol=1e-14)
+        pairs = zip(fast, other, strict=True)
+        assert any(not np.allclose(a, o, rtol=1e-11, atol=1e-14) for a, o in pairs)
+
+
 def test_untied_head_param_counts_and_cast():
     cfg = ModelConfig(vocab_size=10, seq_len=4, d_model=8, n_layers=2, n_heads=2)
     tied = GPT(cfg, key=jax.random.key(0))
