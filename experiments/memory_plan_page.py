@@ -33,8 +33,10 @@ def _case_rows(rows: list[dict[str, Any]]) -> list[str]:
         c = r["case"]
         per = c["batch_size"] // DEVICES // c["microbatches"]
         control = "" if c.get("fsdp_gather", True) else " (control: no per-layer gather)"
+        impl = f" [{c['attention_impl']}]" if "attention_impl" in c else ""  # absent: before it
         head = (
-            f"| {c['size']}{control} | {c['mesh']} | {c['microbatches']} | {c['remat']} | {per} |"
+            f"| {c['size']}{impl}{control} | {c['mesh']} | {c['microbatches']} | {c['remat']} | "
+            f"{per} |"
         )
         if "error" in r:
             lines.append(f"{head} not compiled here: {r['error']} | | | | | | | | |")

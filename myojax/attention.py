@@ -54,7 +54,7 @@ GRADIENT_SPECS: dict[str, GradientSpec] = {
 }
 
 
-def _split_heads(y: Float[Array, "T D"], n_heads: int) -> Float[Array, "T H Dh"]:
+def split_heads(y: Float[Array, "T D"], n_heads: int) -> Float[Array, "T H Dh"]:
     return y.reshape(y.shape[0], n_heads, y.shape[1] // n_heads)
 
 
@@ -133,20 +133,36 @@ def causal_attention(
 ) -> Float[Array, "T D"]:
     """softmax(c·q_t·k_s) v_s over s ≤ t, with zero-valued diagonal corrections added."""
     t = q.shape[0]
-    q_h, k_h, v_h = (_split_heads(a, n_heads) for a in (q, k_past, v_past))
+    q_h, k_h, v_h = (split_heads(a, n_heads) for a in (q, k_past, v_past))
     eye = jnp.eye(t, dtype=bool)
-    scores_HxTxS = jnp.einsum("thd,shd->hts", q_h, k_h)
+    diag_HxT = None
     if k_delta is not None:
-        diag_HxT = jnp.einsum("thd,thd->ht", q_h, _split_heads(k_delta, n_heads))
-        scores_HxTxS = jnp.where(eye, scores_HxTxS + diag_HxT[:, :, None], scores_HxTxS)
-    scores_HxTxS = (scores_HxTxS * scale).astype(softmax_dtype)
-    neg = jnp.finfo(softmax_dtype).min
-    scores_HxTxS = jnp.where(causal_mask(t), scores_HxTxS, neg)
+        diag_HxT = jnp.einsum("thd,thd->ht", q_h, split_heads(k_delta, n_heads))
+    scores_HxTxS = masked_scores(q_h, k_h, diag_HxT, scale=scale, softmax_dtype=softmax_dtype)
     probs_HxTxS = jax.nn.softmax(scores_HxTxS, axis=-1).astype(q.dtype)
     out_TxHxDh = jnp.einsum("hts,shd->thd", probs_HxTxS, v_h)
     if v_delta is not None:
         p_diag_HxT = jnp.sum(jnp.where(eye, probs_HxTxS, 0), axis=-1)
         out_TxHxDh = out_TxHxDh + jnp.einsum(
-            "ht,thd->thd", p_diag_HxT, _split_heads(v_delta, n_heads)
+            "ht,thd->thd", p_diag_HxT, split_heads(v_delta, n_heads)
         )
     return out_TxHxDh.reshape(t, -1)
+
+
+def masked_scores(
+    q_h: Float[Array, "T H Dh"],
+    k_h: Float[Array, "S H Dh"],
+    diag_HxT: Float[Array, "H T"] | None = None,
+    *,
+    scale: float,
+    softmax_dtype: jnp.dtype,
+) -> Float[Array, "H T S"]:
+    """c·q_t·k_s (plus ``diag_HxT`` on s = t) in ``softmax_dtype``, its min above the diagonal:
+    the scores both attention implementations softmax, with the same operations."""
+    t = q_h.shape[0]
+    scores_HxTxS = jnp.einsum("thd,shd->hts", q_h, k_h)
+    if diag_HxT is not None:
+        eye = jnp.eye(t, dtype=bool)
+        scores_HxTxS = jnp.where(eye, scores_HxTxS + diag_HxT[:, :, None], scores_HxTxS)
+    scores_HxTxS = (scores_HxTxS * scale).astype(softmax_dtype)
+    return jnp.where(causal_mask(t), scores_HxTxS, jnp.finfo(softmax_dtype).min)

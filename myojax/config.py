@@ -17,6 +17,13 @@ PARAMETRIZATIONS: tuple[str, ...] = ("sp", "mup")
 # The MLP nonlinearity. "gelu_tanh" is GPT-2's tanh approximation (the default); "gelu" is exact.
 ActivationName = Literal["gelu_tanh", "gelu", "relu"]
 ACTIVATIONS: tuple[str, ...] = ("gelu_tanh", "gelu", "relu")
+# How attention and its gradient modes are computed (README: Gradient modes). "fast": one
+# attention for every mode, the myopic backward a custom VJP (myojax.attention_fast); "reference":
+# the zero-valued diagonal routing through a T×T grid (myojax.attention.causal_attention).
+AttentionImpl = Literal["fast", "reference"]
+ATTENTION_IMPLS: tuple[str, ...] = ("fast", "reference")
+# A saved config without the field was trained before it existed, by the reference formulation.
+ATTENTION_IMPL_BEFORE_FIELD = "reference"
 # muP attention scale is c/d_head; c = sqrt(64) makes d_head = 64 match SP's 1/sqrt(d_head).
 MUP_ATTN_ANCHOR_HEAD_DIM = 64
 DTYPES: dict[str, jnp.dtype] = {
@@ -74,6 +81,11 @@ class ModelConfig:
     zero_init_query: bool = _field(False, "initialise the query projection at zero (muP option)")
     zero_init_readout: bool = _field(False, "initialise an untied readout at zero (muP option)")
     activation: ActivationName = _field("gelu_tanh", "MLP nonlinearity")
+    attention_impl: AttentionImpl = _field(
+        "fast",
+        "how attention and its gradient mode are computed: 'fast' (one attention, the myopic "
+        "backward a custom VJP) or 'reference' (the T×T diagonal routing); same gradients",
+    )
 
     def __post_init__(self) -> None:
         if self.vocab_size is not None:
@@ -83,6 +95,11 @@ class ModelConfig:
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"ModelConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}"
+            )
+        if self.attention_impl not in ATTENTION_IMPLS:
+            raise ValueError(
+                f"ModelConfig.attention_impl must be one of {ATTENTION_IMPLS}, "
+                f"got {self.attention_impl!r}"
             )
         if self.d_ff is not None:
             _positive("d_ff", self.d_ff)
@@ -191,8 +208,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ModelConfig:
+        """A saved config. One written before ``attention_impl`` existed reads as
+        ``"reference"``, the implementation that trained it (docs/training.md)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"ModelConfig has no field(s) {unknown}")
+        data = {"attention_impl": ATTENTION_IMPL_BEFORE_FIELD, **data}
         return cls(**data)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from myojax.attention import GRADIENT_SPECS, GradientSpec, causal_attention, project_qkv
+from myojax.attention_fast import fast_attention
 from myojax.config import DTYPES, ModelConfig
 from myojax.mup import hidden_init_std
 
@@ -50,6 +51,12 @@ def unrolled_up_to(layers: int) -> Iterator[None]:
     finally:
         _unroll_limit = previous
 
+
+# ModelConfig.attention_impl -> the attention over project_qkv's outputs (same contract).
+ATTENTION_IMPLS: dict[str, Callable[..., Array]] = {
+    "fast": fast_attention,
+    "reference": causal_attention,
+}
 
 # ModelConfig.activation -> the MLP nonlinearity ("gelu_tanh" is GPT-2's, the default).
 ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
@@ -139,11 +146,19 @@ class Block(eqx.Module):
         return self.apply(x, config, spec, collect=False)[0]
 
     def apply(
-        self, x: Float[Array, "T D"], config: ModelConfig, spec: GradientSpec, *, collect: bool
+        self,
+        x: Float[Array, "T D"],
+        config: ModelConfig,
+        spec: GradientSpec,
+        *,
+        collect: bool,
+        attend: Callable[..., Array] | None = None,
     ) -> tuple[Float[Array, "T D"], dict[str, Array] | None]:
         """The block, and with ``collect`` the output of each sub-module (coordinate check).
 
         ``collect`` is a Python flag, so the ordinary forward traces no extra operations.
+        ``attend`` replaces ``ATTENTION_IMPLS[config.attention_impl]`` (the same contract; the
+        deliberately wrong backward rules of ``tests/mutants.py``).
         """
         cdt = DTYPES[config.compute_dtype]
         acc = _accum_dtype(config)
@@ -155,7 +170,8 @@ class Block(eqx.Module):
         q, k_past, v_past, k_delta, v_delta = project_qkv(
             h.astype(cdt), w(self.w_qkv), w(self.b_qkv), spec
         )
-        attn = causal_attention(
+        attend = attend or ATTENTION_IMPLS[config.attention_impl]
+        attn = attend(
             q,
             k_past,
             v_past,

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import export
 from jax._src import core
 
-from proofs import zones
+from proofs import backward, zones
 from proofs.interpreter import Analysis, CannotAnalyse, eval_closed
 from proofs.lattice import AVal, Position, classify, unknown
-from proofs.trace import dead_code_eliminated
+from proofs.trace import abstract_call, dead_code_eliminated
 from proofs.zones import U
 
 ASSUMPTIONS = {
@@ -36,6 +35,9 @@ ASSUMPTIONS = {
     "exactly 0 at masked entries",
 }
 DEFAULT_ASSUMPTIONS = frozenset({"no_overflow"})  # "finite" is always made
+# Which derivative program is analysed: forward mode (jax.jvp) or the backward program training
+# runs (jax.vjp, custom VJP rules included; proofs.backward).
+ProgramKind = Literal["jvp", "vjp"]
 SYMBOLIC_MAX_LEN = 1 << 24  # the symbolic T's declared bound: every index is exact in int32/f32
 
 
@@ -56,6 +58,7 @@ def position_dependency(
     symbolic: bool = False,
     assume: Iterable[str] = DEFAULT_ASSUMPTIONS,
     max_len: int = SYMBOLIC_MAX_LEN,
+    program: ProgramKind = "jvp",
 ) -> Position:
     """How ``fn(x, *args)`` depends on ``x`` along positions, proven for every ``x`` and ``args``.
 
@@ -76,6 +79,10 @@ def position_dependency(
             verdict holds for every such T, not only ``x.shape[0]``.
         assume: assumptions besides "finite" the analysis may use (default: "no_overflow", as
             the model-level prover).
+        program: ``"jvp"`` analyses ``jax.jvp`` (a ``custom_vjp`` cannot be traced there);
+            ``"vjp"`` analyses the backward program ``jax.vjp`` runs — the cotangents of the
+            outputs to the cotangent of ``x``, custom backward rules included — whose verdict
+            has the same meaning (``proofs.backward``).
 
     Assumptions (all listed in ``ASSUMPTIONS``):
         * finite — every intermediate is finite, so 0·y = 0 and 0/y = 0 (always);
@@ -91,7 +98,7 @@ def position_dependency(
             assumption is named.
     """
     return analyse_dependency(
-        fn, x, *args, symbolic=symbolic, assume=assume, max_len=max_len
+        fn, x, *args, symbolic=symbolic, assume=assume, max_len=max_len, program=program
     ).verdict
 
 
@@ -102,6 +109,7 @@ def analyse_dependency(
     symbolic: bool = False,
     assume: Iterable[str] = DEFAULT_ASSUMPTIONS,
     max_len: int = SYMBOLIC_MAX_LEN,
+    program: ProgramKind = "jvp",
 ) -> Dependency:
     """``position_dependency`` with the abstract values and events (for tests and reports)."""
     allowed = frozenset(assume)
@@ -113,12 +121,17 @@ def analyse_dependency(
     length: Any = shape[0]
     if symbolic:
         (length,) = export.symbolic_shape("T", constraints=(f"T <= {max_len}",))
-    closed = trace_tangent(fn, x, args, length)
-    n_in = len(closed.jaxpr.invars)
+    if program == "vjp":
+        closed, n_cotangents = backward.trace_cotangent(fn, x, args, length)
+    else:
+        closed, n_cotangents = trace_tangent(fn, x, args, length), 1
     inputs = [unknown(len(v.aval.shape)) for v in closed.jaxpr.invars]
-    inputs[n_in - 1] = tangent_input(len(shape), axis=0)
+    for i in range(len(inputs) - n_cotangents, len(inputs)):  # δ: position u on axis 0
+        inputs[i] = tangent_input(inputs[i].rank, axis=0)
     an = Analysis(length, allowed | {"finite"})
     tangents = eval_closed(closed, inputs, an)
+    if program == "vjp":
+        tangents = [backward.forward_orientation(t, position_axis=0) for t in tangents]
     verdict = max((classify(t.dep) for t in tangents), default=Position.NONE)
     return Dependency(verdict, tangents, an, closed)
 
@@ -130,21 +143,13 @@ def tangent_input(rank: int, axis: int) -> AVal:
 
 def trace_tangent(fn: Callable[..., Any], x: Any, args: tuple, length: Any) -> core.ClosedJaxpr:
     """The DCE'd jaxpr of (x, *array leaves of args, δ) ↦ tangent leaves of jvp(fn, x, δ)."""
-    n = jnp.shape(x)[0]
-    arrays, static = eqx.partition(args, eqx.is_array)
-    leaves, treedef = jax.tree.flatten(arrays)
-
-    def abstract(a: Any) -> jax.ShapeDtypeStruct:
-        dims = tuple(length if d == n else d for d in jnp.shape(a))
-        return jax.ShapeDtypeStruct(dims, jnp.result_type(a))
+    call, xs, leaves = abstract_call(fn, x, args, length)
 
     def tangent(x: Any, leaves: list, dx: Any) -> list:
-        rest = eqx.combine(jax.tree.unflatten(treedef, leaves), static)
-        _, out = jax.jvp(lambda x: fn(x, *rest), (x,), (dx,))
+        _, out = jax.jvp(lambda x: call(x, leaves), (x,), (dx,))
         return [t for t in jax.tree.leaves(out) if t.dtype != jax.dtypes.float0]
 
-    xs = jax.ShapeDtypeStruct((length, *jnp.shape(x)[1:]), jnp.result_type(x))
-    closed = jax.make_jaxpr(tangent)(xs, [abstract(a) for a in leaves], xs)
+    closed = jax.make_jaxpr(tangent)(xs, leaves, xs)
     return dead_code_eliminated(closed)
 
 

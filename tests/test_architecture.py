@@ -210,6 +210,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     2: ("myojax.data",),
     3: (
         "myojax.attention",
+        "myojax.attention_fast",
         "myojax.model",
         "myojax.loss",
         "myojax.mup",
@@ -366,7 +367,9 @@ FIXTURE = REPO / "tests" / "fixtures" / "run-v0.1-myopic"
 def test_run_dir_from_the_previous_layout_restores_and_resumes(tmp_path: Path) -> None:
     """``tests/fixtures/run-v0.1-myopic`` was written by myojax before the move to packages
     (commit 160a113: ``myojax/train.py``), 8 steps with the step-8 checkpoint removed. The
-    current code restores it for analysis and resumes it from step 4 to the same losses."""
+    current code restores it for analysis (its config, written before ``attention_impl``
+    existed, reads as the reference formulation that trained it) and resumes it from step 4,
+    with that implementation, to the same losses bitwise."""
     from myojax.checkpoint import restore
     from myojax.config import ModelConfig
     from myojax.train import TrainConfig, run
@@ -376,19 +379,45 @@ def test_run_dir_from_the_previous_layout_restores_and_resumes(tmp_path: Path) -
     old = json.loads((run_dir / "config.json").read_text())
     old_rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     model_cfg, _ = restore(run_dir)
-    assert model_cfg == ModelConfig(**old["model"]) and model_cfg.gradient_mode == "myopic"
+    assert "attention_impl" not in old["model"] and model_cfg.attention_impl == "reference"
+    assert model_cfg == ModelConfig(**old["model"], attention_impl="reference")
+    assert model_cfg.gradient_mode == "myopic"
     train_cfg = TrainConfig(**{**old["train"], "out": str(run_dir)})
     final = run(train_cfg, model_cfg, progress=False)
     assert final["resumed_from"] == 4 and final["step"] == 8
     new_rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-    def losses(rows: list[dict]) -> dict[int, float]:
-        return {r["step"]: r["loss"] for r in rows if "loss" in r}
-
-    assert losses(new_rows) == losses(old_rows)  # bitwise, as floats written to JSON
+    assert _losses(new_rows) == _losses(old_rows)  # bitwise, as floats written to JSON
     assert [r["val_loss"] for r in new_rows if "val_loss" in r] == pytest.approx(
         [r["val_loss"] for r in old_rows if "val_loss" in r], rel=0, abs=0
     )
+
+
+def test_run_dir_from_before_attention_impl_resumes_with_the_fast_path(tmp_path: Path) -> None:
+    """The same command as the one that wrote the fixture (no ``attention_impl``: the fast
+    default now) is not refused as a config change; the run resumes on the fast path to the same
+    losses within float rounding, and the new checkpoint records the implementation."""
+    from myojax.checkpoint import restore
+    from myojax.config import ModelConfig
+    from myojax.train import TrainConfig, run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    old = json.loads((run_dir / "config.json").read_text())
+    old_rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    model_cfg = ModelConfig(**old["model"])
+    assert model_cfg.attention_impl == "fast"
+    train_cfg = TrainConfig(**{**old["train"], "out": str(run_dir)})
+    assert run(train_cfg, model_cfg, progress=False)["resumed_from"] == 4
+    new_rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    new, before = _losses(new_rows), _losses(old_rows)
+    assert sorted(new) == sorted(before)
+    assert [new[s] for s in sorted(new)] == pytest.approx([before[s] for s in sorted(new)], 1e-5)
+    assert restore(run_dir)[0].attention_impl == "fast"  # step 8, trained on the fast path
+    assert json.loads((run_dir / "config.json").read_text())["model"]["attention_impl"] == "fast"
+
+
+def _losses(rows: list[dict]) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}
 
 
 def test_readme_module_map_lists_every_module() -> None:

@@ -36,29 +36,43 @@ def test_costs_are_per_step_not_one_scanned_layer():
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
-def test_bench_json_reports_every_mode_the_ratios_and_the_torch_peer(capsys, tmp_path):
-    """One run through the CLI (with the torch peer when torch is installed): every mode, the
-    myopic ratios, ratio_vs_torch per mode, the machine load; --out writes the table."""
+def test_bench_json_reports_every_mode_both_implementations_and_the_peers(capsys, tmp_path):
+    """One run through the CLI (with the torch peer when torch is installed): every mode of
+    both attention implementations, the myopic ratios per implementation, ratio_vs_jax (and
+    ratio_vs_torch) per runner, medians and p10, the machine load; --out writes the table."""
     out = tmp_path / "core.md"
     argv = "--json --batch-size 2 --seq-len 16 --d-model 32 --n-layers 2 --n-heads 2"
     argv += " --vocab-size 32"
     argv = [*argv.split(), "--rounds", "1", "--steps", "1", "--out", str(out)]
     assert main(argv + (["--peer", "torch"] if HAS_TORCH else [])) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["modes"]) == {"standard", "myopic", "myopic_kv"}
-    std = result["modes"]["standard"]["step_ms"]
-    assert result["ratio_myopic"] == result["modes"]["myopic"]["step_ms"] / std
-    assert result["ratio_myopic_kv"] == result["modes"]["myopic_kv"]["step_ms"] / std
-    assert all(row["tokens_per_s"] > 0 and row["mfu"] > 0 for row in result["modes"].values())
+    modes = ("standard", "myopic", "myopic_kv")
+    assert set(result["modes"]) == {*modes, *(f"{m}/reference" for m in modes)}
+    for impl, suffix in (("fast", ""), ("reference", "/reference")):
+        std = result["modes"][f"standard{suffix}"]["step_ms"]
+        for mode in modes[1:]:
+            row = result["modes"][f"{mode}{suffix}"]
+            assert row["impl"] == impl and row["ratio_to_standard"] == row["step_ms"] / std
+            assert result["ratios"][impl][mode] == row["ratio_to_standard"]
+    assert result["ratio_myopic"] == result["ratios"]["fast"]["myopic"]
+    assert result["ratio_myopic_kv"] == result["ratios"]["fast"]["myopic_kv"]
+    rows = result["modes"].values()
+    assert all(row["tokens_per_s"] > 0 and row["mfu"] > 0 for row in rows)
+    assert all(row["step_ms_p10"] <= row["step_ms"] for row in rows)
+    jax_peer = result["jax_peer"]
+    assert jax_peer["params"] == result["params"]
+    assert all(row["ratio_vs_jax"] == jax_peer["step_ms"] / row["step_ms"] for row in rows)
     assert len(result["environment"]["start"]["load_avg_1_5_15"]) == 3
-    assert "| myojax myopic |" in out.read_text()
+    text = out.read_text()
+    assert "| myojax myopic |" in text and "| myojax myopic (reference) |" in text
+    assert "| plain JAX |" in text
     if HAS_TORCH:
         peer = result["peer"]
         assert peer["params"] == result["params"]
-        for row in result["modes"].values():
+        for row in rows:
             assert row["ratio_vs_torch"] == peer["step_ms"] / row["step_ms"]
     else:
-        assert all("ratio_vs_torch" not in row for row in result["modes"].values())
+        assert all("ratio_vs_torch" not in row for row in rows)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +82,7 @@ def test_bench_json_reports_every_mode_the_ratios_and_the_torch_peer(capsys, tmp
         (["--compute-dtype", "float64"], "--compute-dtype"),
         (["--compute-dtype", "int8"], "compute_dtype"),
         (["--batch-size", "0"], "--batch-size"),
+        (["--implementations", "fast,slow"], "--implementations"),
         (["--sweep", "width", "--out", "x.md", "--from-json", "missing.json"], "no such file"),
         (["--from-json", "saved.json", "--out", "x.md"], "--sweep"),
     ],

@@ -23,6 +23,7 @@ def test_defaults_are_valid_and_derived_sizes():
         ({"compute_dtype": "int8"}, "compute_dtype"),
         ({"tie_embeddings": "yes"}, "tie_embeddings"),
         ({"remat": "some"}, "remat"),
+        ({"attention_impl": "flash"}, "attention_impl"),
     ],
 )
 def test_invalid_values_name_the_field(changes, field):
@@ -37,3 +38,11 @@ def test_frozen_and_round_trips_through_dict():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="no field"):
         ModelConfig.from_dict({**cfg.to_dict(), "dmodel": 3})
+
+
+def test_a_saved_config_without_attention_impl_reads_as_the_reference_that_trained_it():
+    saved = ModelConfig(gradient_mode="myopic").to_dict()
+    assert saved["attention_impl"] == "fast"  # the default, recorded by every new run
+    del saved["attention_impl"]
+    assert ModelConfig.from_dict(saved).attention_impl == "reference"
+    assert ModelConfig.from_dict({**saved, "attention_impl": "fast"}).attention_impl == "fast"

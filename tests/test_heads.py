@@ -199,4 +199,4 @@ def test_prover_on_the_continuous_model(mode, proven):
         target_shape=(N_OUT,),
     )
     assert (cert["verdict"]["myopic"] == "proven") == proven, cert["verdict"]
-    assert cert["properties"]["causal"]["proven"]
+    assert cert["programs"]["backward"]["properties"]["causal"]["proven"]

@@ -84,6 +84,70 @@ def test_remat_changes_nothing_numerically(remat):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
 
 
+GRADIENT_CASES = [  # (parametrization, remat, microbatches): SP and muP, remat, accumulation
+    ("sp", "none", 1),
+    ("mup", "full", 2),
+    ("sp", "dots", 2),
+]
+
+
+@pytest.mark.parametrize("mode", GRADIENT_MODES)
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=str)
+def test_fast_gradients_equal_the_reference_implementation(mode, case):
+    """The train step's gradient (``accumulated_loss_and_grad``) of the fast attention equals
+    the reference formulation's, float32, in every mode."""
+    from myojax.loss import Batch
+    from myojax.train.step import accumulated_loss_and_grad
+
+    parametrization, remat, microbatches = case
+    cfg = ModelConfig(
+        vocab_size=32, seq_len=9, d_model=16, n_layers=2, n_heads=2, gradient_mode=mode,
+        parametrization=parametrization, base_width=8, remat=remat,
+    )  # fmt: skip
+    batch = Batch.from_windows(jax.random.randint(jax.random.key(1), (4, 10), 0, 32))
+
+    def grads(impl):
+        model = GPT(cfg.replace(attention_impl=impl), key=jax.random.key(0))
+        step = eqx.filter_jit(accumulated_loss_and_grad)
+        return step(model, batch, microbatches)
+
+    (loss_f, g_fast), (loss_r, g_ref) = grads("fast"), grads("reference")
+    assert loss_f == loss_r  # the same forward
+    leaves = zip(jax.tree.leaves(eqx.filter(g_fast, eqx.is_array)), jax.tree.leaves(
+        eqx.filter(g_ref, eqx.is_array)), strict=True)  # fmt: skip
+    for fast, ref in leaves:
+        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=2e-7)
+
+
+@pytest.mark.parametrize("mode", ["myopic", "myopic_kv"])
+def test_float64_fast_gradients_agree_with_the_reference_to_rounding(mode):
+    """In float64 the fast path's whole-model gradient is the reference's to rounding; the
+    control (the reference's gradient on another batch) is far outside that tolerance."""
+    from myojax.loss import Batch, loss_and_grad
+
+    cfg = ModelConfig(vocab_size=32, seq_len=8, d_model=16, n_layers=2, n_heads=2)
+    cfg = cfg.replace(gradient_mode=mode)
+
+    def batch(seed):
+        return Batch.from_windows(jax.random.randint(jax.random.key(seed), (2, 9), 0, 32))
+
+    with jax.enable_x64(True):
+
+        def grads(impl, seed=1):
+            model = cast_model(
+                GPT(cfg.replace(attention_impl=impl), key=jax.random.key(0)), "float64"
+            )
+            return jax.tree.leaves(
+                eqx.filter(jax.jit(loss_and_grad)(model, batch(seed))[1], eqx.is_array)
+            )
+
+        fast, ref, other = grads("fast"), grads("reference"), grads("reference", seed=2)
+        for a, r in zip(fast, ref, strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-11, atol=1e-14)
+        pairs = zip(fast, other, strict=True)
+        assert any(not np.allclose(a, o, rtol=1e-11, atol=1e-14) for a, o in pairs)
+
+
 def test_untied_head_param_counts_and_cast():
     cfg = ModelConfig(vocab_size=10, seq_len=4, d_model=8, n_layers=2, n_heads=2)
     tied = GPT(cfg, key=jax.random.key(0))

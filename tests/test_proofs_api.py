@@ -10,6 +10,8 @@ import pytest
 
 import proofs
 from myojax.attention import GRADIENT_SPECS, GradientSpec, causal_attention, project_qkv
+from myojax.attention_fast import fast_attention
+from proofs.fuzz.custom_vjp import measure_backward
 from proofs.fuzz.differential import finest, measure
 
 T, D = 6, 4
@@ -18,13 +20,18 @@ X = jnp.asarray(rng.normal(size=(T, D)), jnp.float32)
 LABELS = {"none", "same-position", "same-or-past", "any"}
 
 
-def measured(fn, x, *args) -> proofs.Position:
-    """The finest verdict containing the numeric Jacobian pattern (float64)."""
+def measured(fn, x, *args, program: str = "jvp") -> proofs.Position:
+    """The finest verdict containing the numeric Jacobian pattern (float64), measured on the
+    program analysed: tangents by jax.jvp, or cotangents by jax.vjp."""
+    columns = list(range(x.shape[0]))
     with jax.enable_x64(True):
         x64 = jnp.asarray(x, jnp.float64)
-        args64 = [jnp.asarray(a, jnp.float64) for a in args]
-        _, pattern = measure(fn, x64, tuple(args64), list(range(x.shape[0])), seed=0)
-    return finest(pattern, list(range(x.shape[0])))
+        args64 = tuple(jnp.asarray(a, jnp.float64) for a in args)
+        if program == "vjp":  # [t, s] over every output and input position
+            _, pattern = measure_backward(fn, x64, args64, range(len(fn(x64, *args64))), 0)
+        else:
+            _, pattern = measure(fn, x64, args64, columns, seed=0)
+    return finest(pattern, columns)
 
 
 def tril_sum(x):
@@ -61,6 +68,15 @@ def test_known_answers(name):
     assert measured(fn, X) <= got  # a proof may be coarser than the measurement, never finer
     symbolic = SYMBOLIC_COARSER.get(name, expected)
     assert str(proofs.position_dependency(fn, X, symbolic=True)) == symbolic
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN))
+def test_the_backward_program_gives_the_same_known_answers(name):
+    """program="vjp" analyses what jax.vjp runs; its verdict means the same (t, s) pattern."""
+    fn, expected = KNOWN[name]
+    got = proofs.position_dependency(fn, X, program="vjp")
+    assert measured(fn, X, program="vjp") <= got
+    assert str(got) == expected
 
 
 def test_verdicts_are_ordered_and_formatted():
@@ -111,6 +127,21 @@ def test_model_attention_in_each_gradient_mode(mode, symbolic):
     got = proofs.position_dependency(fn, X, W, B, symbolic=symbolic)
     assert str(got) == ATTENTION[mode]
     assert measured(fn, X, W, B) == got  # exact here: the measured pattern is as coarse
+
+
+@pytest.mark.parametrize("mode", sorted(ATTENTION))
+def test_fast_attention_backward_program_in_each_gradient_mode(mode):
+    """The fast attention's myopic modes are a custom VJP: only the backward program exists,
+    and it is proven for every T; standard is the same-or-past negative control."""
+
+    def fn(h, w_qkv, b_qkv):
+        return fast_attention(
+            *project_qkv(h, w_qkv, b_qkv, GRADIENT_SPECS[mode]), n_heads=2, scale=0.5
+        )
+
+    got = proofs.position_dependency(fn, X, W, B, symbolic=True, program="vjp")
+    assert str(got) == ATTENTION[mode]
+    assert measured(fn, X, W, B, program="vjp") == got
 
 
 def test_standard_attention_needs_the_no_overflow_assumption():

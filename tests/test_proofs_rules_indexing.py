@@ -39,3 +39,33 @@ def test_take_along_axis_keeps_rows():
 def test_gather_with_data_indices_along_positions_mixes():
     idx = jnp.asarray([4, 0, 3, 1, 2])
     check(lambda x: x[idx], X, expect=Position.ANY)
+
+
+def test_scatter_add_keeps_batching_and_unmoved_window_axes():
+    """The backward of a per-row lookup (a cross-entropy's target, take_along_axis) adds each
+    row's update into the same row; a window along positions that no index moves stays put."""
+    idx = jnp.asarray(rng.integers(0, D, size=(T, 1)))
+    lookup = lambda y: jnp.take_along_axis(y, idx, axis=1)
+
+    def lookup_backward(ct):  # scatter-add with operand_batching_dims=(0,)
+        return jax.vjp(lookup, jnp.zeros((T, D)))[1](ct)[0]
+
+    check(lookup_backward, X[:, :1], expect=Position.SAME)
+    check(lambda x: jnp.zeros((T, D)).at[:, 1].add(x[:, 0]), X, expect=Position.SAME)
+
+
+def test_scatter_add_along_positions_by_data_mixes():
+    idx = jnp.asarray([4, 0, 3, 1, 2])
+    check(lambda ct: jax.vjp(lambda y: y[idx], jnp.zeros((T, D)))[1](ct)[0], X, expect=Position.ANY)
+    # a δ-dependent index: every element may depend on it
+    check(
+        lambda x: jnp.zeros((T, D)).at[(x[:, 0] > 0).astype(int)].add(1.0), X, expect=Position.ANY
+    )
+
+
+def test_split_shifts_each_piece():
+    """The backward of a concatenate: piece k is a shift by the sizes before it."""
+    second = lambda x: jax.lax.split(x, (2, T - 2), axis=0)[1]  # out[t] = x[t + 2]
+    out = check(second, X, expect=Position.ANY)
+    assert out.dep == zones.region(zones.eq(U, 0, 2))
+    check(lambda x: jax.lax.split(x, (1, 2), axis=1)[1], X, expect=Position.SAME)

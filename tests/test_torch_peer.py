@@ -1,32 +1,18 @@
 """The benchmark's PyTorch peer computes the same model and optimizer step as myojax."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 import pytest
 
-from myojax.config import ModelConfig
 from myojax.loss import Batch, mean_loss
-from myojax.model import GPT, count_params
+from myojax.model import count_params
+from tests.peers import model_and_windows
 
 torch = pytest.importorskip("torch")
 tp = pytest.importorskip("experiments.bench.torch_peer")
 
-CFG = ModelConfig(vocab_size=32, seq_len=16, d_model=32, n_layers=2, n_heads=2)
 LR, WD, CLIP = 3e-2, 0.1, 1.0
-
-
-def _model_and_data():
-    model = GPT(CFG, key=jax.random.key(0))
-    # Non-trivial LayerNorm gains and biases, so a misplaced one shows in the loss.
-    noise = jax.random.normal(jax.random.key(3), (count_params(model),)) * 0.05
-    leaves, tree = jax.tree.flatten(model)
-    offsets = np.cumsum([0] + [a.size for a in leaves])
-    leaves = [a + noise[o : o + a.size].reshape(a.shape) for a, o in zip(leaves, offsets)]
-    windows = np.asarray(jax.random.randint(jax.random.key(1), (4, CFG.seq_len + 1), 0, 32))
-    return jax.tree.unflatten(tree, leaves), windows
 
 
 def _torch_loss(model, windows) -> float:
@@ -35,7 +21,7 @@ def _torch_loss(model, windows) -> float:
 
 
 def test_peer_has_the_same_parameter_count_and_loss():
-    model, windows = _model_and_data()
+    model, windows = model_and_windows()
     assert tp.count_params(tp.from_myojax(model)) == count_params(model)
     jax_loss = float(mean_loss(model, Batch.from_windows(jnp.asarray(windows))))
     assert _torch_loss(model, windows) == pytest.approx(jax_loss, rel=2e-6)
@@ -43,7 +29,7 @@ def test_peer_has_the_same_parameter_count_and_loss():
 
 def test_a_peer_that_attends_to_the_future_is_detected(monkeypatch):
     """Negative control: the comparison above fails for a peer without the causal mask."""
-    model, windows = _model_and_data()
+    model, windows = model_and_windows()
     jax_loss = float(mean_loss(model, Batch.from_windows(jnp.asarray(windows))))
     sdpa = torch.nn.functional.scaled_dot_product_attention
     monkeypatch.setattr(
@@ -58,7 +44,7 @@ def test_one_optimizer_step_matches_clipped_adamw():
     (Compared through the loss: the key bias has zero true gradient — softmax ignores a shift of
     every score — so Adam turns float noise there into ±lr steps that differ between frameworks
     but, for the same reason, do not change the loss.)"""
-    model, windows = _model_and_data()
+    model, windows = model_and_windows()
     peer = tp.from_myojax(model)
     tp.make_train_step(peer, lr=LR, weight_decay=WD, grad_clip=CLIP)(*tp.batch_tensors(windows))
     opt = optax.chain(optax.clip_by_global_norm(CLIP), optax.adamw(LR, weight_decay=WD))

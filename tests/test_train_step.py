@@ -128,3 +128,20 @@ def test_run_dir_without_the_field_resumes_and_other_changes_are_refused(tmp_pat
     prepare_run_dir(tmp_path, run_config(train.replace(microbatches=4), model), overwrite=False)
     with pytest.raises(RunDirError, match=r"train.lr: 0.003 -> 0.001"):
         prepare_run_dir(tmp_path, run_config(train.replace(lr=1e-3), model), overwrite=False)
+
+
+def test_attention_impl_may_change_on_resume_and_a_model_change_is_refused(tmp_path) -> None:
+    """A config.json written before ``attention_impl`` existed (or with either value) resumes
+    with either implementation — the same gradients to float rounding — while a change of
+    what is trained is still refused (negative control)."""
+    train, model = TrainConfig(out=str(tmp_path)), ModelConfig(gradient_mode="myopic")
+    old = run_config(train, model)
+    del old["model"]["attention_impl"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    for impl in ("fast", "reference"):
+        prepare_run_dir(
+            tmp_path, run_config(train, model.replace(attention_impl=impl)), overwrite=False
+        )
+    with pytest.raises(RunDirError, match=r"model.gradient_mode: 'myopic' -> 'standard'"):
+        changed = model.replace(gradient_mode="standard", attention_impl="reference")
+        prepare_run_dir(tmp_path, run_config(train, changed), overwrite=False)

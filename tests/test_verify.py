@@ -53,9 +53,15 @@ def test_standard_mode_fails_the_myopic_expectation_naming_the_layer():
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_mutant_is_rejected_with_layer_and_reason(name):
-    forward, reason = MUTANTS[name]
+    """Each mutant the verifier is meant to catch fails with its reason; one leaking further
+    back than the checked T (``vjp_leak_far``) passes: that one is the prover's to catch
+    (tests/test_proofs_myopia.py)."""
+    forward, reason, _ = MUTANTS[name]
     model, tokens, targets, batch = _problem(SMALL.replace(gradient_mode="myopic"))
     report = verify.check(model, tokens, targets, forward=forward, batch=batch)
+    if reason is None:
+        assert report.passed, report.failures
+        return
     assert not report.passed
     text = "\n".join(report.failures)
     assert "layer " in report.failures[0]

@@ -1,4 +1,4 @@
-"""Train-step benchmark: standard vs myopic vs myopic_kv on the same config and batch.
+"""Train-step benchmark: standard vs myopic vs myopic_kv, fast and reference attention, and peers.
 
     python -m experiments.bench [--json] [--batch-size 32 --seq-len 128 --d-model 256 --n-layers 4]
     python -m experiments.bench --peer torch --json          # with the PyTorch peer
@@ -6,13 +6,15 @@
     python -m experiments.bench --sweep width --from-json results/core-sweep-width.json \\
         --out results/core.md                                # redraw a sweep from its JSON
     python -m experiments.bench --peer torch --matmuls   # the step's matmuls alone, XLA vs torch
-    python -m experiments.bench --preset gpt2-117m --compute-dtype bfloat16 --batch-size 8
+    python -m experiments.bench --preset gpt2-117m --compute-dtype bfloat16 --batch-size 8 \\
+        --seq-len 1024 --json                                 # on a GPU: MFU at GPT-2 scale
 
-Times the trainer's jitted, donated ``train_step`` for each gradient mode, interleaved round by
-round, and reports the median step time, tokens/s, MFU against the matmul peak measured in the
-same run, the ratios myopic/standard and myopic_kv/standard, and with ``--peer torch`` each
-mode's ratio to an eager PyTorch implementation of the same model and optimizer
-(``experiments.bench.timing``).
+Times the trainer's jitted, donated ``train_step`` for each gradient mode and attention
+implementation (``--implementations fast,reference``), interleaved round by round with a
+plain-JAX peer of the same model and optimizer, and reports the median and 10th-percentile step
+time, tokens/s, MFU against the matmul peak measured in the same run, the ratios
+myopic/standard and myopic_kv/standard per implementation, each runner's ratio to the JAX peer
+and with ``--peer torch`` to an eager PyTorch implementation (``experiments.bench.timing``).
 """
 
 from __future__ import annotations

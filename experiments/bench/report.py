@@ -45,36 +45,48 @@ def shape_text(cfg: dict, batch: int) -> str:
 
 
 def run_markdown(result: dict, command: str) -> str:
-    """One benchmark run: per-mode step time, tokens/s, MFU, ratio to torch and to standard."""
-    peer = result.get("peer")
+    """One benchmark run: every runner's median and p10 step time, tokens/s, MFU, its ratio to
+    each peer and to its implementation's standard, and the myopic ratios."""
+    peer, jax_peer = result.get("peer"), result["jax_peer"]
     lines = [
         f"```bash\n{command}\n```",
         "",
         f"{shape_text(result['config'], result['batch_size'])}; {result['params']:,} params"
-        + (f" (torch peer: {peer['params']:,}, {peer['runtime']})" if peer else "")
+        + f" (plain-JAX peer: {jax_peer['params']:,}"
+        + (f"; torch peer: {peer['params']:,}, {peer['runtime']})" if peer else ")")
         + ("; layer scan kept rolled (`--rolled`)" if result.get("layer_scan") == "rolled" else "")
-        + f"; {result['samples_per_mode']} interleaved timed steps each, median; float matmul "
-        f"peak {result['matmul_peak_gflops']:.1f} GFLOP/s measured in the run.",
+        + f"; {result['samples_per_mode']} interleaved timed steps each, median and 10th "
+        f"percentile; float matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s measured in "
+        "the run.",
         f"Measured {_provenance(result)}.",
         "",
-        "| runner | step ms | CPU ms | tokens/s | MFU | torch ms / this | ratio to standard |",
-        "|---|---|---|---|---|---|---|",
+        "| runner | step ms | p10 ms | CPU ms | tokens/s | MFU | JAX peer ms / this | "
+        "torch ms / this | ratio to standard |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    std = result["modes"]["standard"]["step_ms"]
-    for name, row in result["modes"].items():
+    for row in result["modes"].values():
+        name = row["mode"] + ("" if row["impl"] == "fast" else f" ({row['impl']})")
         vs = f"{row['ratio_vs_torch']:.3f}" if "ratio_vs_torch" in row else "—"
         lines.append(
-            f"| myojax {name} | {row['step_ms']:.1f} | {row['cpu_ms']:.0f} | "
-            f"{row['tokens_per_s']:,.0f} | "
-            f"{row['mfu']:.1%} | {vs} | {row['step_ms'] / std:.3f} |"
+            f"| myojax {name} | {_speed_cells(row)} | {row['ratio_vs_jax']:.3f} | {vs} | "
+            f"{row['ratio_to_standard']:.3f} |"
         )
+    lines.append(f"| plain JAX | {_speed_cells(jax_peer)} | 1 | — | — |")
     if peer:
-        lines.append(
-            f"| torch eager | {peer['step_ms']:.1f} | {peer['cpu_ms']:.0f} | "
-            f"{peer['tokens_per_s']:,.0f} | "
-            f"{peer['mfu']:.1%} | 1 | — |"
-        )
+        lines.append(f"| torch eager | {_speed_cells(peer)} | — | 1 | — |")
+    ratios = "; ".join(
+        f"{impl}: myopic {r['myopic']:.3f}, myopic_kv {r['myopic_kv']:.3f}"
+        for impl, r in result["ratios"].items()
+    )
+    lines += ["", f"Median step time over standard's, per implementation — {ratios}."]
     return "\n".join(lines)
+
+
+def _speed_cells(row: dict) -> str:
+    return (
+        f"{row['step_ms']:.1f} | {row['step_ms_p10']:.1f} | {row['cpu_ms']:.0f} | "
+        f"{row['tokens_per_s']:,.0f} | {row['mfu']:.1%}"
+    )
 
 
 def run_key(result: dict) -> str:
@@ -220,29 +232,39 @@ def costs_text(costs: dict[str, dict[str, float]], formula_flops: float) -> str:
 
 
 def run_text(result: dict) -> str:
-    """One run as the terminal table: per-runner step time, tokens/s, MFU, the ratios."""
+    """One run as the terminal table: per-runner step time (median, p10), tokens/s, MFU, the
+    ratios to the peers and the myopic ratios."""
     cfg, peer, env = result["config"], result.get("peer"), result["environment"]
     lines = [
         f"config: batch {result['batch_size']} x seq {cfg['seq_len']}, d_model {cfg['d_model']}, "
         f"{cfg['n_layers']} layers, {cfg['n_heads']} heads, vocab {cfg['vocab_size']}; "
         f"{result['params']:,} params; "
-        f"{result['samples_per_mode']} timed steps per mode on {result['device']}",
+        f"{result['samples_per_mode']} timed steps per runner on {result['device']}",
         f"measured {cfg['compute_dtype']} matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s",
-        f"{'mode':<10} {'step ms':>9} {'tokens/s':>10} {'MFU':>7}" + ("  vs torch" if peer else ""),
+        f"{'runner':<20} {'step ms':>9} {'p10 ms':>9} {'tokens/s':>10} {'MFU':>7}  vs jax"
+        + ("  vs torch" if peer else ""),
     ]
-    for mode, row in [*result["modes"].items(), *([("torch", peer)] if peer else [])]:
-        vs = f"{row['ratio_vs_torch']:>9.3f}x" if "ratio_vs_torch" in row else ""
-        speed = f"{row['step_ms']:>9.2f} {row['tokens_per_s']:>10,.0f} {row['mfu']:>7.1%}"
-        lines.append(f"{mode:<10} {speed}{vs}")
+    runners = [*result["modes"].items(), ("jax", result["jax_peer"])]
+    for name, row in [*runners, *([("torch", peer)] if peer else [])]:
+        vs = f"{row['ratio_vs_jax']:>7.3f}x" if "ratio_vs_jax" in row else ""
+        vs += f"{row['ratio_vs_torch']:>9.3f}x" if "ratio_vs_torch" in row else ""
+        speed = (
+            f"{row['step_ms']:>9.2f} {row['step_ms_p10']:>9.2f} {row['tokens_per_s']:>10,.0f} "
+            f"{row['mfu']:>7.1%}"
+        )
+        lines.append(f"{name:<20} {speed}{vs}")
     if peer:
         lines.append(
-            f"torch peer: {peer['runtime']}, {peer['params']:,} params (torch step / myojax step)"
+            f"torch peer: {peer['runtime']}, {peer['params']:,} params (peer step / myojax step)"
         )
-    lines += [
-        f"myopic/standard    = {result['ratio_myopic']:.3f}",
-        f"myopic_kv/standard = {result['ratio_myopic_kv']:.3f}",
+    for impl, r in result["ratios"].items():
+        lines.append(
+            f"{impl:<10} myopic/standard = {r['myopic']:.3f}, myopic_kv/standard = "
+            f"{r['myopic_kv']:.3f}"
+        )
+    lines.append(
         f"load avg (1/5/15 min) {load_text(env['start']['load_avg_1_5_15'])} at "
         f"start, {load_text(env['end_load_avg_1_5_15'])} at end; wall {env['wall_s']:.0f} s, "
-        f"process CPU {env['process_cpu_s']:.0f} s",
-    ]
+        f"process CPU {env['process_cpu_s']:.0f} s"
+    )
     return "\n".join(lines)

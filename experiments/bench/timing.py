@@ -1,11 +1,14 @@
 """Timing the trainer's train step: standard vs myopic vs myopic_kv on the same config and batch.
 
 Times the trainer's jitted, donated ``train_step`` (``loss_and_grad`` + clipped AdamW update) for
-each mode, after warm-up, interleaving the modes (and the peer) round by round so machine noise
-hits them alike, and reports the median step time, tokens/s, MFU against the matmul peak measured
-on this machine in the same run, the ratios myopic/standard and myopic_kv/standard, and with
-``peer="torch"`` each mode's ``ratio_vs_torch`` (torch step / myojax step; above 1 means myojax
-is faster) against an eager PyTorch implementation of the same model and optimizer
+each mode and attention implementation (``ModelConfig.attention_impl``: the fast path and the
+reference formulation), after warm-up, interleaving every runner (and the peers) round by round
+so machine noise hits them alike, and reports the median and 10th-percentile step time,
+tokens/s, MFU against the matmul peak measured on this machine in the same run, the ratios
+myopic/standard and myopic_kv/standard per implementation, each runner's ``ratio_vs_jax``
+against a plain-JAX peer (``experiments.bench.jax_peer``: the framework's overhead) and, with
+``peer="torch"``, ``ratio_vs_torch`` (torch step / myojax step; above 1 means myojax is faster)
+against an eager PyTorch implementation of the same model and optimizer
 (``experiments.bench.torch_peer``).
 """
 
@@ -22,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from myojax.config import DTYPES, GRADIENT_MODES, ModelConfig
+from myojax.config import ATTENTION_IMPLS, DTYPES, GRADIENT_MODES, ModelConfig
 from myojax.loss import Batch, loss_and_grad
 from myojax.model import GPT, count_params, train_flops_per_token, unrolled_up_to
 from myojax.progress import Progress
@@ -46,11 +49,23 @@ class BenchConfig:
         default=10, metadata={"help": "interleaved rounds over the modes"}
     )
     steps: int = dataclasses.field(default=5, metadata={"help": "timed steps per mode per round"})
+    implementations: tuple[str, ...] = dataclasses.field(
+        default=ATTENTION_IMPLS,
+        metadata={"help": "attention implementations to time, the first one the headline"},
+    )
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "rounds", "steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        unknown = [i for i in self.implementations if i not in ATTENTION_IMPLS]
+        if unknown or not self.implementations:
+            raise ValueError(f"--implementations must be some of {','.join(ATTENTION_IMPLS)}")
+
+
+def runner_name(mode: str, impl: str, headline: str) -> str:
+    """A myojax runner's key: the mode for the headline implementation, else mode/impl."""
+    return mode if impl == headline else f"{mode}/{impl}"
 
 
 def measure_matmul_peak(n: int | None = None, repeats: int = 10, dtype=jnp.float32) -> float:
@@ -132,23 +147,41 @@ def _torch_runner(cfg: ModelConfig, windows) -> tuple[Callable[[], None], int, s
     return (lambda: step(inputs, targets)), torch_peer.count_params(model), info
 
 
-def _mode_runners(cfg: ModelConfig, batch: Batch) -> tuple[dict[str, Callable[[], None]], dict]:
-    """A thunk per gradient mode running the trainer's own jitted, donating step, and the
-    states it updates."""
+def _jax_runner(cfg: ModelConfig, windows) -> tuple[Callable[[], None], int]:
+    """One step of the plain-JAX peer (``experiments.bench.jax_peer``) as a thunk, and its
+    parameter count."""
+    from experiments.bench import jax_peer
+
+    params = jax_peer.from_myojax(GPT(cfg, key=jax.random.key(0)))
+    n_params = jax_peer.count_params(params)
+    step = jax_peer.make_train_step(
+        cfg, params, lr=LR, weight_decay=WEIGHT_DECAY, grad_clip=GRAD_CLIP
+    )
+    return (lambda: step(windows).block_until_ready()), n_params
+
+
+def _mode_runners(
+    cfg: ModelConfig, batch: Batch, implementations: Sequence[str]
+) -> tuple[dict[str, Callable[[], None]], dict]:
+    """A thunk per gradient mode and implementation running the trainer's own jitted, donating
+    step (``runner_name`` keys), and the states they update."""
     optimizer = optax.chain(
         optax.clip_by_global_norm(GRAD_CLIP), optax.adamw(LR, weight_decay=WEIGHT_DECAY)
     )
     runners: dict[str, Callable[[], None]] = {}
     state = {}
-    for mode in GRADIENT_MODES:
-        step = compile_train_step(optimizer)
-        state[mode] = init_state(cfg.replace(gradient_mode=mode), optimizer, jax.random.key(0))
+    for impl in implementations:
+        for mode in GRADIENT_MODES:
+            name = runner_name(mode, impl, implementations[0])
+            step = compile_train_step(optimizer)
+            model_cfg = cfg.replace(gradient_mode=mode, attention_impl=impl)
+            state[name] = init_state(model_cfg, optimizer, jax.random.key(0))
 
-        def run(mode=mode, step=step) -> None:
-            state[mode], metrics = step(state[mode], batch)
-            metrics["loss"].block_until_ready()
+            def run(name=name, step=step) -> None:
+                state[name], metrics = step(state[name], batch)
+                metrics["loss"].block_until_ready()
 
-        runners[mode] = run
+            runners[name] = run
     return runners, state
 
 
@@ -177,52 +210,53 @@ def _interleaved_times(
 def bench(
     cfg: ModelConfig, settings: BenchConfig, peer: str | None = None, progress: bool = False
 ) -> dict:
-    """Median step time, tokens/s and MFU per mode (and of ``peer``), interleaved round by round.
+    """Median and p10 step time, tokens/s and MFU per mode and implementation, and of the peers
+    (the plain-JAX one always, ``peer="torch"`` too), interleaved round by round.
 
-    With ``peer="torch"`` each mode also gets ``ratio_vs_torch`` = torch step / myojax step
-    (above 1: myojax is faster).
+    Every myojax row gets ``ratio_vs_jax`` (and with the torch peer ``ratio_vs_torch``) = peer
+    step / myojax step (above 1: myojax is faster) and ``ratio_to_standard`` within its
+    implementation; ``ratio_myopic``/``ratio_myopic_kv`` are the headline implementation's,
+    ``ratios`` every implementation's.
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
     env_start = environment()
     peak = measure_matmul_peak(dtype=DTYPES[cfg.compute_dtype])
-    batch_size = settings.batch_size
+    batch_size, impls = settings.batch_size, settings.implementations
     data = jax.random.randint(jax.random.key(0), (batch_size, cfg.seq_len + 1), 0, cfg.vocab_size)
-    runners, state = _mode_runners(cfg, Batch.from_windows(data))
+    runners, state = _mode_runners(cfg, Batch.from_windows(data), impls)
+    runners["jax"], jax_params = _jax_runner(cfg, data)
     peer_info = None
     if peer == "torch":
         runners["torch"], peer_params, peer_info = _torch_runner(cfg, data)
     times, cpu_times = _interleaved_times(runners, settings, progress)
-    flops_tok = train_flops_per_token(cfg)
-    tokens = batch_size * cfg.seq_len
-    rows = {}
-    for name in runners:
-        med = statistics.median(times[name])
-        rows[name] = {
-            "step_ms": 1e3 * med,
-            "step_ms_p10": 1e3 * sorted(times[name])[len(times[name]) // 10],
-            # CPU time of all the process's threads during the step: less sensitive to other
-            # processes' load than wall time (but it counts threads spinning while they wait).
-            "cpu_ms": 1e3 * statistics.median(cpu_times[name]),
-            "tokens_per_s": tokens / med,
-            "mfu": flops_tok * tokens / med / peak,
-        }
-    peer_row = rows.pop("torch", None)
-    if peer_row is not None:
-        for row in rows.values():
-            row["ratio_vs_torch"] = peer_row["step_ms"] / row["step_ms"]
-    std = rows["standard"]["step_ms"]
+    rows = {name: _row(times[name], cpu_times[name], cfg, batch_size, peak) for name in runners}
+    jax_row, peer_row = rows.pop("jax"), rows.pop("torch", None)
+    ratios = {impl: {} for impl in impls}
+    for impl in impls:
+        std = rows[runner_name("standard", impl, impls[0])]["step_ms"]
+        for mode in GRADIENT_MODES:
+            row = rows[runner_name(mode, impl, impls[0])]
+            row.update(impl=impl, mode=mode, ratio_to_standard=row["step_ms"] / std)
+            row["ratio_vs_jax"] = jax_row["step_ms"] / row["step_ms"]
+            if peer_row is not None:
+                row["ratio_vs_torch"] = peer_row["step_ms"] / row["step_ms"]
+            if mode != "standard":
+                ratios[impl][mode] = row["ratio_to_standard"]
+    headline = state["standard"].model
     result = {
         "config": cfg.to_dict(),
         "batch_size": batch_size,
-        "params": count_params(state["standard"].model),
-        "params_non_embedding": count_params(state["standard"].model, non_embedding=True),
+        "params": count_params(headline),
+        "params_non_embedding": count_params(headline, non_embedding=True),
         "samples_per_mode": len(times["standard"]),
         "device": str(jax.devices()[0]),
         "machine": platform.processor() or platform.machine(),
         "matmul_peak_gflops": peak / 1e9,
         "modes": rows,
-        "ratio_myopic": rows["myopic"]["step_ms"] / std,
-        "ratio_myopic_kv": rows["myopic_kv"]["step_ms"] / std,
+        "ratio_myopic": ratios[impls[0]]["myopic"],
+        "ratio_myopic_kv": ratios[impls[0]]["myopic_kv"],
+        "ratios": ratios,
+        "jax_peer": {"name": "jax", "params": jax_params, **jax_row},
     }
     if peer_row is not None:
         result["peer"] = {"name": peer, "runtime": peer_info, "params": peer_params, **peer_row}
@@ -233,6 +267,23 @@ def bench(
         "process_cpu_s": time.process_time() - cpu0,
     }
     return result
+
+
+def _row(
+    times: list[float], cpu_times: list[float], cfg: ModelConfig, batch_size: int, peak: float
+) -> dict[str, float]:
+    """One runner's median and p10 step time, CPU time, tokens/s and MFU."""
+    med = statistics.median(times)
+    tokens = batch_size * cfg.seq_len
+    return {
+        "step_ms": 1e3 * med,
+        "step_ms_p10": 1e3 * sorted(times)[len(times) // 10],
+        # CPU time of all the process's threads during the step: less sensitive to other
+        # processes' load than wall time (but it counts threads spinning while they wait).
+        "cpu_ms": 1e3 * statistics.median(cpu_times),
+        "tokens_per_s": tokens / med,
+        "mfu": train_flops_per_token(cfg) * tokens / med / peak,
+    }
 
 
 def sweep(

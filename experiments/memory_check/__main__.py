@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--meshes", default=";".join(check.MESHES), help="';'-separated meshes")
     p.add_argument("--out", type=Path, default=OUT, help=f"markdown table (default {OUT})")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per compile")
+    p.add_argument(
+        "--implementations",
+        default="fast",
+        help="comma-separated ModelConfig.attention_impl values, each case once per value "
+        "(fast,reference: the two side by side)",
+    )
     epilogue.add_from_json_flag(p, "the JSON a run wrote beside its page")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -35,13 +41,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cases(args) -> list[check.Case]:
     from experiments.scaling.protocol import STUDY_PRESETS
+    from myojax.config import ATTENTION_IMPLS
 
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     meshes = [m.strip() for m in args.meshes.split(";") if m.strip()]
+    impls = tuple(i.strip() for i in args.implementations.split(",") if i.strip())
     if [s for s in sizes if s not in check.SIZES] or not sizes or not meshes:
         raise cli.UsageError(f"--sizes must be from {check.SIZES}, got {args.sizes!r}")
+    if not impls or [i for i in impls if i not in ATTENTION_IMPLS]:
+        raise cli.UsageError(f"--implementations must be from {ATTENTION_IMPLS}")
     batch_size = STUDY_PRESETS["gpt2"].batch_size
-    return [c for c in check.default_cases(batch_size) if c.size in sizes and c.mesh in meshes]
+    cases = check.default_cases(batch_size, impls)
+    return [c for c in cases if c.size in sizes and c.mesh in meshes]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

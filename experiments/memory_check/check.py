@@ -32,18 +32,24 @@ class Case:
     # False: the negative control, the step traced without its mesh, so the model does not
     # gather its weights (myojax.model.gathered) and XLA partitions as it likes.
     fsdp_gather: bool = True
+    # ModelConfig.attention_impl: the fast path (the default) or the reference formulation.
+    attention_impl: str = "fast"
 
     @property
     def label(self) -> str:
         control = "" if self.fsdp_gather else " (control: no per-layer gather)"
-        return f"{self.size} {self.mesh} K={self.microbatches} remat={self.remat}{control}"
+        return (
+            f"{self.size} [{self.attention_impl}] {self.mesh} K={self.microbatches} "
+            f"remat={self.remat}{control}"
+        )
 
 
-def default_cases(batch_size: int) -> list[Case]:
+def default_cases(batch_size: int, implementations: tuple[str, ...] = ("fast",)) -> list[Case]:
     """Every gpt2 size on both meshes with 2 sequences per device per microbatch (16 per device
     at batch 512 on 32 devices: 8 microbatches) and full remat, the configuration a 16-32 GiB
     accelerator needs; on gpt2-117m also the other remat policies and no accumulation, which
-    exercise the planner's other terms."""
+    exercise the planner's other terms. Each case once per attention implementation, side by
+    side."""
     k = batch_size // DEVICES // 2
     cases = [Case(s, m, batch_size, k, "full") for s in SIZES for m in MESHES]
     cases[1:1] = [
@@ -52,20 +58,21 @@ def default_cases(batch_size: int) -> list[Case]:
         Case("gpt2-117m", "fsdp=32", batch_size, 1, "full"),
         Case("gpt2-117m", "fsdp=32", batch_size, k, "full", fsdp_gather=False),
     ]
-    return cases
+    return [dataclasses.replace(c, attention_impl=impl) for c in cases for impl in implementations]
 
 
-def model_config(size: str, remat: str) -> Any:
+def model_config(size: str, remat: str, attention_impl: str = "fast") -> Any:
     from experiments.scaling.protocol import STUDY_PRESETS, model_config
     from myojax.config import ModelConfig
 
     if size == "tiny":  # a small CPU-test shape: sharded matrices, several layers, a real head
         return ModelConfig(
-            vocab_size=512, seq_len=128, d_model=64, n_layers=3, n_heads=4, remat=remat
-        )
+            vocab_size=512, seq_len=128, d_model=64, n_layers=3, n_heads=4, remat=remat,
+            attention_impl=attention_impl,
+        )  # fmt: skip
     p = STUDY_PRESETS["gpt2"]
     (s,) = [s for s in p.sizes if s.name == size]
-    return model_config(p, s, "myopic").replace(remat=remat)
+    return model_config(p, s, "myopic").replace(remat=remat, attention_impl=attention_impl)
 
 
 def xla_memory(case: Case) -> dict[str, int]:
@@ -82,7 +89,7 @@ def xla_memory(case: Case) -> dict[str, int]:
     from myojax.train.optim import make_optimizer
     from myojax.train.step import compile_train_step, init_state, train_step
 
-    model_cfg = model_config(case.size, case.remat)
+    model_cfg = model_config(case.size, case.remat, case.attention_impl)
     train_cfg = TrainConfig(
         steps=10,
         warmup_steps=1,
@@ -119,7 +126,7 @@ def planned(case: Case, remat: str | None = None) -> Any:
     from myojax.sharding.memory_plan import make_plan
 
     return make_plan(
-        model_config(case.size, case.remat if remat is None else remat),
+        model_config(case.size, case.remat if remat is None else remat, case.attention_impl),
         MeshConfig.parse(case.mesh),
         name=case.size,
         batch_size=case.batch_size,

@@ -49,6 +49,7 @@ _HANDLED_FIELDS = {
     "n_heads",
     "d_ff",
     "gradient_mode",  # forward-neutral
+    "attention_impl",  # forward-neutral: the same logits
     "tie_embeddings",
     "param_dtype",
     "compute_dtype",

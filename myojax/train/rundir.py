@@ -57,6 +57,9 @@ def run_config(
 # restores onto any mesh; microbatches only trade memory for time, the gradient is the same
 # mean), unlike everything else, which defines the experiment.
 LAYOUT_FIELDS = ("out", "mesh", "min_shard_size", "microbatches")
+# How the same model is computed, free to change on resume too: the gradients agree to float
+# rounding (README: Gradient modes), and each checkpoint's config records which one trained it.
+IMPLEMENTATION_FIELDS = ("attention_impl",)
 
 
 # A field added since a run directory was written reads as its default there (e.g.
@@ -75,8 +78,9 @@ def _config_diff(old: dict, new: dict) -> list[str]:
         b = {**defaults, **new.get(section, {})}
         # data: a newer section; compare only what both runs recorded
         keys = set(a) | set(b) if section != "data" else set(a) & set(b)
+        free = {"train": LAYOUT_FIELDS, "model": IMPLEMENTATION_FIELDS}.get(section, ())
         for k in sorted(keys):
-            if not (section == "train" and k in LAYOUT_FIELDS) and a.get(k) != b.get(k):
+            if k not in free and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
     return diffs
 

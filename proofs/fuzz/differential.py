@@ -19,7 +19,7 @@ from jax._src import core
 from jaxtyping import Array
 
 from proofs import zones
-from proofs.api import analyse_dependency
+from proofs.api import ProgramKind, analyse_dependency
 from proofs.fuzz.grammar import D, Program, build
 from proofs.interpreter import CannotAnalyse
 from proofs.lattice import Position
@@ -103,36 +103,51 @@ def check(program: Program, t: int, seed: int = 0) -> Outcome:
         out = Outcome(t, "refused", "refused", finest(pattern, columns).label, set())
         if not np.all(np.isfinite(primal)):
             out.skipped = "non-finite"
+        pairs = [(int(ti), columns[k]) for ti, k in zip(*np.nonzero(pattern))]
         for sym in (False, True):
-            try:
-                dep = analyse_dependency(fn, x, a, w, symbolic=sym)
-            except CannotAnalyse as e:
-                out.refused = out.refused or e.primitive
-                continue
-            except Exception as e:  # a program that cannot be traced with a symbolic T
-                if not sym:
-                    raise
-                out.symbolic = f"untraceable ({type(e).__name__})"
-                continue
-            label = dep.verdict.label
-            out.primitives |= primitives_of(dep.jaxpr.jaxpr)
-            if sym:
-                out.symbolic = label
-            else:
-                out.verdict = label
-            if out.skipped:
-                continue
-            (tan,) = dep.tangents
-            for ti, k in zip(*np.nonzero(pattern)):
-                s = columns[k]
-                if not (_contains(tan.dep, tan.rank, int(ti), s) and _allows(dep.verdict, ti, s)):
-                    raise Counterexample(
-                        f"{'symbolic' if sym else f'T={t}'}: out[{ti}] depends on x[{s}] "
-                        f"(measured) but the analyser says {label} / {tan.dep}: {program!r}"
-                    )
+            analyse_into(out, fn, (x, a, w), sym, pairs, repr(program))
         if not out.primitives:  # refused: count what the program holds
             out.primitives = primitives_of(jax.make_jaxpr(fn)(x, a, w).jaxpr)
     return out
+
+
+def analyse_into(
+    out: Outcome,
+    fn: Callable,
+    args: tuple,
+    sym: bool,
+    pairs: Sequence[tuple[int, int]],
+    what: str,
+    program: ProgramKind = "jvp",
+) -> None:
+    """Analyse ``fn(*args)`` (``program``, at the concrete T or a symbolic one) into ``out``,
+    and raise ``Counterexample`` if a measured pair (t, s) — out[t] depends on x[s] — lies
+    outside the analysed region or verdict. A refusal is recorded, not raised."""
+    try:
+        dep = analyse_dependency(fn, *args, symbolic=sym, program=program)
+    except CannotAnalyse as e:
+        out.refused = out.refused or e.primitive
+        return
+    except Exception as e:  # a program that cannot be traced with a symbolic T
+        if not sym:
+            raise
+        out.symbolic = f"untraceable ({type(e).__name__})"
+        return
+    label = dep.verdict.label
+    out.primitives |= primitives_of(dep.jaxpr.jaxpr)
+    if sym:
+        out.symbolic = label
+    else:
+        out.verdict = label
+    if out.skipped:
+        return
+    (tan,) = dep.tangents
+    for t, s in pairs:
+        if not (_contains(tan.dep, tan.rank, t, s) and _allows(dep.verdict, t, s)):
+            raise Counterexample(
+                f"{'symbolic' if sym else f'T={out.t}'} ({program}): out[{t}] depends on "
+                f"x[{s}] (measured) but the analyser says {label} / {tan.dep}: {what}"
+            )
 
 
 def _allows(v: Position, t: int, s: int) -> bool:

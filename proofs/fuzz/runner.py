@@ -11,19 +11,26 @@ import dataclasses
 import datetime
 import platform
 import time
-from typing import Any
+from typing import Any, Literal
 
 import hypothesis
 import jax
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from proofs.fuzz.custom_vjp import check_custom_vjp, custom_vjp_programs
 from proofs.fuzz.differential import Counterexample, Outcome, check
-from proofs.fuzz.grammar import Program, programs
+from proofs.fuzz.grammar import programs
 from proofs.lattice import Position
 from proofs.rules import RULES
 
 SMALL_T = (3, 5, 8)
+# family -> (the programs drawn, the differential check of one): plain programs on their JVP, or
+# custom-VJP programs (exact and wrong backward rules) on their backward program.
+FAMILIES = {
+    "plain": (programs, check),
+    "custom_vjp": (custom_vjp_programs, check_custom_vjp),
+}
 BIG_T = (260, 300)  # > 256: int8 iotas wrap, bfloat16 iotas round
 
 
@@ -40,12 +47,21 @@ class FuzzConfig:
     big_every: int = dataclasses.field(
         default=8, metadata={"help": "about 1 in N programs at T > 256"}
     )
+    family: Literal["plain", "custom_vjp"] = dataclasses.field(
+        default="plain",
+        metadata={
+            "help": "plain: random programs, their JVP; custom_vjp: programs with exact or "
+            "deliberately wrong custom backward rules, their backward program"
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("programs", "big_every"):
             value = getattr(self, name)
             if value < 1:  # hypothesis would fail later with its own message
                 raise ValueError(f"FuzzConfig.{name} must be at least 1, got {value}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"FuzzConfig.family must be one of {tuple(FAMILIES)}")
 
 
 @dataclasses.dataclass
@@ -112,6 +128,7 @@ def run(config: FuzzConfig) -> Stats:
     stats = Stats()
     failing = [False]
     big_every = config.big_every
+    drawn, check_one = FAMILIES[config.family]
 
     @settings(
         max_examples=config.programs,
@@ -122,15 +139,15 @@ def run(config: FuzzConfig) -> Stats:
         suppress_health_check=list(HealthCheck),
     )
     @given(
-        program=programs(),
+        program=drawn(),
         small=st.sampled_from(SMALL_T),
         big=st.sampled_from(BIG_T),
         use_big=st.sampled_from([False] * (big_every - 1) + [True]),
         data_seed=st.integers(0, 2**16),
     )
-    def one(program: Program, small: int, big: int, use_big: bool, data_seed: int) -> None:
+    def one(program: Any, small: int, big: int, use_big: bool, data_seed: int) -> None:
         try:
-            outcome = check(program, big if use_big else small, seed=data_seed)
+            outcome = check_one(program, big if use_big else small, seed=data_seed)
         except Counterexample:
             failing[0] = True
             raise
@@ -159,6 +176,7 @@ def run_and_record(config: FuzzConfig, command: str) -> dict[str, Any]:
         "jax_version": jax.__version__,
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         "seed": config.seed,
+        "family": config.family,
         "counterexample": error,
     }
     if stats is not None:

@@ -2,11 +2,13 @@
 where positions mix.
 
 The per-position losses' gradients with respect to the residual stream (the layer probes) are
-analysed by a sound abstract interpretation of the JVP jaxpr with a symbolic T.
+analysed by a sound abstract interpretation, with a symbolic T, of the backward program training
+runs (jax.vjp, custom VJP rules included) and of the JVP program where one exists.
 
     python -m proofs.myopia --mode myopic            # exit 0: proven, certificate written
     python -m proofs.myopia --mode standard          # exit 1: causal only (reported)
     python -m proofs.myopia --mutant stop_k_only     # exit 1: first equation where positions mix
+    python -m proofs.myopia --mode myopic --attention-impl reference   # the T×T formulation
 """
 
 from __future__ import annotations
@@ -20,14 +22,22 @@ import jax
 
 from myojax import cli
 from myojax.config import GRADIENT_MODES, ModelConfig
-from proofs.myopia import DEFAULT_OUT, Target, load_mutants, prove, summary, write_certificate
+from proofs.myopia import (
+    DEFAULT_OUT,
+    PROGRAMS,
+    Target,
+    load_mutants,
+    prove,
+    summary,
+    write_certificate,
+)
 
 EXIT_STATUS = (
     "exit status: 0 myopic property proven; 1 not proven (positions mix, the diagonal route is "
     "missing, or the analysis refused: 'cannot analyse ...'); 2 usage error."
 )
 # The model's shape; the gradient mode is the target's (--mode), the dtypes come from --dtype.
-MODEL_FLAGS = ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "remat")
+MODEL_FLAGS = ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "remat", "attention_impl")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         "proofs/certificates holds the committed ones)",
     )
     p.add_argument("--no-write", action="store_true", help="print only, write no certificate")
+    p.add_argument(
+        "--program",
+        choices=("all", *PROGRAMS),
+        default="all",
+        help="the derivative program to analyse: backward (jax.vjp, what training runs), jvp "
+        "(where no custom VJP is), or all (default)",
+    )
     p.add_argument(
         "--concrete-t",
         type=int,
@@ -73,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target(mode=args.mode, mutant=args.mutant)
     config = _config(args)
     with jax.enable_x64(args.dtype == "float64"):
-        cert = prove(target, config, args.concrete_t)
+        programs = tuple(PROGRAMS) if args.program == "all" else (args.program,)
+        cert = prove(target, config, args.concrete_t, programs)
     print(summary(cert))
     if not args.no_write:
         print(f"certificate: {write_certificate(target, cert, args.out)}")

@@ -117,3 +117,51 @@ def gather(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     if indices.dep:  # data-dependent positions: the result may depend on it anywhere
         dep = zones.union(dep, zones.project(indices.dep, range(indices.rank)))
     return [unknown(rank, dep)]
+
+
+@rule("scatter-add")
+def scatter_add(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """out = operand with updates added at data-given indices (the backward of a gather, e.g.
+    a cross-entropy's target lookup or an embedding). out[i] depends on operand[i]; an update
+    element keeps its relations only along the axes where its output index is its own index
+    (batching axes, and window axes that no index moves); along the others it may land
+    anywhere. A δ-dependent index makes every output element depend on it."""
+    operand, indices, updates = ins
+    dn = eqn.params["dimension_numbers"]
+    rank = out_rank(eqn)
+    window_operand_axes = [
+        a
+        for a in range(rank)
+        if a not in dn.inserted_window_dims and a not in dn.operand_batching_dims
+    ]
+    mapping: dict[int, int] = {}
+    for u, a in zip(dn.update_window_dims, window_operand_axes):
+        if a not in dn.scatter_dims_to_operand_dims:
+            mapping[u] = a  # the window starts at 0 along a: out index = update index
+    scatter_axes = [u for u in range(updates.rank) if u not in dn.update_window_dims]
+    index_batch_axes = list(range(indices.rank - 1))  # JAX puts the index vector last
+    for od, idd in zip(dn.operand_batching_dims, dn.scatter_indices_batching_dims):
+        mapping[scatter_axes[index_batch_axes.index(idd)]] = od
+    dep = zones.union(operand.dep, remap(updates, mapping, rank).dep)
+    if indices.dep:
+        dep = zones.union(dep, zones.project(indices.dep, range(indices.rank)))
+    return [unknown(rank, dep)]
+
+
+@rule("split")
+def split(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Consecutive pieces along ``axis`` (the backward of a concatenate): piece k is
+    y[i] = x[offset_k + i], a shift like ``slice``; a symbolic offset forgets the axis."""
+    (x,) = ins
+    axis = eqn.params["axis"]
+    moved = remap(x, {a: a for a in range(x.rank)}, x.rank)
+    outs, offset = [], 0
+    for size in eqn.params["sizes"]:
+        if isinstance(offset, (int, np.integer)):
+            dep, nz = shift(moved.dep, axis, int(offset)), shift(moved.nz, axis, int(offset))
+        else:
+            forgot = remap(moved, {a: a for a in range(x.rank) if a != axis}, x.rank)
+            dep, nz = forgot.dep, forgot.nz
+        outs.append(unknown(x.rank, dep).with_(nz=nz))
+        offset = offset + size
+    return outs
