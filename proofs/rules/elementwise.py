@@ -3,7 +3,9 @@
 Output i depends on what operand i depends on; the value facts say where a result is zero (a
 zero factor absorbs, f(0) = 0 keeps zeros), where exp underflows to exactly 0, and which sums of
 an index and a constant are still an index (how ``jnp.tril`` / ``jnp.eye`` offsets stay exact).
-Assumption: values are finite, so 0·x = 0 and 0/x = 0.
+Assumption: values are finite, so 0·x = 0 and 0/x = 0 for floats. Integers wrap around and
+their 0/0 is -1, so value bounds are claimed for floats only and integer division makes no
+zero claim where the divisor may be 0.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from jax._src import core
 
@@ -121,8 +124,10 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
         index = (b.index[0], b.index[1] + int(a.const))
     if index is not None and dtypes.index_fits(index[1], aval.shape[index[0]], aval.dtype):
         out = out.with_(index=index)
-    if sub and b.lb is not None and math.isfinite(b.lb):
-        # x - m <= ub(x) - lb(m): the masked scores minus their row max stay hugely negative
+    if sub and b.lb is not None and math.isfinite(b.lb) and _is_float(aval.dtype):
+        # x - m <= ub(x) - lb(m): the masked scores minus their row max stay hugely negative.
+        # Floats only: rounding is monotone, but an integer difference wraps around (int16
+        # -32768 - 32767 is 1), and without an upper bound on m nothing excludes that.
         if a.fill is not None:
             out = out.with_(ub=(a.fill[0], a.fill[1] - b.lb))
         elif a.ub is not None:
@@ -132,6 +137,10 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_float(dtype: Any) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.floating))
 
 
 @rule("mul")
@@ -150,10 +159,14 @@ def mul(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
 
 @rule("div")
 def div(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
-    """a/b is 0 wherever a is 0 (finite values), so b matters only where a may be nonzero."""
+    """a/b is 0 wherever a is 0, so b matters only where a may be nonzero — for floats (finite
+    values: 0/0 is NaN, excluded) and for integers where b cannot be 0: XLA's integer 0/0 is
+    -1 (all ones unsigned), so where b may be 0 the quotient may be nonzero and b's value
+    matters."""
     a, b, rank = binary_operands(eqn, ins)
-    dep = zones.union(a.dep, zones.meet(b.dep, a.nz))
-    return [unknown(rank, dep).with_(nz=a.nz)]  # a/b may underflow to 0: zr unknown
+    live = a.nz if _is_float(eqn.outvars[0].aval.dtype) else zones.union(a.nz, b.zr)
+    dep = zones.union(a.dep, zones.meet(b.dep, live))
+    return [unknown(rank, dep).with_(nz=live)]  # a/b may underflow to 0: zr unknown
 
 
 @rule(
