@@ -103,3 +103,23 @@ def test_must_fact_is_not_taken_from_one_row_of_a_scans_xs():
     out, _ = analyse(f, X, A)
     assert classify(out.dep) == Position.ANY  # was NONE: every row of e claimed exactly 0
     assert_sound(out, measured_pattern(lambda x: f(x, A), X))
+
+
+def test_while_loop_is_a_fixed_point():
+    double = lambda x: jax.lax.while_loop(
+        lambda c: c[1] < 3, lambda c: (2.0 * c[0], c[1] + 1), (x, 0)
+    )
+    assert verdict(lambda x: double(x)[0], X) == Position.SAME
+    cumulate = lambda c: (c[0] + jnp.cumsum(c[0], axis=0), c[1] + 1)
+    f = lambda x: jax.lax.while_loop(lambda c: c[1] < 3, cumulate, (x, 0))[0]
+    out, _ = analyse(f, X)
+    assert_sound(out, measured_pattern(f, X))
+    assert classify(out.dep) == Position.PAST
+
+
+def test_while_loop_whose_trip_count_reads_data_depends_on_it():
+    # the predicate reads x[0]: how often the rows are doubled depends on it
+    f = lambda x: jax.lax.while_loop(lambda c: c[0, 0] < 3.0, lambda c: 2.0 * c, x + 4.0)
+    out, _ = analyse(f, X)
+    assert_sound(out, measured_pattern(f, X - 4.0))
+    assert classify(out.dep) == Position.ANY and zones.contains(out.dep, {0: 3, U: 0})

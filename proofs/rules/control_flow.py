@@ -1,4 +1,4 @@
-"""Control-flow rules (jit, calls, remat, cond, scan), which interpret nested jaxprs.
+"""Control-flow rules (jit, calls, remat, cond, scan, while), which interpret nested jaxprs.
 
 The bodies of these higher-order primitives are interpreted by the same rules with the caller's
 abstract values (facts included).
@@ -8,12 +8,13 @@ not differentiated there, so its ``call_jaxpr`` is exactly what runs. ``cond`` j
 branches (a δ-dependent branch index taints every output). ``scan`` slices ``xs`` by ``remap``,
 solves the carry as the least fixed point of ``carry ⊔ body(carry)`` (widening after half the
 rounds, so it terminates for any body and covers every length) and stacks ``ys`` on a new
-unconstrained axis.
+unconstrained axis. ``while`` is the same fixed point without ``xs``, tainted by a δ-dependent
+trip count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jax._src import core
 
@@ -105,3 +106,48 @@ def scan(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     outs = ctx.evaluate(body, [*consts, *carry, *slices])  # the converged pass: recorded
     assert all(lattice.join(c, o) == c for c, o in zip(carry, outs[:n_carry]))
     return [*carry, *(_add_leading(y) for y in outs[n_carry:])]
+
+
+@rule("while")
+def while_loop(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """The least fixed point of ``carry ⊔ body(carry)`` from the initial carry, as for scan (any
+    number of iterations, zero included). How many iterations run is decided by ``cond``: if its
+    predicate depends on δ, every carry may depend on that anywhere."""
+    p = eqn.params
+    n_cond, n_body = p["cond_nconsts"], p["body_nconsts"]
+    cond_consts, body_consts, init = (
+        ins[:n_cond],
+        ins[n_cond : n_cond + n_body],
+        ins[n_cond + n_body :],
+    )
+
+    def step(carry: list[AVal]) -> list[AVal]:
+        (pred,) = ctx.evaluate(p["cond_jaxpr"], [*cond_consts, *carry])
+        outs = ctx.evaluate(p["body_jaxpr"], [*body_consts, *carry])
+        if pred.dep:  # the trip count reads δ
+            anywhere = zones.project(pred.dep, range(pred.rank))
+            outs = [o.with_(dep=zones.union(o.dep, anywhere)) for o in outs]
+        return outs
+
+    return _fixed_point(list(init), step, ctx)
+
+
+def _fixed_point(
+    init: list[AVal], step: Callable[[list[AVal]], list[AVal]], ctx: Context
+) -> list[AVal]:
+    """The least carry ⊒ init with carry ⊒ step(carry): joins, then widening after half the
+    rounds; the converged pass runs once more outside ``iterating`` so its events are final."""
+    carry = init
+    with ctx.iterating():
+        for iteration in range(MAX_FIXPOINT_ITERATIONS):
+            joined = [lattice.join(c, o) for c, o in zip(carry, step(carry))]
+            if joined == carry:
+                break
+            if iteration >= MAX_FIXPOINT_ITERATIONS // 2:
+                joined = [lattice.widen(c, j) for c, j in zip(carry, joined)]
+            carry = joined
+        else:
+            raise Unsupported("loop carry did not reach a fixed point")
+    final = step(carry)  # the converged pass: recorded
+    assert all(lattice.join(c, o) == c for c, o in zip(carry, final))
+    return carry
