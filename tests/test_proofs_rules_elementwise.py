@@ -116,3 +116,14 @@ def test_division_keeps_its_zero_claim_where_the_divisor_is_nonzero():
     floats = np.ones((T_INT, T_INT), np.float32)
     assert verdict(lambda x, a: f(x, a, lambda a: a), X_INT, floats) == Position.SAME
     assert verdict(lambda x, a: f(x, a, lambda a: a), X_INT, ints) == Position.ANY
+
+
+def test_index_survives_multiplication_by_one_and_whole_number_offsets():
+    # jnp.arange(T) with a symbolic T lowers to iota · 1 (+ 0): the mask stays exact
+    def f(x, one=1, offset=0.0):
+        i, j = iotas((T, T), dtype=jnp.float32)
+        return jnp.where(i * one + offset >= j + offset, 1.0, 0.0) @ x
+
+    check(f, X, expect=Position.PAST)
+    check(lambda x: f(x, offset=3.0), X, expect=Position.PAST)
+    check(lambda x: f(x, one=2), X, expect=Position.ANY)  # 2i >= j is not a zone: no claim

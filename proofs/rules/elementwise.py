@@ -118,10 +118,11 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
     # as no value of it wraps around or rounds in this dtype
     sign = -1 if sub else 1
     index = None
-    if a.index is not None and _is_int(b.const):
-        index = (a.index[0], a.index[1] + sign * int(b.const))
-    elif b.index is not None and not sub and _is_int(a.const):
-        index = (b.index[0], b.index[1] + int(a.const))
+    ka, kb = _integral(a.const), _integral(b.const)
+    if a.index is not None and kb is not None:
+        index = (a.index[0], a.index[1] + sign * kb)
+    elif b.index is not None and not sub and ka is not None:
+        index = (b.index[0], b.index[1] + ka)
     if index is not None and dtypes.index_fits(index[1], aval.shape[index[0]], aval.dtype):
         out = out.with_(index=index)
     if sub and b.lb is not None and math.isfinite(b.lb) and _is_float(aval.dtype):
@@ -135,8 +136,11 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
     return [out]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+def _integral(value: Any) -> int | None:
+    """A constant's value as an int if it is a whole number (1, 1.0), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return int(value) if float(value).is_integer() else None
 
 
 def _is_float(dtype: Any) -> bool:
@@ -154,6 +158,9 @@ def mul(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     out = unknown(rank, dep).with_(nz=zones.meet(a.nz, b.nz), zr=zr)
     if a.const is not None and b.const is not None:
         out = out.with_(const=dtypes.const_op(np.multiply, a.const, b.const, dtype))
+    for x, y in ((a, b), (b, a)):
+        if _integral(y.const) == 1:  # x · 1 = x exactly: every fact (jnp.arange's index) holds
+            return [x.with_(dep=zones.union(x.dep, y.dep), routed=zones.union(x.routed, y.routed))]
     return [out]
 
 
