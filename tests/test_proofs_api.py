@@ -23,7 +23,7 @@ def measured(fn, x, *args) -> proofs.Position:
     with jax.enable_x64(True):
         x64 = jnp.asarray(x, jnp.float64)
         args64 = [jnp.asarray(a, jnp.float64) for a in args]
-        _, pattern = measure(fn, x64, tuple(args64), list(range(x.shape[0])), seed=0)
+        _, pattern, _ = measure(fn, x64, tuple(args64), list(range(x.shape[0])), seed=0)
     return finest(pattern, list(range(x.shape[0])))
 
 

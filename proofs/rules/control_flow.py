@@ -3,7 +3,7 @@
 The bodies of these higher-order primitives are interpreted by the same rules with the caller's
 abstract values (facts included).
 
-jit / pjit / closed_call / remat run their body; a custom_jvp/vjp call left in a JVP jaxpr is
+jit / closed_call / remat run their body; a custom_jvp/vjp call left in a JVP jaxpr is
 not differentiated there, so its ``call_jaxpr`` is exactly what runs. ``cond`` joins its
 branches (a δ-dependent branch index taints every output). ``scan`` slices ``xs`` by ``remap``,
 solves the carry as the least fixed point of ``carry ⊔ body(carry)`` (widening after half the
@@ -29,19 +29,19 @@ rule = registrar(RULES)
 MAX_FIXPOINT_ITERATIONS = 12  # widening starts half-way
 
 
-@rule("jit", "pjit")
+@rule("jit")
 def jit(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     return ctx.evaluate(eqn.params["jaxpr"], ins)
 
 
-@rule("closed_call", "core_call", "custom_jvp_call", "custom_vjp_call")
+@rule("closed_call", "custom_jvp_call", "custom_vjp_call")
 def call(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     # A custom_jvp/vjp call left in a JVP jaxpr is not differentiated there: its values are
     # those of call_jaxpr, so analysing call_jaxpr is exact.
     return ctx.evaluate(eqn.params["call_jaxpr"], ins)
 
 
-@rule("remat2", "checkpoint")
+@rule("remat2")
 def remat(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     return ctx.evaluate(eqn.params["jaxpr"], ins)  # remat only changes what is stored
 

@@ -55,7 +55,6 @@ ZERO_PRESERVING_UNARY = (
     "round",
     "real",
     "copy",
-    "copy_p",
     "reduce_precision",  # rounds values (0 stays 0): not an identity
     "stop_gradient",
     "optimization_barrier",
@@ -90,11 +89,17 @@ def unary(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     out = unknown(x.rank, x.dep)
     if name in ZERO_PRESERVING_UNARY:
         out = out.with_(nz=x.nz)
-        if name in ("stop_gradient", "copy", "copy_p", "optimization_barrier"):
+        if name in ("stop_gradient", "copy", "optimization_barrier"):
             out = x  # identity on values (stop_gradient is the identity on primals)
     if name == "exp" and x.ub is not None and x.ub[1] <= EXP_UNDERFLOW:
         out = out.with_(nz=zones.complement(x.ub[0]))  # exp underflows to exactly 0 there
     return [out]
+
+
+@rule("device_put")
+def device_put(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Moves its operands (to a device or memory kind): each output is its operand."""
+    return list(ins)
 
 
 @rule("integer_pow")
@@ -192,7 +197,6 @@ def div(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     "shift_right_arithmetic",
     "clamp",
     "igamma",
-    "random_gamma_grad",
     "polygamma",
     "zeta",
     "igammac",
