@@ -14,6 +14,15 @@ import itertools
 from collections.abc import Iterable, Mapping
 
 U = -1  # the differentiated input's position variable
+# Variables below U are loop iterations (proofs.rules.control_flow's scan): global like U, they
+# never escape the loop that introduced them.
+
+
+def fresh_global(regions: Iterable[Region]) -> int:
+    """A global variable (< U) that none of ``regions`` mentions."""
+    used = [v for r in regions for z in r for v in variables(z)]
+    return min([U, *used]) - 1
+
 
 Constraint = tuple[int, int, int]  # x_a - x_b <= c
 Zone = frozenset  # frozenset[Constraint], closed and satisfiable
@@ -103,7 +112,9 @@ def project_zone(z: Zone, drop: Iterable[int]) -> Zone:
 
 
 def rename_zone(z: Zone, mapping: Mapping[int, int]) -> Zone:
-    """Rename variables; variables absent from ``mapping`` are projected out first."""
+    """Rename variables; axis variables (>= 0) absent from ``mapping`` are projected out first,
+    global ones (< 0: U and loop iterations) absent from it are kept as they are."""
+    mapping = {**{v: v for v in variables(z) if v < 0}, **mapping}
     kept = project_zone(z, variables(z) - set(mapping))
     renamed = close((mapping[a], mapping[b], c) for a, b, c in kept)
     assert renamed is not None  # renaming an injective map preserves satisfiability

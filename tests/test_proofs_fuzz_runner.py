@@ -18,7 +18,9 @@ CI_PROGRAMS = int(os.environ.get("MYOJAX_FUZZ_EXAMPLES", "150"))
 
 def _assert_run_is_meaningful(stats: Stats) -> None:
     assert stats.acceptable() == [], stats.to_json()
-    assert stats.skipped < stats.programs // 10  # the finite assumption rarely excludes one
+    # the finite assumption excludes few: inputs drawn far from N(0, 1) (3 draws in 7) and the
+    # float-edge kinds overflow on purpose, and a NaN / inf tangent counts as leaving it
+    assert stats.skipped < stats.programs // 4
     covered = set(stats.to_json()["primitives_covered"])
     must_cover = {"iota", "select_n", "convert_element_type", "dot_general", "reshape", "scan"}
     assert must_cover | {"cumsum", "reduce_max", "exp", "cond", "transpose"} <= covered

@@ -5,7 +5,6 @@ numerically measured Jacobian pattern, and the verdict must be the expected one.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import pytest
 
@@ -36,11 +35,9 @@ def test_a_primitive_with_rules_in_two_families_is_an_error():
 
 def test_unknown_primitive_is_refused_with_a_location():
     with pytest.raises(CannotAnalyse) as err:
-        analyse(lambda x: jnp.sort(x, axis=0), X)
-    assert err.value.primitive == "sort"
+        analyse(lambda x: jnp.linalg.eigvals(x[:3, :3]).real, X)
+    assert err.value.primitive == "eig"
     assert "test_proofs_rules.py" in err.value.location
-    with pytest.raises(CannotAnalyse, match="cannot analyse while at .*test_proofs_rules.py"):
-        analyse(lambda x: jax.lax.while_loop(lambda c: c[0, 0] < 3.0, lambda c: c + 1.0, x), X)
 
 
 def test_a_primitive_whose_rule_is_removed_is_refused(monkeypatch):

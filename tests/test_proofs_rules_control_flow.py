@@ -90,7 +90,8 @@ def test_scan_with_local_body_stays_local_and_ys_are_stacked():
 
 def test_must_fact_is_not_taken_from_one_row_of_a_scans_xs():
     # xs = an upper-masked grid of data; each iteration sees one row, whose fill region depends
-    # on the (unknown) iteration: it is not "the whole row is fill", so e · x keeps x.
+    # on the iteration: it is not "the whole row is fill", so e · x keeps x. Since issue 25 the
+    # iteration is a variable: row i's fill region is {s > i}, so ys[i] reads x[s <= i] exactly.
     def f(x, a):
         i, j = iotas((T, T))
         grid = jnp.where(j > i, -1e30, a)
@@ -101,5 +102,63 @@ def test_must_fact_is_not_taken_from_one_row_of_a_scans_xs():
         return jax.lax.scan(body, jnp.float32(0.0), grid)[1]
 
     out, _ = analyse(f, X, A)
-    assert classify(out.dep) == Position.ANY  # was NONE: every row of e claimed exactly 0
+    assert classify(out.dep) == Position.PAST  # was NONE: every row of e claimed exactly 0
     assert_sound(out, measured_pattern(lambda x: f(x, A), X))
+
+
+def test_while_loop_is_a_fixed_point():
+    double = lambda x: jax.lax.while_loop(
+        lambda c: c[1] < 3, lambda c: (2.0 * c[0], c[1] + 1), (x, 0)
+    )
+    assert verdict(lambda x: double(x)[0], X) == Position.SAME
+    cumulate = lambda c: (c[0] + jnp.cumsum(c[0], axis=0), c[1] + 1)
+    f = lambda x: jax.lax.while_loop(lambda c: c[1] < 3, cumulate, (x, 0))[0]
+    out, _ = analyse(f, X)
+    assert_sound(out, measured_pattern(f, X))
+    assert classify(out.dep) == Position.PAST
+
+
+def test_while_loop_whose_trip_count_reads_data_depends_on_it():
+    # the predicate reads x[0]: how often the rows are doubled depends on it
+    f = lambda x: jax.lax.while_loop(lambda c: c[0, 0] < 3.0, lambda c: 2.0 * c, x + 4.0)
+    out, _ = analyse(f, X)
+    assert_sound(out, measured_pattern(f, X - 4.0))
+    assert classify(out.dep) == Position.ANY and zones.contains(out.dep, {0: 3, U: 0})
+
+
+def test_scan_over_positions_with_a_causal_carry_is_same_or_past():
+    # a running state over positions: ys[i] reads xs[j <= i] through the carry (iteration i is
+    # a variable, the carry into i is the carry out of i - 1)
+    def running(x, reverse=False):
+        body = lambda c, row: (jnp.tanh(c + row), jnp.tanh(c + row))
+        return jax.lax.scan(body, jnp.zeros(x.shape[1:], x.dtype), x, reverse=reverse)[1]
+
+    out = check_scan(running)
+    assert classify(out.dep) == Position.PAST
+    back = check_scan(lambda x: running(x, reverse=True))
+    assert classify(back.dep) == Position.ANY and not zones.contains(back.dep, {0: 3, U: 1})
+    # a carry that ignores its input: each row alone
+    same = check_scan(lambda x: jax.lax.scan(lambda c, r: (c, 2.0 * r + c), jnp.zeros(D), x)[1])
+    assert classify(same.dep) == Position.SAME
+
+
+def test_scan_final_carry_and_shifted_rows():
+    # the carry out of the loop has read every row; ys[i] = the carry into i reads rows < i
+    f = lambda x: jax.lax.scan(lambda c, r: (c + r, c), jnp.zeros(D), x)
+    last, _ = analyse(lambda x: f(x)[0], X)
+    assert zones.contains(last.dep, {0: 0, U: T - 1})
+    before = check_scan(lambda x: f(x)[1])
+    assert not zones.contains(before.dep, {0: 2, U: 2}) and zones.contains(before.dep, {0: 2, U: 1})
+
+
+def check_scan(f):
+    out, _ = analyse(f, X)
+    assert_sound(out, measured_pattern(f, X))
+    return out
+
+
+def test_cond_with_a_constant_predicate_runs_its_branch():
+    f = lambda p: lambda x: jax.lax.cond(p, lambda y: 2.0 * y, lambda y: jnp.cumsum(y, 0), x)
+    assert verdict(f(True), X) == Position.SAME
+    assert verdict(f(False), X) == Position.PAST
+    assert verdict(lambda x: f(x[0, 0] > 0)(x), X) == Position.ANY  # δ picks the branch

@@ -43,3 +43,13 @@ def test_mask_offsets_are_tracked():
     assert not zones.contains(out.dep, {0: 2, U: 2})
     ahead = lambda x: jnp.tril(jnp.ones((T, T)), k=1) @ x
     check(ahead, X, expect=Position.ANY)
+
+
+def test_an_index_against_a_constant_is_decided_by_indices_being_non_negative():
+    # jnp's index normalisation where(i < 0, i + n, i) keeps the iota, so x[arange] is exact
+    check(lambda x: x[jnp.arange(T)], X, expect=Position.SAME)
+    check(lambda x: jnp.diag(x @ x.T)[:, None] * x, X, expect=Position.SAME)
+    # i >= 1 is not decided (false at i = 0): the data-free mask is unknown, not a region
+    i = lambda: jnp.arange(T)[:, None]
+    check(lambda x: jnp.where(i() >= 1, x, 0.0) + x, X, expect=Position.SAME)
+    check(lambda x: jnp.where(i() >= 1, x[::-1], 0.0), X, expect=Position.ANY)

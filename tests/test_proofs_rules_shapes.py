@@ -47,3 +47,18 @@ def test_squeeze():
 def test_rev_forgets_the_reversed_axis_only():
     check(lambda x: x[::-1], X, expect=Position.ANY)
     check(lambda x: x[:, ::-1] * 2.0, X, expect=Position.SAME)  # features reversed: still local
+
+
+def test_stack_carries_every_other_axis():
+    check(lambda x: jnp.stack([x, 2.0 * x], axis=1).sum(1), X, expect=Position.SAME)
+    check(lambda x: jnp.stack([x, x[::-1]], axis=0)[0], X, expect=Position.ANY)
+
+
+def test_tile_forgets_only_repeated_axes():
+    check(lambda x: jnp.tile(x, (1, 2)), X, expect=Position.SAME)
+    check(lambda x: jnp.tile(x, (2, 1))[: x.shape[0]], X, expect=Position.ANY)
+
+
+def test_diag_through_platform_index():
+    # jnp.diag of a matrix picks its lowering by platform_index (a cond over platforms)
+    check(lambda x: jnp.diag(x @ x.T)[:, None] * x, X, expect=Position.SAME)

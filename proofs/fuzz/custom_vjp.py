@@ -29,7 +29,9 @@ from proofs.fuzz.differential import (
     finest,
     primitives_of,
 )
-from proofs.fuzz.grammar import D, Program, build, programs
+from proofs.fuzz.edges import draw_inputs
+from proofs.fuzz.grammar import Program, build, programs
+from proofs.fuzz.steps import D
 
 
 def _shift(g: Array, k: int) -> Array:
@@ -100,10 +102,10 @@ def build_custom_vjp(cv: CustomVjp) -> Callable[[Array, Array, Array], Array]:
 
 def measure_backward(
     fn: Callable, x: Array, rest: tuple, columns: Sequence[int], seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(fn(x, *rest), changed) with changed[t, s] = x̄[s] changes with ȳ[t], for the output
-    positions t in ``columns`` (False in the other rows; one random direction per position,
-    NaN counts as a change)."""
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(fn(x, *rest), changed, finite) with changed[t, s] = x̄[s] changes with ȳ[t], for the
+    output positions t in ``columns`` (False in the other rows; one random direction per
+    position, NaN counts as a change) and finite = every primal and cotangent is finite."""
     out = jax.eval_shape(lambda y: fn(y, *rest), x)
     rng = np.random.default_rng(seed)
     direction = rng.normal(size=out.shape[1:]) + 0.5
@@ -120,21 +122,23 @@ def measure_backward(
     flat = dx.reshape(len(columns), dx.shape[1], -1)
     changed = np.zeros((out.shape[0], x.shape[0]), bool)
     changed[list(columns)] = ((np.abs(flat) > 0) | np.isnan(flat)).any(-1)
-    return primal, changed
+    finite = bool(np.all(np.isfinite(primal)) and np.all(np.isfinite(dx)))
+    return primal, changed, finite
 
 
-def check_custom_vjp(cv: CustomVjp, t: int, seed: int = 0) -> Outcome:
-    """Analyse ``cv``'s backward program at concrete ``t`` and symbolically, measure it at ``t``,
-    and raise ``Counterexample`` if a measured dependency is outside an analysed one."""
+def check_custom_vjp(cv: CustomVjp, t: int, seed: int = 0, inputs: str = "normal") -> Outcome:
+    """Analyse ``cv``'s backward program at concrete ``t`` and symbolically, measure it at ``t``
+    on inputs drawn as ``inputs`` says (``proofs.fuzz.edges.INPUTS``), and raise
+    ``Counterexample`` if a measured dependency is outside an analysed one."""
     fn = build_custom_vjp(cv)
     rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
-        x, a = (jnp.asarray(rng.normal(size=(t, D))) for _ in range(2))
+        x, a = (jnp.asarray(draw_inputs(rng, (t, D), inputs)) for _ in range(2))
         w = jnp.asarray(rng.normal(size=(D, D)) / 2.0)
         columns = list(range(t)) if t <= 16 else _big_columns(t, rng)
-        primal, pattern = measure_backward(fn, x, (a, w), columns, seed)  # [t out, s in]
+        _, pattern, finite = measure_backward(fn, x, (a, w), columns, seed)  # [t out, s in]
         out = Outcome(t, "refused", "refused", finest(pattern, range(t)).label, set())
-        if not np.all(np.isfinite(primal)):
+        if not finite:
             out.skipped = "non-finite"
         pairs = [(int(t), int(s)) for t, s in zip(*np.nonzero(pattern))]
         for sym in (False, True):

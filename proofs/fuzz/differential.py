@@ -20,7 +20,9 @@ from jaxtyping import Array
 
 from proofs import zones
 from proofs.api import ProgramKind, analyse_dependency
-from proofs.fuzz.grammar import D, Program, build
+from proofs.fuzz.edges import draw_inputs
+from proofs.fuzz.grammar import Program, build
+from proofs.fuzz.steps import D
 from proofs.interpreter import CannotAnalyse
 from proofs.lattice import Position
 from proofs.zones import U
@@ -49,9 +51,11 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 def measure(
     fn: Callable, x: Array, rest: tuple, columns: Sequence[int], seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(fn(x, *rest), changed) with changed[t, j] = out[t] changes with x[columns[j]] (one random
-    direction per position; NaN counts as a change)."""
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(fn(x, *rest), changed, finite) with changed[t, j] = out[t] changes with x[columns[j]]
+    (one random direction per position; NaN counts as a change) and finite = every primal and
+    tangent value is finite (a 0 tangent through an infinite derivative, acosh'(1), is NaN
+    wherever it lands: outside the "finite" assumption)."""
     rng = np.random.default_rng(seed)
     direction = rng.normal(size=x.shape[1:]) + 0.5
     basis = np.zeros((len(columns), *x.shape), x.dtype)
@@ -62,7 +66,8 @@ def measure(
     primal, tangent = (np.asarray(o) for o in compiled(jnp.asarray(basis)))
     flat = tangent.reshape(len(columns), tangent.shape[1], -1)
     changed = (np.abs(flat) > 0) | np.isnan(flat)
-    return primal[0], changed.any(-1).T
+    finite = bool(np.all(np.isfinite(primal)) and np.all(np.isfinite(tangent)))
+    return primal[0], changed.any(-1).T, finite
 
 
 def finest(pattern: np.ndarray, columns: Sequence[int]) -> Position:
@@ -90,22 +95,23 @@ def primitives_of(jaxpr: core.Jaxpr) -> set[str]:
     return names
 
 
-def check(program: Program, t: int, seed: int = 0) -> Outcome:
-    """Analyse ``program`` at concrete ``t`` and symbolically, measure it at ``t``, and raise
-    ``Counterexample`` if a measured dependency is outside an analysed one."""
+def check(program: Program, t: int, seed: int = 0, inputs: str = "normal") -> Outcome:
+    """Analyse ``program`` at concrete ``t`` and symbolically, measure it at ``t`` on inputs
+    drawn as ``inputs`` says (``proofs.fuzz.edges.INPUTS``), and raise ``Counterexample`` if a
+    measured dependency is outside an analysed one."""
     fn = build(program)
     rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
-        x, a = (jnp.asarray(rng.normal(size=(t, D))) for _ in range(2))
+        x, a = (jnp.asarray(draw_inputs(rng, (t, D), inputs)) for _ in range(2))
         w = jnp.asarray(rng.normal(size=(D, D)) / 2.0)
         columns = list(range(t)) if t <= 16 else _big_columns(t, rng)
-        primal, pattern = measure(fn, x, (a, w), columns, seed)
+        _, pattern, finite = measure(fn, x, (a, w), columns, seed)
         out = Outcome(t, "refused", "refused", finest(pattern, columns).label, set())
-        if not np.all(np.isfinite(primal)):
+        if not finite:
             out.skipped = "non-finite"
         pairs = [(int(ti), columns[k]) for ti, k in zip(*np.nonzero(pattern))]
         for sym in (False, True):
-            analyse_into(out, fn, (x, a, w), sym, pairs, repr(program))
+            analyse_into(out, fn, (x, a, w), sym, pairs, f"{inputs} inputs: {program!r}")
         if not out.primitives:  # refused: count what the program holds
             out.primitives = primitives_of(jax.make_jaxpr(fn)(x, a, w).jaxpr)
     return out

@@ -8,7 +8,11 @@ parameters, its number of stream arguments and how it computes: elementwise arit
 exp/log/max, comparisons, ``where`` with iota masks (triangular, banded, eye, rectangular) in
 several index dtypes and integer casts, reshape splits and merges, broadcasts, transposes,
 reductions, cumulative ops both ways, ``dot_general``, masked softmax, ``scan``, ``cond``,
-``stop_gradient``, slices, concatenates, pads, reversals and gathers. A new kind is one entry.
+``stop_gradient``, slices, concatenates, pads, reversals and gathers; ``proofs.fuzz.edges``
+adds integer grids at dtype extremes and float edges (infinities, underflow),
+``proofs.fuzz.library`` the rest of jax.numpy / lax (every elementwise function, windows,
+sorting, scatters, dynamic slicing, while, linear algebra, opaque primitives). A new kind is one
+entry.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import jax.numpy as jnp
 from hypothesis import strategies as st
 from jaxtyping import Array
 
-D = 4  # features (even: reshape splits it in two)
+from proofs.fuzz import edges, library
+from proofs.fuzz.steps import COMPARE, D, Kind, iota_grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,14 +76,6 @@ CUMULATIVE = ("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp")
 RELATIONS = ("ge", "gt", "le", "lt", "eq", "ne", "band")
 INDEX_DTYPES = ("int32", "int16", "int8", "uint8", "float32", "float16", "bfloat16")
 FILLS = (0.0, 1.0, -1e30, "min")
-COMPARE = {
-    "ge": jnp.greater_equal,
-    "gt": jnp.greater,
-    "le": jnp.less_equal,
-    "lt": jnp.less,
-    "eq": jnp.equal,
-    "ne": jnp.not_equal,
-}
 
 # A mask over a [T, S] grid of query and key positions.
 MASK = st.tuples(
@@ -96,9 +93,9 @@ def _mask(spec: tuple, t: Any, s: Any) -> Array:
     dtype = jnp.dtype(dtype_name)
     shape = (t, s)
     if native:
-        it, js = (jax.lax.broadcasted_iota(dtype, shape, d) for d in (0, 1))
+        it, js = iota_grid(shape, dtype)
     else:
-        it, js = (jax.lax.broadcasted_iota(jnp.int32, shape, d).astype(dtype) for d in (0, 1))
+        it, js = (i.astype(dtype) for i in iota_grid(shape))
     if both:
         it, js = it + jnp.asarray(both, dtype), js + jnp.asarray(both, dtype)
     if ahead:
@@ -118,8 +115,6 @@ def _keys(h: Array, spec: tuple) -> Array:
 
 
 # ---- the kinds of step: (params, u = the first stream read, rest = the others, a, w) -> [T, D]
-
-Apply = Callable[[tuple, Array, list[Array], Array, Array], Array]
 
 
 def _feature_reduce(p: tuple, u: Array, rest: list[Array], a: Array, w: Array) -> Array:
@@ -194,16 +189,6 @@ def _take(p: tuple, u: Array, rest: list[Array], a: Array, w: Array) -> Array:
     return jnp.broadcast_to(jnp.take_along_axis(u, idx, axis=1), u.shape)
 
 
-@dataclasses.dataclass(frozen=True)
-class Kind:
-    """A kind of step: the strategy of its static parameters, how many streams it reads, and
-    how it computes."""
-
-    params: st.SearchStrategy
-    n_args: int
-    apply: Apply
-
-
 # The order is the order hypothesis draws from (st.one_of): it fixes which programs a seed gives.
 KINDS: dict[str, Kind] = {
     "unary": Kind(st.tuples(st.sampled_from(sorted(UNARY))), 1, lambda p, u, *_: UNARY[p[0]](u)),
@@ -252,19 +237,25 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def _ops() -> st.SearchStrategy[Op]:
+KINDS |= edges.INT_KINDS | edges.FLOAT_KINDS | library.KINDS
+
+
+def _ops(kinds: Sequence[str]) -> st.SearchStrategy[Op]:
     arg = st.sampled_from((0, 0, 0, 1, 2, 3))  # mostly the latest stream
     return st.one_of(
         *(
-            st.builds(Op, st.just(name), kind.params, st.tuples(*[arg] * kind.n_args))
-            for name, kind in KINDS.items()
+            st.builds(Op, st.just(name), KINDS[name].params, st.tuples(*[arg] * KINDS[name].n_args))
+            for name in kinds
         )
     )
 
 
-def programs(max_ops: int = 5) -> st.SearchStrategy[Program]:
-    """Random programs of 1 to ``max_ops`` steps; the output is the last stream."""
-    return st.lists(_ops(), min_size=1, max_size=max_ops).map(tuple)
+def programs(max_ops: int = 5, kinds: Sequence[str] | None = None) -> st.SearchStrategy[Program]:
+    """Random programs of 1 to ``max_ops`` steps of the given kinds (default: every kind); the
+    output is the last stream."""
+    return st.lists(
+        _ops(list(KINDS) if kinds is None else kinds), min_size=1, max_size=max_ops
+    ).map(tuple)
 
 
 def apply(op: Op, streams: Sequence[Array], a: Array, w: Array) -> Array:

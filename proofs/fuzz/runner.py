@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from proofs.fuzz.custom_vjp import check_custom_vjp, custom_vjp_programs
 from proofs.fuzz.differential import Counterexample, Outcome, check
-from proofs.fuzz.grammar import programs
+from proofs.fuzz.edges import INPUTS
+from proofs.fuzz.grammar import Program, programs
 from proofs.lattice import Position
 from proofs.rules import RULES
 
@@ -122,32 +123,39 @@ class Stats:
         }
 
 
-def run(config: FuzzConfig) -> Stats:
-    """Check ``config.programs`` hypothesis-drawn programs (about one in ``config.big_every`` at
-    T > 256); raises ``Counterexample`` (shrunk by hypothesis) on the first unsound verdict."""
+def run(
+    config: FuzzConfig,
+    drawn: st.SearchStrategy[Program] | None = None,
+    shrink: bool = True,
+) -> Stats:
+    """Check ``config.programs`` hypothesis-drawn programs (``drawn``, default every kind of
+    step; about one in ``config.big_every`` at T > 256, inputs drawn per ``edges.INPUTS``);
+    raises ``Counterexample`` (shrunk by hypothesis unless ``shrink`` is off) on the first
+    unsound verdict."""
     stats = Stats()
     failing = [False]
     big_every = config.big_every
-    drawn, check_one = FAMILIES[config.family]
+    family_programs, check_one = FAMILIES[config.family]
 
     @settings(
         max_examples=config.programs,
         deadline=None,
         database=None,
         derandomize=False,
-        phases=(Phase.generate, Phase.shrink),
+        phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
         suppress_health_check=list(HealthCheck),
     )
     @given(
-        program=drawn(),
+        program=family_programs() if drawn is None else drawn,
         small=st.sampled_from(SMALL_T),
         big=st.sampled_from(BIG_T),
         use_big=st.sampled_from([False] * (big_every - 1) + [True]),
         data_seed=st.integers(0, 2**16),
+        inputs=st.sampled_from(INPUTS),
     )
-    def one(program: Any, small: int, big: int, use_big: bool, data_seed: int) -> None:
+    def one(program: Any, small: int, big: int, use_big: bool, data_seed: int, inputs: str) -> None:
         try:
-            outcome = check_one(program, big if use_big else small, seed=data_seed)
+            outcome = check_one(program, big if use_big else small, seed=data_seed, inputs=inputs)
         except Counterexample:
             failing[0] = True
             raise

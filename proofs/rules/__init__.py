@@ -13,8 +13,11 @@ Families (a new rule goes into the module of its family, registered with that mo
 ``@rule``): ``elementwise`` (unary functions, arithmetic, boolean logic), ``dtypes`` (casts and
 which values a dtype holds exactly), ``masks`` (iota, comparisons, select_n), ``shapes``
 (broadcast, transpose, squeeze, reshape, rev), ``indexing`` (slice, concatenate, pad, gather),
-``reductions`` (reduce_*, cumulative ops), ``contractions`` (dot_general) and ``control_flow``
-(jit, calls, remat, cond, scan: the ``HIGHER_ORDER`` rules, which interpret nested jaxprs).
+``reductions`` (reduce_*, cumulative ops), ``contractions`` (dot_general), ``windows``
+(convolutions, window reductions, max pooling), ``sorting`` (sort, top_k), ``linalg``
+(triangular_solve, cholesky), ``opaque`` (every output reads every input: fft, decompositions,
+random bits) and ``control_flow`` (jit, calls, remat, cond, scan, while: the ``HIGHER_ORDER``
+rules, which interpret nested jaxprs).
 ``axes`` and ``base`` are what the families share.
 
 Assumptions (see README): values are finite (so 0·x = 0 and 0/x = 0), and — only where the
@@ -30,13 +33,30 @@ from proofs.rules import (
     dtypes,
     elementwise,
     indexing,
+    linalg,
     masks,
+    opaque,
     reductions,
     shapes,
+    sorting,
+    windows,
 )
 from proofs.rules.base import Rule, merge
 
-FAMILIES = (elementwise, dtypes, masks, shapes, indexing, reductions, contractions, control_flow)
+FAMILIES = (
+    elementwise,
+    dtypes,
+    masks,
+    shapes,
+    indexing,
+    reductions,
+    contractions,
+    windows,
+    sorting,
+    linalg,
+    opaque,
+    control_flow,
+)
 RULES: dict[str, Rule] = merge(family.RULES for family in FAMILIES)
 # Rules that interpret nested jaxprs: the interpreter names them in event paths (scan#9 > ...)
 # and runs them once (their bodies carry the routed part themselves).

@@ -64,7 +64,48 @@ def binary_operands(eqn: core.JaxprEqn, ins: Sequence[AVal]) -> tuple[AVal, AVal
 
 def shift(reg: Region, axis: int, offset: int) -> Region:
     """Region of y where y[i] = x[i + offset] along ``axis`` (x's region given)."""
+    return band(reg, axis, offset, offset)
+
+
+def band(reg: Region, axis: int, lo: int | None, hi: int | None) -> Region:
+    """Region of y where y[i] may combine x[i + o] for lo <= o <= hi along ``axis`` (None: no
+    bound on that side; both None forgets the axis's relations)."""
     tmp = FRESH
     moved = zones.substitute(reg, {axis: tmp})
-    linked = zones.meet(moved, zones.region(zones.eq(tmp, axis, offset)))
+    limits = []
+    if hi is not None:
+        limits.append((tmp, axis, hi))
+    if lo is not None:
+        limits.append((axis, tmp, -lo))
+    linked = zones.meet(moved, zones.region(zones.close(limits)))
     return zones.project(linked, [tmp])
+
+
+def band_aval(av: AVal, axis: int, lo: int | None, hi: int | None) -> AVal:
+    """``av`` read through ``band`` along ``axis``: may-facts banded, must-facts dropped (an
+    element no longer equals its operand element); an index along ``axis`` survives only an
+    exact shift (the values read are a subset of the operand's, so they stay exact)."""
+    index = av.index
+    if index is not None and index[0] == axis:  # the value x_axis + k read at i + o
+        index = (axis, index[1] + lo) if lo is not None and lo == hi else None
+    return AVal(
+        av.rank,
+        band(av.dep, axis, lo, hi),
+        band(av.nz, axis, lo, hi),
+        band(av.zr, axis, lo, hi),
+        index,
+        av.const,
+        routed=band(av.routed, axis, lo, hi),
+    )
+
+
+def relate(
+    reg: Region, mapping: dict[int, int], limits: Sequence[Sequence[tuple[int, int, int]]]
+) -> Region:
+    """``reg`` with its axes renamed by ``mapping`` (others ∃; scratch variables >= FRESH
+    allowed), met with the union of the zones ``limits`` (each a list of constraints linking the
+    scratch variables to output axes), the scratch variables then ∃."""
+    renamed = zones.rename(reg, {**mapping, U: U})
+    allowed = zones.region(*(zones.close(z) for z in limits))
+    scratch = [v for v in mapping.values() if v >= FRESH]
+    return zones.project(zones.meet(renamed, allowed), scratch)

@@ -3,7 +3,9 @@
 Output i depends on what operand i depends on; the value facts say where a result is zero (a
 zero factor absorbs, f(0) = 0 keeps zeros), where exp underflows to exactly 0, and which sums of
 an index and a constant are still an index (how ``jnp.tril`` / ``jnp.eye`` offsets stay exact).
-Assumption: values are finite, so 0·x = 0 and 0/x = 0.
+Assumption: values are finite, so 0·x = 0 and 0/x = 0 for floats. Integers wrap around and
+their 0/0 is -1, so value bounds are claimed for floats only and integer division makes no
+zero claim where the divisor may be 0.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from jax._src import core
 
@@ -52,7 +55,6 @@ ZERO_PRESERVING_UNARY = (
     "round",
     "real",
     "copy",
-    "copy_p",
     "reduce_precision",  # rounds values (0 stays 0): not an identity
     "stop_gradient",
     "optimization_barrier",
@@ -87,11 +89,17 @@ def unary(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     out = unknown(x.rank, x.dep)
     if name in ZERO_PRESERVING_UNARY:
         out = out.with_(nz=x.nz)
-        if name in ("stop_gradient", "copy", "copy_p", "optimization_barrier"):
+        if name in ("stop_gradient", "copy", "optimization_barrier"):
             out = x  # identity on values (stop_gradient is the identity on primals)
     if name == "exp" and x.ub is not None and x.ub[1] <= EXP_UNDERFLOW:
         out = out.with_(nz=zones.complement(x.ub[0]))  # exp underflows to exactly 0 there
     return [out]
+
+
+@rule("device_put")
+def device_put(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Moves its operands (to a device or memory kind): each output is its operand."""
+    return list(ins)
 
 
 @rule("integer_pow")
@@ -115,14 +123,17 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
     # as no value of it wraps around or rounds in this dtype
     sign = -1 if sub else 1
     index = None
-    if a.index is not None and _is_int(b.const):
-        index = (a.index[0], a.index[1] + sign * int(b.const))
-    elif b.index is not None and not sub and _is_int(a.const):
-        index = (b.index[0], b.index[1] + int(a.const))
+    ka, kb = _integral(a.const), _integral(b.const)
+    if a.index is not None and kb is not None:
+        index = (a.index[0], a.index[1] + sign * kb)
+    elif b.index is not None and not sub and ka is not None:
+        index = (b.index[0], b.index[1] + ka)
     if index is not None and dtypes.index_fits(index[1], aval.shape[index[0]], aval.dtype):
         out = out.with_(index=index)
-    if sub and b.lb is not None and math.isfinite(b.lb):
-        # x - m <= ub(x) - lb(m): the masked scores minus their row max stay hugely negative
+    if sub and b.lb is not None and math.isfinite(b.lb) and _is_float(aval.dtype):
+        # x - m <= ub(x) - lb(m): the masked scores minus their row max stay hugely negative.
+        # Floats only: rounding is monotone, but an integer difference wraps around (int16
+        # -32768 - 32767 is 1), and without an upper bound on m nothing excludes that.
         if a.fill is not None:
             out = out.with_(ub=(a.fill[0], a.fill[1] - b.lb))
         elif a.ub is not None:
@@ -130,8 +141,15 @@ def add_sub(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]
     return [out]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+def _integral(value: Any) -> int | None:
+    """A constant's value as an int if it is a whole number (1, 1.0), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def _is_float(dtype: Any) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.floating))
 
 
 @rule("mul")
@@ -145,15 +163,22 @@ def mul(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     out = unknown(rank, dep).with_(nz=zones.meet(a.nz, b.nz), zr=zr)
     if a.const is not None and b.const is not None:
         out = out.with_(const=dtypes.const_op(np.multiply, a.const, b.const, dtype))
+    for x, y in ((a, b), (b, a)):
+        if _integral(y.const) == 1:  # x · 1 = x exactly: every fact (jnp.arange's index) holds
+            return [x.with_(dep=zones.union(x.dep, y.dep), routed=zones.union(x.routed, y.routed))]
     return [out]
 
 
 @rule("div")
 def div(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
-    """a/b is 0 wherever a is 0 (finite values), so b matters only where a may be nonzero."""
+    """a/b is 0 wherever a is 0, so b matters only where a may be nonzero — for floats (finite
+    values: 0/0 is NaN, excluded) and for integers where b cannot be 0: XLA's integer 0/0 is
+    -1 (all ones unsigned), so where b may be 0 the quotient may be nonzero and b's value
+    matters."""
     a, b, rank = binary_operands(eqn, ins)
-    dep = zones.union(a.dep, zones.meet(b.dep, a.nz))
-    return [unknown(rank, dep).with_(nz=a.nz)]  # a/b may underflow to 0: zr unknown
+    live = a.nz if _is_float(eqn.outvars[0].aval.dtype) else zones.union(a.nz, b.zr)
+    dep = zones.union(a.dep, zones.meet(b.dep, live))
+    return [unknown(rank, dep).with_(nz=live)]  # a/b may underflow to 0: zr unknown
 
 
 @rule(
@@ -172,7 +197,6 @@ def div(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     "shift_right_arithmetic",
     "clamp",
     "igamma",
-    "random_gamma_grad",
     "polygamma",
     "zeta",
     "igammac",

@@ -51,8 +51,10 @@ def _index_or_const(av: AVal) -> tuple[int | None, int] | None:
 def _compare_regions(op: str, a: tuple, b: tuple) -> tuple[Region, Region] | None:
     """Exact (true, false) regions of ``x_i + p  OP  x_j + q`` over index variables."""
     (i, p), (j, q) = a, b
+    if i is None and j is None:
+        return None
     if i is None or j is None:
-        return None  # comparisons with a constant need absolute bounds, which are not tracked
+        return _against_constant(op, a, b)
     # x_i - x_j  OP  q - p
     k = q - p
     true_false = {
@@ -72,13 +74,39 @@ def _compare_regions(op: str, a: tuple, b: tuple) -> tuple[Region, Region] | Non
     return zones.region(*t), zones.region(*f)
 
 
-@rule("eq", "ne", "lt", "le", "gt", "ge")
+# total-order comparisons (sort comparators, searchsorted): the same on integers
+TOTAL_ORDER = {"eq_to": "eq", "le_to": "le", "lt_to": "lt"}
+
+
+SWAPPED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+
+
+def _against_constant(op: str, a: tuple, b: tuple) -> tuple[Region, Region] | None:
+    """``x_i + p  OP  q`` decided by the one absolute bound known, x_i >= 0: decided only when
+    it holds (or fails) for every index (``i < 0`` is always false for an iota); else None."""
+    if a[0] is None:
+        a, b, op = b, a, SWAPPED[op]
+    p, q = a[1], b[1]  # x_i + p >= p
+    always = {"gt": p > q, "ge": p >= q, "ne": p > q}.get(op, False)
+    never = {"lt": p >= q, "le": p > q, "eq": p > q}.get(op, False)
+    if always:
+        return TOP, BOTTOM
+    if never:
+        return BOTTOM, TOP
+    return None
+
+
+@rule("eq", "ne", "lt", "le", "gt", "ge", *TOTAL_ORDER)
 def compare(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     a, b, rank = binary_operands(eqn, ins)
     out = unknown(rank, zones.union(a.dep, b.dep))
     ia, ib = _index_or_const(a), _index_or_const(b)
+    name = eqn.primitive.name
+    if name in TOTAL_ORDER:  # floats order -0.0 before 0.0 there: exact regions for ints only
+        is_int = np.issubdtype(np.dtype(eqn.invars[0].aval.dtype), np.integer)
+        ia, name = (ia if is_int else None), TOTAL_ORDER[name]
     if ia is not None and ib is not None:
-        regions = _compare_regions(eqn.primitive.name, ia, ib)
+        regions = _compare_regions(name, ia, ib)
         if regions is not None:
             out = out.with_(nz=regions[0], zr=regions[1])
     return [out]
@@ -94,6 +122,9 @@ def select_n(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal
         dep = zones.union(pred.dep, *(c.dep for c in cases))
         return [unknown(rank, dep).with_(nz=zones.union(*(c.nz for c in cases)))]
     on_false, on_true = cases
+    if not pred.nz or not pred.zr:  # the predicate is decided: one case, with all its facts
+        chosen = on_true if not pred.zr else on_false
+        return [chosen.with_(dep=zones.union(chosen.dep, pred.dep))]
     where = (pred.zr, pred.nz)
     dep = zones.union(pred.dep, *(zones.meet(c.dep, w) for c, w in zip(cases, where)))
     nz = zones.union(*(zones.meet(c.nz, w) for c, w in zip(cases, where)))

@@ -1,4 +1,5 @@
-"""Shape rules (broadcast_in_dim, transpose, squeeze, reshape, rev, dim_as_value).
+"""Shape rules (broadcast_in_dim, transpose, squeeze, reshape, rev, stack, tile, and the static
+values dim_as_value and platform_index).
 
 Each carries an operand axis to an output axis unchanged (``remap``) or forgets it: a size-1
 axis stretched by a broadcast, axes merged or split by a reshape, reversed axes (y[i] =
@@ -16,6 +17,7 @@ from jax._src import core
 from proofs.lattice import AVal, unknown
 from proofs.rules.axes import remap
 from proofs.rules.base import Context, Rule, Unsupported, in_shape, known_leq, out_rank, registrar
+from proofs.zones import union
 
 RULES: dict[str, Rule] = {}
 rule = registrar(RULES)
@@ -101,7 +103,27 @@ def rev(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
     return [remap(x, {a: a for a in range(x.rank) if a not in dims}, x.rank)]
 
 
-@rule("dim_as_value")
-def dim_as_value(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
-    """A (symbolic) array size used as a value: the same for every δ."""
+@rule("stack")
+def stack(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """Operands side by side along a new axis: element (..., k, ...) is operand k's, so every
+    other axis is carried and the new one is unconstrained (no absolute index is tracked)."""
+    axis = eqn.params["axis"]
+    rank = out_rank(eqn)
+    moved = [remap(x, {a: a + (a >= axis) for a in range(x.rank)}, rank) for x in ins]
+    return [unknown(rank, union(*(m.dep for m in moved))).with_(nz=union(*(m.nz for m in moved)))]
+
+
+@rule("tile")
+def tile(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """y[i] = x[i mod n] along each repeated axis: not a difference constraint, so a repeated
+    axis is forgotten; an axis repeated once is carried."""
+    (x,) = ins
+    reps = eqn.params["reps"]
+    return [remap(x, {a: a for a in range(x.rank) if reps[a] == 1}, x.rank)]
+
+
+@rule("dim_as_value", "platform_index")
+def static_value(eqn: core.JaxprEqn, ins: Sequence[AVal], ctx: Context) -> list[AVal]:
+    """A (symbolic) array size, or which platform runs (``jnp.diag``'s lowering picks a branch
+    of a ``cond`` by it): the same for every δ."""
     return [unknown(out_rank(eqn))]
