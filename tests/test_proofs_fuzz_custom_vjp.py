@@ -15,7 +15,9 @@ from proofs.fuzz.grammar import Op
 from proofs.fuzz.runner import FuzzConfig, run
 from proofs.lattice import unknown
 
-CI_PROGRAMS = int(os.environ.get("MYOJAX_FUZZ_EXAMPLES", "150")) // 3
+# half the plain family's count: the grammar's many step kinds make the one backward verdict
+# that needs an anti-causal step (same-or-past) rare in fewer draws
+CI_PROGRAMS = int(os.environ.get("MYOJAX_FUZZ_EXAMPLES", "150")) // 2
 LOCAL = (Op("unary", ("tanh",), (0,)),)  # out[t] = tanh(x[t])
 
 
@@ -61,7 +63,7 @@ def test_a_custom_vjp_run_finds_an_unsound_transposition_rule(monkeypatch):
 
     monkeypatch.setitem(rules.RULES, "add_any", first_only)
     with pytest.raises(Counterexample):
-        run(FuzzConfig(programs=40, seed=0, family="custom_vjp"))
+        run(FuzzConfig(programs=80, seed=0, family="custom_vjp"))
 
 
 def test_family_is_validated():
