@@ -5,6 +5,7 @@ finished runs without training."""
 from __future__ import annotations
 
 import dataclasses
+import signal
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ SMOKE = STUDY_PRESETS["smoke"]
 def _fake_train(monkeypatch, outcome: str, loss: float = 2.0) -> list:
     calls = []
 
-    def fake_run(train_cfg, model_cfg, progress=None, heldout=None):
+    def fake_run(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
         calls.append(train_cfg)
         if outcome == "diverge":
             raise train.NonFiniteLoss("loss is nan at step 3")
@@ -98,3 +99,27 @@ def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypat
         train=False,
     )
     assert runs == [record] and not finished
+
+
+def test_ctrl_c_during_a_run_stops_the_study_with_sigint(tmp_path, monkeypatch):
+    """Issue 26 (9): the study hands its stop flag to the trainer, so Ctrl-C during a run ends
+    the study with SIGINT (130), not the SIGTERM it assumed for any interruption (143)."""
+
+    def interrupted_by_ctrl_c(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
+        flag = StopFlag() if stop is None else stop  # the trainer's own flag when given none
+        flag.signum = signal.SIGINT
+        return {"step": 1, "loss": 1.0, "preempted": True, "heldout_losses": None}
+
+    monkeypatch.setattr(train, "run", interrupted_by_ctrl_c)
+    monkeypatch.setattr(execute, "heldout_windows", lambda p, data: _windows())
+    stop = StopFlag()
+    _, finished = execute.run_study(
+        SMOKE,
+        ["standard"],
+        tmp_path,
+        data="shakespeare",
+        write=True,
+        stop=stop,
+        say=lambda _: None,
+    )
+    assert not finished and stop.signum == signal.SIGINT

@@ -106,13 +106,15 @@ def execute(
     write: bool,
     progress: bool | None = None,
     mesh: str | None = None,
+    stop: StopFlag | None = None,
 ) -> tuple[rec.RunRecord, bool]:
     """Train (or resume) one run and evaluate its final model; cached on disk.
 
     Returns (the run's record, whether it was finished before). Its ``status`` is "ok",
     "diverged" (non-finite loss: recorded, not raised) or "interrupted" (a signal stopped
     training; rerunning resumes it). ``wall_s`` and ``cpu_s`` (process CPU time: all threads)
-    add up over resumed invocations.
+    add up over resumed invocations. ``stop``: the study's flag, handed to the trainer so that
+    the signal that stopped the run is the one the study exits with (Ctrl-C: 130).
     """
     run_dir = spec.run_dir(out)
     cached = rec.read_run(run_dir)
@@ -137,6 +139,7 @@ def execute(
             spec.model,
             progress=progress,
             heldout=windows,  # evaluated once, on the final model, in the run's mesh
+            stop=stop,
         )
     except train.NonFiniteLoss as e:
         record = dataclasses.replace(record, status="diverged", error=str(e)).with_cost(cost())
@@ -198,6 +201,7 @@ class _Pass:
             write=self.write,
             progress=self.progress,
             mesh=self.mesh,
+            stop=self.stop,
         )
         if record.status == "interrupted":
             self.stop.signum = self.stop.signum or 15
