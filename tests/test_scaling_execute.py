@@ -123,3 +123,18 @@ def test_ctrl_c_during_a_run_stops_the_study_with_sigint(tmp_path, monkeypatch):
         say=lambda _: None,
     )
     assert not finished and stop.signum == signal.SIGINT
+
+
+def test_finite_but_exploded_run_is_recorded_diverged(tmp_path, monkeypatch):
+    """Issue 26 (2): a held-out loss of 5.8e6 is finite but no trained model: recorded diverged
+    by the documented rule (above EXPLODED_FACTOR x ln(vocab)), with the reason."""
+    _fake_train(monkeypatch, "finish", loss=5.8e6)
+    spec = sweep_specs(SMOKE, ["standard"])[0]
+    record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
+    assert record.status == "diverged" and "exploded" in record.error
+    # Negative control: a poor but plausible loss (worse than uniform, under the bound) is kept.
+    assert not execute.exploded(1.5 * np.log(256), 256) and execute.exploded(1e3, 256)
+    _fake_train(monkeypatch, "finish", loss=7.0)
+    spec = sweep_specs(SMOKE, ["standard"])[1]
+    record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
+    assert record.ok and record.error is None

@@ -72,16 +72,39 @@ def evaluate_heldout(model: GPT, windows: Windows) -> dict[str, evaluation.LossS
     return summaries({s: evaluation.token_losses(model, ws) for s, ws in windows.items()})
 
 
+EXPLODED_FACTOR = 2.0  # a held-out loss above this many times ln(vocab) has exploded
+
+
+def exploded(loss: float, vocab_size: int) -> bool:
+    """The finite-but-exploded rule: a held-out loss above ``EXPLODED_FACTOR`` times that of the
+    uniform predictor over the vocabulary, ln(vocab_size), is no trained model (a loss of 5.8e6
+    is finite but means the run diverged); such a run is recorded "diverged"."""
+    return loss > EXPLODED_FACTOR * math.log(vocab_size)
+
+
 def evaluated(
-    record: rec.RunRecord, step: int, train_loss: float, heldout: Mapping[str, Any]
+    record: rec.RunRecord,
+    step: int,
+    train_loss: float,
+    heldout: Mapping[str, Any],
+    vocab_size: int | None = None,
 ) -> rec.RunRecord:
     """``record`` with the final model's losses: the means and per-sequence means on both
-    splits, the per-position means on test; "diverged" when a held-out loss is not finite."""
+    splits, the per-position means on test; "diverged" when a held-out loss is not finite, or
+    (given ``vocab_size``) ``exploded``, with ``error`` saying which."""
     val, test = heldout["validation"], heldout["test"]
-    finite = math.isfinite(val.mean) and math.isfinite(test.mean)
+    error = None
+    if not (math.isfinite(val.mean) and math.isfinite(test.mean)):
+        error = f"held-out loss is not finite (validation {val.mean}, test {test.mean})"
+    elif vocab_size is not None and exploded(max(val.mean, test.mean), vocab_size):
+        error = (
+            f"held-out loss exploded (validation {val.mean:.4g}, test {test.mean:.4g} > "
+            f"{EXPLODED_FACTOR:g} x ln({vocab_size}))"
+        )
     return dataclasses.replace(
         record,
-        status="ok" if finite else "diverged",
+        status="ok" if error is None else "diverged",
+        error=error if error is not None else record.error,
         final_step=step,
         train_loss=train_loss,
         val_loss=val.mean,
@@ -149,7 +172,9 @@ def execute(
                 rec.write_cost(run_dir, cost())
             return record, False
         heldout = summaries(final["heldout_losses"])
-        record = evaluated(record, final["step"], final["loss"], heldout).with_cost(cost())
+        record = evaluated(
+            record, final["step"], final["loss"], heldout, spec.model.vocab_size
+        ).with_cost(cost())
     if write:
         rec.write_run(run_dir, record)
     return record, False
