@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from experiments.scaling import execute, plots, publishing, records, study
+from experiments.scaling import execute, plots, protocol, publishing, records, study
+from myojax.train.monitor import StopFlag
 from tests import scaling_synthetic as syn
+
+SMOKE = protocol.STUDY_PRESETS["smoke"]
 
 
 def _run(monkeypatch, out: Path, runs, *, finished: bool = True, **options):
@@ -71,3 +74,50 @@ def test_report_is_written_when_the_largest_size_diverges(tmp_path, monkeypatch)
     _run(monkeypatch, out, runs, rerender=True)
     report = (out / "report.md").read_text()
     assert "every re-sweep run" in report and "**not determined**" in report
+
+
+def test_a_study_refuses_to_mix_data(tmp_path, monkeypatch):
+    """Issue 26 (5): runs record what they trained on, by content; resuming (or rerendering)
+    a study with other --data is one clear refusal, not a fit over both datasets."""
+    from myojax import train
+    from myojax.data import prepare
+
+    src = tmp_path / "a.txt"
+    src.write_text("to be or not to be " * 200)
+    shards = tmp_path / "d"
+    prepare.prepare([src], [src], shards, tokenizer="byte", shard_tokens=1000)
+    spec = protocol.sweep_specs(SMOKE, ["standard"])[0]
+    record = dataclasses.replace(
+        records.planned(spec), status="ok", val_loss=2.0, data=execute.data_identity("shakespeare")
+    )
+    out = tmp_path / "study"
+    records.write_run(spec.run_dir(out), record)
+    monkeypatch.setattr(train, "run", lambda *a, **k: pytest.fail("trained on mixed data"))
+    monkeypatch.setattr(execute, "heldout_windows", lambda p, data: {})
+    for train_ in (True, False):  # resume, and --report-only / --rerender
+        with pytest.raises(execute.StudyMixError, match="never mixes data"):
+            execute.run_study(
+                SMOKE,
+                ["standard"],
+                out,
+                data=str(shards),
+                write=True,
+                stop=StopFlag(),
+                say=lambda _: None,
+                train=train_,
+            )
+    # Negative control: the same data by content, even from a moved directory, is the same.
+    moved = tmp_path / "moved"
+    shards.rename(moved)
+    assert execute.data_identity(str(moved)).startswith("shards sha256:")
+    runs, _ = execute.run_study(
+        SMOKE,
+        ["standard"],
+        out,
+        data="shakespeare",
+        write=False,
+        stop=StopFlag(),
+        say=lambda _: None,
+        train=False,
+    )
+    assert runs == [record]

@@ -10,6 +10,8 @@ process CPU time it used and the load average at its start and end.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import time
@@ -33,6 +35,7 @@ from experiments.scaling.protocol import (
 )
 from myojax import evaluation, train
 from myojax.data import pipeline
+from myojax.data.corpus import cache
 from myojax.model import GPT
 from myojax.train.monitor import StopFlag
 
@@ -60,6 +63,36 @@ def heldout_windows(p: StudyPreset, data: str) -> Windows:
             seed=EVAL_SEED,
         )
     return out
+
+
+class StudyMixError(ValueError):
+    """A study directory holding runs of other data than the study is run with."""
+
+
+def data_identity(data: str) -> str:
+    """What a run trained on, by content: the embedded corpus by name, token shards by their
+    tokenizer and a hash of every sidecar (each records its shard's sha256, so the hash covers
+    the tokens; the directory may move)."""
+    if data == pipeline.EMBEDDED:
+        return data
+    directory = Path(cache.resolve(data) or data)
+    sidecars = sorted(directory.glob("*_*.json"))
+    if not sidecars:
+        raise pipeline.DataError(f"no token shard sidecars in {directory}")
+    digest = hashlib.sha256()
+    for sidecar in sidecars:
+        digest.update(sidecar.name.encode() + b"\0" + sidecar.read_bytes())
+    tokenizer = json.loads(sidecars[0].read_text()).get("tokenizer", "unknown")
+    return f"shards sha256:{digest.hexdigest()[:16]} (tokenizer {tokenizer})"
+
+
+def check_identity(record: rec.RunRecord, identity: str, out: Path) -> None:
+    """Refuse, in one line, a run of ``out`` that trained on other data than ``identity``."""
+    if record.data is not None and record.data != identity:
+        raise StudyMixError(
+            f"{out} holds run {record.run_dir} trained on {record.data}, but this study runs on "
+            f"{identity}: one study never mixes data; use another --out or the original --data"
+        )
 
 
 def summaries(losses: Mapping[str, np.ndarray]) -> dict[str, evaluation.LossSummary]:
@@ -130,6 +163,7 @@ def execute(
     progress: bool | None = None,
     mesh: str | None = None,
     stop: StopFlag | None = None,
+    identity: str | None = None,
 ) -> tuple[rec.RunRecord, bool]:
     """Train (or resume) one run and evaluate its final model; cached on disk.
 
@@ -138,13 +172,14 @@ def execute(
     training; rerunning resumes it). ``wall_s`` and ``cpu_s`` (process CPU time: all threads)
     add up over resumed invocations. ``stop``: the study's flag, handed to the trainer so that
     the signal that stopped the run is the one the study exits with (Ctrl-C: 130).
+    ``identity``: ``data_identity(data)``, recorded with the run.
     """
     run_dir = spec.run_dir(out)
     cached = rec.read_run(run_dir)
     if cached is not None:
         return cached, True
     t0, c0, load_start = time.perf_counter(), time.process_time(), _load()
-    record = rec.planned(spec)
+    record = dataclasses.replace(rec.planned(spec), data=identity)
     prior = rec.read_cost(run_dir)
 
     def cost() -> rec.RunCost:
@@ -206,6 +241,7 @@ class _Pass:
     mesh: str | None
     train: bool
     windows: Windows
+    identity: str
     runs: list[rec.RunRecord] = dataclasses.field(default_factory=list)
     missing: list[str] = dataclasses.field(default_factory=list)
 
@@ -216,6 +252,8 @@ class _Pass:
             record = rec.read_run(spec.run_dir(self.out))
             if record is None:
                 self.missing.append(spec.name)
+            else:
+                check_identity(record, self.identity, self.out)
             return record
         record, skipped = execute(
             self.p,
@@ -227,7 +265,9 @@ class _Pass:
             progress=self.progress,
             mesh=self.mesh,
             stop=self.stop,
+            identity=self.identity,
         )
+        check_identity(record, self.identity, self.out)
         if record.status == "interrupted":
             self.stop.signum = self.stop.signum or 15
             return None
@@ -279,7 +319,8 @@ def run_study(
     on disk and rerunning resumes. ``bar`` (optional) gets ``update(1, trained=...)`` per run.
     """
     windows = heldout_windows(p, data) if train else {}
-    run = _Pass(p, out, data, write, stop, say, bar, progress, mesh, train, windows)
+    identity = data_identity(data)
+    run = _Pass(p, out, data, write, stop, say, bar, progress, mesh, train, windows, identity)
     if not run.run_all(sweep_specs(p, modes)) or run.missing:
         return run.runs, False
     lrs = {}
