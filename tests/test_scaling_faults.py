@@ -6,11 +6,13 @@ so these run in seconds; the real-trainer variants are marked ``slow``."""
 from __future__ import annotations
 
 import dataclasses
+import errno
+import json
 from pathlib import Path
 
 import pytest
 
-from experiments.scaling import execute, plots, protocol, publishing, records, study
+from experiments.scaling import execute, findings, plots, protocol, publishing, records, study
 from myojax.train.monitor import StopFlag
 from tests import scaling_synthetic as syn
 
@@ -121,3 +123,76 @@ def test_a_study_refuses_to_mix_data(tmp_path, monkeypatch):
         train=False,
     )
     assert runs == [record]
+
+
+def _full_disk_at(k: int):
+    """A ``Path.write_text`` raising ENOSPC at its ``k``-th call (0-based): a disk that fills
+    at one particular write."""
+    real, calls = Path.write_text, []
+
+    def write_text(path: Path, *a, **kw):
+        calls.append(path)
+        if len(calls) - 1 == k:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *a, **kw)
+
+    return write_text
+
+
+README = "# project\n\nintro\n\n<!-- begin {key} -->\nold answer\n<!-- end {key} -->\n\ntail\n"
+
+
+def _published(root: Path, out: Path) -> dict[str, str]:
+    names = ["README.md", "results/scaling-cpu.json", "results/scaling.md"]
+    texts = {n: (root / n).read_text() for n in names if (root / n).is_file()}
+    texts |= {n: (out / n).read_text() for n in ("results.json", "report.md") if (out / n).exists()}
+    return texts
+
+
+def _consistent(root: Path, out: Path) -> None:
+    """Every page renders the JSON beside it, and the README changed only in its section."""
+    res = records.read_results(out / "results.json")
+    assert res is not None and publishing.is_current(res, out)
+    published = records.results_from_json(
+        json.loads((root / "results/scaling-cpu.json").read_text())
+    )
+    own = publishing.page("cpu", companions=root / "results")
+    prefix = "../docs/figures/scaling/"
+    assert (root / "results/scaling.md").read_text() == own.render(
+        records.to_json(published), prefix
+    )
+    readme = (root / "README.md").read_text()
+    assert readme.startswith("# project\n\nintro\n\n") and readme.endswith("\n\ntail\n")
+    assert findings.readme_summary(published).strip() in readme
+
+
+# The write order: results.json, report.md, results/scaling-cpu.json, results/scaling.md,
+# README.md. The default suite fills the disk at the README (the last); the others are slow.
+WRITES = [pytest.param(k, marks=pytest.mark.slow) for k in range(4)] + [4]
+
+
+@pytest.mark.parametrize("k", WRITES)
+def test_full_disk_at_each_write_leaves_whole_files_and_a_rerun_recovers(k, tmp_path, monkeypatch):
+    """Issue 26 (3, 6): the disk fills at the k-th text file a publishing study writes
+    (results.json, report.md, results/*.json, results/*.md, README.md): every file on disk is
+    whole (its old or its new text, never a cut one), the study ends in one error, and the rerun
+    leaves every page consistent with its JSON."""
+    runs = syn.runs()
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "README.md").write_text(README.format(key=publishing.README_KEY))
+    monkeypatch.chdir(root)
+    out = tmp_path / "study"
+    _run(monkeypatch, out, runs[:12], finished=False, train=False, publish=True)
+    before = _published(root, out)
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_text", _full_disk_at(k))
+        with pytest.raises(OSError, match="No space left"):
+            _run(monkeypatch, out, runs, publish=True)
+    faulted = _published(root, out)
+    assert not list(out.glob(".*.tmp")) and not list((root / "results").glob(".*.tmp"))
+    _run(monkeypatch, out, runs, publish=True)
+    after = _published(root, out)
+    for name, text in faulted.items():  # whole: the old text or the new, never a cut one
+        assert text in (before.get(name), after[name]), name
+    _consistent(root, out)
