@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,31 @@ def test_full_disk_at_each_write_leaves_whole_files_and_a_rerun_recovers(k, tmp_
     for name, text in faulted.items():  # whole: the old text or the new, never a cut one
         assert text in (before.get(name), after[name]), name
     _consistent(root, out)
+
+
+def test_a_full_disk_during_training_is_one_line(tmp_path, monkeypatch, capsys, caplog):
+    """Issue 26 (3): orbax logs every failure of its background save threads (with a traceback)
+    before the main thread re-raises it; the study drops those copies as the trainer's command
+    does, so a full disk is the one `error:` line."""
+    from experiments.scaling.__main__ import main
+    from myojax import cli
+
+    def disk_fills(*a, **k):
+        orbax_thread = logging.LogRecord(
+            "absl",
+            logging.ERROR,
+            "/site-packages/orbax/checkpoint/async.py",
+            1,
+            "background save failed",
+            None,
+            None,
+        )
+        logging.getLogger("absl").handle(orbax_thread)
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ckpt"))
+
+    monkeypatch.setattr(execute, "run_study", disk_fills)
+    argv = ["--preset", "smoke", "--out", str(tmp_path / "s"), "--progress", "false"]
+    assert cli.run(main, argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: no space left on device"), err
+    assert not [r for r in caplog.records if "orbax" in r.pathname]
