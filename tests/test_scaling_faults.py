@@ -9,6 +9,9 @@ import dataclasses
 import errno
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -228,3 +231,90 @@ def test_a_full_disk_during_training_is_one_line(tmp_path, monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: no space left on device"), err
     assert not [r for r in caplog.records if "orbax" in r.pathname]
+
+
+# --- kill -9 and SIGTERM at each phase of a study process ---------------------------------
+# ``tests.scaling_fault_driver`` runs the cpu study with a fake trainer (seconds, not minutes);
+# a fault then a rerun must leave what an uninterrupted study leaves. The default suite runs
+# one (kill -9 while the report is written); all of them: python -m pytest -m slow tests/test_scaling_faults.py
+
+PHASES = [
+    ("training", "KILL", 3),
+    ("training", "TERM", 3),
+    ("between", "KILL", 5),
+    ("between", "TERM", 5),
+    ("analysis", "KILL", 1),
+    ("analysis", "TERM", 1),
+    ("plotting", "KILL", 1),
+    ("plotting", "TERM", 1),
+    ("report", "KILL", 1),
+    ("report", "TERM", 1),
+    ("publish", "KILL", 1),
+    ("publish", "TERM", 1),
+]
+DEFAULT_PHASES = {("report", "KILL", 1)}
+STUDY_README = README.format(key=publishing.README_KEY)
+
+
+def _study_process(root: Path, out: Path, fault: str | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("FAULT", None)
+    env |= {"FAULT": fault} if fault else {}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.scaling_fault_driver", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+# What differs between two identical studies: timings, loads, the command (its --out).
+MEASURED = ("command", "cost", "wall_s", "environment_start", "environment_end", "invocations")
+
+
+def _outcome(root: Path, out: Path) -> tuple[dict, str]:
+    """The study's results without what is measured, and the README section; the pages are
+    checked to render exactly these results."""
+    local = json.loads((out / "results.json").read_text())
+    published = json.loads((root / "results/scaling-cpu.json").read_text())
+    for obj in (local, published):
+        for key in MEASURED:
+            obj.pop(key)
+        obj["analysis"].pop("cpu_s", None)
+        for run in obj["runs"]:
+            for key in ("wall_s", "cpu_s", "load_start", "load_end"):
+                run.pop(key, None)
+    assert local == published
+    res = records.read_results(out / "results.json")
+    assert res is not None and publishing.is_current(res, out)
+    readme = (root / "README.md").read_text()
+    return local, readme[readme.index("<!-- begin") :]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[dict, str]:
+    root = tmp_path_factory.mktemp("reference")
+    (root / "README.md").write_text(STUDY_README)
+    done = _study_process(root, root / "study", None)
+    assert done.returncode == 0, done.stderr
+    return _outcome(root, root / "study")
+
+
+@pytest.mark.parametrize(
+    "phase,sig,n",
+    [p if p in DEFAULT_PHASES else pytest.param(*p, marks=pytest.mark.slow) for p in PHASES],
+)
+def test_a_study_killed_at_any_phase_ends_like_an_uninterrupted_one(
+    phase, sig, n, uninterrupted, tmp_path
+):
+    root, out = tmp_path, tmp_path / "study"
+    (root / "README.md").write_text(STUDY_README)
+    killed = _study_process(root, out, f"{phase}:{sig}:{n}")
+    expected = {"KILL": (-9,), "TERM": (-15, 143)}[sig]
+    assert killed.returncode in expected, (killed.returncode, killed.stderr[-2000:])
+    assert "Traceback" not in killed.stderr
+    rerun = _study_process(root, out, None)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _outcome(root, out) == uninterrupted
