@@ -14,6 +14,7 @@ from experiments.scaling import execute, records
 from experiments.scaling.protocol import STUDY_PRESETS, sweep_specs
 from myojax import train
 from myojax.train.monitor import StopFlag
+from tests.scaling_synthetic import smoke_pass
 
 SMOKE = STUDY_PRESETS["smoke"]
 
@@ -88,16 +89,7 @@ def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypat
     spec = sweep_specs(SMOKE, ["standard"])[1]
     record = dataclasses.replace(records.planned(spec), status="ok", val_loss=2.0)
     records.write_run(spec.run_dir(tmp_path), record)
-    runs, finished = execute.run_study(
-        SMOKE,
-        ["standard"],
-        tmp_path,
-        data="shakespeare",
-        write=False,
-        stop=StopFlag(),
-        say=lambda _: None,
-        train=False,
-    )
+    runs, finished = smoke_pass(tmp_path, "shakespeare", write=False, train=False)
     assert runs == [record] and not finished
 
 
@@ -113,15 +105,7 @@ def test_ctrl_c_during_a_run_stops_the_study_with_sigint(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "run", interrupted_by_ctrl_c)
     monkeypatch.setattr(execute, "heldout_windows", lambda p, data: _windows())
     stop = StopFlag()
-    _, finished = execute.run_study(
-        SMOKE,
-        ["standard"],
-        tmp_path,
-        data="shakespeare",
-        write=True,
-        stop=stop,
-        say=lambda _: None,
-    )
+    _, finished = smoke_pass(tmp_path, "shakespeare", stop=stop)
     assert not finished and stop.signum == signal.SIGINT
 
 

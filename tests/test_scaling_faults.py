@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from experiments.scaling import execute, findings, plots, protocol, publishing, records, study
-from myojax.train.monitor import StopFlag
 from tests import scaling_synthetic as syn
 
 SMOKE = protocol.STUDY_PRESETS["smoke"]
@@ -102,30 +101,12 @@ def test_a_study_refuses_to_mix_data(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "heldout_windows", lambda p, data: {})
     for train_ in (True, False):  # resume, and --report-only / --rerender
         with pytest.raises(execute.StudyMixError, match="never mixes data"):
-            execute.run_study(
-                SMOKE,
-                ["standard"],
-                out,
-                data=str(shards),
-                write=True,
-                stop=StopFlag(),
-                say=lambda _: None,
-                train=train_,
-            )
+            syn.smoke_pass(out, str(shards), train=train_)
     # Negative control: the same data by content, even from a moved directory, is the same.
     moved = tmp_path / "moved"
     shards.rename(moved)
     assert execute.data_identity(str(moved)).startswith("shards sha256:")
-    runs, _ = execute.run_study(
-        SMOKE,
-        ["standard"],
-        out,
-        data="shakespeare",
-        write=False,
-        stop=StopFlag(),
-        say=lambda _: None,
-        train=False,
-    )
+    runs, _ = syn.smoke_pass(out, "shakespeare", write=False, train=False)
     assert runs == [record]
 
 
@@ -236,7 +217,8 @@ def test_a_full_disk_during_training_is_one_line(tmp_path, monkeypatch, capsys, 
 # --- kill -9 and SIGTERM at each phase of a study process ---------------------------------
 # ``tests.scaling_fault_driver`` runs the cpu study with a fake trainer (seconds, not minutes);
 # a fault then a rerun must leave what an uninterrupted study leaves. The default suite runs
-# one (kill -9 while the report is written); all of them: python -m pytest -m slow tests/test_scaling_faults.py
+# one (kill -9 while the report is written); all of them:
+#     python -m pytest -m slow tests/test_scaling_faults.py
 
 PHASES = [
     ("training", "KILL", 3),
