@@ -177,8 +177,16 @@ def _as_mesh(mesh: jax.sharding.Mesh | str | None) -> jax.sharding.Mesh | None:
     return shd.make_mesh(shd.MeshConfig.parse(mesh))
 
 
+def latest_first(manager: ocp.CheckpointManager) -> list[int]:
+    """The candidate steps, newest first: the one order in which the trainer's resume,
+    ``restore``/``restore_step`` and every analysis tool (``myojax.analysis.runs.open_run``)
+    look for the latest good step. orbax lists finished saves only, so the temporary directory
+    of a save killed midway (``N.orbax-checkpoint-tmp-*``) is never a step."""
+    return sorted(manager.all_steps(), reverse=True)
+
+
 def _steps_to_try(manager: ocp.CheckpointManager, step: int | None, where: Path) -> list[int]:
-    steps = sorted(manager.all_steps(), reverse=True)
+    steps = latest_first(manager)
     if step is None:
         if not steps:
             raise CheckpointError(f"no checkpoints in {where}")
@@ -339,7 +347,7 @@ def _restore_latest_good(
     data_iterator: grain.DatasetIterator,
 ) -> tuple[int, GPT, PyTree] | None:
     own_file = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
-    for s in sorted(manager.all_steps(), reverse=True):
+    for s in latest_first(manager):
         step_dir = checkpoint_dir(manager.directory) / str(s)
         same_layout = (step_dir / "data" / own_file).exists()
         items = dict(

@@ -120,3 +120,20 @@ def study(runs_: list[records.RunRecord] | None = None, **fields) -> records.Stu
         planned_runs=protocol.n_runs(PRESET, MODES),
     )
     return dataclasses.replace(res, **fields)
+
+
+def smoke_pass(out, data: str, *, stop=None, train: bool = True, write: bool = True):
+    """``execute.run_study`` of the smoke preset's standard mode into ``out``: (runs, finished)."""
+    from experiments.scaling import execute
+    from myojax.train.monitor import StopFlag
+
+    return execute.run_study(
+        STUDY_PRESETS["smoke"],
+        ["standard"],
+        out,
+        data=data,
+        write=write,
+        stop=StopFlag() if stop is None else stop,
+        say=lambda _: None,
+        train=train,
+    )

@@ -208,3 +208,24 @@ def test_nonfinite_steps_are_reported_as_such_and_skipped(tmp_path, run_dir, cap
         ckpt.restore(only_nan)
     assert cli.run(verify, ["--checkpoint", str(only_nan)]) == 2
     assert "non-finite" in capsys.readouterr().err
+
+
+def test_latest_first_ignores_a_killed_save_directory(tmp_path):
+    """Issue 26 (7): the temporary directory of a save killed midway is not a step for the
+    resolver the trainer, restore() and the analysis tools share."""
+
+    run = tmp_path / "run"
+    shutil.copytree("tests/fixtures/run-v0.1-myopic", run)
+    (run / "checkpoints" / "6.orbax-checkpoint-tmp-99").mkdir()
+    manager = ckpt.make_manager(run, read_only=True)
+    try:
+        assert ckpt.latest_first(manager) == [4]
+    finally:
+        manager.close()
+    # Negative control: a finished save is a step.
+    shutil.copytree(run / "checkpoints" / "4", run / "checkpoints" / "5")
+    manager = ckpt.make_manager(run, read_only=True)
+    try:
+        assert ckpt.latest_first(manager) == [5, 4]
+    finally:
+        manager.close()

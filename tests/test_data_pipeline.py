@@ -3,6 +3,8 @@ windows that are real contiguous text and never straddle shards, clear errors.""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,41 @@ def test_too_long_a_window_names_the_split_and_file():
         pipeline.check_windows_fit(data, 11)
     with pytest.raises(DataError, match=r"no train shard .* train array 0, holds 500"):
         pipeline.check_windows_fit(data, 501)
+
+
+def _prepared(tmp_path):
+    from myojax.data import prepare
+
+    src = tmp_path / "a.txt"
+    src.write_text("to be or not to be " * 200)
+    prepare.prepare([src], [src], tmp_path / "d", tokenizer="byte", shard_tokens=1000)
+    return tmp_path / "d"
+
+
+def test_same_length_corruption_is_caught_by_the_sidecar_checksum(tmp_path):
+    """Issue 26 (4): a shard changed in place (same length, valid ids) is refused on load,
+    named, instead of training silently on other data."""
+    d = _prepared(tmp_path)
+    assert pipeline.load_data(str(d)).vocab_size == 256  # negative control: intact loads
+    shard = d / "train_000001.bin"
+    raw = bytearray(shard.read_bytes())
+    raw[10] = (raw[10] + 1) % 256  # still a valid byte id
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"train_000001\.bin does not match the sha256"):
+        pipeline.load_data(str(d))
+
+
+def test_out_of_range_token_ids_name_the_shard(tmp_path):
+    """Issue 26 (4): ids >= vocab_size are a data error naming the shard at load time, not a
+    NaN loss blamed on the learning rate (here a shard from before checksums: no sha256)."""
+    d = _prepared(tmp_path)
+    sidecar = d / "val_000000.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["sha256"]
+    sidecar.write_text(json.dumps(meta))
+    shard = d / "val_000000.bin"
+    ids = np.fromfile(shard, dtype="<u2")
+    ids[3] = 300
+    ids.tofile(shard)
+    with pytest.raises(DataError, match=r"val_000000\.bin holds token id 300, outside"):
+        pipeline.load_data(str(d))

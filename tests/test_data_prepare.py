@@ -3,6 +3,7 @@ memmap, malformed files rejected by name, and a real training run on the prepare
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -51,6 +52,8 @@ def test_prepare_writes_shards_that_read_back(prepared):
     assert train[0].dtype == np.uint16
     assert np.concatenate(train).astype(np.uint8).tobytes() == TRAIN_TEXT.encode()
     meta = json.loads((shards / "val_000000.json").read_text())
+    digest = hashlib.sha256((shards / "val_000000.bin").read_bytes()).hexdigest()
+    assert meta.pop("sha256") == digest
     assert meta == {
         "dtype": "uint16",
         "vocab_size": 256,

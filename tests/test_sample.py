@@ -1,8 +1,12 @@
 """python -m myojax.sample on a real run directory: decodes with the run's tokenizer."""
 
+import shutil
+from pathlib import Path
+
 import jax
 import pytest
 
+from myojax import checkpoint as ckpt
 from myojax import cli
 from myojax.analysis.runs import open_run, sample_text
 from myojax.sample import main
@@ -34,3 +38,30 @@ def test_context_limit_is_one_clear_line(capsys):
     with pytest.raises(SystemExit) as e:
         main([FIXTURE, "--prompt", "KING", "--top-p", "1.5"])
     assert e.value.code == 2
+
+
+def _damaged_copy(tmp_path) -> Path:
+    """The fixture with a later step that cannot be read (its arrays gone) and the temporary
+    directory a kill -9 during an orbax save leaves behind."""
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    steps = run / "checkpoints"
+    shutil.copytree(steps / "4", steps / "6")
+    shutil.rmtree(steps / "6" / "model" / "ocdbt.process_0")
+    (steps / "8.orbax-checkpoint-tmp-1234").mkdir()
+    return run
+
+
+def test_sampling_falls_back_to_the_previous_good_step(tmp_path, capsys):
+    """Issue 26 (7, 8): an unfinished save directory is not a step, and an unreadable latest
+    step falls back to the previous good one with one line on stderr (no traceback)."""
+    run = _damaged_copy(tmp_path)
+    argv = [str(run), "--prompt", "KING", "--max-new-tokens", "3"]
+    assert cli.run(main, argv) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "step 6" in err and "previous step" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert open_run(run).step == 4
+    # Negative control: the step asked for is read or refused, never replaced.
+    with pytest.raises(ckpt.CheckpointError, match="step 6"):
+        open_run(run, 6)

@@ -5,6 +5,7 @@ finished runs without training."""
 from __future__ import annotations
 
 import dataclasses
+import signal
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from experiments.scaling import execute, records
 from experiments.scaling.protocol import STUDY_PRESETS, sweep_specs
 from myojax import train
 from myojax.train.monitor import StopFlag
+from tests.scaling_synthetic import smoke_pass
 
 SMOKE = STUDY_PRESETS["smoke"]
 
@@ -20,7 +22,7 @@ SMOKE = STUDY_PRESETS["smoke"]
 def _fake_train(monkeypatch, outcome: str, loss: float = 2.0) -> list:
     calls = []
 
-    def fake_run(train_cfg, model_cfg, progress=None, heldout=None):
+    def fake_run(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
         calls.append(train_cfg)
         if outcome == "diverge":
             raise train.NonFiniteLoss("loss is nan at step 3")
@@ -87,14 +89,36 @@ def test_report_only_collects_finished_runs_without_training(tmp_path, monkeypat
     spec = sweep_specs(SMOKE, ["standard"])[1]
     record = dataclasses.replace(records.planned(spec), status="ok", val_loss=2.0)
     records.write_run(spec.run_dir(tmp_path), record)
-    runs, finished = execute.run_study(
-        SMOKE,
-        ["standard"],
-        tmp_path,
-        data="shakespeare",
-        write=False,
-        stop=StopFlag(),
-        say=lambda _: None,
-        train=False,
-    )
+    runs, finished = smoke_pass(tmp_path, "shakespeare", write=False, train=False)
     assert runs == [record] and not finished
+
+
+def test_ctrl_c_during_a_run_stops_the_study_with_sigint(tmp_path, monkeypatch):
+    """Issue 26 (9): the study hands its stop flag to the trainer, so Ctrl-C during a run ends
+    the study with SIGINT (130), not the SIGTERM it assumed for any interruption (143)."""
+
+    def interrupted_by_ctrl_c(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
+        flag = StopFlag() if stop is None else stop  # the trainer's own flag when given none
+        flag.signum = signal.SIGINT
+        return {"step": 1, "loss": 1.0, "preempted": True, "heldout_losses": None}
+
+    monkeypatch.setattr(train, "run", interrupted_by_ctrl_c)
+    monkeypatch.setattr(execute, "heldout_windows", lambda p, data: _windows())
+    stop = StopFlag()
+    _, finished = smoke_pass(tmp_path, "shakespeare", stop=stop)
+    assert not finished and stop.signum == signal.SIGINT
+
+
+def test_finite_but_exploded_run_is_recorded_diverged(tmp_path, monkeypatch):
+    """Issue 26 (2): a held-out loss of 5.8e6 is finite but no trained model: recorded diverged
+    by the documented rule (above EXPLODED_FACTOR x ln(vocab)), with the reason."""
+    _fake_train(monkeypatch, "finish", loss=5.8e6)
+    spec = sweep_specs(SMOKE, ["standard"])[0]
+    record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
+    assert record.status == "diverged" and "exploded" in record.error
+    # Negative control: a poor but plausible loss (worse than uniform, under the bound) is kept.
+    assert not execute.exploded(1.5 * np.log(256), 256) and execute.exploded(1e3, 256)
+    _fake_train(monkeypatch, "finish", loss=7.0)
+    spec = sweep_specs(SMOKE, ["standard"])[1]
+    record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
+    assert record.ok and record.error is None

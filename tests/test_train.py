@@ -526,3 +526,11 @@ def test_lock_without_flock_support_trusts_a_live_pid_and_takes_over_a_dead_one(
             assert f"pid {pid}" in lock.acquire()
             assert json.loads(lock_file.read_text())["pid"] == os.getpid()
             lock.release()
+
+
+def test_a_short_run_saves_only_at_its_intervals_and_end(tmp_path):
+    """Issue 26: a short study run saves at its checkpoint interval and at the end only, not
+    also at step 1 (orbax's own rule saves the first step of a run with no checkpoint)."""
+    out = tmp_path / "run"
+    run(*micro_configs(out, steps=6, checkpoint_interval=4, keep=5), progress=False)
+    assert finalized_steps(out) == [4, 6]

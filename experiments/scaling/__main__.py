@@ -28,6 +28,7 @@ run directory with local file I/O; use a local disk or a gcsfuse mount of the bu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 import sys
@@ -41,6 +42,7 @@ from experiments.scaling.plan import DEFAULT_MFU, DEFAULT_PEAK_TFLOPS, plan_line
 from experiments.scaling.protocol import STUDY_PRESETS, StudyPreset
 from myojax import cli
 from myojax.config import GRADIENT_MODES
+from myojax.orbax_noise import quiet_failed_saves
 from myojax.provenance import command_line
 
 PROG = "python -m experiments.scaling"
@@ -215,14 +217,19 @@ def _dry_run(args: argparse.Namespace, p: StudyPreset, out: str, data: str | Non
     return 0
 
 
-def _study(args: argparse.Namespace, p: StudyPreset, out: Path, data: str, command: str) -> int:
+def _study(
+    args: argparse.Namespace, p: StudyPreset, out: Path, data: str, command: str, debug: bool
+) -> int:
     from experiments.scaling import study
 
     options = study.Options(
         out, data, args.mesh, not args.report_only, args.rerender, args.publish, args.progress
     )
     t0 = time.perf_counter()
-    outcome = study.run(p, args.modes, options, command)
+    # As the trainer's command: orbax's copies of a failed background save (a full disk) are
+    # dropped, so the fault is the one `error:` line (--debug keeps them).
+    with contextlib.nullcontext() if debug else quiet_failed_saves():
+        outcome = study.run(p, args.modes, options, command)
     if outcome.signum is not None:
         print(
             f"stopped by {signal.Signals(outcome.signum).name}: finished runs are saved and the "
@@ -250,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = args.data or p.data or None
     if args.dry_run:
         return _dry_run(args, p, out, data)
-    return _study(args, p, Path(out), data, command_line(PROG, argv))
+    command = command_line(PROG, argv)
+    return _study(args, p, Path(out), data, command, cli.debug_requested(argv))
 
 
 if __name__ == "__main__":

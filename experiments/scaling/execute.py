@@ -10,6 +10,8 @@ process CPU time it used and the load average at its start and end.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import time
@@ -33,6 +35,7 @@ from experiments.scaling.protocol import (
 )
 from myojax import evaluation, train
 from myojax.data import pipeline
+from myojax.data.corpus import cache
 from myojax.model import GPT
 from myojax.train.monitor import StopFlag
 
@@ -62,6 +65,36 @@ def heldout_windows(p: StudyPreset, data: str) -> Windows:
     return out
 
 
+class StudyMixError(ValueError):
+    """A study directory holding runs of other data than the study is run with."""
+
+
+def data_identity(data: str) -> str:
+    """What a run trained on, by content: the embedded corpus by name, token shards by their
+    tokenizer and a hash of every sidecar (each records its shard's sha256, so the hash covers
+    the tokens; the directory may move)."""
+    if data == pipeline.EMBEDDED:
+        return data
+    directory = Path(cache.resolve(data) or data)
+    sidecars = sorted(directory.glob("*_*.json"))
+    if not sidecars:
+        raise pipeline.DataError(f"no token shard sidecars in {directory}")
+    digest = hashlib.sha256()
+    for sidecar in sidecars:
+        digest.update(sidecar.name.encode() + b"\0" + sidecar.read_bytes())
+    tokenizer = json.loads(sidecars[0].read_text()).get("tokenizer", "unknown")
+    return f"shards sha256:{digest.hexdigest()[:16]} (tokenizer {tokenizer})"
+
+
+def check_identity(record: rec.RunRecord, identity: str, out: Path) -> None:
+    """Refuse, in one line, a run of ``out`` that trained on other data than ``identity``."""
+    if record.data is not None and record.data != identity:
+        raise StudyMixError(
+            f"{out} holds run {record.run_dir} trained on {record.data}, but this study runs on "
+            f"{identity}: one study never mixes data; use another --out or the original --data"
+        )
+
+
 def summaries(losses: Mapping[str, np.ndarray]) -> dict[str, evaluation.LossSummary]:
     """Per split, the mean, per-sequence and per-position reductions of per-token losses."""
     return {split: evaluation.LossSummary.of(losses_NxT) for split, losses_NxT in losses.items()}
@@ -72,16 +105,39 @@ def evaluate_heldout(model: GPT, windows: Windows) -> dict[str, evaluation.LossS
     return summaries({s: evaluation.token_losses(model, ws) for s, ws in windows.items()})
 
 
+EXPLODED_FACTOR = 2.0  # a held-out loss above this many times ln(vocab) has exploded
+
+
+def exploded(loss: float, vocab_size: int) -> bool:
+    """The finite-but-exploded rule: a held-out loss above ``EXPLODED_FACTOR`` times that of the
+    uniform predictor over the vocabulary, ln(vocab_size), is no trained model (a loss of 5.8e6
+    is finite but means the run diverged); such a run is recorded "diverged"."""
+    return loss > EXPLODED_FACTOR * math.log(vocab_size)
+
+
 def evaluated(
-    record: rec.RunRecord, step: int, train_loss: float, heldout: Mapping[str, Any]
+    record: rec.RunRecord,
+    step: int,
+    train_loss: float,
+    heldout: Mapping[str, Any],
+    vocab_size: int | None = None,
 ) -> rec.RunRecord:
     """``record`` with the final model's losses: the means and per-sequence means on both
-    splits, the per-position means on test; "diverged" when a held-out loss is not finite."""
+    splits, the per-position means on test; "diverged" when a held-out loss is not finite, or
+    (given ``vocab_size``) ``exploded``, with ``error`` saying which."""
     val, test = heldout["validation"], heldout["test"]
-    finite = math.isfinite(val.mean) and math.isfinite(test.mean)
+    error = None
+    if not (math.isfinite(val.mean) and math.isfinite(test.mean)):
+        error = f"held-out loss is not finite (validation {val.mean}, test {test.mean})"
+    elif vocab_size is not None and exploded(max(val.mean, test.mean), vocab_size):
+        error = (
+            f"held-out loss exploded (validation {val.mean:.4g}, test {test.mean:.4g} > "
+            f"{EXPLODED_FACTOR:g} x ln({vocab_size}))"
+        )
     return dataclasses.replace(
         record,
-        status="ok" if finite else "diverged",
+        status="ok" if error is None else "diverged",
+        error=error if error is not None else record.error,
         final_step=step,
         train_loss=train_loss,
         val_loss=val.mean,
@@ -106,20 +162,24 @@ def execute(
     write: bool,
     progress: bool | None = None,
     mesh: str | None = None,
+    stop: StopFlag | None = None,
+    identity: str | None = None,
 ) -> tuple[rec.RunRecord, bool]:
     """Train (or resume) one run and evaluate its final model; cached on disk.
 
     Returns (the run's record, whether it was finished before). Its ``status`` is "ok",
     "diverged" (non-finite loss: recorded, not raised) or "interrupted" (a signal stopped
     training; rerunning resumes it). ``wall_s`` and ``cpu_s`` (process CPU time: all threads)
-    add up over resumed invocations.
+    add up over resumed invocations. ``stop``: the study's flag, handed to the trainer so that
+    the signal that stopped the run is the one the study exits with (Ctrl-C: 130).
+    ``identity``: ``data_identity(data)``, recorded with the run.
     """
     run_dir = spec.run_dir(out)
     cached = rec.read_run(run_dir)
     if cached is not None:
         return cached, True
     t0, c0, load_start = time.perf_counter(), time.process_time(), _load()
-    record = rec.planned(spec)
+    record = dataclasses.replace(rec.planned(spec), data=identity)
     prior = rec.read_cost(run_dir)
 
     def cost() -> rec.RunCost:
@@ -137,6 +197,7 @@ def execute(
             spec.model,
             progress=progress,
             heldout=windows,  # evaluated once, on the final model, in the run's mesh
+            stop=stop,
         )
     except train.NonFiniteLoss as e:
         record = dataclasses.replace(record, status="diverged", error=str(e)).with_cost(cost())
@@ -146,7 +207,9 @@ def execute(
                 rec.write_cost(run_dir, cost())
             return record, False
         heldout = summaries(final["heldout_losses"])
-        record = evaluated(record, final["step"], final["loss"], heldout).with_cost(cost())
+        record = evaluated(
+            record, final["step"], final["loss"], heldout, spec.model.vocab_size
+        ).with_cost(cost())
     if write:
         rec.write_run(run_dir, record)
     return record, False
@@ -178,6 +241,7 @@ class _Pass:
     mesh: str | None
     train: bool
     windows: Windows
+    identity: str
     runs: list[rec.RunRecord] = dataclasses.field(default_factory=list)
     missing: list[str] = dataclasses.field(default_factory=list)
 
@@ -188,6 +252,8 @@ class _Pass:
             record = rec.read_run(spec.run_dir(self.out))
             if record is None:
                 self.missing.append(spec.name)
+            else:
+                check_identity(record, self.identity, self.out)
             return record
         record, skipped = execute(
             self.p,
@@ -198,7 +264,10 @@ class _Pass:
             write=self.write,
             progress=self.progress,
             mesh=self.mesh,
+            stop=self.stop,
+            identity=self.identity,
         )
+        check_identity(record, self.identity, self.out)
         if record.status == "interrupted":
             self.stop.signum = self.stop.signum or 15
             return None
@@ -250,7 +319,8 @@ def run_study(
     on disk and rerunning resumes. ``bar`` (optional) gets ``update(1, trained=...)`` per run.
     """
     windows = heldout_windows(p, data) if train else {}
-    run = _Pass(p, out, data, write, stop, say, bar, progress, mesh, train, windows)
+    identity = data_identity(data)
+    run = _Pass(p, out, data, write, stop, say, bar, progress, mesh, train, windows, identity)
     if not run.run_all(sweep_specs(p, modes)) or run.missing:
         return run.runs, False
     lrs = {}

@@ -158,6 +158,13 @@ def transfer_section(res: rec.StudyResults) -> list[str]:
         if not t.complete:
             lines.append(f"- {mode}: not complete (runs missing).")
             continue
+        if t.own_optimum is None:  # every run of the re-sweep diverged
+            lines.append(
+                f"- {mode}: transferred lr {t.transferred_lr:g}; every re-sweep run at "
+                f"{t.size} (seeds {list(t.seeds or ())}) diverged, so there is no own optimum "
+                "to compare with: **not determined**."
+            )
+            continue
         means = ", ".join(
             f"lr {x:g}: {v:.4f}" if v is not None else f"lr {x:g}: diverged"
             for x, v in zip(t.lrs, t.mean_val_loss)

@@ -62,6 +62,18 @@ def write(results: records.StudyResults, out: Path) -> list[Path]:
     return epilogue.finish(page(results.preset), records.to_json(results), out)
 
 
+def is_current(results: records.StudyResults, out: Path) -> bool:
+    """Whether ``out``'s report is the page of ``results``: the page is written last, so a page
+    that renders these results means the study's outputs are whole. A kill between
+    ``results.json`` and the page leaves an older page, and the study then writes them again."""
+    own = page(results.preset)
+    try:
+        text = (out / own.local_page).read_text()
+    except FileNotFoundError:
+        return False
+    return text == own.render(records.to_json(results), "")
+
+
 def publish(results: records.StudyResults, root: Path) -> list[Path]:
     """The repository's copy at ``root``, and the default page redrawn when another preset's
     answer changed. Returns the paths written."""

@@ -73,6 +73,8 @@ class RunRecord:
     raised) or "interrupted" (never written: rerunning resumes it). The losses are the final
     model's on the study's fixed windows: validation (every choice) and test (every reported
     number). ``same_run_as_sweep``: the proxy's size run, which is its sweep run at the chosen lr.
+    ``data``: what it trained on, by content (None in studies from before it was recorded); a
+    study refuses to mix runs of different data.
     """
 
     mode: str
@@ -102,6 +104,7 @@ class RunRecord:
     load_start: Floats | None = None
     load_end: Floats | None = None
     same_run_as_sweep: bool = False
+    data: str | None = None  # the study's data identity (``execute.data_identity``)
 
     @property
     def ok(self) -> bool:
@@ -344,7 +347,7 @@ def read_invocations(path: Path) -> tuple[Invocation, ...]:
 
 
 def _run_absent(r: RunRecord) -> Collection[str]:
-    absent = {k for k in ("error", *EVALUATION_FIELDS) if getattr(r, k) is None}
+    absent = {k for k in ("error", "data", *EVALUATION_FIELDS) if getattr(r, k) is None}
     if r.wall_s is None:  # an interrupted run: its cost is in COST_FILE
         absent |= {f.name for f in dataclasses.fields(RunCost)}
     return absent if r.same_run_as_sweep else absent | {"same_run_as_sweep"}

@@ -79,7 +79,7 @@ def _up_to_date(
     modes: Sequence[str],
     finished: bool,
 ) -> bool:
-    """Whether ``old`` already holds exactly these runs' results (and its report exists)."""
+    """Whether ``old`` already holds exactly these runs' results."""
     return (
         old is not None
         and records.fingerprint(old.runs) == records.fingerprint(runs)
@@ -120,8 +120,11 @@ def run(p: StudyPreset, modes: Sequence[str], options: Options, command: str) ->
         return Outcome()
     path = options.out / "results.json"
     old = records.read_results(path)
-    report = options.out / publishing.page(p.name).local_page
-    if not options.rerender and report.exists() and _up_to_date(old, runs, modes, finished):
+    if (
+        not options.rerender
+        and _up_to_date(old, runs, modes, finished)
+        and publishing.is_current(old, options.out)
+    ):
         written = publishing.publish(old, Path.cwd()) if options.publish else []
         return Outcome(results=old, nothing_new=True, written=tuple(written))
     counter.say("fitting scaling laws (bootstrap)")

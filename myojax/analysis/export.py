@@ -22,14 +22,15 @@ written in float32. A model GPT-2 cannot express is refused with ``ExportError``
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
+from myojax import files
 from myojax.analysis.runs import Run
 from myojax.config import ModelConfig
 from myojax.data import pipeline
@@ -182,8 +183,11 @@ def export_gpt2(model: GPT, out: str | Path, *, metadata: dict[str, Any] | None 
     out.mkdir(parents=True, exist_ok=True)
     config = gpt2_config(model.config)
     config["myojax"] |= metadata or {}
-    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    # The weights through a temporary file too, and the config last: a config means a whole export.
+    tmp = out / f".{WEIGHTS_FILE}.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, out / WEIGHTS_FILE)
+    files.write_json(out / CONFIG_FILE, config)
     return out
 
 

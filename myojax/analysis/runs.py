@@ -30,21 +30,17 @@ class Run(NamedTuple):
     model: GPT
 
 
-def latest_step(run_dir: str | Path) -> int:
-    steps = sorted(int(p.name) for p in ckpt.checkpoint_dir(run_dir).glob("[0-9]*") if p.is_dir())
-    if not steps:
-        raise RunError(f"{run_dir} holds no checkpoints")
-    return steps[-1]
-
-
 def open_run(run_dir: str | Path, step: int | None = None) -> Run:
-    """The model and configuration of ``step`` (default: the latest) of ``run_dir``."""
+    """The model and configuration of ``step`` (default: the latest good step) of ``run_dir``.
+
+    The step is resolved by ``checkpoint.restore_step``, the resolver the trainer's restore and
+    ``verify`` share: orbax's unfinished save directories are not steps, and an unreadable or
+    non-finite latest step is reported in one line on stderr and the previous one used."""
     path = Path(run_dir)
     if not (path / ckpt.CHECKPOINTS).is_dir():
         raise RunError(f"{path} is not a run directory (no {ckpt.CHECKPOINTS}/ inside)")
-    step = latest_step(path) if step is None else step
+    step, model_config, model = ckpt.restore_step(path, step)
     config = ckpt.read_config(path, step)
-    model_config, model = ckpt.restore(path, step)
     return Run(path, step, config, model_config, model)
 
 

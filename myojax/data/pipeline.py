@@ -21,7 +21,7 @@ import grain
 import numpy as np
 from jaxtyping import Int
 
-from myojax.data import corpus
+from myojax.data import checksum, corpus
 from myojax.data.corpus import cache
 
 EMBEDDED = "shakespeare"
@@ -72,6 +72,22 @@ def _sidecar_identity(meta: dict) -> tuple[str, str, int]:
     return str(meta.get("tokenizer", "unknown")), str(meta["dtype"]), int(meta["vocab_size"])
 
 
+def _check_content(path: Path, meta: dict, dtype: np.dtype, vocab_size: int) -> None:
+    """Refuse, naming the shard, one whose bytes differ from its sidecar's ``sha256`` (shards
+    prepared before checksums have none) or that holds a token id outside the vocabulary."""
+    found = checksum.scan(path, dtype)
+    if "sha256" in meta and found.sha256 != meta["sha256"]:
+        raise DataError(
+            f"shard {path} does not match the sha256 its sidecar records: corrupted or "
+            "replaced; re-prepare it with `python -m myojax.data.prepare ... --overwrite`"
+        )
+    if found.max_id >= vocab_size:
+        raise DataError(
+            f"shard {path} holds token id {found.max_id}, outside its vocabulary of "
+            f"{vocab_size}: corrupted or prepared with another tokenizer"
+        )
+
+
 def load_shards(directory: str | Path, split: str) -> tuple[list[np.ndarray], int]:
     """Memory-map every ``{split}_*.bin`` shard in ``directory``, checked against its sidecar."""
     arrays, identity, _ = _load_shards(Path(directory), split)
@@ -117,6 +133,7 @@ def _load_shards(
                 f"{meta['dtype']} tokens ({n * dtype.itemsize} bytes): truncated "
                 "or mismatched"
             )
+        _check_content(path, meta, dtype, identity[2])
         arrays.append(np.memmap(path, dtype=dtype, mode="r", shape=(n,)))
         identities.setdefault(identity, []).append(path.name)
     if len(identities) != 1:

@@ -327,7 +327,8 @@ def _loop(run: Run, state: TrainState, start: int) -> tuple[TrainState, dict[str
         if is_last or cur.step % run.train_cfg.eval_interval == 0:
             _drain(run, cur)
             _evaluate(run, cur, state)
-        if is_last or run.manager.should_save(cur.step):
+        # The interval alone: orbax would also save the first step of a run with no checkpoint.
+        if is_last or cur.step % run.train_cfg.checkpoint_interval == 0:
             _drain(run, cur)
             _save(run, cur, state, force=is_last)
     _drain(run, cur)

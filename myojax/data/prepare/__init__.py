@@ -2,8 +2,9 @@
 
 A shard is ``DIR/{split}_{index:06d}.bin``: the raw token ids, little-endian ``uint16`` when the
 vocabulary fits (< 2**16 ids), else ``uint32``, with no header. Next to it,
-``DIR/{split}_{index:06d}.json`` states ``dtype``, ``vocab_size``, ``num_tokens`` and
-``tokenizer`` so a reader never has to guess. Every input file is one document; held-out
+``DIR/{split}_{index:06d}.json`` states ``dtype``, ``vocab_size``, ``num_tokens``,
+``tokenizer`` and ``sha256`` (of the .bin's bytes, checked on load) so a reader never has to
+guess. Every input file is one document; held-out
 documents go to the ``val`` split whole, never as windows of a trained-on text.
 
     python -m myojax.data.prepare a.txt b.txt --val heldout.txt --out DIR [--tokenizer gpt2]
@@ -16,13 +17,14 @@ A non-empty ``DIR`` is refused (new shards beside old ones would be read as one 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from myojax import files
+from myojax.data import checksum
 from myojax.data.tokenizer import Tokenizer, get_tokenizer
 
 DEFAULT_SHARD_TOKENS = 100_000_000  # ~200 MB of uint16 per shard
@@ -55,11 +57,9 @@ def write_shard(path: Path, tokens: np.ndarray, *, vocab_size: int, tokenizer: s
         "num_tokens": int(tokens.size),
         "tokenizer": tokenizer,
         "format": "myojax-shard-v1",
+        "sha256": checksum.scan(path, dtype).sha256,
     }
-    sidecar = path.with_suffix(".json")
-    tmp = sidecar.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, sidecar)
+    files.write_json(path.with_suffix(".json"), meta)
     return path
 
 
