@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.scaling import isoflop_analysis
+from myojax import scaling_laws
 from tests import scaling_isoflop_sim as sim
 
 
@@ -41,3 +42,30 @@ def test_profile_minimum_at_an_edge_is_flagged():
     study = sim.simulate(np.random.default_rng(4), spread=4.0 ** np.arange(1.0, 3.5, 0.5))
     result = isoflop_analysis.analyse(study, np.random.default_rng(5), n_boot=20)
     assert all(r.at_edge["standard"] for r in result.budgets)
+
+
+def test_interval_coverage_of_the_multiplier_is_measured():
+    """Coverage over simulated studies of the analysis's estimand (its value on noiseless
+    losses, so the parabola's own bias is not charged to the interval) and of the planted
+    truth; printed (pytest -s) and held to a floor well below the nominal 95%."""
+    sizes, mean = sim.expected_losses(0.5, 0.8)
+    exact = isoflop_analysis.frontiers(
+        isoflop_analysis.IsoflopLosses(sim.BUDGETS, sizes, mean[..., None, None]),
+        np.array([0]),
+        np.array([0]),
+    )
+    m_exact, _ = scaling_laws.compute_multiplier(
+        sim.BUDGETS, np.exp(exact[0, :, 0]), np.exp(exact[1, :, 0])
+    )
+    planted = sim.planted_multiplier(sim.BUDGETS, 0.5, 0.8)
+    hits_est, hits_planted, n = 0, 0, 24
+    for i in range(n):
+        study = sim.simulate(np.random.default_rng(100 + i))
+        r = isoflop_analysis.analyse(study, np.random.default_rng(200 + i), n_boot=60)
+        lo = np.array([b.multiplier.lo for b in r.budgets])
+        hi = np.array([b.multiplier.hi for b in r.budgets])
+        hits_est += int(np.sum((lo <= m_exact) & (m_exact <= hi)))
+        hits_planted += int(np.sum((lo <= planted) & (planted <= hi)))
+    total = n * len(sim.BUDGETS)
+    print(f"m(C) coverage: estimand {hits_est / total:.2f}, planted {hits_planted / total:.2f}")
+    assert hits_est / total >= 0.8
