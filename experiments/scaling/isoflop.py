@@ -75,12 +75,13 @@ def cost_model(path: Path, per_run_s: float = 1.0) -> StepCostModel:
 
 
 def _shape_family(base: protocol.StudyPreset) -> list[tuple[protocol.Size, int]]:
-    """Candidate shapes (head dim 16, 1-8 layers, no more layers than heads) and their N."""
+    """Candidate shapes, one per width (head dim 16, about 48 widths per layer, as the cpu
+    ladders) and their N."""
     out = []
     for d in range(16, 513, 16):
-        for layers in range(1, min(8, d // 16) + 1):
-            size = protocol.Size(f"L{layers}w{d}", layers, d, d // 16)
-            out.append((size, param_counts(protocol.model_config(base, size, "standard"))[1]))
+        layers = min(8, max(1, round(d / 48)))
+        size = protocol.Size(f"L{layers}w{d}", layers, d, d // 16)
+        out.append((size, param_counts(protocol.model_config(base, size, "standard"))[1]))
     return out
 
 
@@ -180,6 +181,7 @@ CPU_ISOFLOP = IsoflopPreset(
         protocol.STUDY_PRESETS["cpu"],
         name="cpu-isoflop",
         data="pycode",
+        disjoint_windows=True,
         eval_batches=32,
         n_boot=1000,
         description="isoFLOP design on pycode",
