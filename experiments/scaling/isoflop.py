@@ -21,7 +21,12 @@ from experiments.scaling import protocol, step_costs
 from myojax.model import param_counts
 
 MODES = ("standard", "myopic")
-COSTS_FILE = Path("results/scaling-costs-cpu.json")
+# The isoFLOP sizes' own measurement (python -m experiments.scaling.costs --preset cpu-isoflop)
+# once it exists, else the cpu ladder's.
+COSTS_FILES = (
+    Path("results/scaling-costs-cpu-isoflop.json"),
+    Path("results/scaling-costs-cpu.json"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +42,7 @@ class IsoflopPreset:
     decades: float = 1.5
     sizes_per_budget: int = 5
     size_step: float = 2.0
-    costs_file: Path = COSTS_FILE
+    costs_files: tuple[Path, ...] = COSTS_FILES
     description: str = ""
 
 
@@ -55,6 +60,29 @@ class StepCostModel:
 
     def per_step_s(self, n: float) -> float:
         return math.exp(self.intercept + self.slope * math.log(n))
+
+
+def recorded_costs(p: IsoflopPreset) -> Path:
+    """The first recorded cost file of ``p.costs_files`` (one clear error if none is)."""
+    for path in p.costs_files:
+        if path.exists():
+            return path
+    raise FileNotFoundError(
+        f"no recorded step costs ({', '.join(map(str, p.costs_files))}): run "
+        "python -m experiments.scaling.costs --preset cpu-isoflop"
+    )
+
+
+def measurement_preset(d: Design) -> protocol.StudyPreset:
+    """A study preset whose ladder is the design's distinct sizes, for the costs command."""
+    sizes = sorted({r.size: r.non_embedding for r in d.runs}.items(), key=lambda kv: kv[1])
+    return dataclasses.replace(
+        d.preset.base,
+        sizes=tuple(s for s, _ in sizes),
+        undertrain_size=None,
+        transfer_steps=(),
+        sweep_size=d.sweep.size,
+    )
 
 
 def cost_model(path: Path, per_run_s: float = 1.0) -> StepCostModel:
@@ -75,13 +103,13 @@ def cost_model(path: Path, per_run_s: float = 1.0) -> StepCostModel:
 
 
 def _shape_family(base: protocol.StudyPreset) -> list[tuple[protocol.Size, int]]:
-    """Candidate shapes, one per width (head dim 16, about 48 widths per layer, as the cpu
-    ladders) and their N."""
+    """Candidate shapes and their N: head dim 16, 32-64 widths per layer (the cpu ladders'
+    aspect ratios)."""
     out = []
     for d in range(16, 513, 16):
-        layers = min(8, max(1, round(d / 48)))
-        size = protocol.Size(f"L{layers}w{d}", layers, d, d // 16)
-        out.append((size, param_counts(protocol.model_config(base, size, "standard"))[1]))
+        for layers in range(max(1, d // 64), min(8, max(1, d // 32)) + 1):
+            size = protocol.Size(f"L{layers}w{d}", layers, d, d // 16)
+            out.append((size, param_counts(protocol.model_config(base, size, "standard"))[1]))
     return out
 
 
@@ -194,7 +222,14 @@ CPU_ISOFLOP = IsoflopPreset(
 ISOFLOP_SMOKE = dataclasses.replace(
     CPU_ISOFLOP,
     name="isoflop-smoke",
-    base=dataclasses.replace(CPU_ISOFLOP.base, name="isoflop-smoke", seeds=(0, 1)),
+    base=dataclasses.replace(
+        CPU_ISOFLOP.base,
+        name="isoflop-smoke",
+        seeds=(0, 1),
+        lrs=(4e-3, 1.6e-2),
+        eval_batches=2,
+        n_boot=40,
+    ),
     hours=0.02,
     n_budgets=3,
     decades=0.5,

@@ -51,7 +51,7 @@ def _details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
 def main(args: argparse.Namespace, command: str) -> int:
     ip = isoflop.PRESETS[args.preset]
     data = args.data or ip.base.data
-    costs = isoflop.cost_model(ip.costs_file)
+    costs = isoflop.cost_model(isoflop.recorded_costs(ip))
     try:
         split = sum(a.shape[0] for a in pipeline.load_data(data).train)
     except (pipeline.DataError, OSError):
