@@ -43,6 +43,7 @@ class IsoflopPreset:
     sizes_per_budget: int = 5
     size_step: float = 2.0
     costs_files: tuple[Path, ...] = COSTS_FILES
+    budgets: tuple[float, ...] | None = None  # fixed budgets (a pod plan), not cost-derived
     description: str = ""
 
 
@@ -105,10 +106,10 @@ def cost_model(path: Path, per_run_s: float = 1.0) -> StepCostModel:
 def _shape_family(base: protocol.StudyPreset) -> list[tuple[protocol.Size, int]]:
     """Candidate shapes and their N: head dim 16, 32-64 widths per layer (the cpu ladders'
     aspect ratios)."""
-    out = []
-    for d in range(16, 513, 16):
-        for layers in range(max(1, d // 64), min(8, max(1, d // 32)) + 1):
-            size = protocol.Size(f"L{layers}w{d}", layers, d, d // 16)
+    out, head = [], base.head_dim
+    for d in range(head, 32 * head + 1, head):
+        for layers in range(max(1, d // 64), min(48, max(1, d // 32)) + 1):
+            size = protocol.Size(f"L{layers}w{d}", layers, d, d // head)
             out.append((size, param_counts(protocol.model_config(base, size, "standard"))[1]))
     return out
 
@@ -159,13 +160,15 @@ def design(p: IsoflopPreset, costs: StepCostModel, train_tokens: int | None = No
     family = _shape_family(p.base)
 
     def build(c_max: float) -> Design:
-        budgets = tuple(
+        budgets = p.budgets or tuple(
             c_max * 10 ** (-p.decades * (1 - i / (p.n_budgets - 1))) for i in range(p.n_budgets)
         )
         runs = [r for c in budgets for r in _runs(p, c, family)]
         sweep = _runs(p, budgets[0], family)[p.sizes_per_budget // 2]
         return Design(p, costs, budgets, tuple(runs), sweep, train_tokens)
 
+    if p.budgets is not None:
+        return build(p.budgets[-1])
     lo, hi = 1e9, 1e20
     for _ in range(80):
         mid = math.sqrt(lo * hi)
@@ -236,4 +239,15 @@ ISOFLOP_SMOKE = dataclasses.replace(
     sizes_per_budget=3,
     description="tiny isoFLOP plumbing check",
 )
-PRESETS = {p.name: p for p in (CPU_ISOFLOP, ISOFLOP_SMOKE)}
+GPT2_ISOFLOP = IsoflopPreset(
+    name="gpt2-isoflop",
+    base=dataclasses.replace(
+        protocol.STUDY_PRESETS["gpt2"], name="gpt2-isoflop", disjoint_windows=True
+    ),
+    hours=0.0,  # not cost-derived: the pod plan prints the hours
+    size_step=1.6,
+    budgets=tuple(1e18 * 10 ** (k / 2) for k in range(4)),
+    description="isoFLOP design at GPT-2 scale (dry run): 4 budgets 1e18-3.2e19 FLOPs, "
+    "5 sizes each around sqrt(C/120), ~40M-1.4B parameters",
+)
+PRESETS = {p.name: p for p in (CPU_ISOFLOP, ISOFLOP_SMOKE, GPT2_ISOFLOP)}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.scaling import isoflop, isoflop_analysis, isoflop_study, records
-from myojax import files
+from experiments.scaling import isoflop, isoflop_analysis, isoflop_study, pods, records
+from myojax import cli, files
 from myojax.data import pipeline
 
 
@@ -51,6 +51,13 @@ def _details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
 def main(args: argparse.Namespace, command: str) -> int:
     ip = isoflop.PRESETS[args.preset]
     data = args.data or ip.base.data
+    if ip.budgets is not None:  # a pod-scale design: its plan only
+        if not args.dry_run:
+            raise cli.UsageError(f"--preset {ip.name} is a plan: add --dry-run --accelerator")
+        design = isoflop.design(ip, None)
+        for name in [args.accelerator] if args.accelerator else list(pods.ACCELERATORS):
+            pods.print_isoflop_pod_plan(design, name, args.mfu)
+        return 0
     costs = isoflop.cost_model(isoflop.recorded_costs(ip))
     try:
         split = sum(a.shape[0] for a in pipeline.load_data(data).train)
