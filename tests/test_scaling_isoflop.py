@@ -64,3 +64,15 @@ def test_cost_model_fits_the_recorded_per_step_times():
         assert (
             abs(math.log(m.per_step_s(r.non_embedding_params) / r.wall_per_step_s)) < 0.5
         )  # noisy, measured under load
+
+
+def test_gpt2_isoflop_plan_spans_the_gpt2_range_and_fits_a_v5p_slice(capsys):
+    from experiments.scaling import pods
+
+    d = isoflop.design(isoflop.GPT2_ISOFLOP, None)
+    n = [r.non_embedding for r in d.runs]
+    assert 2e7 < min(n) < 1e8 and 1e9 < max(n) < 2e9
+    assert math.log10(d.budgets[-1] / d.budgets[0]) >= 1.5 - 1e-9
+    pods.print_isoflop_pod_plan(d, "v5p-128", 0.4)
+    text = capsys.readouterr().out
+    assert "does not fit" not in text and "total:" in text
