@@ -9,8 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.scaling import isoflop, isoflop_analysis, isoflop_study, pods, records
-from myojax import cli, files
+from experiments import epilogue
+from experiments.scaling import (
+    isoflop,
+    isoflop_analysis,
+    isoflop_page,
+    isoflop_study,
+    pods,
+    records,
+)
+from myojax import cli
 from myojax.data import pipeline
 
 
@@ -85,12 +93,16 @@ def main(args: argparse.Namespace, command: str) -> int:
         "preset": ip.name,
         "lrs": lrs,
         "runs": [
-            {"budget": x.budget, "max_token_reads": x.max_token_reads, **records.to_json(x.record)}
+            {
+                **records.to_json(x.record),
+                "budget": x.budget,  # the design's exact C (the record's is rounded)
+                "max_token_reads": x.max_token_reads,
+            }
             for x in done
         ],
         "analysis": records.to_json(analysis),
+        "report": text,
     }
-    files.write_json(out / "isoflop.json", doc)
-    files.write_text(out / "isoflop.md", "# isoFLOP study\n\n" + "\n\n".join(text) + "\n")
+    epilogue.finish(isoflop_page.page(ip.name), doc, out, publish=args.publish)
     print("\n".join(text))
     return 0
