@@ -96,6 +96,7 @@ def main(args: argparse.Namespace, command: str) -> int:
             {
                 **records.to_json(x.record),
                 "budget": x.budget,  # the design's exact C (the record's is rounded)
+                "role": x.role,
                 "max_token_reads": x.max_token_reads,
             }
             for x in done

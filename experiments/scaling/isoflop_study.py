@@ -26,6 +26,7 @@ class IsoflopRun:
     record: records.RunRecord
     budget: float
     max_token_reads: int
+    role: str  # "sweep" or "size" in the design (a cached record keeps the role it ran as)
 
 
 def _spec(d: isoflop.Design, r: isoflop.IsoflopRun, mode: str, lr: float, seed: int, role: str):
@@ -54,16 +55,19 @@ def run(d: isoflop.Design, out: Path, data: str, progress: bool | None = None):
     tokens = pipeline.load_data(data)
     done: list[IsoflopRun] = []
 
-    def go(spec: RunSpec) -> records.RunRecord | None:
+    def go(spec: RunSpec, budget: float) -> records.RunRecord | None:
         record, _ = execute.execute(base, spec, out, data, windows, write=True, progress=progress)
         if record.status == "interrupted":
             return None
-        done.append(IsoflopRun(record, d.sweep.budget, token_reads(d, spec, tokens)))
+        done.append(IsoflopRun(record, budget, token_reads(d, spec, tokens), spec.role))
         return record
 
     lrs: dict[str, float] = {}
     for mode in isoflop.MODES:
-        sweep = [go(_spec(d, d.sweep, mode, lr, base.seeds[0], "sweep")) for lr in base.lrs]
+        sweep = [
+            go(_spec(d, d.sweep, mode, lr, base.seeds[0], "sweep"), d.sweep.budget)
+            for lr in base.lrs
+        ]
         if any(r is None for r in sweep):
             return None
         ok = [r for r in sweep if r.status == "ok"]
@@ -71,10 +75,8 @@ def run(d: isoflop.Design, out: Path, data: str, progress: bool | None = None):
     for r in d.runs:
         for mode in isoflop.MODES:
             for seed in base.seeds:
-                record = go(_spec(d, r, mode, lrs[mode], seed, "size"))
-                if record is None:
+                if go(_spec(d, r, mode, lrs[mode], seed, "size"), r.budget) is None:
                     return None
-                done[-1] = dataclasses.replace(done[-1], budget=r.budget)
     return lrs, done
 
 
@@ -83,7 +85,7 @@ def losses(d: isoflop.Design, done: list[IsoflopRun]) -> isoflop_analysis.Isoflo
     by_key = {
         (x.budget, x.record.size, x.record.mode, x.record.seed): x.record
         for x in done
-        if x.record.role == "size"
+        if x.role == "size"
     }
     budgets = d.budgets
     names = [[r.size.name for r in d.runs if r.budget == c] for c in budgets]
