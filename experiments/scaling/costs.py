@@ -29,7 +29,10 @@ def build_parser():
     p = cli.parser(PROG, __doc__)
     p.add_argument(
         "--preset",
-        choices=[*protocol.STUDY_PRESETS, *isoflop.PRESETS],
+        choices=[
+            *protocol.STUDY_PRESETS,
+            *(n for n, i in isoflop.PRESETS.items() if not i.budgets),
+        ],
         default="cpu",
         help="the study preset whose sizes are measured (default: cpu)",
     )
