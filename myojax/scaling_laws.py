@@ -202,3 +202,55 @@ def _theta_c(fit: SharedFloorFit, curve: str, c: float) -> list[float]:
 
 def _on_bound(x: float, bound: tuple[float, float], tol: float = 1e-4) -> bool:
     return x <= bound[0] + tol or x >= bound[1] - tol
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileFit:
+    """An isoFLOP profile's parabola in log N (Hoffmann et al.'s approach 2): the loss at its
+    vertex ``loss_opt``, the size there ``n_opt``, and ``at_edge`` when the minimum is not
+    inside the measured sizes (measured best at an end, vertex outside, or no minimum at all):
+    then L*(C) and N*(C) are bounds of the profile, not findings."""
+
+    n_opt: float
+    loss_opt: float
+    curvature: float  # d2L / d(ln N)^2 at the vertex
+    at_edge: bool
+
+
+def fit_profile(
+    n: Float[np.ndarray, " K"] | Sequence[float], loss: Float[np.ndarray, " K"] | Sequence[float]
+) -> ProfileFit:
+    """Least-squares parabola of loss against ln N at one compute budget (>= 3 sizes)."""
+    n, loss = np.asarray(n, float), np.asarray(loss, float)
+    _check_inputs(n, loss)
+    if len(n) < 3:
+        raise ValueError(f"a profile needs >= 3 sizes, got {len(n)}")
+    x = np.log(n)
+    c2, c1, c0 = np.polyfit(x, loss, 2)
+    best = int(np.argmin(loss))
+    if c2 <= 0:  # no minimum: report the best measured point, flagged
+        return ProfileFit(float(n[best]), float(loss[best]), float(2 * c2), True)
+    x_opt = -c1 / (2 * c2)
+    edge = best in (int(np.argmin(x)), int(np.argmax(x))) or not x.min() < x_opt < x.max()
+    return ProfileFit(float(np.exp(x_opt)), float(c0 - c1**2 / (4 * c2)), float(2 * c2), bool(edge))
+
+
+def compute_multiplier(
+    budgets: Float[np.ndarray, " B"] | Sequence[float],
+    reference: Float[np.ndarray, " B"] | Sequence[float],
+    other: Float[np.ndarray, " B"] | Sequence[float],
+) -> tuple[Float[np.ndarray, " B"], Float[np.ndarray, " B"]]:
+    """Model-free m(C): the compute at which the ``reference`` frontier (loss at each budget)
+    reaches ``other``'s frontier loss at C, divided by C. The reference is interpolated
+    linearly in (loss, ln C) between measured budgets; beyond them its end segment is
+    extended and the second array (bool) says so (an extrapolation, not a measurement)."""
+    log_c = np.log(np.asarray(budgets, float))
+    ref, oth = np.asarray(reference, float), np.asarray(other, float)
+    if len(log_c) < 2 or ref.shape != log_c.shape or oth.shape != log_c.shape:
+        raise ValueError("need >= 2 budgets and one frontier loss per budget for each mode")
+    order = np.argsort(ref)  # lower loss = more compute on a decreasing frontier
+    y, x = ref[order], log_c[order]
+    idx = np.clip(np.searchsorted(y, oth) - 1, 0, len(y) - 2)
+    slope = (x[idx + 1] - x[idx]) / np.where(y[idx + 1] != y[idx], y[idx + 1] - y[idx], np.inf)
+    log_needed = x[idx] + slope * (oth - y[idx])
+    return np.exp(log_needed - log_c), (oth < y[0]) | (oth > y[-1])

@@ -172,3 +172,48 @@ def test_out_of_range_token_ids_name_the_shard(tmp_path):
     ids.tofile(shard)
     with pytest.raises(DataError, match=r"val_000000\.bin holds token id 300, outside"):
         pipeline.load_data(str(d))
+
+
+def disjoint_ds(arrays=ARRAYS, num_batches=6, seed=0, disjoint=True):
+    return window_dataset(
+        arrays,
+        seq_len=7,
+        batch_size=4,
+        num_batches=num_batches,
+        seed=seed,
+        shard=shard_options(0, 1),
+        disjoint=disjoint,
+    )
+
+
+def test_disjoint_windows_never_read_a_token_twice_and_random_ones_do():
+    # 500 // 8 + 300 // 8 = 99 windows; 24 batches of 4 read 96 of them.
+    positions = pipeline.position_ids(ARRAYS)
+    assert pipeline.max_token_reads(disjoint_ds(positions, num_batches=24)) == 1
+    # Negative control: the default random starts overlap long before the split is used up.
+    assert pipeline.max_token_reads(disjoint_ds(positions, num_batches=24, disjoint=False)) > 1
+
+
+def test_disjoint_windows_are_real_text_tiling_one_shard_and_seeded():
+    a = np.concatenate(list(disjoint_ds(num_batches=24)))
+    assert all(np.all(np.diff(w) == 1) for w in a)
+    assert all(w[0] % 8 == 0 if w[0] < 500 else (w[0] - 1000) % 8 == 0 for w in a)
+    b = np.concatenate(list(disjoint_ds(num_batches=24, seed=1)))
+    assert not np.array_equal(a, b)
+    # A longer run reads a prefix-extension of a shorter one's windows.
+    assert np.array_equal(np.concatenate(list(disjoint_ds(num_batches=3))), a[:12])
+
+
+def test_disjoint_iterator_resumes_bitwise():
+    it = batch_iterator(disjoint_ds(num_batches=10))
+    collect(it, 3)
+    state = it.get_state()
+    rest = collect(it, 7)
+    it2 = batch_iterator(disjoint_ds(num_batches=10))
+    it2.set_state(state)
+    assert all(np.array_equal(x, y) for x, y in zip(rest, collect(it2, 7), strict=True))
+
+
+def test_disjoint_run_longer_than_the_split_is_refused_not_wrapped():
+    with pytest.raises(DataError, match="need 100 windows but the split holds only 99"):
+        disjoint_ds(num_batches=25)

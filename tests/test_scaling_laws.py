@@ -78,3 +78,28 @@ def test_shared_floor_fit_flags_a_parameter_on_its_bound():
 def test_bad_input_is_one_clear_error(n, loss, message):
     with pytest.raises(ValueError, match=message):
         sl.fit_shared_floor(n, {"standard": loss})
+
+
+def test_fit_profile_recovers_a_known_optimum_and_flags_an_edge():
+    from myojax.scaling_laws import fit_profile
+
+    n = 1e6 * 2.0 ** np.arange(-2, 3)
+    loss = 2.0 + 0.3 * (np.log(n) - np.log(1.5e6)) ** 2
+    fit = fit_profile(n, loss)
+    assert abs(fit.n_opt / 1.5e6 - 1) < 1e-6 and abs(fit.loss_opt - 2.0) < 1e-9
+    assert not fit.at_edge and abs(fit.curvature - 0.6) < 1e-9
+    # negative controls: optimum beyond the largest size, and a profile with no minimum
+    assert fit_profile(n / 16, loss).at_edge is False  # same shape, scaled n: still inside
+    assert fit_profile(n, 2.0 + 0.3 * (np.log(n) - np.log(1e8)) ** 2).at_edge
+    assert fit_profile(n, 3.0 - 0.1 * (np.log(n) - np.log(1e6)) ** 2).at_edge
+
+
+def test_compute_multiplier_interpolates_in_log_compute_and_flags_extrapolation():
+    from myojax.scaling_laws import compute_multiplier
+
+    c = np.array([1e12, 1e13, 1e14])
+    std = 3.0 - 0.2 * np.log10(c / 1e12)  # 3.0, 2.8, 2.6
+    m, extra = compute_multiplier(c, std, std + 0.1)  # half a decade behind
+    assert np.allclose(m, 10**-0.5) and extra.tolist() == [True, False, False]
+    m, extra = compute_multiplier(c, std, std)  # negative control: identical frontiers
+    assert np.allclose(m, 1.0) and not extra.any()

@@ -3,6 +3,7 @@
     python -m experiments.scaling                      # cpu preset: 5 sizes x 2 modes, ~13 min idle
     python -m experiments.scaling --preset smoke       # plumbing check, 1-2 minutes
     python -m experiments.scaling --preset gpt2 --dry-run   # GPT-2 plan: params, tokens, FLOPs
+    python -m experiments.scaling --preset cpu-isoflop --dry-run   # isoFLOP design, projected hours
     python -m experiments.scaling --modes standard,myopic,myopic_kv --out runs/scaling-all
     python -m experiments.scaling --from-json results/scaling-cpu.json --publish   # redraw pages
 
@@ -37,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import epilogue
-from experiments.scaling import pods, publishing, records
+from experiments.scaling import isoflop, isoflop_command, pods, publishing, records
 from experiments.scaling.plan import DEFAULT_MFU, DEFAULT_PEAK_TFLOPS, plan_lines
 from experiments.scaling.protocol import STUDY_PRESETS, StudyPreset
 from myojax import cli
@@ -74,7 +75,7 @@ def _add_study_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("the study")
     g.add_argument(
         "--preset",
-        choices=list(STUDY_PRESETS),
+        choices=[*STUDY_PRESETS, *isoflop.PRESETS],
         default="cpu",
         help="model ladder and training protocol (default: cpu)",
     )
@@ -252,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.from_json:
         return _from_json(args)
+    if args.preset in isoflop.PRESETS:  # the isoFLOP design: its own plan, runs and analysis
+        return isoflop_command.main(args, command_line(PROG, argv))
     p = _preset(args)
     out = args.out or f"runs/scaling-{p.name}"
     data = args.data or p.data or None

@@ -2,6 +2,7 @@
 
     python -m experiments.scaling.costs                 # cpu preset -> results/scaling-costs-cpu.md
     python -m experiments.scaling.costs --preset cpu-large --steps 10 --out /tmp/costs
+    python -m experiments.scaling.costs --preset cpu-isoflop   # the isoFLOP design's sizes
     python -m experiments.scaling.costs --from-json results/scaling-costs-cpu.json   # redraw
 
 For each size: the process CPU time and wall time of compiling the train step, and of --steps
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import epilogue
-from experiments.scaling import protocol, records, step_costs
+from experiments.scaling import isoflop, protocol, records, step_costs
 from myojax import cli
 from myojax.provenance import command_line
 
@@ -28,7 +29,10 @@ def build_parser():
     p = cli.parser(PROG, __doc__)
     p.add_argument(
         "--preset",
-        choices=list(protocol.STUDY_PRESETS),
+        choices=[
+            *protocol.STUDY_PRESETS,
+            *(n for n, i in isoflop.PRESETS.items() if not i.budgets),
+        ],
         default="cpu",
         help="the study preset whose sizes are measured (default: cpu)",
     )
@@ -57,7 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.steps < 1:
         raise cli.UsageError("--steps must be >= 1")
-    p = protocol.STUDY_PRESETS[args.preset]
+    if args.preset in isoflop.PRESETS:  # the sizes the isoFLOP design currently picks
+        ip = isoflop.PRESETS[args.preset]
+        design = isoflop.design(ip, isoflop.cost_model(isoflop.recorded_costs(ip)))
+        p = isoflop.measurement_preset(design)
+    else:
+        p = protocol.STUDY_PRESETS[args.preset]
     say = lambda row: print(json.dumps(records.to_json(row)), flush=True)
     doc = step_costs.measure_preset(p, args.steps, args.per_run_s, command_line(PROG, argv), say)
     epilogue.finish(step_costs.page(p.name), records.to_json(doc), args.out)

@@ -160,3 +160,29 @@ def print_pod_plan(p: StudyPreset, modes: Sequence[str], accelerator: str, mfu: 
             f"{row.plan.total() / GIB:>8.2f} {acc.hbm_gib:>6.1f} {row.hours:>9.2f}"
         )
     print(f"total: {total:,.1f} hours on one {acc.name} ({total * acc.devices:,.0f} device-hours)")
+
+
+def print_isoflop_pod_plan(design, accelerator: str, mfu: float) -> None:
+    """Per (budget, size) of an isoFLOP design (``experiments.scaling.isoflop.Design``): mesh,
+    microbatches, remat, planned GiB per device and hours, per mode and seed."""
+    acc, p = ACCELERATORS[accelerator], design.preset.base
+    runs_per = len(p.seeds) * 2  # modes x seeds
+    print(f"\nisoFLOP pod plan on {acc.name} ({acc.note}) at {mfu:.0%} MFU, {runs_per} runs each")
+    print(
+        f"{'budget':>9} {'size':<10} {'N':>13} {'tokens':>15} {'mesh':<16} {'micro':>5} "
+        f"{'remat':<5} {'GiB/dev':>8} {'hours':>8}"
+    )
+    total = 0.0
+    for r in design.runs:
+        config = protocol.model_config(p, r.size, "myopic")
+        row = plan_run(config, r.steps, p.batch_size, acc, mfu)
+        head = f"{r.budget:>9.2g} {r.size.name:<10} {r.non_embedding:>13,} {r.tokens:>15,}"
+        if row is None:
+            print(f"{head} does not fit on {acc.name}")
+            continue
+        total += row.hours * runs_per
+        print(
+            f"{head} {row.mesh:<16} {row.microbatches:>5} {row.remat:<5} "
+            f"{row.plan.total() / GIB:>8.2f} {row.hours:>8.2f}"
+        )
+    print(f"total: {total:,.1f} hours on one {acc.name} (lr sweep not included)")

@@ -66,6 +66,7 @@ class StudyPreset:
     n_boot_fit: int = 60  # replicates per level for the joint fit (each one is a refit)
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
+    disjoint_windows: bool = False  # no training token read twice within a run (isoFLOP)
 
     def __post_init__(self) -> None:
         if len(self.sizes) < 3:
@@ -342,4 +343,5 @@ def train_config(
         seed=spec.seed,
         data=data,
         out=str(run_dir),
+        disjoint_windows=p.disjoint_windows,
     )

@@ -7,6 +7,12 @@ global batch ``b`` is element ``b * batch_size + r`` whichever process reads it,
 batches do not depend on the process count. Each process reads only its own rows: the ones its
 devices hold under the trainer's batch sharding (``rows=``), or by default grain's interleaved
 ``[process_index::process_count]`` slice.
+
+``disjoint=True`` (a study that must not repeat a training token) replaces the random starts by
+a seeded permutation of the disjoint windows ``[k * length, (k + 1) * length)`` of every array:
+element ``i`` is window ``permutation[i]``, so no token is read twice within a run, a run that
+would need more windows than the split holds is refused instead of wrapping around, and resume
+stays bitwise (the state is still the element index).
 """
 
 from __future__ import annotations
@@ -221,6 +227,61 @@ class RandomWindow(grain.transforms.RandomMap):
         return np.asarray(self.arrays[k][start : start + self.length], dtype=np.int32)
 
 
+class DisjointWindow(grain.transforms.Map):
+    """Element index -> window ``permutation[index]`` of the disjoint windows of ``length``
+    tokens tiling every array (a remainder shorter than a window is never read)."""
+
+    def __init__(self, arrays: Sequence[np.ndarray], length: int, seed: int):
+        counts = np.array([a.shape[0] // length for a in arrays], dtype=np.int64)
+        if counts.sum() == 0:
+            raise DataError(
+                f"no array is long enough for a window of {length} tokens "
+                f"(lengths {[a.shape[0] for a in arrays]})"
+            )
+        self.arrays, self.length = tuple(arrays), length
+        self.ends = np.cumsum(counts)
+        # The order depends on the seed and the split only, so a longer run reads a prefix-
+        # extension of a shorter one's windows.
+        self.order = np.random.default_rng(seed).permutation(int(self.ends[-1]))
+
+    def location(self, element: int) -> tuple[int, int]:
+        """(array, start) of the window element ``element`` reads."""
+        w = int(self.order[element])
+        k = int(np.searchsorted(self.ends, w, side="right"))
+        return k, (w - (int(self.ends[k - 1]) if k else 0)) * self.length
+
+    def map(self, element: int) -> Int[np.ndarray, " T1"]:
+        k, start = self.location(element)
+        return np.asarray(self.arrays[k][start : start + self.length], dtype=np.int32)
+
+
+class PositionIds:
+    """A stand-in for a token array whose "tokens" are their global positions (``offset + i``):
+    windowed by the same pipeline, it shows exactly which training tokens a run reads."""
+
+    def __init__(self, length: int, offset: int):
+        self.shape, self.offset = (length,), offset
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        start, stop, _ = s.indices(self.shape[0])
+        return np.arange(self.offset + start, self.offset + stop, dtype=np.int64)
+
+
+def position_ids(arrays: Sequence[np.ndarray]) -> tuple[PositionIds, ...]:
+    """One ``PositionIds`` per array, numbering all tokens of the split consecutively."""
+    offsets = np.concatenate([[0], np.cumsum([a.shape[0] for a in arrays])[:-1]])
+    return tuple(PositionIds(a.shape[0], int(o)) for a, o in zip(arrays, offsets, strict=True))
+
+
+def max_token_reads(ds: grain.MapDataset) -> int:
+    """How many times the most-read position is read by ``ds`` built over ``position_ids``
+    (each window's last token is a target only, so it counts as read too)."""
+    if len(ds) == 0:
+        return 0
+    read = np.concatenate([np.asarray(ds[i]).ravel() for i in range(len(ds))])
+    return int(np.unique(read, return_counts=True)[1].max())
+
+
 def shard_options(
     process_index: int | None = None, process_count: int | None = None
 ) -> grain.sharding.ShardOptions:
@@ -269,6 +330,7 @@ def window_dataset(
     seed: int,
     shard: grain.sharding.ShardOptions | None = None,
     rows: Sequence[int] | np.ndarray | None = None,
+    disjoint: bool = False,
 ) -> grain.MapDataset:
     """``num_batches`` global batches of windows ``(batch_size, seq_len + 1)`` (int32), of which
     this process gets only its rows of each batch.
@@ -276,12 +338,23 @@ def window_dataset(
     ``rows`` names them explicitly (distinct indices in ``[0, batch_size)``, e.g. from
     ``myojax.sharding.process_batch_indices``); otherwise ``shard`` (default: this JAX process)
     gives the interleaved ``batch_size // shard_count`` rows ``shard_index::shard_count``.
+    ``disjoint``: non-overlapping windows, none read twice (see the module docstring).
     """
     for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("num_batches", num_batches)):
         if v <= 0:
             raise ValueError(f"{name} must be positive, got {v}")
     ds = grain.MapDataset.range(num_batches * batch_size)
-    ds = ds.random_map(RandomWindow(arrays, seq_len + 1), seed=seed)
+    if disjoint:
+        sampler = DisjointWindow(arrays, seq_len + 1, seed)
+        if num_batches * batch_size > len(sampler.order):
+            raise DataError(
+                f"{num_batches} batches of {batch_size} disjoint windows of {seq_len + 1} "
+                f"tokens need {num_batches * batch_size} windows but the split holds only "
+                f"{len(sampler.order)}: lower the steps or use a larger corpus"
+            )
+        ds = ds.map(sampler)
+    else:
+        ds = ds.random_map(RandomWindow(arrays, seq_len + 1), seed=seed)
     if rows is not None:
         if shard is not None:
             raise ValueError("give either rows or shard, not both")

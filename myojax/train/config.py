@@ -50,6 +50,11 @@ class TrainConfig:
         "'shakespeare' (embedded, bytes), a built registry corpus ('pycode') or a token-shard "
         "directory",
     )
+    disjoint_windows: bool = _field(
+        False,
+        "train on a seeded permutation of non-overlapping windows (no training token read "
+        "twice; refused if the run needs more windows than the split holds)",
+    )
     out: str = _field("runs/run", "run directory (config, metrics, checkpoints)")
     mesh: str = _field(
         "data=-1",
@@ -66,7 +71,7 @@ class TrainConfig:
             v, t = getattr(self, f.name), hints[f.name]
             if t is float and isinstance(v, int) and not isinstance(v, bool):
                 object.__setattr__(self, f.name, float(v))
-            elif not isinstance(v, t) or isinstance(v, bool):
+            elif not isinstance(v, t) or (isinstance(v, bool) and t is not bool):
                 raise ValueError(f"TrainConfig.{f.name} must be {t.__name__}, got {v!r}")
         for name in (
             "steps",

@@ -96,7 +96,11 @@ def plan_layout(
         shardings=shardings,
         restore_target=shd.abstract_state(jax.eval_shape(init_fn, init_key), shardings),
         train_ds=pipeline.window_dataset(
-            data.train, num_batches=train_cfg.steps, seed=train_seed, **window
+            data.train,
+            num_batches=train_cfg.steps,
+            seed=train_seed,
+            disjoint=train_cfg.disjoint_windows,
+            **window,
         ),
         eval_windows=evaluation.heldout_windows(
             data.val, num_batches=train_cfg.eval_batches, seed=eval_seed, **window

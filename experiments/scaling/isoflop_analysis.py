@@ -1,0 +1,123 @@
+"""The isoFLOP study's analysis: per budget and mode the profile fit (a parabola in log N,
+Hoffmann et al.'s approach 2) giving L*(C) and N*(C); the model-free compute multiplier m(C)
+(the compute at which standard reaches myopic's frontier loss at C, over C) and its trend per
+decade of C; one fitted form L*(C) = E + A·C^-alpha with E shared by both modes, and the
+N*(C) exponents. Every interval is the crossed seed x sequence bootstrap of myojax.bootstrap
+around the whole chain of fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from jaxtyping import Float
+
+from myojax import bootstrap, scaling_laws
+
+MODES = ("standard", "myopic")
+
+
+@dataclasses.dataclass(frozen=True)
+class IsoflopLosses:
+    """Test losses of a finished isoFLOP study: ``loss[mode, budget, size, seed, sequence]``
+    (modes in ``MODES`` order) of the models with ``sizes[budget, size]`` parameters trained
+    on ``budgets[budget]`` FLOPs."""
+
+    budgets: Float[np.ndarray, " B"]
+    sizes: Float[np.ndarray, "B K"]
+    loss: Float[np.ndarray, "2 B K S M"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    point: float
+    lo: float
+    hi: float
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetResult:
+    """One budget: per mode L*, N* (with intervals) and whether the profile's minimum is at an
+    edge; m(C) with its interval and whether it needed extrapolating the standard frontier."""
+
+    budget: float
+    loss_opt: dict[str, Estimate]
+    n_opt: dict[str, Estimate]
+    at_edge: dict[str, bool]
+    multiplier: Estimate
+    extrapolated: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class IsoflopAnalysis:
+    budgets: tuple[BudgetResult, ...]
+    factor_per_decade: Estimate  # 10 ** slope of log10 m against log10 C
+    frontier_fit: scaling_laws.SharedFloorFit  # L*(C) = E + A C^-alpha, E shared
+    n_opt_exponent: dict[str, Estimate]  # N*(C) ~ C^a per mode
+
+
+def frontiers(study: IsoflopLosses, seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    """(mode, budget, [ln L*, ln N*, at_edge]) from the profile fits on one resample."""
+    mean = study.loss[:, :, :, seeds][..., seqs].mean(axis=(-2, -1))
+    out = np.zeros((*mean.shape[:2], 3))
+    for m in range(mean.shape[0]):
+        for b in range(mean.shape[1]):
+            fit = scaling_laws.fit_profile(study.sizes[b], mean[m, b])
+            out[m, b] = np.log(fit.loss_opt), np.log(fit.n_opt), fit.at_edge
+    return out
+
+
+def _statistic(study: IsoflopLosses):
+    log_c = np.log10(study.budgets)
+
+    def stat(seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+        f = frontiers(study, seeds, seqs)
+        loss_opt = np.exp(f[..., 0])
+        m, _ = scaling_laws.compute_multiplier(study.budgets, loss_opt[0], loss_opt[1])
+        log_m = np.log10(m)
+        trend = bootstrap.slope_per_decade(study.budgets, log_m)
+        n_exp = [np.polyfit(log_c, f[i, :, 1] / np.log(10), 1)[0] for i in range(2)]
+        return np.concatenate([f[..., 0].ravel(), f[..., 1].ravel(), log_m, [trend], n_exp])
+
+    return stat
+
+
+def _estimate(ci: dict[str, np.ndarray], i: int, transform=lambda v: v) -> Estimate:
+    return Estimate(*(float(transform(ci[k][i])) for k in ("point", "lo", "hi")))
+
+
+def analyse(
+    study: IsoflopLosses, rng: np.random.Generator, *, n_boot: int = 400
+) -> IsoflopAnalysis:
+    """Point estimates and crossed-bootstrap intervals of every quantity the report states."""
+    n_modes, n_b, _, n_seeds, n_seqs = study.loss.shape
+    ci = bootstrap.crossed_interval(_statistic(study), n_seeds, n_seqs, rng, n_boot=n_boot)
+    point = frontiers(study, np.arange(n_seeds), np.arange(n_seqs))
+    loss_opt = np.exp(point[..., 0])
+    _, extrapolated = scaling_laws.compute_multiplier(study.budgets, loss_opt[0], loss_opt[1])
+    per_budget = []
+    for b in range(n_b):
+
+        def idx(block: int, mode: int, b: int = b) -> int:
+            return block * n_modes * n_b + mode * n_b + b
+
+        per_budget.append(
+            BudgetResult(
+                budget=float(study.budgets[b]),
+                loss_opt={k: _estimate(ci, idx(0, i), np.exp) for i, k in enumerate(MODES)},
+                n_opt={k: _estimate(ci, idx(1, i), np.exp) for i, k in enumerate(MODES)},
+                at_edge={k: bool(point[i, b, 2]) for i, k in enumerate(MODES)},
+                multiplier=_estimate(ci, 2 * n_modes * n_b + b, lambda v: 10**v),
+                extrapolated=bool(extrapolated[b]),
+            )
+        )
+    tail = 2 * n_modes * n_b + n_b
+    return IsoflopAnalysis(
+        budgets=tuple(per_budget),
+        factor_per_decade=_estimate(ci, tail, lambda v: 10**v),
+        frontier_fit=scaling_laws.fit_shared_floor(
+            study.budgets, {k: loss_opt[i] for i, k in enumerate(MODES)}
+        ),
+        n_opt_exponent={k: _estimate(ci, tail + 1 + i) for i, k in enumerate(MODES)},
+    )
