@@ -1,77 +1,226 @@
-"""The study's models: the generations grid and the fed condition, each model measured.
+"""The generations grid: train, sample, mix, retrain; measure every model.
 
-Generations: generation 0 trains on the seed's human pool; generation k+1 (per mix) trains
-on that pool with ``round(mix * pool_windows)`` of its slots holding windows sampled from
-generation k of the same mode, seed and mix. Fed: models trained on generation 0's pool with
-the fed objective (``train``), blind and aware. Every model of a seed starts from the same
-weights and reads its pool in the same order (``data``), so each comparison is paired.
+One *training* is a fresh model trained for ``steps`` steps of ``batch_size`` windows drawn,
+epoch by epoch in a seeded shuffled order, from a fixed *pool* of ``pool_windows`` windows of
+``seq_len + 1`` tokens. Generation 0's pool is human text only. Generation k+1's pool holds
+``round(mix * pool_windows)`` windows sampled from generation k (same mode, seed and mix) and
+human windows for the rest, so every generation sees the same number of windows and epochs and
+the mix fraction is exact, both in the pool and in the windows the optimizer sees.
 
-A sampled window is one human byte (the first byte of the human window in the slot it
-replaces) followed by ``seq_len`` bytes sampled at ``temperature`` with ``myojax.generate``;
-sampling keys depend on the seed and generation only, so the modes and mixes share them.
+A sampled window is one human byte (the prompt, the first byte of a random human training
+window) followed by ``seq_len`` tokens sampled at temperature 1 with ``myojax.generate``.
+
+Keys: everything a model needs (init, data order, human windows, prompts, sampling) comes from
+``(seed, generation, mix)`` and never from the gradient mode, so a standard and a myopic model
+of the same cell start from the same weights and data and differ only in the mode.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
+import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from experiments.self_training.config import OBJECTIVES, GridConfig
-from experiments.self_training.data import PROMPT_LEN, SAMPLE, SeedData, human_windows, seed_key
-from experiments.self_training.records import Drift, ModelRecord, Study
-from experiments.self_training.train import fed_eval, seed_model, train_seeds
 from myojax import evaluation
 from myojax.analysis import text_stats
 from myojax.analysis.sampling import generate
+from myojax.config import ModelConfig
 from myojax.data import corpus
+from myojax.data.pipeline import window_dataset
 from myojax.files import write_json
+from myojax.loss import to_batch
 from myojax.model import GPT, count_params
+from myojax.mup import lr_multipliers
 from myojax.progress import Progress
+from myojax.train.config import TrainConfig
+from myojax.train.optim import make_optimizer
+from myojax.train.step import compile_train_step, init_state
 
-FED_EVAL_KEY = 7  # the held-out fed masks, the same for every model
+PROMPT_LEN = 1  # human bytes before the sampled continuation of each sampled window
+_SINGLE = grain.sharding.ShardOptions(0, 1)  # one process reads every row
 
 
 @dataclasses.dataclass(frozen=True)
-class Fixed:
-    """What the whole study shares: held-out windows for the losses, the drift reference and
-    the seeds' data."""
+class GridConfig:
+    """The whole grid, one flag per field. The defaults are the published run (see
+    results/self_training.md)."""
 
-    eval_windows: list[np.ndarray]
-    reference: np.ndarray
-    seeds: list[SeedData]
-
-
-def fixed_data(cfg: GridConfig) -> tuple[Fixed, Drift]:
-    """The held-out sets (two disjoint human samples shaped like the metric rows: the drift
-    reference and the human floor of every drift metric) and every seed's data."""
-    data = corpus.load()
-    T, half = cfg.seq_len, len(data.val) // 2
-    (eval_all,) = evaluation.heldout_windows(
-        [data.val[:half]], seq_len=T, batch_size=cfg.eval_windows, num_batches=1, seed=1
+    seeds: int = dataclasses.field(default=3, metadata={"help": "seeds"})
+    generations: int = dataclasses.field(
+        default=5, metadata={"help": "generations including generation 0 (human text only)"}
     )
-    reference = human_windows(data.val[half:], cfg.metric_rows, T, seed=2)[:, PROMPT_LEN:]
-    floor_rows = human_windows(data.val[:half], cfg.metric_rows, T, seed=3)[:, PROMPT_LEN:]
-    seeds = [
-        SeedData.build(s, data.train, cfg.pool_windows, T, cfg.steps, cfg.batch_size)
-        for s in range(cfg.seeds)
-    ]
-    fixed = Fixed(evaluation.in_batches(eval_all, cfg.batch_size), reference, seeds)
-    return fixed, Drift(**text_stats.drift(floor_rows, reference))
+    mixes: tuple[float, ...] = dataclasses.field(
+        default=(0.0, 0.5, 1.0), metadata={"help": "fractions of sampled windows in a pool"}
+    )
+    modes: tuple[str, ...] = dataclasses.field(
+        default=("standard", "myopic"), metadata={"help": "gradient modes"}
+    )
+    d_model: int = dataclasses.field(default=32, metadata={"help": "residual width"})
+    n_layers: int = dataclasses.field(default=2, metadata={"help": "transformer blocks"})
+    n_heads: int = dataclasses.field(default=4, metadata={"help": "attention heads"})
+    seq_len: int = dataclasses.field(
+        default=64, metadata={"help": "context length (a window is seq_len + 1 bytes)"}
+    )
+    steps: int = dataclasses.field(default=240, metadata={"help": "training steps per model"})
+    batch_size: int = dataclasses.field(default=32, metadata={"help": "windows per step"})
+    lr: float = dataclasses.field(
+        default=1e-2, metadata={"help": "peak learning rate (warmup and cosine decay)"}
+    )
+    pool_windows: int = dataclasses.field(
+        default=1536,
+        metadata={
+            "help": "windows in each generation's pool (steps * batch_size / pool_windows epochs)"
+        },
+    )
+    metric_rows: int = dataclasses.field(
+        default=256, metadata={"help": "sampled rows the drift metrics and self-loss use"}
+    )
+    eval_windows: int = dataclasses.field(
+        default=256, metadata={"help": "held-out human windows for the held-out loss"}
+    )
+    temperature: float = dataclasses.field(default=1.0, metadata={"help": "sampling temperature"})
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1 or self.generations < 2:
+            raise ValueError("need seeds >= 1 and generations >= 2")
+        if not self.mixes or any(not 0.0 <= m <= 1.0 for m in self.mixes):
+            raise ValueError(f"mix fractions must lie in [0, 1], got {self.mixes}")
+        if len(set(self.mixes)) != len(self.mixes) or len(set(self.modes)) != len(self.modes):
+            raise ValueError("mixes and modes must not repeat")
+        if self.eval_windows % self.batch_size or self.metric_rows % 8:
+            raise ValueError("eval_windows must be a multiple of batch_size, metric_rows of 8")
+        self.model_config("standard")  # validate the shape now
+        for mode in self.modes:
+            self.model_config(mode)
+        self.train_config()
+
+    def model_config(self, mode: str) -> ModelConfig:
+        return ModelConfig(
+            vocab_size=256,
+            seq_len=self.seq_len,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            gradient_mode=mode,
+        )
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            warmup_steps=max(1, self.steps // 10),
+            eval_batches=self.eval_windows // self.batch_size,
+        )
+
+    def n_sampled(self, mix: float) -> int:
+        return round(mix * self.pool_windows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# -- data ---------------------------------------------------------------------------------
+
+
+def human_windows(
+    tokens: np.ndarray, n: int, seq_len: int, seed: int
+) -> np.ndarray:  # uint8 [n, T+1]
+    """``n`` random windows of ``seq_len + 1`` bytes (the trainer's grain pipeline)."""
+    if n == 0:
+        return np.zeros((0, seq_len + 1), np.uint8)
+    ds = window_dataset(
+        [tokens], seq_len=seq_len, batch_size=n, num_batches=1, seed=seed, shard=_SINGLE
+    )
+    return np.asarray(ds[0], np.uint8)
+
+
+def build_pool(sampled: np.ndarray, human: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sampled and human windows in one pool, shuffled; returns (pool, is_sampled)."""
+    pool = np.concatenate([sampled, human]).astype(np.uint8)
+    is_sampled = np.concatenate([np.ones(len(sampled), bool), np.zeros(len(human), bool)])
+    order = np.random.default_rng(seed).permutation(len(pool))
+    return pool[order], is_sampled[order]
+
+
+def batch_indices(pool_size: int, steps: int, batch_size: int, seed: int) -> grain.MapDataset:
+    """Batches of pool indices: ``ceil(steps * batch_size / pool_size)`` epochs, shuffled
+    across epochs with grain; batch ``i`` is element ``i``."""
+    epochs = -(-steps * batch_size // pool_size)
+    ds = grain.MapDataset.range(pool_size).repeat(epochs).shuffle(seed=seed)
+    return ds.batch(batch_size, drop_remainder=True)
+
+
+def _seed(key: jax.Array) -> int:
+    return int(jax.random.bits(key, dtype=jnp.uint32))
+
+
+# -- training, sampling, measuring ---------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Trainers:
+    """One optimizer and one jitted train step per gradient mode, built once for the grid."""
+
+    cfg: GridConfig
+    steps: dict[str, Callable] = dataclasses.field(default_factory=dict)
+    optimizers: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def for_mode(self, mode: str) -> tuple[Any, Callable]:
+        if mode not in self.steps:
+            model_cfg = self.cfg.model_config(mode)
+            abstract = eqx.filter_eval_shape(GPT, model_cfg, key=jax.random.key(0))
+            opt = make_optimizer(self.cfg.train_config(), abstract, lr_multipliers(model_cfg))
+            self.optimizers[mode], self.steps[mode] = opt, compile_train_step(opt)
+        return self.optimizers[mode], self.steps[mode]
+
+
+def train_on_pool(
+    cfg: GridConfig,
+    trainers: Trainers,
+    mode: str,
+    pool: np.ndarray,
+    is_sampled: np.ndarray,
+    key: jax.Array,
+) -> tuple[GPT, dict[str, Any]]:
+    """A fresh model trained on batches drawn from ``pool``; also counts the sampled and human
+    windows the optimizer actually saw."""
+    optimizer, step_fn = trainers.for_mode(mode)
+    init_key, order_key = jax.random.split(key)
+    state = init_state(cfg.model_config(mode), optimizer, init_key)
+    batches = batch_indices(len(pool), cfg.steps, cfg.batch_size, _seed(order_key))
+    seen_sampled = 0
+    losses = []
+    for i in range(cfg.steps):
+        idx = np.asarray(batches[i])
+        seen_sampled += int(is_sampled[idx].sum())
+        state, metrics = step_fn(state, to_batch(pool[idx].astype(np.int32)))
+        losses.append(metrics["loss"])
+    losses = [float(x) for x in jax.device_get(losses)]
+    seen = cfg.steps * cfg.batch_size
+    return state.model, {
+        "train_loss_first": losses[0],
+        "train_loss_last": float(np.mean(losses[-max(1, cfg.steps // 10) :])),
+        "windows_seen_sampled": seen_sampled,
+        "windows_seen_human": seen - seen_sampled,
+    }
 
 
 def sample_windows(
-    model: GPT, prompts: np.ndarray, key: jax.Array, cfg: GridConfig
-) -> np.ndarray:
-    """Prompt byte + ``seq_len`` sampled bytes per prompt (uint8 ``[n, T+1]``), in chunks of
-    ``metric_rows`` rows (one compiled shape); chunk c uses ``fold_in(key, c)``, so row i's
-    randomness does not depend on how many rows are sampled."""
-    out, chunk = [], cfg.metric_rows
+    model: GPT, prompts: np.ndarray, key: jax.Array, cfg: GridConfig, chunk: int
+) -> tuple[np.ndarray, float]:
+    """Prompt byte + ``seq_len`` sampled tokens per prompt (uint8 ``[n, T+1]``) and the
+    sampling wall time; generated in chunks of ``chunk`` rows so one shape compiles once."""
+    out, t0 = [], time.perf_counter()
     for c, start in enumerate(range(0, len(prompts), chunk)):
         p = prompts[start : start + chunk]
         pad = chunk - len(p)
@@ -83,108 +232,31 @@ def sample_windows(
             key=jax.random.fold_in(key, c),
             temperature=cfg.temperature,
         )
-        out.append(np.concatenate([p, np.asarray(gen.tokens)[: len(p)]], axis=1))
-    return np.concatenate(out).astype(np.uint8)
+        tokens = np.asarray(gen.tokens)[: len(p)]
+        out.append(np.concatenate([p, tokens], axis=1).astype(np.uint8))
+    return np.concatenate(out), time.perf_counter() - t0
 
 
 def measure(
-    model: GPT, fixed: Fixed, cfg: GridConfig, samples: np.ndarray | None
+    model: GPT, samples: np.ndarray, eval_windows: list[np.ndarray], reference: np.ndarray
 ) -> dict[str, Any]:
-    """Held-out human loss, held-out fed loss, and (with samples) the loss on the model's own
-    samples and their drift from human text (prompt byte excluded)."""
-    out: dict[str, Any] = {
-        "val_loss": evaluation.evaluate(model, fixed.eval_windows)["val_loss"],
-        "fed_loss": fed_eval(
-            model, fixed.eval_windows, jax.random.key(FED_EVAL_KEY), cfg.fed_fraction
-        )
-        if cfg.fed_fraction > 0
-        else None,
+    """Held-out human loss, loss on the model's own samples (its first ``metric_rows``, every
+    target a sampled token), and the drift of the sampled bytes (prompt excluded)."""
+    own = samples.astype(np.int32)
+    return {
+        "val_loss": evaluation.evaluate(model, eval_windows)["val_loss"],
+        "self_loss": evaluation.evaluate(model, [own])["val_loss"],
+        **text_stats.drift(samples[:, PROMPT_LEN:], reference),
     }
-    if samples is not None:
-        rows = samples[: cfg.metric_rows]
-        out["self_loss"] = evaluation.evaluate(model, [rows.astype(np.int32)])["val_loss"]
-        out["drift"] = Drift(**text_stats.drift(rows[:, PROMPT_LEN:], fixed.reference))
-    return out
 
 
-@dataclasses.dataclass
-class Cell:
-    """One cell of the study: every seed's model of one (condition, mode, generation, mix,
-    objective)."""
-
-    condition: str
-    mode: str
-    generation: int = 0
-    mix: float | None = None
-    objective: str | None = None
-
-    def folder(self, out: Path, seed: int) -> Path:
-        where = out / self.mode / f"seed{seed}"
-        if self.condition == "fed":
-            return where / f"fed_{self.objective}"
-        return where / ("gen0" if self.generation == 0 else f"mix{self.mix:g}/gen{self.generation}")
+def _sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
-def run_cell(
-    cell: Cell,
-    cfg: GridConfig,
-    fixed: Fixed,
-    parents: list[np.ndarray] | None,
-    n_samples: int,
-    out: Path,
-) -> tuple[list[ModelRecord], list[np.ndarray]]:
-    """Train the cell's model for every seed (on the seed's pool with ``parents[s]`` in its
-    first replace slots), measure each, and sample ``n_samples`` rows from each (none: 0)."""
-    pools = [sd.pool(parents[i] if parents else sd.human[:0]) for i, sd in enumerate(fixed.seeds)]
-    t0 = time.perf_counter()
-    models, losses = train_seeds(
-        cfg,
-        cell.mode,
-        [p for p, _ in pools],
-        [sd.order for sd in fixed.seeds],
-        [sd.seed for sd in fixed.seeds],
-        cell.objective,
-    )
-    train_wall = (time.perf_counter() - t0) / len(fixed.seeds)
-    records, samples = [], []
-    for i, sd in enumerate(fixed.seeds):
-        model, (pool, is_sampled) = seed_model(models, i), pools[i]
-        key = jax.random.fold_in(seed_key(sd.seed, SAMPLE), cell.generation)
-        rows = sample_windows(model, sd.prompts(n_samples), key, cfg) if n_samples else None
-        folder = cell.folder(out, sd.seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "pool.npy", pool)
-        np.save(folder / "pool_is_sampled.npy", is_sampled)
-        if rows is not None:
-            np.save(folder / "samples.npy", rows)
-        rec = ModelRecord(
-            **dataclasses.asdict(cell),
-            seed=sd.seed,
-            dir=str(folder),
-            pool_sampled=int(is_sampled.sum()),
-            windows_seen_sampled=sd.seen_sampled(is_sampled),
-            train_loss_first=float(losses[i, 0]),
-            train_loss_last=float(losses[i, -max(1, cfg.steps // 10) :].mean()),
-            train_wall_s=train_wall,
-            examples=[] if rows is None else [bytes(r).decode("utf-8", "replace") for r in rows[:2]],
-            **measure(model, fixed, cfg, rows),
-        )
-        write_json(folder / "record.json", dataclasses.asdict(rec))
-        records.append(rec)
-        samples.append(rows)
-    return records, samples
-
-
-def cells(cfg: GridConfig) -> list[Cell]:
-    """Every cell in the order it runs (a generation after the one whose samples it reads)."""
-    out: list[Cell] = []
-    for mode in cfg.modes:
-        out.append(Cell("generations", mode))
-        for g in range(1, cfg.generations):
-            out += [Cell("generations", mode, g, mix) for mix in cfg.mixes]
-        if cfg.fed_fraction > 0:
-            out += [Cell("fed", mode, objective=o) for o in OBJECTIVES]
-    return out
+def _cell_key(seed: int, generation: int, mix_index: int | None) -> jax.Array:
+    key = jax.random.fold_in(jax.random.key(seed), generation)
+    return key if mix_index is None else jax.random.fold_in(key, 1 + mix_index)
 
 
 def run_grid(
@@ -193,35 +265,124 @@ def run_grid(
     *,
     progress: bool | None = None,
     meta: Callable[[], dict[str, Any]] | None = None,
-) -> Study:
-    """Every cell; each model's pool, samples and record under ``out/<mode>/seed<s>/…``.
-    After each cell ``out/results.partial.json`` holds the records so far."""
-    fixed, floor = fixed_data(cfg)
+) -> dict[str, Any]:
+    """Run every (mode, seed, mix, generation) cell; write each cell's pool, samples and record
+    under ``out/<mode>/seed<s>/…`` and return all records and the human floor.
+
+    After each seed, ``out/results.partial.json`` holds the seeds finished so far (``config``
+    says how many, ``meta()`` the run record so far), so an interrupted grid still leaves a
+    complete, smaller grid behind."""
+    data = corpus.load()
+    T = cfg.seq_len
+    trainers = Trainers(cfg)
+    # Fixed for the whole grid: held-out windows for the loss, and two disjoint held-out human
+    # samples shaped like the metric rows (the reference, and a floor for every drift metric).
+    val = data.val
+    half = len(val) // 2
+    (eval_all,) = evaluation.heldout_windows(
+        [val[:half]], seq_len=T, batch_size=cfg.eval_windows, num_batches=1, seed=1
+    )
+    eval_windows = evaluation.in_batches(eval_all, cfg.batch_size)
+    reference = human_windows(val[half:], cfg.metric_rows, T, seed=2)[:, PROMPT_LEN:]
+    floor_rows = human_windows(val[:half], cfg.metric_rows, T, seed=3)[:, PROMPT_LEN:]
+    floor = text_stats.drift(floor_rows, reference)
+
+    n_cells = cfg.seeds * len(cfg.modes) * (1 + len(cfg.mixes) * (cfg.generations - 1))
+    bar = Progress(n_cells, enabled=progress, unit="model", desc="self-training")
     params = count_params(GPT(cfg.model_config("standard"), key=jax.random.key(0)))
-    todo = cells(cfg)
-    bar = Progress(len(todo), enabled=progress, unit="cell", desc="self-training")
-    records: list[ModelRecord] = []
-    samples: dict[float, list[np.ndarray]] = {}  # the previous generation's rows per mix
-    biggest = max(cfg.n_sampled(m) for m in cfg.mixes)
-    for done, cell in enumerate(todo, 1):
-        last = cell.generation == cfg.generations - 1
-        if cell.condition == "fed":
-            parents, n = None, 0
-        elif cell.generation == 0:
-            parents, n = None, max(biggest, cfg.metric_rows)
-        else:
-            k = cfg.n_sampled(cell.mix)
-            parents = [rows[:k] for rows in samples[cell.mix]]
-            n = cfg.metric_rows if last else max(k, cfg.metric_rows)
-        recs, rows = run_cell(cell, cfg, fixed, parents, n, out)
-        if cell.condition == "generations":
-            for mix in cfg.mixes if cell.generation == 0 else [cell.mix]:
-                samples[mix] = rows
-        records += recs
-        study = Study(cfg.to_dict(), params, floor, records)
-        partial = study.to_json() | ({"meta": meta()} if meta else {})
+    done, records = 0, []
+    chunk = cfg.metric_rows
+    for seed in range(cfg.seeds):
+        for mode in cfg.modes:
+            # parent[mix] = (samples path, samples) of the previous generation of that mix
+            parent: dict[float, tuple[Path | None, np.ndarray]] = {}
+            for gen in range(cfg.generations):
+                cells = [(None, 0.0)] if gen == 0 else list(enumerate(cfg.mixes))
+                for mix_index, mix in cells:
+                    cell_dir = out / mode / f"seed{seed}"
+                    cell_dir /= "gen0" if gen == 0 else f"mix{mix:g}/gen{gen}"
+                    cell_dir.mkdir(parents=True, exist_ok=True)
+                    k_pool, k_human, k_train, k_prompt, k_sample = jax.random.split(
+                        _cell_key(seed, gen, mix_index), 5
+                    )
+                    n_s = 0 if gen == 0 else cfg.n_sampled(mix)
+                    if gen == 0:
+                        sampled, source = np.zeros((0, T + 1), np.uint8), None
+                    else:
+                        source, parent_samples = parent[mix]
+                        sampled = parent_samples[:n_s]
+                    human = human_windows(
+                        data.train, cfg.pool_windows - n_s, T, seed=_seed(k_human)
+                    )
+                    pool, is_sampled = build_pool(sampled, human, _seed(k_pool))
+                    np.save(cell_dir / "pool.npy", pool)
+                    np.save(cell_dir / "pool_is_sampled.npy", is_sampled)
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    model, train_rec = train_on_pool(cfg, trainers, mode, pool, is_sampled, k_train)
+                    train_wall = time.perf_counter() - t0
+                    # Samples: enough for the next generation's pools and for the metrics.
+                    need = max(
+                        [cfg.metric_rows]
+                        + ([cfg.n_sampled(m) for m in cfg.mixes] if gen == 0 else [n_s])
+                    )
+                    if gen == cfg.generations - 1:
+                        need = cfg.metric_rows
+                    prompts = human_windows(data.train, need, T, seed=_seed(k_prompt))[
+                        :, :PROMPT_LEN
+                    ]
+                    samples, sample_wall = sample_windows(model, prompts, k_sample, cfg, chunk)
+                    np.save(cell_dir / "samples.npy", samples)
+                    rec = {
+                        "mode": mode,
+                        "seed": seed,
+                        "generation": gen,
+                        "mix": None if gen == 0 else mix,
+                        "dir": str(cell_dir),
+                        "pool_sampled": int(is_sampled.sum()),
+                        "pool_human": int((~is_sampled).sum()),
+                        "trained_on_samples_of": None if source is None else str(source),
+                        "trained_on_sha256": None if gen == 0 else _sha(sampled),
+                        **train_rec,
+                        **measure(model, samples[: cfg.metric_rows], eval_windows, reference),
+                        "train_wall_s": train_wall,
+                        "sample_wall_s": sample_wall,
+                        "cpu_s": time.process_time() - c0,
+                        "examples": [bytes(r).decode("utf-8", "replace") for r in samples[:2]],
+                    }
+                    write_json(cell_dir / "record.json", rec)
+                    records.append(rec)
+                    done += 1
+                    bar.update(
+                        done,
+                        postfix={"val": f"{rec['val_loss']:.3f}"},
+                        line=f"[{done}/{n_cells}] {mode} seed {seed} gen {gen} mix "
+                        f"{rec['mix']} val_loss {rec['val_loss']:.3f} self_loss "
+                        f"{rec['self_loss']:.3f} unigram_kl {rec['unigram_kl']:.4f}",
+                    )
+                    new_parent = (cell_dir / "samples.npy", samples)
+                    if gen == 0:
+                        parent = {m: new_parent for m in cfg.mixes}
+                    else:
+                        parent[mix] = new_parent
+        partial = {
+            "config": dataclasses.replace(cfg, seeds=seed + 1).to_dict(),
+            "params": params,
+            "floor": floor,
+            "records": records,
+        }
+        if meta is not None:
+            partial["meta"] = meta() | {"partial": f"{seed + 1} of {cfg.seeds} seeds"}
         write_json(out / "results.partial.json", partial)
-        val = np.mean([r.val_loss for r in recs])
-        bar.update(done, line=f"[{done}/{len(todo)}] {cell} mean val_loss {val:.3f}")
     bar.close()
-    return Study(cfg.to_dict(), params, floor, records)
+    return {"config": cfg.to_dict(), "params": params, "floor": floor, "records": records}
+
+
+def records_by_cell(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """(mode, mix, generation) -> one record per seed; generation 0 (shared by every mix) is
+    listed under each mix so every curve starts from it."""
+    mixes = sorted({r["mix"] for r in records if r["mix"] is not None})
+    cells: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        for mix in mixes if r["generation"] == 0 else [r["mix"]]:
+            cells.setdefault((r["mode"], mix, r["generation"]), []).append(r)
+    return cells

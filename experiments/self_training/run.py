@@ -1,9 +1,9 @@
-"""The study's run record: the grid run with its command, wall and CPU time, machine load and
-sampler version attached, the power calculation from a pilot, and the note a page rewritten
-from saved results carries."""
+"""The grid's run record: the grid run with its command, wall and CPU time, machine load and
+sampler version attached, and the note a page rewritten from saved results carries."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -11,34 +11,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.self_training.analysis import design
-from experiments.self_training.config import GridConfig
-from experiments.self_training.grid import run_grid
-from experiments.self_training.records import Study
+from experiments.self_training.grid import GridConfig, run_grid
 from myojax.analysis import sampling
 from myojax.provenance import command_line, environment, run_record
 
 PROG = "python -m experiments.self_training"
-QUICK = GridConfig(seeds=2, generations=2, steps=120, pool_windows=768, metric_rows=128)
+QUICK = GridConfig(seeds=2, generations=4, steps=120, pool_windows=768, metric_rows=128)
 
 
 def quick_fields() -> str:
     """What ``--quick`` changes, for its help."""
     default = GridConfig()
     changed = {
-        name: getattr(QUICK, name)
-        for name in QUICK.to_dict()
-        if getattr(QUICK, name) != getattr(default, name)
+        f.name: getattr(QUICK, f.name)
+        for f in dataclasses.fields(QUICK)
+        if getattr(QUICK, f.name) != getattr(default, f.name)
     }
     return ", ".join(f"{k}={v}" for k, v in changed.items())
 
 
-def run(
-    cfg: GridConfig, out: Path, argv: Sequence[str], pilot: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Run the study into ``out``; its results with the run record under ``meta`` (also in
-    every ``results.partial.json`` it leaves) and, given a ``pilot``'s results, the power
-    calculation under ``design``."""
+def run(cfg: GridConfig, out: Path, argv: Sequence[str]) -> dict[str, Any]:
+    """Run the grid into ``out``; its results with the run record under ``meta`` (also in every
+    ``results.partial.json`` the grid leaves after each seed)."""
     load_before = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
 
@@ -51,9 +45,9 @@ def run(
             "sampler_sha256": hashlib.sha256(Path(sampling.__file__).read_bytes()).hexdigest(),
         }
 
-    plan = None if pilot is None else design(Study.from_json(pilot), pilot["meta"], cfg)
-    results = run_grid(cfg, out, meta=meta).to_json()
-    return results | {"design": plan, "meta": meta()}
+    results = run_grid(cfg, out, meta=meta)
+    results["meta"] = meta()
+    return results
 
 
 def rewritten(results: dict[str, Any], argv: Sequence[str]) -> dict[str, Any]:
