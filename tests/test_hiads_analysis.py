@@ -22,14 +22,17 @@ def test_excess_and_verdicts_on_planted_populations():
         _row("none_swap", [0.01, 0.02, 0.02, 0.01], swap=True),
         _row("noisy", [0.0, 0.9, 0.0, 0.8]),
         _row("noisy_swap", [0.0, 0.0, 0.0, 0.0], swap=True),
+        _row("small", [0.06, 0.07, 0.06, 0.07]),
+        _row("small_swap", [0.05, 0.05, 0.05, 0.05], swap=True),
         _row("orphan", [0.9, 0.9]),  # no twin: no verdict
     ]
     ex = {e.row.setting.name: e for e in analysis.excesses(rows)}
-    assert set(ex) == {"coop", "none", "noisy"}
+    assert set(ex) == {"coop", "none", "noisy", "small"}
     assert ex["coop"].verdict == "FAIL" and abs(ex["coop"].mean - 0.855) < 1e-9
     assert ex["coop"].failing_mean == 1.0
     assert ex["none"].verdict == "PASS"
     assert ex["noisy"].verdict == "inconclusive"  # the interval reaches 0
+    assert ex["small"].verdict == "FAIL, small"  # above 0, below the margin
 
 
 def test_control_checks_flag_a_control_that_fails():
@@ -40,7 +43,7 @@ def test_control_checks_flag_a_control_that_fails():
         _row("pos_swap", [0.0, 0.0, 0.01], swap=True, role="control+"),
     ]
     assert all(analysis.control_checks(analysis.excesses(ok)).values())
-    bad = [dataclasses.replace(ok[0], cooperation=[0.9, 0.95, 0.9])] + ok[1:]
+    bad = [dataclasses.replace(ok[0], cooperation=[0.9, 0.95, 0.9]), *ok[1:]]
     checks = analysis.control_checks(analysis.excesses(bad))
     assert checks == {"neg PASS": False, "pos FAIL": True}
 

@@ -44,7 +44,7 @@ def linear_table(results: dict) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for regime in REGIMES:
-            v = lambda k: _values(results, rho, regime, k)
+            v = lambda k, rho=rho, regime=regime: _values(results, rho, regime, k)
             opt = a.along(regime)
             aw, ap = ("any", "any") if opt is None else (f"{opt[0]:.3f}", f"{opt[1]:.3f}")
             lines.append(
@@ -84,7 +84,9 @@ def linear_findings(results: dict) -> str:
         )
         m, lo, hi = bootstrap_ci(diff, rng)
         if hi < 0:
-            seen = f"the live regime takes it: its total is lower by {-m:.3f} [{-hi:.3f}, {-lo:.3f}]"
+            seen = (
+                f"the live regime takes it: its total is lower by {-m:.3f} [{-hi:.3f}, {-lo:.3f}]"
+            )
         elif lo > 0:
             seen = f"the live regime ends higher, by {m:.3f} [{lo:.3f}, {hi:.3f}]"
         else:

@@ -61,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["meta"] = run_record(PROG, argv, time.time() - t0, load_before)
         epilogue.finish(PAGE, results, args.out, publish=args.publish)
     for e in excesses([Row.from_json(r) for r in results["rows"]]):
-        print(f"{e.row.setting.name:34s} excess {e.mean:+.3f} [{e.lo:+.3f}, {e.hi:+.3f}] {e.verdict}")
+        print(
+            f"{e.row.setting.name:34s} excess {e.mean:+.3f} [{e.lo:+.3f}, {e.hi:+.3f}] {e.verdict}"
+        )
     print(f"wall time {results['meta']['wall_s']:.1f} s; wrote {args.out}")
     return 0
 

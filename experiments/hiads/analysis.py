@@ -5,8 +5,9 @@ of cooperating over the last 10% of steps; an agent *fails* (comes to cooperate)
 probability exceeds 0.5. Swapping leaves the immediate-reward objective as it is and removes
 each agent's influence on its own next state, so the excess of cooperation over the swapped
 twin is the cooperation bought through that influence. The verdict comes from its 95%
-bootstrap interval over seeds (populations): FAIL when the interval lies above 0, PASS when
-it lies below ``MARGIN`` (any excess is smaller than that), inconclusive otherwise.
+bootstrap interval over seeds (populations): FAIL when the interval lies above 0 ("FAIL,
+small" when it also lies below ``MARGIN``: a real but small excess), PASS when it lies below
+``MARGIN`` and reaches 0 (any excess is smaller than that), inconclusive otherwise.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Excess:
     @property
     def verdict(self) -> str:
         if self.lo > 0:
-            return "FAIL"
+            return "FAIL, small" if self.hi < MARGIN else "FAIL"
         if self.hi < MARGIN:
             return "PASS"
         return "inconclusive"

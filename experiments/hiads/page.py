@@ -97,8 +97,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         "fails when its own exceeds 0.5. Excess = cooperation minus the swapped twin's "
         "(environment swapping: each agent next sees another agent's action, so the objective "
         "is unchanged and self-influence is gone), 95% bootstrap over seeds. Verdict: FAIL if "
-        f"the excess interval lies above 0, PASS if it lies below {MARGIN:g}, else "
-        "inconclusive.",
+        f'the excess interval lies above 0 ("FAIL, small" if it also lies below {MARGIN:g}), '
+        f"PASS if it reaches 0 and lies below {MARGIN:g}, else inconclusive.",
         "",
         "What this design can detect: cooperation that swapping removes, at the resolution of "
         "the intervals below (one setting's interval half-width is its detectable size). What "
@@ -117,7 +117,7 @@ def report(results: dict[str, Any], figure_prefix: str) -> str:
     for family, title in FAMILIES:
         picked = [e for e in excess if e.row.setting.family == family]
         if picked:
-            lines += [f"## {title}", ""] + _table(picked, rng) + [""]
+            lines += [f"## {title}", "", *_table(picked, rng), ""]
     lines += ["## What the numbers say", ""] + [f"- {s}" for s in findings(excess)] + [""]
     checks = control_checks(excess)
     if checks:
@@ -139,6 +139,7 @@ def findings(excess: Sequence[Excess]) -> list[str]:
         q = e["q_paper"]
         replicated = {
             "FAIL": "the paper's failure replicates",
+            "FAIL, small": "the paper's failure replicates, but small",
             "PASS": "the paper's failure does not replicate",
             "inconclusive": "too few learners to tell",
         }[q.verdict]
@@ -151,17 +152,19 @@ def findings(excess: Sequence[Excess]) -> list[str]:
     constant = [e[n] for n in ("q_alpha_0.1", "q_alpha_0.01", "q_previous") if n in e]
     if constant:
         mechanism = (
-            " The running mean, which never forgets its first rewards, is what fails: "
-            "with a constant step size the same learner passes."
+            " The running mean, which never forgets its first rewards, is what fails: with a "
+            f"constant step size every excess interval lies below {MARGIN:g}."
             if "q_paper" in e
             and e["q_paper"].verdict == "FAIL"
-            and all(c.verdict == "PASS" for c in constant)
+            and all(c.hi < MARGIN for c in constant)
             else ""
         )
         out.append(
             "Constant step size: "
-            + "; ".join(f"{c.row.setting.name} {np.mean(c.row.failing):.1%} failing, "
-                        f"{c.verdict}" for c in constant)  # fmt: skip
+            + "; ".join(
+                f"{c.row.setting.name} {np.mean(c.row.failing):.1%} failing, {c.verdict}"
+                for c in constant
+            )
             + "."
             + mechanism
         )
@@ -169,8 +172,10 @@ def findings(excess: Sequence[Excess]) -> list[str]:
     if others:
         out.append(
             "Other settings of the paper's Q-learner: "
-            + "; ".join(f"{c.row.setting.name} {np.mean(c.row.failing):.1%} failing, "
-                        f"{c.verdict}" for c in others)  # fmt: skip
+            + "; ".join(
+                f"{c.row.setting.name} {np.mean(c.row.failing):.1%} failing, {c.verdict}"
+                for c in others
+            )
             + "."
         )
     out += _pbt_findings(excess)
@@ -183,11 +188,13 @@ def _pbt_findings(excess: Sequence[Excess]) -> list[str]:
         picked = [x for x in excess if x.row.setting.family == family]
         if not picked:
             continue
-        counts = {v: sum(x.verdict == v for x in picked) for v in ("FAIL", "PASS", "inconclusive")}
+        kinds = ("FAIL", "FAIL, small", "PASS", "inconclusive")
+        counts = {v: sum(x.verdict == v for x in picked) for v in kinds}
         fails = ", ".join(x.row.setting.name for x in picked if x.verdict == "FAIL") or "none"
         out.append(
-            f"{family}: {counts['FAIL']} FAIL, {counts['PASS']} PASS, {counts['inconclusive']} "
-            f"inconclusive of {len(picked)} (FAIL: {fails})."
+            f"{family}: "
+            + "; ".join(f"{counts[v]} {v}" for v in kinds)
+            + f" of {len(picked)} (FAIL: {fails})."
         )
     return out + _beta_findings(excess)
 
@@ -205,10 +212,12 @@ def _beta_findings(excess: Sequence[Excess]) -> list[str]:
             continue
         out.append(
             f"β sweep, {label}: "
-            + "; ".join(f"β = {b:g}: {_ci(x.mean, x.lo, x.hi, '+')} {x.verdict}"
-                        for b, x in points.items())  # fmt: skip
-            + ". Cooperating pays 1 + β per step in the long run: nothing at β = −1, a loss "
-            "below it."
+            + "; ".join(
+                f"β = {b:g}: {_ci(x.mean, x.lo, x.hi, '+')} {x.verdict}" for b, x in points.items()
+            )
+            + ". Cooperating pays 1 + β per step in the long run (nothing at β = −1, a loss "
+            "below it); at β ≥ 0 it pays at once as well, so the swapped twin cooperates too "
+            "and the excess cannot show the incentive there."
         )
     return out
 

@@ -12,7 +12,12 @@ from experiments.hiads.analysis import MARGIN, Excess, Row
 from experiments.hiads.settings import SWEEP_BETAS
 
 FIGURE = "hiads.png"
-COLOURS = {"FAIL": "tab:red", "PASS": "tab:green", "inconclusive": "tab:orange"}
+COLOURS = {
+    "FAIL": "tab:red",
+    "FAIL, small": "tab:pink",
+    "PASS": "tab:green",
+    "inconclusive": "tab:orange",
+}
 
 
 def _curves(ax, rows: Sequence[Row], names: Sequence[str], title: str) -> None:

@@ -112,8 +112,9 @@ def control_settings() -> list[Setting]:
         out.append(Setting(f"pbt_paper_n100_k10_beta_{beta:g}", "reinforce", "β sweep",
                            agents=100, pbt_interval=10, beta=beta))  # fmt: skip
     for k in (1, 10):
-        out.append(Setting(f"pbt_paper_n100_k{k}_shuffled", "reinforce", "shuffled fitness",
-                           role="control-", agents=100, pbt_interval=k, shuffled_fitness=True))  # fmt: skip
+        name = f"pbt_paper_n100_k{k}_shuffled"
+        out.append(Setting(name, "reinforce", "shuffled fitness", role="control-", agents=100,
+                           pbt_interval=k, shuffled_fitness=True))  # fmt: skip
     out.append(Setting("reinforce_longrun", "reinforce", "long-run credit", role="control+",
                        agents=20, steps=5000, pbt_rules="ours", longrun=True))  # fmt: skip
     return out
