@@ -216,8 +216,9 @@ def _beta_findings(excess: Sequence[Excess]) -> list[str]:
                 f"β = {b:g}: {_ci(x.mean, x.lo, x.hi, '+')} {x.verdict}" for b, x in points.items()
             )
             + ". Cooperating pays 1 + β per step in the long run (nothing at β = −1, a loss "
-            "below it); at β ≥ 0 it pays at once as well, so the swapped twin cooperates too "
-            "and the excess cannot show the incentive there."
+            "below it); at β = 0 it costs nothing at once and at β > 0 it pays at once, so the "
+            "swapped twin cooperates too (partly at β = 0) and the excess understates the "
+            "incentive there."
         )
     return out
 
