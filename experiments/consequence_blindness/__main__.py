@@ -35,6 +35,8 @@ def _run(task: str, args, argv: list[str]) -> dict:
     load_before, t0 = os.getloadavg(), time.time()
     if task == "linear":
         results = linear.run(cli.config_from_args(linear.LinearConfig(), args))
+    elif args.rhos is not None:
+        raise cli.UsageError("--rhos belongs to --task linear")
     else:
         results = fib.run_fib(cli.config_from_args(fib.FibConfig(), args))
     results["meta"] = run_record(PROG, argv, time.time() - t0, load_before)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import experiments.hiads
 from experiments import epilogue
-from experiments.hiads.analysis import run
+from experiments.hiads.analysis import Row, excesses, run
 from experiments.hiads.page import PAGE
-from experiments.hiads.simulate import Config, default_settings
+from experiments.hiads.settings import Config, default_settings
 from myojax import cli
 from myojax.provenance import run_record
 
@@ -38,9 +37,11 @@ def _parser():
 
 def _config(args) -> Config:
     cfg = cli.config_from_args(Config(), args)
-    if cfg.seeds < 2 or cfg.agents < 5 or cfg.steps < 100:
-        raise cli.UsageError("need --seeds >= 2, --agents >= 5 and --steps >= 100")
-    return dataclasses.replace(cfg, bins=min(200, cfg.steps // 10))
+    if (cfg.seeds is not None and cfg.seeds < 2) or (cfg.agents is not None and cfg.agents < 2):
+        raise cli.UsageError("need --seeds >= 2 and --agents >= 2")
+    if cfg.steps is not None and cfg.steps < 20:
+        raise cli.UsageError("need --steps >= 20")
+    return cfg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,12 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = _config(args)
         settings = tuple(s for s in default_settings() if args.only is None or s.name in args.only)
         load_before, t0 = os.getloadavg(), time.time()
-        results = run(cfg, settings)
+        try:
+            results = run(cfg, settings)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
         results["meta"] = run_record(PROG, argv, time.time() - t0, load_before)
         epilogue.finish(PAGE, results, args.out, publish=args.publish)
-    for row in results["rows"]:
-        s = row["setting"]
-        print(f"{s['name']:30s} {s['role']:8s} final {row['final_mean']:.3f} {row['verdict']}")
+    for e in excesses([Row.from_json(r) for r in results["rows"]]):
+        print(
+            f"{e.row.setting.name:34s} excess {e.mean:+.3f} [{e.lo:+.3f}, {e.hi:+.3f}] {e.verdict}"
+        )
     print(f"wall time {results['meta']['wall_s']:.1f} s; wrote {args.out}")
     return 0
 
