@@ -122,3 +122,27 @@ def test_finite_but_exploded_run_is_recorded_diverged(tmp_path, monkeypatch):
     spec = sweep_specs(SMOKE, ["standard"])[1]
     record, _ = execute.execute(SMOKE, spec, tmp_path, "shakespeare", _windows(), write=True)
     assert record.ok and record.error is None
+
+
+def test_a_study_never_mixes_attention_implementations(tmp_path, monkeypatch):
+    """A finished run trained with another attention implementation (or recorded before the
+    fast path existed: the reference formulation) is refused in one line, not reused."""
+    calls = _fake_train(monkeypatch, "finish")
+    spec = sweep_specs(SMOKE, ["myopic"])[0]
+    assert spec.model.attention_impl == "fast"  # the study's default
+    record = dataclasses.replace(records.planned(spec), status="ok", val_loss=2.0)
+    assert record.attention_impl == "fast"
+    records.write_run(spec.run_dir(tmp_path), record)
+    # Negative control: the same implementation reuses the finished run.
+    again, skipped = execute.execute(SMOKE, spec, tmp_path, "shakespeare", {}, write=True)
+    assert skipped and again == record and not calls
+    for recorded in ("reference", None):  # None: a run from before the field
+        records.write_run(
+            spec.run_dir(tmp_path), dataclasses.replace(record, attention_impl=recorded)
+        )
+        with pytest.raises(execute.StudyMixError, match="attention_impl='reference'.*never mixes"):
+            execute.execute(SMOKE, spec, tmp_path, "shakespeare", {}, write=True)
+    reference = dataclasses.replace(SMOKE, attention_impl="reference")
+    (ref_spec,) = [s for s in sweep_specs(reference, ["myopic"]) if s.name == spec.name]
+    again, skipped = execute.execute(reference, ref_spec, tmp_path, "shakespeare", {}, write=True)
+    assert skipped and not calls

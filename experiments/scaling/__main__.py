@@ -42,7 +42,7 @@ from experiments.scaling import isoflop, isoflop_command, pods, publishing, reco
 from experiments.scaling.plan import DEFAULT_MFU, DEFAULT_PEAK_TFLOPS, plan_lines
 from experiments.scaling.protocol import STUDY_PRESETS, StudyPreset
 from myojax import cli
-from myojax.config import GRADIENT_MODES
+from myojax.config import ATTENTION_IMPLS, GRADIENT_MODES
 from myojax.orbax_noise import quiet_failed_saves
 from myojax.provenance import command_line
 
@@ -102,6 +102,13 @@ def _add_study_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="device mesh for every run, e.g. 'fsdp=-1' or 'data=2,fsdp=4' (passed to "
         "myojax.train as TrainConfig.mesh; default: the trainer's)",
+    )
+    g.add_argument(
+        "--attention-impl",
+        choices=ATTENTION_IMPLS,
+        default=None,
+        help="ModelConfig.attention_impl of every run (default: the preset's, the fast path); "
+        "a study never mixes implementations: continuing one trained with another is refused",
     )
     g.add_argument(
         "--report-only",
@@ -186,6 +193,8 @@ def _preset(args: argparse.Namespace) -> StudyPreset:
             "--preset gpt2 needs --data DIR (GPT-2 BPE token shards, see "
             "`python -m myojax.data.prepare`)"
         )
+    if args.attention_impl is not None:
+        p = dataclasses.replace(p, attention_impl=args.attention_impl)
     return p if args.n_boot is None else dataclasses.replace(p, n_boot=args.n_boot)
 
 

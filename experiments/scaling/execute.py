@@ -34,6 +34,7 @@ from experiments.scaling.protocol import (
     undertrain_specs,
 )
 from myojax import evaluation, train
+from myojax.config import ATTENTION_IMPL_BEFORE_FIELD
 from myojax.data import pipeline
 from myojax.data.corpus import cache
 from myojax.model import GPT
@@ -92,6 +93,20 @@ def check_identity(record: rec.RunRecord, identity: str, out: Path) -> None:
         raise StudyMixError(
             f"{out} holds run {record.run_dir} trained on {record.data}, but this study runs on "
             f"{identity}: one study never mixes data; use another --out or the original --data"
+        )
+
+
+def check_attention(record: rec.RunRecord, spec: RunSpec, out: Path) -> None:
+    """Refuse, in one line, a finished run of ``out`` whose attention implementation is not the
+    one this study trains with: step costs and float rounding differ between implementations,
+    so a study never mixes them (a run recorded without one predates the fast path)."""
+    trained = record.attention_impl or ATTENTION_IMPL_BEFORE_FIELD
+    wanted = spec.model.attention_impl
+    if trained != wanted:
+        raise StudyMixError(
+            f"{out} holds run {record.run_dir} trained with attention_impl={trained!r}, but this "
+            f"study trains with {wanted!r}: one study never mixes attention implementations; use "
+            f"another --out or --attention-impl {trained}"
         )
 
 
@@ -177,6 +192,7 @@ def execute(
     run_dir = spec.run_dir(out)
     cached = rec.read_run(run_dir)
     if cached is not None:
+        check_attention(cached, spec, out)
         return cached, True
     t0, c0, load_start = time.perf_counter(), time.process_time(), _load()
     record = dataclasses.replace(rec.planned(spec), data=identity)
@@ -254,6 +270,7 @@ class _Pass:
                 self.missing.append(spec.name)
             else:
                 check_identity(record, self.identity, self.out)
+                check_attention(record, spec, self.out)
             return record
         record, skipped = execute(
             self.p,

@@ -5,6 +5,7 @@ OUT/isoflop.json and OUT/isoflop.md."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,9 @@ def _details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
 
 def main(args: argparse.Namespace, command: str) -> int:
     ip = isoflop.PRESETS[args.preset]
+    if args.attention_impl is not None:
+        base = dataclasses.replace(ip.base, attention_impl=args.attention_impl)
+        ip = dataclasses.replace(ip, base=base)
     data = args.data or ip.base.data
     if ip.budgets is not None:  # a pod-scale design: its plan only
         if not args.dry_run:

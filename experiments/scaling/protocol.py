@@ -66,6 +66,7 @@ class StudyPreset:
     n_boot_fit: int = 60  # replicates per level for the joint fit (each one is a refit)
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
+    attention_impl: str = "fast"  # ModelConfig.attention_impl of every run; one per study
     disjoint_windows: bool = False  # no training token read twice within a run (isoFLOP)
 
     def __post_init__(self) -> None:
@@ -223,6 +224,7 @@ def model_config(p: StudyPreset, size: Size, mode: str) -> ModelConfig:
         base_width=p.base_width,
         param_dtype=p.param_dtype,
         compute_dtype=p.compute_dtype,
+        attention_impl=p.attention_impl,
     )
 
 

@@ -73,8 +73,9 @@ class RunRecord:
     raised) or "interrupted" (never written: rerunning resumes it). The losses are the final
     model's on the study's fixed windows: validation (every choice) and test (every reported
     number). ``same_run_as_sweep``: the proxy's size run, which is its sweep run at the chosen lr.
-    ``data``: what it trained on, by content (None in studies from before it was recorded); a
-    study refuses to mix runs of different data.
+    ``data``: what it trained on, by content (None in studies from before it was recorded);
+    ``attention_impl``: how its attention was computed. A study refuses to mix runs of different
+    data or attention implementations.
     """
 
     mode: str
@@ -105,6 +106,9 @@ class RunRecord:
     load_end: Floats | None = None
     same_run_as_sweep: bool = False
     data: str | None = None  # the study's data identity (``execute.data_identity``)
+    # ModelConfig.attention_impl that trained it (None: a run from before the fast path, when
+    # the reference formulation was the only one)
+    attention_impl: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,6 +136,7 @@ def planned(spec: RunSpec) -> RunRecord:
         steps=spec.steps,
         lr=spec.lr,
         run_dir=str(spec.run_dir(Path("."))),
+        attention_impl=spec.model.attention_impl,
     )
 
 
