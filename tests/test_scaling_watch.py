@@ -1,0 +1,115 @@
+"""experiments.scaling.watch: runs done / total, elapsed and the ETA from measured per-step
+costs; ``--status --out DIR`` reads a study without touching it; every run's tracker is tagged
+with its mode, size, seed and budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from experiments.scaling import execute, records, watch
+from experiments.scaling.__main__ import main
+from experiments.scaling.protocol import STUDY_PRESETS, param_counts, plan_specs, sweep_specs
+from myojax import train
+from myojax.train.track import TrackerSpec
+
+SMOKE = STUDY_PRESETS["smoke"]
+MODES = ("standard", "myopic")
+
+
+def finished(spec, wall_s: float) -> records.RunRecord:
+    return dataclasses.replace(
+        records.planned(spec), status="ok", final_step=spec.steps, wall_s=wall_s, val_loss=2.0
+    )
+
+
+def test_remaining_and_eta_price_each_size_by_its_measured_step_cost():
+    plan = plan_specs(SMOKE, MODES)
+    sizes = {s.size.name for s in plan}
+    assert len(sizes) > 1  # the extrapolation to unmeasured sizes is exercised
+    done = [finished(s, wall_s=2.0 * s.steps) for s in plan[:3]]  # 2 s per step
+    todo = watch.remaining(plan, done)
+    assert len(todo) == len(plan) - 3
+    measured = {r.size for r in done}
+    per_param_step = sum(r.wall_s for r in done) / sum(
+        r.final_step * r.non_embedding_params for r in done
+    )
+    want = sum(
+        2.0 * s.steps
+        if s.size.name in measured
+        else s.steps * param_counts(s.model)[1] * per_param_step
+        for s in todo
+    )
+    assert watch.eta_s(todo, done) == pytest.approx(want)
+    assert watch.eta_s(todo, []) is None  # the control: nothing measured, no guess
+
+
+def test_duration_reads_as_hours_minutes_seconds():
+    assert [watch.duration(s) for s in (None, 42, 185, 3725)] == ["?", "42s", "3m05s", "1h02m"]
+
+
+def _study_dir(tmp_path):
+    """A study in progress: three runs finished, the fourth interrupted at step 5."""
+    plan = plan_specs(SMOKE, MODES)
+    for spec in plan[:3]:
+        records.write_run(spec.run_dir(tmp_path), finished(spec, wall_s=10.0))
+    running = plan[3].run_dir(tmp_path)
+    running.mkdir(parents=True)
+    (running / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 3.0}) + "\n" for s in range(1, 6))
+    )
+    records.write_cost(running, records.RunCost(wall_s=4.0))
+    return plan, running
+
+
+def test_status_reads_a_study_without_touching_it(tmp_path):
+    plan, running = _study_dir(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    status = watch.study_status(SMOKE, MODES, tmp_path)
+    assert (status.done, status.total) == (3, len(plan))
+    assert status.elapsed_s == 34.0  # 3 x 10 s finished + 4 s of the interrupted run
+    assert status.eta_s is not None and status.eta_s > 0
+    assert status.current == f"{running.parent.name}/{running.name} at step 5"
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # read-only
+    line = status.line()
+    assert line.startswith(f"3/{len(plan)} runs, elapsed 34s, ETA ")
+    assert "?" not in line
+
+
+def test_status_command_prints_the_line_and_refuses_an_empty_directory(tmp_path, capsys):
+    plan, _ = _study_dir(tmp_path / "study")
+    assert main(["--preset", "smoke", "--status", "--out", str(tmp_path / "study")]) == 0
+    assert f"3/{len(plan)} runs, elapsed 34s, ETA " in capsys.readouterr().out
+    from myojax import cli
+
+    assert cli.run(main, ["--preset", "smoke", "--status", "--out", str(tmp_path)]) == 2
+    assert "holds no study runs" in capsys.readouterr().err
+
+
+def test_each_run_is_tagged_for_its_tracker(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_run(train_cfg, model_cfg, progress=None, heldout=None, stop=None, tracker=None):
+        seen.append(tracker)
+        return {"step": 1, "loss": 1.0, "preempted": True, "heldout_losses": None}
+
+    monkeypatch.setattr(train, "run", fake_run)
+    spec = sweep_specs(SMOKE, MODES)[-1]
+    out = tmp_path / "scaling-smoke"
+    execute.execute(SMOKE, spec, out, "shakespeare", {}, write=False, tracker="wandb")
+    assert seen == [
+        TrackerSpec(
+            "wandb",
+            (
+                f"mode={spec.mode}",
+                f"size={spec.size.name}",
+                f"seed={spec.seed}",
+                f"budget={spec.budget:g}",
+                f"role={spec.role}",
+                f"lr={spec.lr:.3g}",
+            ),
+            "scaling-smoke",
+        )
+    ]
