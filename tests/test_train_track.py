@@ -25,11 +25,11 @@ from myojax.train.track import (
     TrackerSpec,
     default_tracker,
     hyperparameters,
-    main,
     open_tracker,
     read_rows,
     scalars,
 )
+from myojax.train.track.__main__ import main
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 14

@@ -24,8 +24,7 @@ import json
 import math
 import os
 import shutil
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -222,28 +221,3 @@ def rebuild(run_dir: Path, spec: TrackerSpec) -> tuple[int, list[int]]:
     finally:
         tracker.close()
     return len(rows), sorted({r["step"] for r in rows})
-
-
-def _parser():
-    from myojax import cli
-
-    p = cli.parser("python -m myojax.train.track", __doc__)
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to convert")
-    p.add_argument("--to", choices=TRACKERS[:2], default="tensorboard", help="tracker to write")
-    return p
-
-
-def main(argv: Iterable[str] | None = None) -> int:
-    args = _parser().parse_args(None if argv is None else list(argv))
-    for run_dir in args.run_dirs:
-        n, steps = rebuild(Path(run_dir), TrackerSpec(args.to))
-        where = Path(run_dir) / TRACKER_DIRS[args.to]
-        span = f"steps {steps[0]}..{steps[-1]}" if steps else "no steps"
-        print(f"{run_dir}: {n} rows ({span}) written to {where}")
-    return 0
-
-
-if __name__ == "__main__":
-    from myojax import cli
-
-    sys.exit(cli.run(main))
