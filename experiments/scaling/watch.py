@@ -2,9 +2,9 @@
 costs of the runs finished so far; read from the study directory alone (``--status``), so it
 works for a study running in another process or on a pod's shared disk, without touching it.
 
-The ETA prices each remaining run at its size's measured seconds per step (mean over finished
-runs of that size, any mode); a size not yet measured is priced by the seconds per
-(step x non-embedding parameter) of all finished runs, scaled to its parameter count.
+The ETA prices each remaining run at its size's measured seconds per step (median over the
+finished runs of that size, any mode); a size not yet measured is priced from the largest
+measured size, scaled by non-embedding parameters.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import collections
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from experiments.scaling import protocol
 from experiments.scaling import records as rec
@@ -37,26 +39,34 @@ def remaining(plan: Sequence[RunSpec], done: Iterable[rec.RunRecord]) -> list[Ru
     return out
 
 
+def step_costs(done: Sequence[rec.RunRecord]) -> dict[str, tuple[float, int]]:
+    """Per size: (median seconds per step over its timed runs, non-embedding parameters). The
+    median keeps a run that paid for compiling the step from pricing its cache-hit siblings."""
+    per_size: dict[str, list[float]] = collections.defaultdict(list)
+    params: dict[str, int] = {}
+    for r in done:
+        if r.wall_s and r.final_step:
+            per_size[r.size].append(r.wall_s / r.final_step)
+            params[r.size] = r.non_embedding_params
+    return {size: (float(np.median(costs)), params[size]) for size, costs in per_size.items()}
+
+
 def eta_s(todo: Sequence[RunSpec], done: Sequence[rec.RunRecord]) -> float | None:
     """Projected seconds for ``todo`` from the measured costs of ``done`` (None: nothing
-    measured yet)."""
-    timed = [r for r in done if r.wall_s and r.final_step]
-    if not timed:
+    measured yet). A size not yet measured is priced from the largest measured size, scaled
+    by non-embedding parameters: an overestimate while only small models, whose steps are
+    dominated by fixed costs, are measured; it tightens as each size finishes."""
+    costs = step_costs(done)
+    if not costs:
         return None
-    per_size: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
-    for r in timed:
-        per_size[r.size][0] += r.wall_s
-        per_size[r.size][1] += r.final_step
-    per_param_step = sum(r.wall_s for r in timed) / sum(
-        r.final_step * r.non_embedding_params for r in timed
-    )
+    top_cost, top_params = max(costs.values(), key=lambda c: c[1])
     total = 0.0
     for spec in todo:
-        if spec.size.name in per_size:
-            wall, steps = per_size[spec.size.name]
-            total += spec.steps * wall / steps
+        if spec.size.name in costs:
+            total += spec.steps * costs[spec.size.name][0]
         else:
-            total += spec.steps * protocol.param_counts(spec.model)[1] * per_param_step
+            n = protocol.param_counts(spec.model)[1]
+            total += spec.steps * top_cost * n / top_params
     return total
 
 
