@@ -35,13 +35,20 @@ def test_remaining_and_eta_price_each_size_by_its_measured_step_cost():
     assert len(todo) == len(plan) - 3
     proxy, n_proxy = done[0].size, done[0].non_embedding_params
     want = sum(
-        2.0 * s.steps  # the median, not the compile-heavy mean
+        2.0 * s.steps  # the cache-hit cost, not the compile-heavy mean
         if s.size.name == proxy
         else s.steps * 2.0 * param_counts(s.model)[1] / n_proxy
         for s in todo
     )
     assert watch.eta_s(todo, done) == pytest.approx(want)
     assert watch.eta_s(todo, []) is None  # the control: nothing measured, no guess
+
+
+def test_step_price_fits_a_fixed_plus_per_parameter_cost():
+    price = watch.step_price({"a": (1.0 + 2e-4 * 1000, 1000), "b": (1.0 + 2e-4 * 5000, 5000)})
+    assert price(10_000) == pytest.approx(1.0 + 2e-4 * 10_000)
+    noisy = watch.step_price({"a": (3.0, 1000), "b": (2.0, 5000)})  # larger yet cheaper
+    assert noisy(10_000) == pytest.approx(2.5)  # never cheaper with size: slope kept >= 0
 
 
 def test_duration_reads_as_hours_minutes_seconds():

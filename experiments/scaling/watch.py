@@ -2,16 +2,16 @@
 costs of the runs finished so far; read from the study directory alone (``--status``), so it
 works for a study running in another process or on a pod's shared disk, without touching it.
 
-The ETA prices each remaining run at its size's measured seconds per step (median over the
-finished runs of that size, any mode); a size not yet measured is priced from the largest
-measured size, scaled by non-embedding parameters.
+The ETA prices each remaining run at its size's measured seconds per step (the cheapest finished
+run of that size, any mode: compiling is paid once per size); a size not yet measured is priced
+by a fixed-plus-per-parameter step cost fitted to the measured sizes.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,33 +40,44 @@ def remaining(plan: Sequence[RunSpec], done: Iterable[rec.RunRecord]) -> list[Ru
 
 
 def step_costs(done: Sequence[rec.RunRecord]) -> dict[str, tuple[float, int]]:
-    """Per size: (median seconds per step over its timed runs, non-embedding parameters). The
-    median keeps a run that paid for compiling the step from pricing its cache-hit siblings."""
+    """Per size: (fewest seconds per step over its timed runs, non-embedding parameters). The
+    minimum is a run that found its step compiled (the persistent cache serves the other seeds
+    and modes), so one compile does not price every later run of the size."""
     per_size: dict[str, list[float]] = collections.defaultdict(list)
     params: dict[str, int] = {}
     for r in done:
         if r.wall_s and r.final_step:
             per_size[r.size].append(r.wall_s / r.final_step)
             params[r.size] = r.non_embedding_params
-    return {size: (float(np.median(costs)), params[size]) for size, costs in per_size.items()}
+    return {size: (min(costs), params[size]) for size, costs in per_size.items()}
+
+
+def step_price(costs: dict[str, tuple[float, int]]) -> Callable[[int], float]:
+    """Seconds per step of a model of N non-embedding parameters: a + b·N fitted to the
+    measured sizes (a: what every step costs whatever the size; both kept >= 0), or, with one
+    size measured, that size's cost scaled by N (an overestimate for small models)."""
+    y = np.array([c for c, _ in costs.values()])
+    x = np.array([n for _, n in costs.values()], np.float64)
+    if len(costs) == 1:
+        return lambda n: float(y[0] * n / x[0])
+    slope = max(0.0, float(np.polyfit(x, y, 1)[0]))
+    intercept = max(0.0, float(np.mean(y - slope * x)))
+    return lambda n: intercept + slope * n
 
 
 def eta_s(todo: Sequence[RunSpec], done: Sequence[rec.RunRecord]) -> float | None:
     """Projected seconds for ``todo`` from the measured costs of ``done`` (None: nothing
-    measured yet). A size not yet measured is priced from the largest measured size, scaled
-    by non-embedding parameters: an overestimate while only small models, whose steps are
-    dominated by fixed costs, are measured; it tightens as each size finishes."""
+    measured yet): a measured size at its ``step_costs``, any other at ``step_price``. Compiles
+    of sizes not yet trained are not included."""
     costs = step_costs(done)
     if not costs:
         return None
-    top_cost, top_params = max(costs.values(), key=lambda c: c[1])
+    price = step_price(costs)
     total = 0.0
     for spec in todo:
-        if spec.size.name in costs:
-            total += spec.steps * costs[spec.size.name][0]
-        else:
-            n = protocol.param_counts(spec.model)[1]
-            total += spec.steps * top_cost * n / top_params
+        measured = costs.get(spec.size.name)
+        per_step = measured[0] if measured else price(protocol.param_counts(spec.model)[1])
+        total += spec.steps * per_step
     return total
 
 
