@@ -29,7 +29,7 @@ from tests import scaling_synthetic as syn
 LOCAL_REPORT = publishing.page(syn.PRESET.name).local_page
 
 
-def fake_train(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
+def fake_train(train_cfg, model_cfg, progress=None, heldout=None, stop=None, tracker=None):
     """The final losses of a run from a known law: size, mode, lr and seed decide them."""
     n = param_counts(model_cfg)[1]
     gap = 0.02 if model_cfg.gradient_mode != "standard" else 0.0

@@ -22,7 +22,7 @@ SMOKE = STUDY_PRESETS["smoke"]
 def _fake_train(monkeypatch, outcome: str, loss: float = 2.0) -> list:
     calls = []
 
-    def fake_run(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
+    def fake_run(train_cfg, model_cfg, progress=None, heldout=None, stop=None, tracker=None):
         calls.append(train_cfg)
         if outcome == "diverge":
             raise train.NonFiniteLoss("loss is nan at step 3")
@@ -97,7 +97,9 @@ def test_ctrl_c_during_a_run_stops_the_study_with_sigint(tmp_path, monkeypatch):
     """Issue 26 (9): the study hands its stop flag to the trainer, so Ctrl-C during a run ends
     the study with SIGINT (130), not the SIGTERM it assumed for any interruption (143)."""
 
-    def interrupted_by_ctrl_c(train_cfg, model_cfg, progress=None, heldout=None, stop=None):
+    def interrupted_by_ctrl_c(
+        train_cfg, model_cfg, progress=None, heldout=None, stop=None, tracker=None
+    ):
         flag = StopFlag() if stop is None else stop  # the trainer's own flag when given none
         flag.signum = signal.SIGINT
         return {"step": 1, "loss": 1.0, "preempted": True, "heldout_losses": None}

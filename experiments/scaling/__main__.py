@@ -45,6 +45,7 @@ from myojax import cli
 from myojax.config import ATTENTION_IMPLS, GRADIENT_MODES
 from myojax.orbax_noise import quiet_failed_saves
 from myojax.provenance import command_line
+from myojax.train.track import TRACKERS
 
 PROG = "python -m experiments.scaling"
 PUBLISHED = (
@@ -130,6 +131,20 @@ def _add_study_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="BOOL",
         help="progress bars (default: only on a terminal; otherwise log lines)",
+    )
+    g.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        default=None,
+        help="every run also logs to TensorBoard or W&B offline, tagged with its mode, size, "
+        "seed and budget (`tensorboard --logdir OUT` shows them side by side); default: "
+        "tensorboard when tensorboardX is installed, else none",
+    )
+    g.add_argument(
+        "--status",
+        action="store_true",
+        help="print runs done / total, elapsed and ETA of the study in --out (running here or "
+        "elsewhere) and exit; reads its files only",
     )
 
 
@@ -227,13 +242,29 @@ def _dry_run(args: argparse.Namespace, p: StudyPreset, out: str, data: str | Non
     return 0
 
 
+def _status(p: StudyPreset, modes: Sequence[str], out: Path) -> int:
+    from experiments.scaling import watch
+
+    if not (out / "runs").is_dir():
+        raise cli.UsageError(f"{out} holds no study runs (no {out / 'runs'} directory)")
+    print(f"{out}: {watch.study_status(p, modes, out).line()}")
+    return 0
+
+
 def _study(
     args: argparse.Namespace, p: StudyPreset, out: Path, data: str, command: str, debug: bool
 ) -> int:
     from experiments.scaling import study
 
     options = study.Options(
-        out, data, args.mesh, not args.report_only, args.rerender, args.publish, args.progress
+        out,
+        data,
+        args.mesh,
+        not args.report_only,
+        args.rerender,
+        args.publish,
+        args.progress,
+        args.tracker,
     )
     t0 = time.perf_counter()
     # As the trainer's command: orbax's copies of a failed background save (a full disk) are
@@ -262,10 +293,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.from_json:
         return _from_json(args)
+    if args.status and args.preset in isoflop.PRESETS:
+        raise cli.UsageError("--status reads the size-ladder studies, not the isoFLOP design")
     if args.preset in isoflop.PRESETS:  # the isoFLOP design: its own plan, runs and analysis
         return isoflop_command.main(args, command_line(PROG, argv))
     p = _preset(args)
     out = args.out or f"runs/scaling-{p.name}"
+    if args.status:
+        return _status(p, args.modes, Path(out))
     data = args.data or p.data or None
     if args.dry_run:
         return _dry_run(args, p, out, data)

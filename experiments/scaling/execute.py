@@ -39,6 +39,7 @@ from myojax.data import pipeline
 from myojax.data.corpus import cache
 from myojax.model import GPT
 from myojax.train.monitor import StopFlag
+from myojax.train.track import TrackerSpec
 
 SPLITS = ("validation", "test")  # validation: every choice; test: every reported loss
 
@@ -179,6 +180,7 @@ def execute(
     mesh: str | None = None,
     stop: StopFlag | None = None,
     identity: str | None = None,
+    tracker: str | None = None,
 ) -> tuple[rec.RunRecord, bool]:
     """Train (or resume) one run and evaluate its final model; cached on disk.
 
@@ -187,7 +189,8 @@ def execute(
     training; rerunning resumes it). ``wall_s`` and ``cpu_s`` (process CPU time: all threads)
     add up over resumed invocations. ``stop``: the study's flag, handed to the trainer so that
     the signal that stopped the run is the one the study exits with (Ctrl-C: 130).
-    ``identity``: ``data_identity(data)``, recorded with the run.
+    ``identity``: ``data_identity(data)``, recorded with the run. ``tracker``: the trainer's
+    ``--tracker`` (None: its default), the run tagged by ``run_tags`` in the study's group.
     """
     run_dir = spec.run_dir(out)
     cached = rec.read_run(run_dir)
@@ -214,6 +217,7 @@ def execute(
             progress=progress,
             heldout=windows,  # evaluated once, on the final model, in the run's mesh
             stop=stop,
+            tracker=TrackerSpec(tracker, run_tags(spec), Path(out).resolve().name),
         )
     except train.NonFiniteLoss as e:
         record = dataclasses.replace(record, status="diverged", error=str(e)).with_cost(cost())
@@ -229,6 +233,18 @@ def execute(
     if write:
         rec.write_run(run_dir, record)
     return record, False
+
+
+def run_tags(spec: RunSpec) -> tuple[str, ...]:
+    """A run's labels in its tracker, to compare runs of a study side by side."""
+    return (
+        f"mode={spec.mode}",
+        f"size={spec.size.name}",
+        f"seed={spec.seed}",
+        f"budget={spec.budget:g}",
+        f"role={spec.role}",
+        f"lr={spec.lr:.3g}",
+    )
 
 
 def _report_line(spec: RunSpec, record: rec.RunRecord, skipped: bool) -> str:
@@ -258,6 +274,7 @@ class _Pass:
     train: bool
     windows: Windows
     identity: str
+    tracker: str | None = None
     runs: list[rec.RunRecord] = dataclasses.field(default_factory=list)
     missing: list[str] = dataclasses.field(default_factory=list)
 
@@ -283,6 +300,7 @@ class _Pass:
             mesh=self.mesh,
             stop=self.stop,
             identity=self.identity,
+            tracker=self.tracker,
         )
         check_identity(record, self.identity, self.out)
         if record.status == "interrupted":
@@ -290,7 +308,7 @@ class _Pass:
             return None
         self.say(_report_line(spec, record, skipped))
         if self.bar is not None:
-            self.bar.update(1, trained=not skipped)
+            self.bar.update(1, trained=not skipped, record=record)
         return record
 
     def run_all(self, specs: Sequence[RunSpec]) -> bool:
@@ -324,6 +342,7 @@ def run_study(
     progress: bool | None = None,
     mesh: str | None = None,
     train: bool = True,
+    tracker: str | None = None,
 ) -> tuple[list[rec.RunRecord], bool]:
     """All runs of the study, in protocol order; returns (run records, finished).
 
@@ -333,11 +352,14 @@ def run_study(
     Order: the lr sweeps of every mode; then size by size (every mode and seed of a size before
     the next size, so a partial study holds complete, paired sizes); then the undertraining and
     transfer checks. ``finished`` is False when a signal stopped it: everything done so far is
-    on disk and rerunning resumes. ``bar`` (optional) gets ``update(1, trained=...)`` per run.
+    on disk and rerunning resumes. ``bar`` (optional) gets ``update(1, trained=..., record=...)``
+    per run. ``tracker``: each run's ``--tracker`` (``execute``).
     """
     windows = heldout_windows(p, data) if train else {}
     identity = data_identity(data)
-    run = _Pass(p, out, data, write, stop, say, bar, progress, mesh, train, windows, identity)
+    run = _Pass(
+        p, out, data, write, stop, say, bar, progress, mesh, train, windows, identity, tracker
+    )
     if not run.run_all(sweep_specs(p, modes)) or run.missing:
         return run.runs, False
     lrs = {}

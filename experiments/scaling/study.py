@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.scaling import estimates, execute, protocol, publishing, records
+from experiments.scaling import estimates, execute, protocol, publishing, records, watch
 from experiments.scaling.protocol import StudyPreset
 from myojax.progress import Progress
 from myojax.provenance import environment
@@ -31,6 +31,7 @@ class Options:
     rerender: bool = False  # redo the estimates and pages even when no run changed
     publish: bool = False  # also write the repository's copy (run from its root)
     progress: bool | None = None  # None: bars only on a terminal
+    tracker: str | None = None  # each run's --tracker (None: the trainer's default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,19 +46,27 @@ class Outcome:
 
 
 class RunCounter:
-    """Overall progress over runs: the shared ``Progress`` bar plus numbered log lines."""
+    """Overall progress over runs: the shared ``Progress`` bar plus numbered log lines with the
+    elapsed time and an ETA from the per-step costs of the runs so far (``watch.eta_s``)."""
 
-    def __init__(self, total: int, tty: bool | None):
+    def __init__(self, total: int, tty: bool | None, plan: Sequence[protocol.RunSpec] = ()):
         self.total, self.done, self.trained = total, 0, 0
         self.bar = Progress(total, enabled=tty, unit="run", desc="scaling study")
+        self.plan, self.records, self.t0 = plan, [], time.perf_counter()
 
-    def update(self, n: int, trained: bool = False) -> None:
+    def update(
+        self, n: int, trained: bool = False, record: records.RunRecord | None = None
+    ) -> None:
         self.done += n
         self.trained += n if trained else 0
+        self.records += [record] if record is not None else []
         self.bar.update(self.done)
 
     def say(self, message: str) -> None:
-        self.bar.write(f"[scaling {self.done}/{self.total}] {message}")
+        elapsed = watch.duration(time.perf_counter() - self.t0)
+        todo = watch.remaining(self.plan, self.records)
+        eta = watch.duration(watch.eta_s(todo, self.records) if todo else 0.0)
+        self.bar.write(f"[scaling {self.done}/{self.total}, {elapsed}, ETA {eta}] {message}")
 
     def close(self) -> None:
         self.bar.close()
@@ -96,7 +105,8 @@ def run(p: StudyPreset, modes: Sequence[str], options: Options, command: str) ->
     sharding.maybe_initialize_distributed()
     compilation_cache(options.out)
     t0, c0, env_start = time.perf_counter(), time.process_time(), environment()
-    stop, counter = StopFlag(), RunCounter(protocol.n_runs(p, modes), options.progress)
+    plan = protocol.plan_specs(p, modes)
+    stop, counter = StopFlag(), RunCounter(protocol.n_runs(p, modes), options.progress, plan)
     try:
         with stop_on_signals(stop):  # between runs; the trainer installs its own while training
             runs, finished = execute.run_study(
@@ -111,6 +121,7 @@ def run(p: StudyPreset, modes: Sequence[str], options: Options, command: str) ->
                 progress=options.progress,
                 mesh=options.mesh,
                 train=options.train,
+                tracker=options.tracker,
             )
     finally:
         counter.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,11 +219,18 @@ def check_export(run: Run, out: str | Path) -> tuple[float, int]:
     """The largest |logit difference| between ``transformers.GPT2LMHeadModel`` on the export in
     ``out`` and the run's model, on 4 windows of ``seq_len`` tokens from the start of the run's
     held-out text, and ``seq_len``; an ``ExportError`` above ``CHECK_TOLERANCE``."""
+    return check_logits(run, lambda tokens: transformers_logits(out, tokens))
+
+
+def check_logits(run: Run, logits_fn: Callable[[np.ndarray], np.ndarray]) -> tuple[float, int]:
+    """The largest |logit difference| between ``logits_fn`` and the run's model on 4 windows of
+    ``seq_len`` tokens from the start of the run's held-out text, and ``seq_len``; an
+    ``ExportError`` above ``CHECK_TOLERANCE``."""
     seq_len = run.model_config.seq_len
     val = pipeline.load_data(run.config["train"]["data"]).val[0]
     tokens = np.asarray(val[: 4 * seq_len], np.int32).reshape(4, seq_len)
     ours = np.asarray(jax.vmap(run.model)(tokens))
-    diff = float(np.abs(transformers_logits(out, tokens) - ours).max())
+    diff = float(np.abs(logits_fn(tokens) - ours).max())
     if not diff <= CHECK_TOLERANCE:
         raise ExportError(f"export check failed: max |diff| {diff:.2e}")
     return diff, seq_len

@@ -28,6 +28,7 @@ from myojax.train.config import TrainConfig
 from myojax.train.loop import run
 from myojax.train.monitor import StopFlag, stop_on_signals
 from myojax.train.presets import RUN_PRESETS, describe_presets
+from myojax.train.track import TRACKERS, TrackerSpec
 
 _PRESET_NOTE = "defaults shown are the dataclass's; the preset's values apply unless given"
 
@@ -64,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BOOL",
         help="progress bar (default: only on a terminal)",
     )
+    p.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        default=None,
+        help="also log to TensorBoard (RUN_DIR/tensorboard) or W&B offline (RUN_DIR/wandb); "
+        "default: tensorboard when tensorboardX is installed, else none",
+    )
     cli.add_config_flags(p, TrainConfig, title=f"training (TrainConfig fields; {_PRESET_NOTE})")
     cli.add_config_flags(p, ModelConfig, title=f"model (ModelConfig fields; {_PRESET_NOTE})")
     return p
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=args.progress,
                 restore_config=args.restore_config,
                 stop=stop,
+                tracker=TrackerSpec(args.tracker),
             )
     summary = {
         k: v for k, v in final.items() if k not in ("val_loss_per_position", "heldout_losses")

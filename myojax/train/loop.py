@@ -63,6 +63,7 @@ from myojax.train.setup import (
     run_mesh,
 )
 from myojax.train.step import TrainState
+from myojax.train.track import TrackedLog, TrackerSpec, open_tracker
 
 # Caller-given held-out windows: split name -> whole batches of windows [B, T+1].
 Heldout = Mapping[str, Sequence[Int[np.ndarray, "B T1"]]]
@@ -81,6 +82,7 @@ class Options:
     restore_config: bool
     stop: StopFlag
     heldout: Heldout | None
+    tracker: TrackerSpec
 
 
 def run(
@@ -92,6 +94,7 @@ def run(
     restore_config: bool = False,
     stop: StopFlag | None = None,
     heldout: Heldout | None = None,
+    tracker: TrackerSpec | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the run in ``train_cfg.out`` on the mesh ``train_cfg.mesh``; returns
     the final metrics (on every process).
@@ -103,6 +106,8 @@ def run(
     ``restore_config``: rewrite a malformed ``config.json`` from the latest checkpoint.
     ``stop``: a flag a caller's signal handler already sets (signals before the run starts).
     ``heldout``: split name -> whole batches of windows ``[B, T+1]`` (B divisible over the mesh).
+    ``tracker``: where the metrics rows also go (``myojax.train.track``; default: TensorBoard
+    when its writer is installed), rebuilt from the kept rows on every start.
     """
     if "float64" in (model_cfg.param_dtype, model_cfg.compute_dtype) and not jax.config.read(
         "jax_enable_x64"
@@ -115,7 +120,12 @@ def run(
     # which would otherwise replace them (a multi-host run would then ignore SIGTERM).
     shd.maybe_initialize_distributed()
     options = Options(
-        overwrite, progress, restore_config, StopFlag() if stop is None else stop, heldout
+        overwrite,
+        progress,
+        restore_config,
+        StopFlag() if stop is None else stop,
+        heldout,
+        TrackerSpec() if tracker is None else tracker,
     )
     lock = RunLock(Path(train_cfg.out))
     with stop_on_signals(options.stop):
@@ -140,7 +150,7 @@ class Run:
     train_iter: Iterator[np.ndarray]
     eval_windows: list[np.ndarray]
     manager: Any  # orbax CheckpointManager
-    log: MetricsLog | NoLog
+    log: TrackedLog | NoLog
     bar: Progress
     stop: StopFlag
 
@@ -156,13 +166,14 @@ def _run(
     manager = ckpt.make_manager(
         out, keep=train_cfg.keep, save_interval_steps=train_cfg.checkpoint_interval
     )
-    log: MetricsLog | NoLog = NoLog()
+    log: TrackedLog | NoLog = NoLog()
     try:
         start = restore_or_init(layout, mesh, manager, train_cfg.min_shard_size)
         notes += _restart_notes(out, start)  # before the metrics log reopens
         if shd.is_main_process():
             write_run_config(out, config)  # the run has started: its config is now settled
-            log = MetricsLog(out / METRICS_FILE, keep_until=start.step)
+            metrics = MetricsLog(out / METRICS_FILE, keep_until=start.step)
+            log = TrackedLog(metrics, open_tracker(out, config, options.tracker))
         bar = Progress(train_cfg.steps, start.step, options.progress, quiet=isinstance(log, NoLog))
         for note in notes:
             bar.write(note)
@@ -226,14 +237,14 @@ def _prepare(
 def _finish(
     final: dict[str, Any],
     model: Any,
-    log: MetricsLog | NoLog,
+    log: TrackedLog | NoLog,
     options: Options,
     mesh: shd.Mesh,
     layout: Layout,
 ) -> None:
     """A finished run rerun reports what it logged; the caller's held-out windows (if any)
     go through the final model, unless a signal stopped the run."""
-    if final["loss"] is None and isinstance(log, MetricsLog):
+    if final["loss"] is None and isinstance(log, TrackedLog):
         _fill_from_log(final, log.kept)
     final["heldout_losses"] = (
         None
