@@ -97,10 +97,13 @@ def test_planted_frontier_and_size_exponents_are_recovered_inside_their_interval
     for mode in isoflop_analysis.MODES:
         assert _inside(form.alpha[mode], truth[mode]), (mode, form.alpha[mode])
         assert form.alpha[mode].hi - form.alpha[mode].lo < 0.05  # an interval, not a shrug
-        assert abs(result.n_opt_exponent[mode].point - truth[f"n_{mode}"]) < 0.03
+        assert _inside(result.n_opt_exponent[mode], truth[f"n_{mode}"])
     # myopic's frontier falls more slowly (m shrinks with C): the difference excludes 0
     d = form.alpha_difference
     assert _inside(d, truth["myopic"] - truth["standard"]) and d.hi < 0, d
+    # and myopic wants larger models at the same compute (planted +0.015; the parabolas'
+    # asymmetry bias shrinks the estimate a little, so only its sign is held)
+    assert result.n_opt_exponent_difference.lo > 0, result.n_opt_exponent_difference
 
 
 def test_identical_modes_give_exponent_differences_around_zero():

@@ -113,3 +113,17 @@ def test_from_json_redraws_the_same_bytes(tmp_path, capsys):
     bad.write_text(json.dumps({**doc, "schema_version": 99}))
     with pytest.raises(cli.UsageError, match="schema version 99"):
         main(["--from-json", str(bad), "--out", str(tmp_path / "c")])
+
+
+def test_a_parameter_at_its_bound_is_flagged_not_reported():
+    res = _results()
+    form = dataclasses.replace(res.analysis.frontier_fit, at_bounds=("E",))
+    line = isoflop_command.details(dataclasses.replace(res.analysis, frontier_fit=form), 1)[0]
+    assert "E at its bound (the fit's box, not a finding)" in line and "E = " not in line
+    assert "alpha[myopic] - alpha[standard] = " in line
+    form = dataclasses.replace(form, at_bounds=("alpha[myopic]",))
+    line = isoflop_command.details(dataclasses.replace(res.analysis, frontier_fit=form), 1)[0]
+    assert "alpha[myopic] at its bound" in line and "difference is not reported" in line
+    # negative control: nothing at a bound, every value reported
+    line = isoflop_command.details(res.analysis, 1)[0]
+    assert "E = " in line and "at its bound" not in line
