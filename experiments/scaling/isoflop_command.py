@@ -50,7 +50,7 @@ def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
     """The report's first sentence: the multiplier per budget and its trend, with intervals,
     saying plainly where an interval is too wide to say anything."""
     ms = "; ".join(
-        f"C = {b.budget:.3g}: {_ci(b.multiplier)}"
+        f"{_ci(b.multiplier)} at C = {b.budget:.3g}"
         f"{' (too wide to say anything)' if too_wide(b.multiplier) else ''}"
         f"{' (extrapolated)' if b.extrapolated else ''}"
         f"{' (profile minimum at an edge)' if any(b.at_edge.values()) else ''}"
@@ -58,7 +58,7 @@ def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
     )
     f = a.factor_per_decade
     return (
-        f"Myopic training at compute C is worth standard training at m(C) times C, m = {ms}; "
+        f"Myopic training at compute C is worth standard training at m(C) times C: m = {ms}; "
         f"m changes by a factor {_ci(f)} per decade of C, {_trend_reading(f)} (95% crossed "
         "seed x sequence bootstrap intervals)."
     )

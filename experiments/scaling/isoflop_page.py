@@ -29,9 +29,8 @@ def _budget_rows(res: isoflop_record.IsoflopResults) -> list[str]:
     for b in res.analysis.budgets:
         lo, n, m = b.loss_opt, b.n_opt, b.multiplier
         edges = [k for k, v in b.at_edge.items() if v]
-        note = (f"edge minimum: {', '.join(edges)}; " if edges else "") + (
-            "extrapolated" if b.extrapolated else ""
-        )
+        notes = [f"edge minimum: {', '.join(edges)}"] if edges else []
+        note = "; ".join(notes + (["extrapolated"] if b.extrapolated else []))
         rows.append(
             f"| {b.budget:.3g} | {lo['standard'].point:.4f} | {lo['myopic'].point:.4f} "
             f"| {n['standard'].point:.3g} | {n['myopic'].point:.3g} | {m.point:.3g} "
@@ -71,9 +70,10 @@ def readme(doc: dict[str, Any]) -> str:
 
 
 def _profiles(ax: Any, res: isoflop_record.IsoflopResults) -> None:
-    """Each profile's mean test loss per size and its fitted parabola in ln N."""
-    for i, (mode, style) in enumerate((("standard", "o"), ("myopic", "s"))):
-        for b in res.analysis.budgets:
+    """Each profile's mean test loss per size and its fitted parabola in ln N: one colour per
+    budget, markers and line style per mode."""
+    for mode, marker, line in (("standard", "o", "-"), ("myopic", "s", "--")):
+        for i, b in enumerate(res.analysis.budgets):
             runs = [
                 x.record
                 for x in res.runs
@@ -83,10 +83,26 @@ def _profiles(ax: Any, res: isoflop_record.IsoflopResults) -> None:
             loss = [
                 np.mean([r.test_loss for r in runs if r.non_embedding_params == n]) for n in sizes
             ]
-            (dots,) = ax.plot(sizes, loss, style, alpha=0.7)
+            label = mode if i == 0 else None
+            ax.plot(sizes, loss, marker, color=f"C{i}", alpha=0.7, mfc="none", label=label)
             grid = np.geomspace(sizes.min(), sizes.max(), 50)
             curve = np.polyval(b.parabola[mode], np.log(grid))
-            ax.plot(grid, curve, "-" if i == 0 else "--", color=dots.get_color(), lw=1)
+            ax.plot(grid, curve, line, color=f"C{i}", lw=1)
+    ax.legend(title="one colour per budget")
+
+
+def _multiplier(ax: Any, res: isoflop_record.IsoflopResults) -> None:
+    """m(C) and its band on log axes, the band clipped to two decades around the points so
+    a too-wide interval does not flatten the plot."""
+    budgets = res.analysis.budgets
+    c = np.array([b.budget for b in budgets])
+    m = np.array([[b.multiplier.point, b.multiplier.lo, b.multiplier.hi] for b in budgets])
+    floor, ceiling = m[:, 0].min() / 100, m[:, 0].max() * 100
+    ax.plot(c, m[:, 0], "-o")
+    ax.fill_between(c, np.clip(m[:, 1], floor, None), np.clip(m[:, 2], None, ceiling), alpha=0.3)
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_ylim(min(floor * 10, 0.5), max(ceiling / 10, 2.0))
 
 
 def plot(doc: dict[str, Any], folder: Path) -> list[str]:
@@ -102,10 +118,7 @@ def plot(doc: dict[str, Any], folder: Path) -> list[str]:
     c = np.array([b.budget for b in budgets])
     for mode, style in (("standard", "-o"), ("myopic", "--s")):
         ax[1].plot(c, [b.loss_opt[mode].point for b in budgets], style, label=mode)
-    m = np.array([[b.multiplier.point, b.multiplier.lo, b.multiplier.hi] for b in budgets])
-    ax[2].plot(c, m[:, 0], "-o")
-    ax[2].fill_between(c, m[:, 1], m[:, 2], alpha=0.3)
-    ax[2].axhline(1.0, color="gray", lw=0.8)
+    _multiplier(ax[2], res)
     titles = ("profiles and fitted parabolas (test loss vs N)", "frontiers L*(C)", "m(C)")
     for a, title in zip(ax, titles, strict=True):
         a.set_xscale("log")
