@@ -215,6 +215,11 @@ class ProfileFit:
     loss_opt: float
     curvature: float  # d2L / d(ln N)^2 at the vertex
     at_edge: bool
+    coefficients: tuple[float, float, float] = (0.0, 0.0, 0.0)  # L = c2 x^2 + c1 x + c0, x = ln N
+
+    def loss_at(self, n: Float[np.ndarray, " K"] | float) -> Float[np.ndarray, " K"]:
+        """The fitted parabola's loss at sizes ``n`` (for drawing it through the profile)."""
+        return np.polyval(self.coefficients, np.log(np.atleast_1d(np.asarray(n, float))))
 
 
 def fit_profile(
@@ -227,12 +232,14 @@ def fit_profile(
         raise ValueError(f"a profile needs >= 3 sizes, got {len(n)}")
     x = np.log(n)
     c2, c1, c0 = np.polyfit(x, loss, 2)
+    coefficients = (float(c2), float(c1), float(c0))
     best = int(np.argmin(loss))
     if c2 <= 0:  # no minimum: report the best measured point, flagged
-        return ProfileFit(float(n[best]), float(loss[best]), float(2 * c2), True)
+        return ProfileFit(float(n[best]), float(loss[best]), float(2 * c2), True, coefficients)
     x_opt = -c1 / (2 * c2)
     edge = best in (int(np.argmin(x)), int(np.argmax(x))) or not x.min() < x_opt < x.max()
-    return ProfileFit(float(np.exp(x_opt)), float(c0 - c1**2 / (4 * c2)), float(2 * c2), bool(edge))
+    vertex = float(c0 - c1**2 / (4 * c2))
+    return ProfileFit(float(np.exp(x_opt)), vertex, float(2 * c2), bool(edge), coefficients)
 
 
 def compute_multiplier(

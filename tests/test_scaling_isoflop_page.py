@@ -1,41 +1,129 @@
-"""experiments.scaling.isoflop_page: from a simulated study's JSON, the page opens with the
-answer, flags edges and extrapolation, draws its figure, and the README section points to it."""
+"""experiments.scaling.isoflop_page and isoflop_record: from a simulated study's record, the
+page opens with the answer (too-wide intervals said plainly), flags edges and extrapolation,
+lists every run's token reads, draws each profile's parabola; the record round-trips through
+its one writer and reader, refuses other kinds and schema versions; --from-json redraws the
+same bytes."""
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+import json
 
-from experiments.scaling import isoflop_analysis, isoflop_command, isoflop_page, records
+import numpy as np
+import pytest
+
+from experiments import epilogue
+from experiments.scaling import (
+    isoflop_analysis,
+    isoflop_command,
+    isoflop_page,
+    isoflop_record,
+    isoflop_study,
+    records,
+)
+from experiments.scaling.__main__ import main
+from myojax import cli
 from tests import scaling_isoflop_sim as sim
 
 
-def _doc() -> dict:
-    study = sim.simulate(np.random.default_rng(0))
-    analysis = isoflop_analysis.analyse(study, np.random.default_rng(1), n_boot=30)
-    runs = [
-        {
-            "role": "size",
-            "mode": mode,
-            "budget": float(c),
-            "non_embedding_params": float(n),
-            "test_loss": float(study.loss[i, b, k].mean()),
-        }
+def _run(mode: str, budget: float, size: int, n: float, loss: float, reads: int = 1):
+    record = records.RunRecord(
+        mode=mode, role="size", size=f"s{size}", seed=0, budget=budget, d_model=16,
+        n_layers=1, params=int(n) + 100, non_embedding_params=int(n), tokens=1000, steps=10,
+        lr=0.004, run_dir="x", status="ok", test_loss=loss,
+    )  # fmt: skip
+    return isoflop_study.IsoflopRun(record, budget, reads, "size")
+
+
+def _results(reads: int = 1, **sim_args) -> isoflop_record.IsoflopResults:
+    study = sim.simulate(np.random.default_rng(0), **sim_args)
+    analysis = isoflop_analysis.analyse(study, np.random.default_rng(1), n_boot=20)
+    runs = tuple(
+        _run(mode, float(c), k, n, float(study.loss[i, b, k].mean()), reads)
         for i, mode in enumerate(isoflop_analysis.MODES)
         for b, c in enumerate(study.budgets)
         for k, n in enumerate(study.sizes[b])
-    ]
-    report = [isoflop_command.answer(analysis), *isoflop_command._details(analysis, 1)]
-    return {"preset": "sim", "runs": runs, "analysis": records.to_json(analysis), "report": report}
+    )
+    report = (isoflop_command.answer(analysis), *isoflop_command.details(analysis, reads))
+    lrs = {"standard": 0.004, "myopic": 0.004}
+    return isoflop_record.IsoflopResults("cmd", "sim", lrs, runs, analysis, report)
 
 
-def test_page_opens_with_the_answer_and_marks_extrapolation(tmp_path):
-    doc = _doc()
-    page = isoflop_page.render(doc, "")
+def test_record_round_trips_and_refuses_other_kinds_and_versions():
+    res = _results()
+    doc = json.loads(json.dumps(isoflop_record.to_json(res)))
+    assert isoflop_record.from_json(doc) == res
+    assert doc["kind"] == "isoflop" and doc["schema_version"] == isoflop_record.SCHEMA_VERSION
+    with pytest.raises(ValueError, match="schema version 0"):
+        isoflop_record.from_json({**doc, "schema_version": 0})
+    with pytest.raises(ValueError, match="not an isoFLOP results record"):
+        isoflop_record.from_json({"runs": []})
+    with pytest.raises(ValueError, match="malformed isoFLOP results"):
+        isoflop_record.from_json({k: v for k, v in doc.items() if k != "analysis"})
+
+
+def test_page_opens_with_the_answer_and_lists_every_runs_token_reads(tmp_path):
+    res = _results()
+    page = isoflop_page.render(isoflop_record.to_json(res), "")
     lines = page.splitlines()
     assert lines[0] == "# isoFLOP study (sim)"
-    assert lines[2].startswith("Myopic training reaches the frontier loss")
+    assert lines[2].startswith("Myopic training at compute C is worth standard training")
     assert "per decade of C" in lines[2] and "extrapolated" in page
     assert "fixed tokens-per-parameter ratio" in page
-    assert isoflop_page.plot(doc, tmp_path) == ["sim-isoflop.png"]
+    assert "read each of its training tokens at most once" in page
+    run_rows = [x for x in lines if x.startswith("| s")]
+    assert len(run_rows) == len(res.runs) and all(x.endswith("| 1 |") for x in run_rows)
+    # negative control: a run that read its tokens twice is said so
+    assert "up to 2 times" in isoflop_page.render(isoflop_record.to_json(_results(2)), "")
+    assert "results/scaling-sim.md" in isoflop_page.readme(isoflop_record.to_json(res))
+
+
+def test_an_interval_too_wide_to_say_anything_is_said_plainly():
+    wide = isoflop_analysis.Estimate(1.0, 0.2, 5.0)
+    narrow = isoflop_analysis.Estimate(0.8, 0.7, 0.9)
+    assert isoflop_command.too_wide(wide) and not isoflop_command.too_wide(narrow)
+    res = _results()
+    a = dataclasses.replace(res.analysis, factor_per_decade=wide)
+    assert "too wide to say whether the price of myopia grows" in isoflop_command.answer(a)
+    a = dataclasses.replace(res.analysis, factor_per_decade=narrow)
+    assert "price of myopia grows with scale" in isoflop_command.answer(a)
+    assert "too wide" not in isoflop_command.answer(a)
+
+
+def test_figure_draws_each_profiles_fitted_parabola(tmp_path, monkeypatch):
+    drawn = []
+    original = np.polyval
+    monkeypatch.setattr(np, "polyval", lambda p, x: drawn.append(tuple(p)) or original(p, x))
+    res = _results()
+    assert isoflop_page.plot(isoflop_record.to_json(res), tmp_path) == ["sim-isoflop.png"]
     assert (tmp_path / "sim-isoflop.png").stat().st_size > 1000
-    assert "results/scaling-sim.md" in isoflop_page.readme(doc)
+    expected = {tuple(b.parabola[k]) for b in res.analysis.budgets for k in b.parabola}
+    assert set(drawn) == expected and len(expected) == 2 * len(res.analysis.budgets)
+
+
+def test_from_json_redraws_the_same_bytes(tmp_path, capsys):
+    res = _results()
+    first, second = tmp_path / "a", tmp_path / "b"
+    doc = isoflop_record.to_json(res)
+    epilogue.finish(isoflop_page.page("sim"), doc, first)
+    assert main(["--from-json", str(first / "isoflop.json"), "--out", str(second)]) == 0
+    for name in ("isoflop.json", "isoflop.md"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**doc, "schema_version": 99}))
+    with pytest.raises(cli.UsageError, match="schema version 99"):
+        main(["--from-json", str(bad), "--out", str(tmp_path / "c")])
+
+
+def test_a_parameter_at_its_bound_is_flagged_not_reported():
+    res = _results()
+    form = dataclasses.replace(res.analysis.frontier_fit, at_bounds=("E",))
+    line = isoflop_command.details(dataclasses.replace(res.analysis, frontier_fit=form), 1)[0]
+    assert "E at its bound (the fit's box, not a finding)" in line and "E = " not in line
+    assert "alpha[myopic] - alpha[standard] = " in line
+    form = dataclasses.replace(form, at_bounds=("alpha[myopic]",))
+    line = isoflop_command.details(dataclasses.replace(res.analysis, frontier_fit=form), 1)[0]
+    assert "alpha[myopic] at its bound" in line and "difference is not reported" in line
+    # negative control: nothing at a bound, every value reported
+    line = isoflop_command.details(res.analysis, 1)[0]
+    assert "E = " in line and "at its bound" not in line

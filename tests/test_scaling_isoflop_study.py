@@ -39,9 +39,9 @@ def test_isoflop_smoke_runs_end_to_end_and_resumes(tmp_path):
     assert main(args) == 0
     doc = json.loads((out / "isoflop.json").read_text())
     assert doc["runs"] and all(r["max_token_reads"] == 1 for r in doc["runs"])
-    assert all(r["test_loss"] is not None for r in doc["runs"] if r["role"] == "size")
+    assert all(r["record"]["test_loss"] is not None for r in doc["runs"] if r["role"] == "size")
     page = (out / "isoflop.md").read_text()
-    assert page.splitlines()[2].startswith("Myopic training reaches the frontier loss")
+    assert page.splitlines()[2].startswith("Myopic training at compute C is worth standard")
     before = (out / "isoflop.json").stat().st_mtime_ns
     assert main(args) == 0  # every run cached: the analysis only
     assert json.loads((out / "isoflop.json").read_text())["runs"] == doc["runs"]

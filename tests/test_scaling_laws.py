@@ -88,6 +88,9 @@ def test_fit_profile_recovers_a_known_optimum_and_flags_an_edge():
     fit = fit_profile(n, loss)
     assert abs(fit.n_opt / 1.5e6 - 1) < 1e-6 and abs(fit.loss_opt - 2.0) < 1e-9
     assert not fit.at_edge and abs(fit.curvature - 0.6) < 1e-9
+    # the drawn parabola passes through the profile, and off it at a wrong curve
+    assert np.allclose(fit.loss_at(n), loss) and np.allclose(fit.loss_at(1.5e6), 2.0)
+    assert not np.allclose(fit_profile(n, loss + 0.01 * np.log(n) ** 3).loss_at(n), loss)
     # negative controls: optimum beyond the largest size, and a profile with no minimum
     assert fit_profile(n / 16, loss).at_edge is False  # same shape, scaled n: still inside
     assert fit_profile(n, 2.0 + 0.3 * (np.log(n) - np.log(1e8)) ** 2).at_edge

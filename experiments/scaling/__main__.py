@@ -38,7 +38,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import epilogue
-from experiments.scaling import isoflop, isoflop_command, pods, publishing, records
+from experiments.scaling import (
+    isoflop,
+    isoflop_command,
+    isoflop_record,
+    pods,
+    publishing,
+    records,
+)
 from experiments.scaling.plan import DEFAULT_MFU, DEFAULT_PEAK_TFLOPS, plan_lines
 from experiments.scaling.protocol import STUDY_PRESETS, StudyPreset
 from myojax import cli
@@ -223,9 +230,12 @@ def _from_json(args: argparse.Namespace) -> int:
     """Redraw the pages of saved results: into --out, and with --publish the repository's."""
     if args.dry_run or args.report_only or args.rerender:
         raise cli.UsageError("--from-json runs nothing: no --dry-run, --report-only, --rerender")
+    doc = epilogue.load(args.from_json)
+    if isoflop_record.is_isoflop(doc):  # an isoFLOP study's record: its own page
+        return isoflop_command.from_json(args, doc)
     if args.out is None and not args.publish:
         raise cli.UsageError("--from-json needs --out DIR, --publish or both")
-    results = records.results_from_json(epilogue.load(args.from_json))
+    results = records.results_from_json(doc)
     written = publishing.write(results, Path(args.out)) if args.out else []
     written += publishing.publish(results, Path.cwd()) if args.publish else []
     print(f"wrote {_written(written)} from {args.from_json}")

@@ -47,14 +47,31 @@ class BudgetResult:
     at_edge: dict[str, bool]
     multiplier: Estimate
     extrapolated: bool
+    # per mode the profile's parabola in ln N (ProfileFit.coefficients), to draw it
+    parabola: dict[str, tuple[float, float, float]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontierForm:
+    """L*(C) = E + A_mode C^-alpha_mode with E shared, each parameter with its interval, and
+    the exponents' difference (myopic - standard: > 0, myopic's frontier falls faster).
+    ``at_bounds`` (SharedFloorFit's) names the parameters whose point fit sits on the box:
+    those values are the box's, not findings."""
+
+    E: Estimate
+    A: dict[str, Estimate]
+    alpha: dict[str, Estimate]
+    alpha_difference: Estimate
+    at_bounds: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
 class IsoflopAnalysis:
     budgets: tuple[BudgetResult, ...]
     factor_per_decade: Estimate  # 10 ** slope of log10 m against log10 C
-    frontier_fit: scaling_laws.SharedFloorFit  # L*(C) = E + A C^-alpha, E shared
+    frontier_fit: FrontierForm  # L*(C) = E + A C^-alpha, E shared
     n_opt_exponent: dict[str, Estimate]  # N*(C) ~ C^a per mode
+    n_opt_exponent_difference: Estimate  # a[myopic] - a[standard]: > 0, myopic wants larger
 
 
 def frontiers(study: IsoflopLosses, seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
@@ -68,8 +85,23 @@ def frontiers(study: IsoflopLosses, seeds: np.ndarray, seqs: np.ndarray) -> np.n
     return out
 
 
+def form_parameters(fit: scaling_laws.SharedFloorFit) -> np.ndarray:
+    """[E, ln A per mode, alpha per mode, alpha[myopic] - alpha[standard]]."""
+    log_a = [np.log(fit.A[k]) for k in MODES]
+    alpha = [fit.alpha[k] for k in MODES]
+    return np.array([fit.E, *log_a, *alpha, alpha[1] - alpha[0]])
+
+
+def _fit_form(
+    budgets: np.ndarray, loss_opt: np.ndarray, start: scaling_laws.SharedFloorFit | None = None
+) -> scaling_laws.SharedFloorFit:
+    curves = {k: loss_opt[i] for i, k in enumerate(MODES)}
+    return scaling_laws.fit_shared_floor(budgets, curves, start=start)
+
+
 def _statistic(study: IsoflopLosses):
-    log_c = np.log10(study.budgets)
+    """The chain on one resample: frontiers, log10 m(C), its trend, the N*(C) exponents and
+    their difference."""
 
     def stat(seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
         f = frontiers(study, seeds, seqs)
@@ -77,8 +109,20 @@ def _statistic(study: IsoflopLosses):
         m, _ = scaling_laws.compute_multiplier(study.budgets, loss_opt[0], loss_opt[1])
         log_m = np.log10(m)
         trend = bootstrap.slope_per_decade(study.budgets, log_m)
-        n_exp = [np.polyfit(log_c, f[i, :, 1] / np.log(10), 1)[0] for i in range(2)]
-        return np.concatenate([f[..., 0].ravel(), f[..., 1].ravel(), log_m, [trend], n_exp])
+        n_exp = bootstrap.slope_per_decade(study.budgets, f[..., 1] / np.log(10))
+        parts = [f[..., 0].ravel(), f[..., 1].ravel(), log_m, [trend], n_exp]
+        return np.concatenate([*parts, [n_exp[1] - n_exp[0]]])
+
+    return stat
+
+
+def _form_statistic(study: IsoflopLosses, start: scaling_laws.SharedFloorFit):
+    """The fitted form's parameters on one resample's frontiers, refitted from the point fit
+    (its own bootstrap: each refit costs ~0.2 s, the rest of the chain ~1 ms)."""
+
+    def stat(seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+        loss_opt = np.exp(frontiers(study, seeds, seqs)[..., 0])
+        return form_parameters(_fit_form(study.budgets, loss_opt, start))
 
     return stat
 
@@ -88,14 +132,24 @@ def _estimate(ci: dict[str, np.ndarray], i: int, transform=lambda v: v) -> Estim
 
 
 def analyse(
-    study: IsoflopLosses, rng: np.random.Generator, *, n_boot: int = 400
+    study: IsoflopLosses,
+    rng: np.random.Generator,
+    *,
+    n_boot: int = 400,
+    n_form_boot: int | None = None,
 ) -> IsoflopAnalysis:
-    """Point estimates and crossed-bootstrap intervals of every quantity the report states."""
+    """Point estimates and crossed-bootstrap intervals of every quantity the report states;
+    the fitted form's from ``n_form_boot`` resamples (default ``n_boot``)."""
     n_modes, n_b, _, n_seeds, n_seqs = study.loss.shape
-    ci = bootstrap.crossed_interval(_statistic(study), n_seeds, n_seqs, rng, n_boot=n_boot)
     point = frontiers(study, np.arange(n_seeds), np.arange(n_seqs))
     loss_opt = np.exp(point[..., 0])
     _, extrapolated = scaling_laws.compute_multiplier(study.budgets, loss_opt[0], loss_opt[1])
+    fit = _fit_form(study.budgets, loss_opt)
+    ci = bootstrap.crossed_interval(_statistic(study), n_seeds, n_seqs, rng, n_boot=n_boot)
+    form_ci = bootstrap.crossed_interval(
+        _form_statistic(study, fit), n_seeds, n_seqs, rng, n_boot=n_form_boot or n_boot
+    )
+    mean = study.loss.mean(axis=(-2, -1))
     per_budget = []
     for b in range(n_b):
 
@@ -110,14 +164,28 @@ def analyse(
                 at_edge={k: bool(point[i, b, 2]) for i, k in enumerate(MODES)},
                 multiplier=_estimate(ci, 2 * n_modes * n_b + b, lambda v: 10**v),
                 extrapolated=bool(extrapolated[b]),
+                parabola={
+                    k: scaling_laws.fit_profile(study.sizes[b], mean[i, b]).coefficients
+                    for i, k in enumerate(MODES)
+                },
             )
         )
     tail = 2 * n_modes * n_b + n_b
     return IsoflopAnalysis(
         budgets=tuple(per_budget),
         factor_per_decade=_estimate(ci, tail, lambda v: 10**v),
-        frontier_fit=scaling_laws.fit_shared_floor(
-            study.budgets, {k: loss_opt[i] for i, k in enumerate(MODES)}
-        ),
+        frontier_fit=_form(form_ci, fit.at_bounds),
         n_opt_exponent={k: _estimate(ci, tail + 1 + i) for i, k in enumerate(MODES)},
+        n_opt_exponent_difference=_estimate(ci, tail + 3),
+    )
+
+
+def _form(ci: dict[str, np.ndarray], at_bounds: tuple[str, ...]) -> FrontierForm:
+    """The FrontierForm from intervals of ``form_parameters``."""
+    return FrontierForm(
+        E=_estimate(ci, 0),
+        A={k: _estimate(ci, 1 + i, np.exp) for i, k in enumerate(MODES)},
+        alpha={k: _estimate(ci, 3 + i) for i, k in enumerate(MODES)},
+        alpha_difference=_estimate(ci, 5),
+        at_bounds=at_bounds,
     )

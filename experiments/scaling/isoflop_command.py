@@ -15,46 +15,126 @@ from experiments.scaling import (
     isoflop,
     isoflop_analysis,
     isoflop_page,
+    isoflop_record,
     isoflop_study,
     pods,
-    records,
 )
 from myojax import cli
 from myojax.data import pipeline
 
+# Resamples for the fitted form's intervals: each refit costs up to ~0.2 s, and the interval
+# is t-based on the resamples' variance, which 200 resamples estimate well.
+FORM_BOOT = 200
+
+
+def too_wide(e: isoflop_analysis.Estimate) -> bool:
+    """A multiplicative interval that allows both half and double: it says nothing."""
+    return e.lo <= 0.5 and e.hi >= 2.0
+
+
+def _ci(e: isoflop_analysis.Estimate, fmt: str = ".3g") -> str:
+    return f"{e.point:{fmt}} [{e.lo:{fmt}}, {e.hi:{fmt}}]"
+
+
+def _trend_reading(f: isoflop_analysis.Estimate) -> str:
+    if too_wide(f):
+        return "an interval too wide to say whether the price of myopia grows or shrinks"
+    if f.hi < 1:
+        return "so m shrinks with compute: the price of myopia grows with scale"
+    if f.lo > 1:
+        return "so m grows with compute: the price of myopia shrinks with scale"
+    return "an interval that contains 1: no trend is detectable"
+
 
 def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
-    """The report's first sentence: the multiplier per budget and its trend, with intervals."""
+    """The report's first sentence: the multiplier per budget and its trend, with intervals,
+    saying plainly where an interval is too wide to say anything."""
     ms = "; ".join(
-        f"C = {b.budget:.3g}: {b.multiplier.point:.3g} [{b.multiplier.lo:.3g}, "
-        f"{b.multiplier.hi:.3g}]{' (extrapolated)' if b.extrapolated else ''}"
+        f"{_ci(b.multiplier)} at C = {b.budget:.3g}"
+        f"{' (too wide to say anything)' if too_wide(b.multiplier) else ''}"
+        f"{' (extrapolated)' if b.extrapolated else ''}"
         f"{' (profile minimum at an edge)' if any(b.at_edge.values()) else ''}"
         for b in a.budgets
     )
     f = a.factor_per_decade
     return (
-        f"Myopic training reaches the frontier loss that standard training reaches with m(C) "
-        f"times the compute, m = {ms}; m changes by a factor {f.point:.3g} [{f.lo:.3g}, "
-        f"{f.hi:.3g}] per decade of C (95% crossed seed x sequence bootstrap intervals)."
+        f"Myopic training at compute C is worth standard training at m(C) times C: m = {ms}; "
+        f"m changes by a factor {_ci(f)} per decade of C, {_trend_reading(f)} (95% crossed "
+        "seed x sequence bootstrap intervals)."
     )
 
 
-def _details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
-    fit = a.frontier_fit
-    bounds = f" (at a bound, not findings: {', '.join(fit.at_bounds)})" if fit.at_bounds else ""
-    lines = [
-        f"Fitted frontiers L*(C) = E + A C^-alpha, E shared: E = {fit.E:.3g}, "
-        + ", ".join(f"alpha[{k}] = {v:.3g}" for k, v in fit.alpha.items())
-        + bounds
-        + ".",
-        "N*(C) ~ C^a: "
-        + ", ".join(
-            f"a[{k}] = {e.point:.2f} [{e.lo:.2f}, {e.hi:.2f}]" for k, e in a.n_opt_exponent.items()
-        )
-        + ".",
-        f"Most times any run read a training token: {reads} (must be 1).",
+def _difference_reading(d: isoflop_analysis.Estimate, above: str, below: str) -> str:
+    if d.lo > 0:
+        return above
+    if d.hi < 0:
+        return below
+    return "no detectable difference (the interval contains 0)"
+
+
+def _form_line(form: isoflop_analysis.FrontierForm) -> str:
+    def param(name: str, e: isoflop_analysis.Estimate) -> str:
+        if name in form.at_bounds:
+            return f"{name} at its bound (the fit's box, not a finding)"
+        return f"{name} = {_ci(e)}"
+
+    parts = [param("E", form.E)]
+    parts += [param(f"alpha[{k}]", e) for k, e in form.alpha.items()]
+    line = "Fitted frontiers L*(C) = E + A C^-alpha, E shared: " + ", ".join(parts)
+    if any(k.startswith("alpha") for k in form.at_bounds):
+        return line + "; the exponents' difference is not reported (an exponent at its bound)."
+    reading = _difference_reading(
+        form.alpha_difference,
+        "myopic's frontier falls faster with compute",
+        "myopic's frontier falls more slowly with compute",
+    )
+    return line + f"; alpha[myopic] - alpha[standard] = {_ci(form.alpha_difference)}: {reading}."
+
+
+def details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
+    """The report's sentences after the answer: the fitted form, the N*(C) exponents, and
+    the most times any run read a training token."""
+    exps = ", ".join(f"a[{k}] = {_ci(e, '.2f')}" for k, e in a.n_opt_exponent.items())
+    d = a.n_opt_exponent_difference
+    size = _difference_reading(
+        d,
+        "myopic models want to be larger at the same compute",
+        "myopic models want to be smaller at the same compute",
+    )
+    once = "at most once" if reads <= 1 else f"up to {reads} times (the design requires once)"
+    return [
+        _form_line(a.frontier_fit),
+        f"N*(C) ~ C^a: {exps}; a[myopic] - a[standard] = {_ci(d, '.3f')}: {size}.",
+        f"Every run read each of its training tokens {once} (per run in the last table).",
     ]
-    return lines
+
+
+def results(
+    ip: isoflop.IsoflopPreset,
+    command: str,
+    lrs: dict[str, float],
+    done: list[isoflop_study.IsoflopRun],
+    analysis: isoflop_analysis.IsoflopAnalysis,
+) -> isoflop_record.IsoflopResults:
+    reads = max(x.max_token_reads for x in done)
+    report = (answer(analysis), *details(analysis, reads))
+    return isoflop_record.IsoflopResults(command, ip.name, lrs, tuple(done), analysis, report)
+
+
+def from_json(args: argparse.Namespace, doc: object) -> int:
+    """``--from-json`` of an isoFLOP record: its page and figures into --out and/or, with
+    --publish, the repository, from the record alone."""
+    if args.out is None and not args.publish:
+        raise cli.UsageError("--from-json needs --out DIR, --publish or both")
+    try:
+        res = isoflop_record.from_json(doc)
+    except ValueError as e:
+        raise cli.UsageError(f"--from-json {args.from_json}: {e}") from None
+    page, doc = isoflop_page.page(res.preset), isoflop_record.to_json(res)
+    written = epilogue.finish(page, doc, Path(args.out)) if args.out else []
+    written += epilogue.publish_page(page, doc, Path.cwd()) if args.publish else []
+    print(f"wrote {len(written)} files from {args.from_json}")
+    return 0
 
 
 def main(args: argparse.Namespace, command: str) -> int:
@@ -89,25 +169,11 @@ def main(args: argparse.Namespace, command: str) -> int:
         isoflop_study.losses(design, done),
         np.random.default_rng(0),
         n_boot=args.n_boot or ip.base.n_boot,
+        n_form_boot=min(args.n_boot or ip.base.n_boot, FORM_BOOT),
     )
-    reads = max(x.max_token_reads for x in done)
-    text = [answer(analysis), *_details(analysis, reads)]
-    doc = {
-        "command": command,
-        "preset": ip.name,
-        "lrs": lrs,
-        "runs": [
-            {
-                **records.to_json(x.record),
-                "budget": x.budget,  # the design's exact C (the record's is rounded)
-                "role": x.role,
-                "max_token_reads": x.max_token_reads,
-            }
-            for x in done
-        ],
-        "analysis": records.to_json(analysis),
-        "report": text,
-    }
-    epilogue.finish(isoflop_page.page(ip.name), doc, out, publish=args.publish)
-    print("\n".join(text))
+    res = results(ip, command, lrs, done, analysis)
+    epilogue.finish(
+        isoflop_page.page(ip.name), isoflop_record.to_json(res), out, publish=args.publish
+    )
+    print("\n".join(res.report))
     return 0

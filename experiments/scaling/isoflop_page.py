@@ -1,6 +1,7 @@
-"""The isoFLOP study's page, plots and README section, from its JSON alone (so ``--publish``
-and a redraw from the JSON write the same bytes): the answer sentence first, the per-budget
-table, the fitted forms, and how this answer relates to the fixed-ratio ladders."""
+"""The isoFLOP study's page, plots and README section, from its record alone
+(``isoflop_record``; so ``--publish`` and ``--from-json`` write the same bytes): the answer
+sentence first, the per-budget table, the fitted forms, how this answer relates to the
+fixed-ratio ladders, and every run with the times it read its training tokens."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from experiments import epilogue
+from experiments.scaling import isoflop_record
 
 RELATION = (
     "The cpu and cpu-large studies train every size at one fixed tokens-per-parameter ratio "
@@ -19,39 +21,88 @@ RELATION = (
 )
 
 
-def render(doc: dict[str, Any], prefix: str) -> str:
+def _budget_rows(res: isoflop_record.IsoflopResults) -> list[str]:
     rows = [
         "| C (FLOPs) | L* standard | L* myopic | N* standard | N* myopic | m(C) | notes |",
         "|---|---|---|---|---|---|---|",
     ]
-    for b in doc["analysis"]["budgets"]:
-        lo, n, m = b["loss_opt"], b["n_opt"], b["multiplier"]
-        notes = [k for k, v in b["at_edge"].items() if v]
-        note = (f"edge minimum: {', '.join(notes)}; " if notes else "") + (
-            "extrapolated" if b["extrapolated"] else ""
-        )
+    for b in res.analysis.budgets:
+        lo, n, m = b.loss_opt, b.n_opt, b.multiplier
+        edges = [k for k, v in b.at_edge.items() if v]
+        notes = [f"edge minimum: {', '.join(edges)}"] if edges else []
+        note = "; ".join(notes + (["extrapolated"] if b.extrapolated else []))
         rows.append(
-            f"| {b['budget']:.3g} | {lo['standard']['point']:.4f} | {lo['myopic']['point']:.4f} "
-            f"| {n['standard']['point']:.3g} | {n['myopic']['point']:.3g} | {m['point']:.3g} "
-            f"[{m['lo']:.3g}, {m['hi']:.3g}] | {note} |"
+            f"| {b.budget:.3g} | {lo['standard'].point:.4f} | {lo['myopic'].point:.4f} "
+            f"| {n['standard'].point:.3g} | {n['myopic'].point:.3g} | {m.point:.3g} "
+            f"[{m.lo:.3g}, {m.hi:.3g}] | {note} |"
         )
-    figure = f"![isoFLOP profiles, frontiers and m(C)]({prefix}{doc['preset']}-isoflop.png)"
-    return (
-        "\n\n".join(
-            [
-                f"# isoFLOP study ({doc['preset']})",
-                *doc["report"],
-                "\n".join(rows),
-                figure,
-                RELATION,
-            ]
+    return rows
+
+
+def _run_rows(res: isoflop_record.IsoflopResults) -> list[str]:
+    """Every run and the most times it read any of its training tokens (must be <= 1)."""
+    rows = [
+        "| run | role | mode | C (FLOPs) | N | seed | lr | tokens | test loss | token reads |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in res.runs:
+        r = x.record
+        test = "" if r.test_loss is None else f"{r.test_loss:.4f}"
+        rows.append(
+            f"| {r.size} | {x.role} | {r.mode} | {x.budget:.3g} | {r.non_embedding_params} "
+            f"| {r.seed} | {r.lr:g} | {r.tokens} | {test} | {x.max_token_reads} |"
         )
-        + "\n"
-    )
+    return rows
+
+
+def render(doc: dict[str, Any], prefix: str) -> str:
+    res = isoflop_record.from_json(doc)
+    figure = f"![isoFLOP profiles, frontiers and m(C)]({prefix}{res.preset}-isoflop.png)"
+    runs = "Every run, with the most times it read any of its training tokens (must be <= 1):"
+    body = [f"# isoFLOP study ({res.preset})", *res.report, "\n".join(_budget_rows(res))]
+    body += [figure, RELATION, runs, "\n".join(_run_rows(res))]
+    return "\n\n".join(body) + "\n"
 
 
 def readme(doc: dict[str, Any]) -> str:
-    return f"{doc['report'][0]}\n\n{RELATION} Details: results/scaling-{doc['preset']}.md."
+    res = isoflop_record.from_json(doc)
+    return f"{res.report[0]}\n\n{RELATION} Details: results/scaling-{res.preset}.md."
+
+
+def _profiles(ax: Any, res: isoflop_record.IsoflopResults) -> None:
+    """Each profile's mean test loss per size and its fitted parabola in ln N: one colour per
+    budget, markers and line style per mode."""
+    for mode, marker, line in (("standard", "o", "-"), ("myopic", "s", "--")):
+        for i, b in enumerate(res.analysis.budgets):
+            runs = [
+                x.record
+                for x in res.runs
+                if x.role == "size" and x.record.mode == mode and x.budget == b.budget
+            ]
+            sizes = np.array(sorted({r.non_embedding_params for r in runs}), float)
+            loss = [
+                np.mean([r.test_loss for r in runs if r.non_embedding_params == n]) for n in sizes
+            ]
+            label = mode if i == 0 else None
+            ax.plot(sizes, loss, marker, color=f"C{i}", alpha=0.7, mfc="none", label=label)
+            grid = np.geomspace(sizes.min(), sizes.max(), 50)
+            curve = np.polyval(b.parabola[mode], np.log(grid))
+            ax.plot(grid, curve, line, color=f"C{i}", lw=1)
+    ax.legend(title="one colour per budget")
+
+
+def _multiplier(ax: Any, res: isoflop_record.IsoflopResults) -> None:
+    """m(C) and its band on log axes, the band clipped to two decades around the points so
+    a too-wide interval does not flatten the plot."""
+    budgets = res.analysis.budgets
+    c = np.array([b.budget for b in budgets])
+    m = np.array([[b.multiplier.point, b.multiplier.lo, b.multiplier.hi] for b in budgets])
+    floor, ceiling = m[:, 0].min() / 100, m[:, 0].max() * 100
+    ax.plot(c, m[:, 0], "-o")
+    ax.fill_between(c, np.clip(m[:, 1], floor, None), np.clip(m[:, 2], None, ceiling), alpha=0.3)
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_ylim(min(floor * 10, 0.5), max(ceiling / 10, 2.0))
 
 
 def plot(doc: dict[str, Any], folder: Path) -> list[str]:
@@ -60,33 +111,20 @@ def plot(doc: dict[str, Any], folder: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    res = isoflop_record.from_json(doc)
     fig, ax = plt.subplots(1, 3, figsize=(14, 4))
-    budgets = doc["analysis"]["budgets"]
+    budgets = res.analysis.budgets
+    _profiles(ax[0], res)
+    c = np.array([b.budget for b in budgets])
     for mode, style in (("standard", "-o"), ("myopic", "--s")):
-        for b in budgets:
-            runs = [
-                r
-                for r in doc["runs"]
-                if r["role"] == "size" and r["mode"] == mode and r["budget"] == b["budget"]
-            ]
-            sizes = sorted({r["non_embedding_params"] for r in runs})
-            loss = [
-                np.mean([r["test_loss"] for r in runs if r["non_embedding_params"] == n])
-                for n in sizes
-            ]
-            ax[0].plot(sizes, loss, style, alpha=0.7)
-        c = [b["budget"] for b in budgets]
-        ax[1].plot(c, [b["loss_opt"][mode]["point"] for b in budgets], style, label=mode)
-    c = np.array([b["budget"] for b in budgets])
-    m = np.array([[b["multiplier"][k] for k in ("point", "lo", "hi")] for b in budgets])
-    ax[2].plot(c, m[:, 0], "-o")
-    ax[2].fill_between(c, m[:, 1], m[:, 2], alpha=0.3)
-    ax[2].axhline(1.0, color="gray", lw=0.8)
-    for a, title in zip(ax, ("profiles (test loss vs N)", "frontiers L*(C)", "m(C)"), strict=True):
+        ax[1].plot(c, [b.loss_opt[mode].point for b in budgets], style, label=mode)
+    _multiplier(ax[2], res)
+    titles = ("profiles and fitted parabolas (test loss vs N)", "frontiers L*(C)", "m(C)")
+    for a, title in zip(ax, titles, strict=True):
         a.set_xscale("log")
         a.set_title(title)
     ax[1].legend()
-    name = f"{doc['preset']}-isoflop.png"
+    name = f"{res.preset}-isoflop.png"
     fig.tight_layout()
     fig.savefig(folder / name, dpi=100)
     plt.close(fig)
