@@ -352,7 +352,9 @@ def read_invocations(path: Path) -> tuple[Invocation, ...]:
 
 
 def _run_absent(r: RunRecord) -> Collection[str]:
-    absent = {k for k in ("error", "data", *EVALUATION_FIELDS) if getattr(r, k) is None}
+    absent = {
+        k for k in ("error", "data", "attention_impl", *EVALUATION_FIELDS) if getattr(r, k) is None
+    }
     if r.wall_s is None:  # an interrupted run: its cost is in COST_FILE
         absent |= {f.name for f in dataclasses.fields(RunCost)}
     return absent if r.same_run_as_sweep else absent | {"same_run_as_sweep"}
