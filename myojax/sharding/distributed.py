@@ -9,6 +9,7 @@ no-op (no collective at all) in a single process.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 
 import jax
@@ -25,6 +26,9 @@ ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAX_PROCESS_ID"
 # Force (1) or forbid (0) initialization when no explicit variables are set (TPU pods: 1).
 ENV_FORCE = "MYOJAX_DISTRIBUTED"
+# How many devices this process must drive (tpu/slurm/scaling.sbatch: the node's GPUs); a
+# mismatch (JAX's SLURM detection handing each process one GPU, a CPU-only jaxlib) is an error.
+ENV_LOCAL_DEVICES = "MYOJAX_LOCAL_DEVICES"
 _SLURM_VARS = (
     "SLURM_JOB_ID",
     "SLURM_STEP_NODELIST",
@@ -52,8 +56,33 @@ def maybe_initialize_distributed(
       ``MYOJAX_DISTRIBUTED=1`` (what ``tpu/launch.sh`` sets on pods) -> JAX's auto-detection
       (TPU metadata server, SLURM, Open MPI, Kubernetes);
     * otherwise -> False (single process).
+
+    Then, when ``MYOJAX_LOCAL_DEVICES`` is set, ``check_local_devices`` asserts that this
+    process drives exactly that many devices.
     """
     env = os.environ if env is None else env
+    up = _initialize(env, initialization_timeout)
+    check_local_devices(env)
+    return up
+
+
+def check_local_devices(env: Mapping[str, str]) -> None:
+    """Raise unless ``jax.local_device_count()`` equals ``MYOJAX_LOCAL_DEVICES`` (when set)."""
+    expected = env.get(ENV_LOCAL_DEVICES, "").strip()
+    if not expected:
+        return
+    if not expected.isdigit() or int(expected) < 1:
+        raise ValueError(f"{ENV_LOCAL_DEVICES} must be a positive integer, got {expected!r}")
+    devices = jax.local_devices()
+    if len(devices) != int(expected):
+        raise ValueError(
+            f"process {jax.process_index()} on {socket.gethostname()} drives {len(devices)} "
+            f"{devices[0].platform} device(s), expected {ENV_LOCAL_DEVICES}={expected}: check "
+            "JAX_LOCAL_DEVICE_IDS, CUDA_VISIBLE_DEVICES, JAX_PLATFORMS and the job's GPUs"
+        )
+
+
+def _initialize(env: Mapping[str, str], initialization_timeout: int) -> bool:
     if jax.distributed.is_initialized():
         return True
     force = env.get(ENV_FORCE, "").strip()
