@@ -15,8 +15,10 @@ import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +150,44 @@ def test_comparisons_catch_a_difference() -> None:
         _same_report("test loss 5.1234", "test loss 5.2234")
     with pytest.raises(AssertionError):
         _same_report("myopic gap", "standard gap")
+
+
+def test_an_error_on_one_host_ends_every_host(tmp_path: Path) -> None:
+    """Issue 30, defect 6: process 1 cannot read its data; process 0 must stop within a few
+    seconds (not JAX's 100 s heartbeat or 300 s shutdown barrier), with one line naming it."""
+    port, procs = _free_port(), []
+    for i, data in enumerate(["shakespeare", str(tmp_path / "no-shards-here")]):
+        extra = {
+            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+            "JAX_NUM_PROCESSES": "2",
+            "JAX_PROCESS_ID": str(i),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, *STUDY, "--out", str(tmp_path / "study"), "--data", data],
+                cwd=ROOT,
+                env=_env(2, **extra),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        _, err1 = procs[1].communicate(timeout=TIMEOUT_S)
+        failed_at = time.monotonic()
+        _, err0 = procs[0].communicate(timeout=60)
+        stopped_after = time.monotonic() - failed_at
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert procs[1].returncode == 1 and procs[0].returncode == 1, (err0, err1)
+    (own,) = [line for line in err1.splitlines() if line.startswith("error:")]
+    assert "no-shards-here" in own
+    (line,) = [line for line in err0.splitlines() if line.startswith("error:")]
+    host = socket.gethostname()
+    assert line.startswith(
+        f"error: stopping process 0 of 2 on {host}: process 1 of 2 on {host} failed: "
+    )
+    assert line.endswith(own.removeprefix("error: "))
+    assert stopped_after < 15, f"process 0 took {stopped_after:.0f}s to stop"

@@ -8,8 +8,14 @@ no-op (no collective at all) in a single process.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import os
 import socket
+import sys
+import threading
+import time
 from collections.abc import Mapping
 
 import jax
@@ -62,8 +68,67 @@ def maybe_initialize_distributed(
     """
     env = os.environ if env is None else env
     up = _initialize(env, initialization_timeout)
+    if up and jax.process_count() > 1:
+        _watch_peers()
     check_local_devices(env)
     return up
+
+
+# One process's failure, announced to the others through the coordination service's key-value
+# store: without it the others wait in their next collective until JAX's heartbeat timeout
+# (100 s) and the failed process itself waits at the 300 s shutdown barrier.
+FAILURE_KEY = "myojax/failed"
+PEER_POLL_S = 1.0  # the others stop within about this long after the announcement
+
+
+def _client():
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client
+
+
+def _whoami() -> str:
+    return f"process {jax.process_index()} of {jax.process_count()} on {socket.gethostname()}"
+
+
+def fail_everywhere(line: str, code: int) -> None:
+    """Print ``line`` (this process's ``error:`` line), tell every other process that this one
+    failed, and exit at once with ``code`` (no shutdown barrier). Returns (does nothing) in a
+    single process: the caller exits normally."""
+    if not jax.distributed.is_initialized() or jax.process_count() == 1:
+        return
+    message = f"{_whoami()} failed: {line.removeprefix('error: ')}"
+    print(line, file=sys.stderr, flush=True)
+    # Fails when another process announced first: that one stops everyone anyway.
+    with contextlib.suppress(Exception):
+        _client().key_value_set(FAILURE_KEY, message)
+    if jax.process_index() == 0:  # the coordination service dies with this process
+        time.sleep(2 * PEER_POLL_S)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+@functools.cache
+def _watch_peers() -> None:
+    """A daemon thread that ends this process, with one line naming the failed process, once
+    another process announces its failure (``fail_everywhere``)."""
+    client, me, stopping = _client(), jax.process_index(), threading.Event()
+    atexit.register(stopping.set)  # runs before JAX's own shutdown (registered earlier)
+
+    def watch() -> None:
+        while not stopping.is_set():
+            try:
+                message = client.blocking_key_value_get(FAILURE_KEY, int(PEER_POLL_S * 1000))
+            except Exception as e:
+                if "DEADLINE_EXCEEDED" in str(e) or stopping.is_set():
+                    continue
+                message = f"lost the coordination service (process 0 gone?): {e}"
+            if message.startswith(f"process {me} "):
+                return
+            print(f"error: stopping {_whoami()}: {message}", file=sys.stderr, flush=True)
+            os._exit(1)
+
+    threading.Thread(target=watch, name="myojax-peer-watch", daemon=True).start()
 
 
 def check_local_devices(env: Mapping[str, str]) -> None:
