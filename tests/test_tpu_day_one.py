@@ -102,7 +102,9 @@ def test_slurm_drives_every_gpu_of_the_node(stubs) -> None:
     did not inherit --cpus-per-task; nothing kept a GPU job off the CPU or raised JAX's 75%
     preallocation."""
     env, calls = stubs
-    words = _sbatch({**env, "PYTHON": "/opt/venv/bin/python"}, "--", "--steps", "10")
+    words = _sbatch(
+        {**env, "PYTHON": "/opt/venv/bin/python"}, "--", "--data", "/d", "--steps", "10"
+    )
     assert not calls.exists()
     assert words[:6] == [
         "JAX_COORDINATOR_ADDRESS=gpu-001:22345",
@@ -124,14 +126,16 @@ def test_slurm_drives_every_gpu_of_the_node(stubs) -> None:
     assert words[14:] == [
         "/opt/venv/bin/python",
         *("-m", "experiments.scaling", "--preset", "gpt2", "--out", "/shared/runs/s1"),
-        *("--steps", "10"),
+        *("--data", "/d", "--steps", "10"),
     ]
     inside = _in_job(env, calls, SLURM_GPUS_ON_NODE="4", SLURM_CPUS_PER_TASK="32")
-    words = _sbatch(inside, "--mem-fraction", ".95")
+    words = _sbatch(inside, "--mem-fraction", ".95", "--preset", "smoke")
     assert words[0] == "JAX_COORDINATOR_ADDRESS=node-001:20777"
     assert "JAX_LOCAL_DEVICE_IDS=0,1,2,3" in words and "MYOJAX_LOCAL_DEVICES=4" in words
     assert "XLA_PYTHON_CLIENT_MEM_FRACTION=.95" in words and "--cpus-per-task=32" in words
-    assert "JAX_LOCAL_DEVICE_IDS=0,1" in _sbatch(inside, "--gpus", "2")
+    assert "JAX_LOCAL_DEVICE_IDS=0,1" in _sbatch(inside, "--gpus", "2", "--", "--data=/d")
+    no_data = _run(SBATCH, "--dry-run", "--out", "/x", env=inside)
+    assert no_data.returncode == 2 and "--preset gpt2 needs -- --data DIR" in no_data.stderr
 
 
 @pytest.mark.parametrize(
@@ -147,9 +151,10 @@ def test_slurm_refuses_an_unknown_gpu_or_cpu_count(
     extra: dict[str, str], args: list[str], message: str, stubs
 ) -> None:
     env, calls = stubs
-    result = _run(SBATCH, "--dry-run", "--out", "/x", *args, env=_in_job(env, calls, **extra))
+    argv = ["--dry-run", "--out", "/x", "--preset", "smoke", *args]
+    result = _run(SBATCH, *argv, env=_in_job(env, calls, **extra))
     assert result.returncode == 2 and message in result.stderr, result.stderr
-    outside = _run(SBATCH, "--out", "/x", env=env)
+    outside = _run(SBATCH, "--out", "/x", "--preset", "smoke", env=env)
     assert outside.returncode == 2 and "not inside a SLURM job" in outside.stderr
 
 
