@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from experiments.scaling import pods
+from experiments.scaling import plan, pods, protocol
 from experiments.scaling.__main__ import main
 from experiments.scaling.protocol import STUDY_PRESETS, size_specs
 from myojax.model import train_flops_per_token
@@ -25,13 +25,16 @@ def test_dry_run_prints_a_layout_per_run(capsys: pytest.CaptureFixture[str]) -> 
     argv = ["--preset", "gpt2", "--modes", "myopic", "--dry-run", "--accelerator", "v4-32"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "pod plan on v4-32 (TPU v4, 16 chips: 32.0 GiB and 275 TFLOP/s" in out
+    assert "pod plan on v4-32 (TPU v4, 16 chips: 32.0 GiB and 275 TFLOP/s dense float32" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("myopic ")]
     rows = [r for r in rows if "data=" in " ".join(r)]
-    # every sweep run and every size, once per training seed
-    assert len(rows) == (len(GPT2.lrs) + len(GPT2.sizes)) * len(GPT2.seeds)
+    # every run the study trains: the plain plan's runs, undertraining and transfer included
+    assert len(rows) == protocol.n_runs(GPT2, ["myopic"])
+    assert {r[1] for r in rows} == {"sweep", "size", "undertrain", "transfer"}
     for spec in size_specs(GPT2, "myopic", 0.0):
-        same = [r for r in rows if r[2] == spec.size.name]
+        same = [r for r in rows if r[2] == spec.size.name and r[1] == "size"]
+        if spec.size == GPT2.proxy:  # its size runs are sweep runs
+            continue
         assert len(same) == len(GPT2.seeds) and all(r[4:] == same[0][4:] for r in same)
         row = same[0]
         mesh, micro, remat, gib, hbm, hours = row[4:10]
@@ -77,3 +80,47 @@ def test_recompute_fraction_orders_policies() -> None:
     config = size_specs(GPT2, "standard", 0.0)[0].model
     none, dots, full = (pods.recompute_fraction(config, r) for r in ("none", "dots", "full"))
     assert none == 0 < dots < full < 1 / 3 + 1e-9  # a full forward is at most a third
+
+
+def _total_line(out: str) -> str:
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("total:") and "hours on one" in ln]
+    return line
+
+
+@pytest.mark.parametrize("accelerator", ["v4-32", "8xh100"])
+def test_pod_plan_totals_agree_with_the_plain_plan(
+    accelerator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 30, defect 8: the pod plan left out the undertraining and transfer runs (24 of 84
+    on gpt2); its totals now count every run and its FLOPs equal the plain plan's."""
+    modes = ["myopic", "standard"]
+    assert main(["--preset", "gpt2", "--dry-run", "--accelerator", accelerator]) == 0
+    out = capsys.readouterr().out
+    plain_flops = sum(flops for _, flops in plan.planned_runs(GPT2, modes))
+    line = _total_line(out)
+    assert line.startswith(f"total: {protocol.n_runs(GPT2, modes)} runs, {plain_flops:.3e} ")
+    acc = pods.ACCELERATORS[accelerator]
+    rows = pods.pod_plan_rows(GPT2, modes, acc, 0.4)
+    assert all(row is not None for _, row in rows)
+    hours = sum(row.hours for _, row in rows if row is not None)
+    assert f"{hours:,.1f} hours on one {accelerator}" in line
+    # the sweep and size runs alone (the old total) are well short of it
+    partial = sum(row.hours for s, row in rows if row and s.role in ("sweep", "size"))
+    assert partial < 0.5 * hours
+
+
+def test_float32_preset_uses_the_tf32_peak_on_h100() -> None:
+    """Issue 30, defect 8: gpt2 trains in float32, which runs at TF32 (half the bf16 peak) on
+    an H100; on TPU float32 matmuls use bf16 passes at JAX's default precision."""
+    h100, v4 = pods.ACCELERATORS["8xh100"], pods.ACCELERATORS["v4-32"]
+    assert GPT2.compute_dtype == "float32"
+    assert h100.peak_tflops("float32") == pytest.approx(h100.peak_bf16_tflops / 2, rel=0.01)
+    assert v4.peak_tflops("float32") == v4.peak_bf16_tflops
+    spec = size_specs(GPT2, "myopic", 0.0)[0]
+    f32 = pods.plan_run(spec.model, spec.steps, GPT2.batch_size, h100, 0.4)
+    bf16_model = spec.model.replace(compute_dtype="bfloat16")
+    bf16 = pods.plan_run(bf16_model, spec.steps, GPT2.batch_size, h100, 0.4)
+    assert f32 is not None and bf16 is not None
+    assert f32.hours == pytest.approx(2 * bf16.hours, rel=0.02)
+    with pytest.raises(ValueError, match="no peak for compute dtype 'float16'"):
+        h100.peak_tflops("float16")

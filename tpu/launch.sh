@@ -6,9 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
-Usage: tpu/launch.sh --name NAME --zone ZONE --bucket gs://BUCKET/PREFIX --run RUN [options] [-- ARGS...]
+Usage: tpu/launch.sh --name NAME --zone ZONE --bucket gs://BUCKET/PREFIX --run RUN --data DIR [options] [-- ARGS...]
 
-Start `python -m experiments.scaling --preset PRESET --out MOUNT/PREFIX/RUN ARGS...` on every
+Start `python -m experiments.scaling --preset PRESET --out MOUNT/PREFIX/RUN --data DIR ARGS...` on every
 worker at once (one JAX process per host; MYOJAX_DISTRIBUTED=1 makes each call
 jax.distributed.initialize(), which finds its peers from the TPU metadata). MOUNT is where
 tpu/setup.sh mounted gs://BUCKET with gcsfuse, so MOUNT/PREFIX/RUN is gs://BUCKET/PREFIX/RUN and
@@ -25,6 +25,9 @@ not stop them. Each worker logs to ~/logs/RUN.log and, when the run ends, copies
                      /mnt/myojax-bucket)
   --run RUN          run name: results go to PATH/RUN (rerunning resumes from its checkpoints)
   --preset PRESET    model preset or family (default: gpt2 = all four GPT-2 sizes)
+  --data DIR         token shards, the same directory on every worker (tpu/setup.sh --data
+                     stages them to ~/data); required by --preset gpt2 (smoke, cpu and
+                     cpu-large bring their own corpus)
   --dry-run          print the exact commands and run nothing
   -h, --help         this help
   -- ARGS...         passed on to experiments.scaling unchanged
@@ -38,6 +41,7 @@ BUCKET="${MYOJAX_BUCKET:-}"
 MOUNT="${MYOJAX_MOUNT:-$DEFAULT_MOUNT}"
 RUN=""
 PRESET="gpt2"
+DATA=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --name) need_value "$@"; NAME="$2"; shift 2 ;;
@@ -47,6 +51,7 @@ while [[ $# -gt 0 ]]; do
     --mount) need_value "$@"; MOUNT="$2"; shift 2 ;;
     --run) need_value "$@"; RUN="$2"; shift 2 ;;
     --preset) need_value "$@"; PRESET="$2"; shift 2 ;;
+    --data) need_value "$@"; DATA="$2"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
@@ -58,6 +63,16 @@ check_zone "$ZONE"
 check_bucket "$BUCKET"
 check_run_name "$RUN"
 check_mount "$MOUNT"
+# Every worker would exit on its own ("--preset gpt2 needs --data DIR") after this script said
+# "started": refuse here instead.
+for word in "$@"; do
+  [[ "$word" != --data && "$word" != --data=* ]] || DATA="${DATA:-(given after --)}"
+done
+case "$PRESET" in
+  smoke | cpu | cpu-large) ;;
+  *) [[ -n "$DATA" ]] || die "--preset $PRESET needs --data DIR (token shards, the same path on" \
+    "every worker: see tpu/README.md, Data)" ;;
+esac
 split_bucket "$BUCKET"
 gcloud_location
 
@@ -68,7 +83,16 @@ LOG_URL="gs://$BUCKET_NAME${BUCKET_PREFIX:+/$BUCKET_PREFIX}/$RUN/logs"
 LOG="logs/$RUN.log"
 # What each worker runs, quoted word by word so ARGS arrive unchanged.
 job="../venv/bin/python -m experiments.scaling"
-for word in --preset "$PRESET" --out "$OUT" "$@"; do
+for word in --preset "$PRESET" --out "$OUT"; do
+  job+=" $(quote "$word")"
+done
+# A leading ~/ means the worker's home (where setup.sh --data stages shards), not this machine's.
+if [[ "$DATA" == \~/* ]]; then
+  job+=" --data \"\$HOME\"/$(quote "${DATA#\~/}")"
+elif [[ -n "$DATA" && "$DATA" != "(given after --)" ]]; then
+  job+=" --data $(quote "$DATA")"
+fi
+for word in "$@"; do
   job+=" $(quote "$word")"
 done
 job="cd myojax && $job; status=\$?; cd; gcloud storage cp $LOG $LOG_URL/\$(hostname).log || true; exit \$status"

@@ -34,6 +34,7 @@ import dataclasses
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from myojax import cli
 from myojax.config import ATTENTION_IMPLS, GRADIENT_MODES
 from myojax.orbax_noise import quiet_failed_saves
 from myojax.provenance import command_line
+from myojax.sharding.distributed import fail_everywhere
 from myojax.train.track import TRACKERS
 
 PROG = "python -m experiments.scaling"
@@ -280,7 +282,13 @@ def _study(
     # As the trainer's command: orbax's copies of a failed background save (a full disk) are
     # dropped, so the fault is the one `error:` line (--debug keeps them).
     with contextlib.nullcontext() if debug else quiet_failed_saves():
-        outcome = study.run(p, args.modes, options, command)
+        try:
+            outcome = study.run(p, args.modes, options, command)
+        except Exception as e:  # on a pod: end every process now, naming this one
+            if debug:
+                traceback.print_exc()
+            fail_everywhere(f"error: {cli.describe(e)}", 1)
+            raise
     if outcome.signum is not None:
         print(
             f"stopped by {signal.Signals(outcome.signum).name}: finished runs are saved and the "

@@ -26,13 +26,23 @@ from myojax.sharding.memory_plan import GIB, MemoryPlan, make_plan
 
 @dataclasses.dataclass(frozen=True)
 class Accelerator:
-    """A slice or node: its JAX devices, their memory and dense bf16 peak."""
+    """A slice or node: its JAX devices, their memory and dense matmul peaks."""
 
     name: str
     devices: int  # JAX devices (TPU chips, GPUs)
     hbm_gib: float  # memory per device, GiB
     peak_bf16_tflops: float  # dense (no sparsity) bf16 peak per device
     note: str
+    # Dense peak of float32 matmuls at JAX's default precision: one bf16 pass on TPU (the
+    # bf16 peak), TF32 on NVIDIA GPUs (half the bf16 peak on H100).
+    peak_float32_tflops: float
+
+    def peak_tflops(self, compute_dtype: str) -> float:
+        """Per-device peak for matmuls computed in ``compute_dtype``."""
+        peaks = {"bfloat16": self.peak_bf16_tflops, "float32": self.peak_float32_tflops}
+        if compute_dtype not in peaks:
+            raise ValueError(f"no peak for compute dtype {compute_dtype!r} (know {sorted(peaks)})")
+        return peaks[compute_dtype]
 
 
 # Public specifications (Google Cloud TPU system-architecture pages for v4, v5e and v5p; the
@@ -42,13 +52,14 @@ ACCELERATORS: dict[str, Accelerator] = {
     a.name: a
     for a in (
         # TPU v4: 32 GiB HBM2 per chip, 275 TFLOP/s bf16 per chip; v4-32 = 16 chips.
-        Accelerator("v4-32", 16, 32.0, 275.0, "TPU v4, 16 chips"),
+        Accelerator("v4-32", 16, 32.0, 275.0, "TPU v4, 16 chips", 275.0),
         # TPU v5e: 16 GiB HBM2 per chip, 197 TFLOP/s bf16 per chip; v5e-64 = 64 chips.
-        Accelerator("v5e-64", 64, 16.0, 197.0, "TPU v5e, 64 chips"),
+        Accelerator("v5e-64", 64, 16.0, 197.0, "TPU v5e, 64 chips", 197.0),
         # TPU v5p: 95 GiB HBM2e per chip, 459 TFLOP/s bf16 per chip; v5p-128 = 64 chips.
-        Accelerator("v5p-128", 64, 95.0, 459.0, "TPU v5p, 64 chips"),
-        # H100 SXM5: 80 GB HBM3 (74.5 GiB), 989 TFLOP/s dense bf16 (1979 with sparsity).
-        Accelerator("8xh100", 8, 80e9 / GIB, 989.0, "one node of 8 H100 SXM5 GPUs"),
+        Accelerator("v5p-128", 64, 95.0, 459.0, "TPU v5p, 64 chips", 459.0),
+        # H100 SXM5: 80 GB HBM3 (74.5 GiB), 989 TFLOP/s dense bf16 (1979 with sparsity),
+        # 495 TFLOP/s dense TF32 (989 with sparsity).
+        Accelerator("8xh100", 8, 80e9 / GIB, 989.0, "one node of 8 H100 SXM5 GPUs", 495.0),
     )
 }
 
@@ -124,33 +135,45 @@ def plan_run(
 def _hours(config: ModelConfig, steps: int, batch_size: int, acc: Accelerator, mfu: float) -> float:
     flops = train_flops_per_token(config) * steps * batch_size * config.seq_len
     flops *= 1 + recompute_fraction(config, config.remat)
-    return flops / (acc.devices * acc.peak_bf16_tflops * 1e12 * mfu) / 3600
+    peak = acc.peak_tflops(config.compute_dtype)
+    return flops / (acc.devices * peak * 1e12 * mfu) / 3600
+
+
+def pod_plan_rows(
+    p: StudyPreset, modes: Sequence[str], acc: Accelerator, mfu: float
+) -> list[tuple[protocol.RunSpec, PodPlan | None]]:
+    """Every distinct run the study trains (the plain plan's ``protocol.plan_specs``: sweep,
+    sizes, undertraining and transfer) with its layout, None where nothing fits."""
+    return [
+        (spec, plan_run(spec.model, spec.steps, p.batch_size, acc, mfu))
+        for spec in protocol.plan_specs(p, modes)
+    ]
 
 
 def print_pod_plan(p: StudyPreset, modes: Sequence[str], accelerator: str, mfu: float) -> None:
     """Per run of the study: mesh, microbatches, remat, planned GiB per device, hours."""
     acc = ACCELERATORS[accelerator]
+    peak = acc.peak_tflops(p.compute_dtype)
     print(
         f"\npod plan on {acc.name} ({acc.note}: {acc.hbm_gib:.1f} GiB and "
-        f"{acc.peak_bf16_tflops:g} TFLOP/s dense bf16 per device) at {mfu:.0%} MFU; "
+        f"{peak:g} TFLOP/s dense {p.compute_dtype} matmuls per device) at {mfu:.0%} MFU; "
         f"global batch {p.batch_size} = {p.batch_size // acc.devices} sequence(s) per device; "
         "memory from the planner (python -m myojax.sharding plan, within 25% of XLA: "
         "results/memory_plan.md) for the preset's float32 parameters, 10% headroom; hours "
-        "= training FLOPs (+ remat recomputation) / (devices x bf16 peak x MFU), i.e. matmuls "
-        "at the bf16 rate (TPU's default matmul precision)"
+        "= training FLOPs (+ remat recomputation) / (devices x peak x MFU), the peak of the "
+        "preset's compute dtype at JAX's default matmul precision (TPU: bf16 passes; "
+        "NVIDIA: TF32 for float32)"
     )
     print(
-        f"{'mode':<10} {'role':<6} {'size':<12} {'lr':>8} {'mesh':<16} {'micro':>5} "
+        f"{'mode':<10} {'role':<10} {'size':<12} {'lr':>8} {'mesh':<16} {'micro':>5} "
         f"{'remat':<5} {'GiB/dev':>8} {'of':>6} {'hours':>9}"
     )
-    specs = protocol.sweep_specs(p, modes) + [
-        s for m in modes for s in protocol.size_specs(p, m, 0.0)
-    ]
-    total = 0.0
-    for spec in specs:
-        row = plan_run(spec.model, spec.steps, p.batch_size, acc, mfu)
+    rows = pod_plan_rows(p, modes, acc, mfu)
+    total, flops = 0.0, 0
+    for spec, row in rows:
+        flops += train_flops_per_token(spec.model) * spec.tokens
         lr = f"{spec.lr:g}" if spec.role == "sweep" else "best"
-        head = f"{spec.mode:<10} {spec.role:<6} {spec.size.name:<12} {lr:>8}"
+        head = f"{spec.mode:<10} {spec.role:<10} {spec.size.name:<12} {lr:>8}"
         if row is None:
             print(f"{head} does not fit on {acc.name} with any mesh, microbatch count or remat")
             continue
@@ -159,7 +182,12 @@ def print_pod_plan(p: StudyPreset, modes: Sequence[str], accelerator: str, mfu: 
             f"{head} {row.mesh:<16} {row.microbatches:>5} {row.remat:<5} "
             f"{row.plan.total() / GIB:>8.2f} {acc.hbm_gib:>6.1f} {row.hours:>9.2f}"
         )
-    print(f"total: {total:,.1f} hours on one {acc.name} ({total * acc.devices:,.0f} device-hours)")
+    unfit = sum(row is None for _, row in rows)
+    print(
+        f"total: {len(rows)} runs, {flops:.3e} training FLOPs (as the plan above), "
+        f"{total:,.1f} hours on one {acc.name} ({total * acc.devices:,.0f} device-hours)"
+        + (f"; {unfit} runs that fit nowhere are not counted" if unfit else "")
+    )
 
 
 def print_isoflop_pod_plan(design, accelerator: str, mfu: float) -> None:

@@ -8,7 +8,14 @@ no-op (no collective at all) in a single process.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import os
+import socket
+import sys
+import threading
+import time
 from collections.abc import Mapping
 
 import jax
@@ -25,6 +32,9 @@ ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAX_PROCESS_ID"
 # Force (1) or forbid (0) initialization when no explicit variables are set (TPU pods: 1).
 ENV_FORCE = "MYOJAX_DISTRIBUTED"
+# How many devices this process must drive (tpu/slurm/scaling.sbatch: the node's GPUs); a
+# mismatch (JAX's SLURM detection handing each process one GPU, a CPU-only jaxlib) is an error.
+ENV_LOCAL_DEVICES = "MYOJAX_LOCAL_DEVICES"
 _SLURM_VARS = (
     "SLURM_JOB_ID",
     "SLURM_STEP_NODELIST",
@@ -52,8 +62,92 @@ def maybe_initialize_distributed(
       ``MYOJAX_DISTRIBUTED=1`` (what ``tpu/launch.sh`` sets on pods) -> JAX's auto-detection
       (TPU metadata server, SLURM, Open MPI, Kubernetes);
     * otherwise -> False (single process).
+
+    Then, when ``MYOJAX_LOCAL_DEVICES`` is set, ``check_local_devices`` asserts that this
+    process drives exactly that many devices.
     """
     env = os.environ if env is None else env
+    up = _initialize(env, initialization_timeout)
+    if up and jax.process_count() > 1:
+        _watch_peers()
+    check_local_devices(env)
+    return up
+
+
+# One process's failure, announced to the others through the coordination service's key-value
+# store: without it the others wait in their next collective until JAX's heartbeat timeout
+# (100 s) and the failed process itself waits at the 300 s shutdown barrier.
+FAILURE_KEY = "myojax/failed"
+PEER_POLL_S = 1.0  # the others stop within about this long after the announcement
+
+
+def _client():
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client
+
+
+def _whoami() -> str:
+    return f"process {jax.process_index()} of {jax.process_count()} on {socket.gethostname()}"
+
+
+def fail_everywhere(line: str, code: int) -> None:
+    """Print ``line`` (this process's ``error:`` line), tell every other process that this one
+    failed, and exit at once with ``code`` (no shutdown barrier). Returns (does nothing) in a
+    single process: the caller exits normally."""
+    if not jax.distributed.is_initialized() or jax.process_count() == 1:
+        return
+    message = f"{_whoami()} failed: {line.removeprefix('error: ')}"
+    print(line, file=sys.stderr, flush=True)
+    # Fails when another process announced first: that one stops everyone anyway.
+    with contextlib.suppress(Exception):
+        _client().key_value_set(FAILURE_KEY, message)
+    if jax.process_index() == 0:  # the coordination service dies with this process
+        time.sleep(2 * PEER_POLL_S)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+@functools.cache
+def _watch_peers() -> None:
+    """A daemon thread that ends this process, with one line naming the failed process, once
+    another process announces its failure (``fail_everywhere``)."""
+    client, me, stopping = _client(), jax.process_index(), threading.Event()
+    atexit.register(stopping.set)  # runs before JAX's own shutdown (registered earlier)
+
+    def watch() -> None:
+        while not stopping.is_set():
+            try:
+                message = client.blocking_key_value_get(FAILURE_KEY, int(PEER_POLL_S * 1000))
+            except Exception as e:
+                if "DEADLINE_EXCEEDED" in str(e) or stopping.is_set():
+                    continue
+                message = f"lost the coordination service (process 0 gone?): {e}"
+            if message.startswith(f"process {me} "):
+                return
+            print(f"error: stopping {_whoami()}: {message}", file=sys.stderr, flush=True)
+            os._exit(1)
+
+    threading.Thread(target=watch, name="myojax-peer-watch", daemon=True).start()
+
+
+def check_local_devices(env: Mapping[str, str]) -> None:
+    """Raise unless ``jax.local_device_count()`` equals ``MYOJAX_LOCAL_DEVICES`` (when set)."""
+    expected = env.get(ENV_LOCAL_DEVICES, "").strip()
+    if not expected:
+        return
+    if not expected.isdigit() or int(expected) < 1:
+        raise ValueError(f"{ENV_LOCAL_DEVICES} must be a positive integer, got {expected!r}")
+    devices = jax.local_devices()
+    if len(devices) != int(expected):
+        raise ValueError(
+            f"process {jax.process_index()} on {socket.gethostname()} drives {len(devices)} "
+            f"{devices[0].platform} device(s), expected {ENV_LOCAL_DEVICES}={expected}: check "
+            "JAX_LOCAL_DEVICE_IDS, CUDA_VISIBLE_DEVICES, JAX_PLATFORMS and the job's GPUs"
+        )
+
+
+def _initialize(env: Mapping[str, str], initialization_timeout: int) -> bool:
     if jax.distributed.is_initialized():
         return True
     force = env.get(ENV_FORCE, "").strip()
