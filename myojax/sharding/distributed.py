@@ -120,9 +120,11 @@ def _watch_peers() -> None:
             try:
                 message = client.blocking_key_value_get(FAILURE_KEY, int(PEER_POLL_S * 1000))
             except Exception as e:
-                if "DEADLINE_EXCEEDED" in str(e) or stopping.is_set():
+                if "DEADLINE_EXCEEDED" in str(e):
                     continue
-                message = f"lost the coordination service (process 0 gone?): {e}"
+                # Shut down (jax.distributed.shutdown cancels the call) or the coordination
+                # service gone: JAX's own heartbeat ends this process in the latter case.
+                return
             if message.startswith(f"process {me} "):
                 return
             print(f"error: stopping {_whoami()}: {message}", file=sys.stderr, flush=True)
