@@ -155,7 +155,7 @@ def check_custom_vjp(cv: CustomVjp, t: int, seed: int = 0, inputs: str = "normal
             out.skipped = "non-finite"
         pairs = [(int(t), int(s)) for t, s in zip(*np.nonzero(pattern))]
         for sym in (False, True):
-            analyse_into(out, fn, (x, a, w), sym, pairs, repr(cv), program="vjp")
+            analyse_into(out, fn, (x, a, w), sym, pairs, f"{inputs} inputs: {cv!r}", program="vjp")
         if not out.primitives:  # refused: count what the backward program holds
             out.primitives = primitives_of(jax.make_jaxpr(jax.vjp(fn, x, a, w)[1])(x).jaxpr)
     return out
