@@ -127,3 +127,18 @@ def test_a_parameter_at_its_bound_is_flagged_not_reported():
     # negative control: nothing at a bound, every value reported
     line = isoflop_command.details(res.analysis, 1)[0]
     assert "E = " in line and "at its bound" not in line
+
+
+def test_a_partial_studys_page_says_so_in_its_title_and_first_sentence(tmp_path):
+    res = _results()
+    prefix = "PARTIAL (`--report-only`): this answer rests on 3 of 4 budgets. "
+    partial = dataclasses.replace(
+        res, report=(prefix + res.report[0], *res.report[1:]), partial=True
+    )
+    doc = json.loads(json.dumps(isoflop_record.to_json(partial)))
+    page = isoflop_page.render(doc, "")
+    assert page.splitlines()[0] == "# isoFLOP study (sim, PARTIAL)"
+    assert isoflop_page.readme(doc).startswith("PARTIAL (`--report-only`)")
+    assert isoflop_page.render(isoflop_record.to_json(res), "").splitlines()[0] == (
+        "# isoFLOP study (sim)"
+    )  # the negative control: a finished study's title

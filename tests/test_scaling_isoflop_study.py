@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from experiments.scaling import isoflop, isoflop_study
+from experiments.scaling import isoflop, isoflop_study, records
 from experiments.scaling.__main__ import main
+from myojax import cli
 from myojax.data import pipeline
 
 
@@ -46,3 +48,54 @@ def test_isoflop_smoke_runs_end_to_end_and_resumes(tmp_path):
     assert main(args) == 0  # every run cached: the analysis only
     assert json.loads((out / "isoflop.json").read_text())["runs"] == doc["runs"]
     assert (out / "isoflop.json").stat().st_mtime_ns >= before
+    report_only = [*args, "--report-only"]
+    assert main(report_only) == 0  # every budget finished: not partial
+    assert json.loads((out / "isoflop.json").read_text())["partial"] is False
+    shutil.rmtree(next((out / "runs" / "myopic").glob("*-s1")))  # one run of one budget gone
+    with pytest.raises(cli.UsageError, match="2 of 3 budgets have finished"):
+        main(report_only)
+
+
+def _finished_runs(d: isoflop.Design, skip: set[tuple[float, str]]) -> list:
+    """Every size run of the design as finished ok, except the (budget, size name) in skip."""
+    done = []
+    for r in d.runs:
+        if (r.budget, r.size.name) in skip:
+            continue
+        for mode in isoflop.MODES:
+            for seed in d.preset.base.seeds:
+                spec = isoflop_study._spec(d, r, mode, 4e-3, seed, "size")
+                losses = (1.0 + 0.01 * seed, 1.1 + 0.01 * seed)
+                record = dataclasses.replace(
+                    records.planned(spec), status="ok", test_loss_per_sequence=losses
+                )
+                done.append(isoflop_study.IsoflopRun(record, r.budget, 1, "size"))
+    return done
+
+
+def test_a_partial_study_rests_only_on_budgets_whose_every_run_finished():
+    d, _ = _tiny(True)
+    full = _finished_runs(d, set())
+    assert isoflop_study.finished_budgets(d, full) == d.budgets
+    last = d.runs[-1]  # one size of the largest budget missing: that budget is left out
+    partial = _finished_runs(d, {(last.budget, last.size.name)})
+    assert isoflop_study.finished_budgets(d, partial) == d.budgets[:-1]
+    diverged = [  # a diverged run does not count as finished either
+        dataclasses.replace(x, record=dataclasses.replace(x.record, status="diverged"))
+        if x.budget == d.budgets[0] and x.record.seed == 0
+        else x
+        for x in full
+    ]
+    assert isoflop_study.finished_budgets(d, diverged) == d.budgets[1:]
+    study = isoflop_study.losses(d, partial, d.budgets[:-1])
+    assert study.loss.shape[1] == len(d.budgets) - 1 and np.array_equal(
+        study.budgets, d.budgets[:-1]
+    )
+    with pytest.raises(KeyError):  # the unfinished budget has no losses to read
+        isoflop_study.losses(d, partial)
+
+
+def test_planned_runs_count_the_sweep_and_every_size_mode_and_seed():
+    d, _ = _tiny(True)
+    base = d.preset.base
+    assert isoflop_study.planned_runs(d) == 2 * len(base.lrs) + 2 * len(d.runs) * len(base.seeds)

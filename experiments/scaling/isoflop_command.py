@@ -109,16 +109,50 @@ def details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
     ]
 
 
+def partial_prefix(d: isoflop.Design, done: list[isoflop_study.IsoflopRun], used: int) -> str:
+    """The first words of a partial study's answer: what it rests on and how to finish it."""
+    return (
+        f"PARTIAL (`--report-only`): this answer rests on the {used} of {len(d.budgets)} "
+        f"budgets finished so far ({len(done)} of {isoflop_study.planned_runs(d)} planned runs); "
+        "rerunning the study's command continues it. "
+    )
+
+
 def results(
     ip: isoflop.IsoflopPreset,
     command: str,
     lrs: dict[str, float],
     done: list[isoflop_study.IsoflopRun],
     analysis: isoflop_analysis.IsoflopAnalysis,
+    prefix: str = "",
 ) -> isoflop_record.IsoflopResults:
     reads = max(x.max_token_reads for x in done)
-    report = (answer(analysis), *details(analysis, reads))
-    return isoflop_record.IsoflopResults(command, ip.name, lrs, tuple(done), analysis, report)
+    report = (prefix + answer(analysis), *details(analysis, reads))
+    return isoflop_record.IsoflopResults(
+        command, ip.name, lrs, tuple(done), analysis, report, partial=bool(prefix)
+    )
+
+
+# The fitted form L*(C) = E + A_mode C^-alpha_mode has 5 parameters: 3 budgets x 2 modes is
+# the fewest frontier points that determine it.
+MIN_BUDGETS = 3
+
+
+def _finished(
+    d: isoflop.Design, out: Path, data: str
+) -> tuple[dict[str, float], list[isoflop_study.IsoflopRun], tuple[float, ...]]:
+    """--report-only: the runs finished so far and the budgets the analysis can rest on."""
+    ran = isoflop_study.run(d, out, data, train=False)
+    if ran is None:
+        raise cli.UsageError(f"--report-only: the lr sweep in {out} has not finished")
+    lrs, done = ran
+    budgets = isoflop_study.finished_budgets(d, done)
+    if len(budgets) < MIN_BUDGETS:
+        raise cli.UsageError(
+            f"--report-only: {len(budgets)} of {len(d.budgets)} budgets have finished in {out}; "
+            f"the analysis needs at least {MIN_BUDGETS}"
+        )
+    return lrs, done, budgets
 
 
 def from_json(args: argparse.Namespace, doc: object) -> int:
@@ -160,18 +194,23 @@ def main(args: argparse.Namespace, command: str) -> int:
         print("\n".join(isoflop.dry_run_lines(design)))
         return 0
     out = Path(args.out or f"runs/scaling-{ip.name}")
-    ran = isoflop_study.run(design, out, data, progress=args.progress)
-    if ran is None:
-        print("stopped: finished runs are saved; rerun the same command to resume")
-        return 130
-    lrs, done = ran
+    if args.report_only:
+        lrs, done, budgets = _finished(design, out, data)
+    else:
+        ran = isoflop_study.run(design, out, data, progress=args.progress)
+        if ran is None:
+            print("stopped: finished runs are saved; rerun the same command to resume")
+            return 130
+        (lrs, done), budgets = ran, design.budgets
+    partial = len(budgets) < len(design.budgets)
     analysis = isoflop_analysis.analyse(
-        isoflop_study.losses(design, done),
+        isoflop_study.losses(design, done, budgets),
         np.random.default_rng(0),
         n_boot=args.n_boot or ip.base.n_boot,
         n_form_boot=min(args.n_boot or ip.base.n_boot, FORM_BOOT),
     )
-    res = results(ip, command, lrs, done, analysis)
+    prefix = partial_prefix(design, done, len(budgets)) if partial else ""
+    res = results(ip, command, lrs, done, analysis, prefix)
     epilogue.finish(
         isoflop_page.page(ip.name), isoflop_record.to_json(res), out, publish=args.publish
     )

@@ -59,7 +59,8 @@ def render(doc: dict[str, Any], prefix: str) -> str:
     res = isoflop_record.from_json(doc)
     figure = f"![isoFLOP profiles, frontiers and m(C)]({prefix}{res.preset}-isoflop.png)"
     runs = "Every run, with the most times it read any of its training tokens (must be <= 1):"
-    body = [f"# isoFLOP study ({res.preset})", *res.report, "\n".join(_budget_rows(res))]
+    title = f"# isoFLOP study ({res.preset}{', PARTIAL' if res.partial else ''})"
+    body = [title, *res.report, "\n".join(_budget_rows(res))]
     body += [figure, RELATION, runs, "\n".join(_run_rows(res))]
     return "\n\n".join(body) + "\n"
 

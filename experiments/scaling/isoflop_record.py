@@ -17,9 +17,11 @@ SCHEMA_VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class IsoflopResults:
-    """A finished isoFLOP study: every run (its record, the design's exact budget, its role,
+    """An isoFLOP study: every finished run (its record, the design's exact budget, its role,
     the most times it read a training token), the lr per mode, the analysis, and the report's
-    sentences (the first is the answer)."""
+    sentences (the first is the answer). ``partial``: written by ``--report-only`` before every
+    budget finished; the analysis then rests on the finished budgets alone and the first
+    sentence says so."""
 
     command: str
     preset: str
@@ -27,6 +29,7 @@ class IsoflopResults:
     runs: tuple[IsoflopRun, ...]
     analysis: IsoflopAnalysis
     report: tuple[str, ...]
+    partial: bool = False
     kind: str = KIND
     schema_version: int = SCHEMA_VERSION
 

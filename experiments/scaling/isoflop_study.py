@@ -2,7 +2,8 @@
 size, mode, seed) at its mode's lr, each on D = C/(6N) non-overlapping training windows; per
 run the most times any training token was read, computed by replaying the run's own training
 stream over token positions. Every run is cached in its directory, so rerunning the same
-command resumes; the analysis (``isoflop_analysis``) reads only test losses.
+command resumes; the analysis (``isoflop_analysis``) reads only test losses. ``--report-only``
+trains nothing and analyses the budgets whose every run has finished (a partial study).
 """
 
 from __future__ import annotations
@@ -49,15 +50,24 @@ def token_reads(d: isoflop.Design, spec: RunSpec, data: pipeline.TokenData) -> i
     return pipeline.max_token_reads(ds)
 
 
-def run(d: isoflop.Design, out: Path, data: str, progress: bool | None = None):
-    """Sweep, then the design; returns (lr per mode, finished runs) or None if stopped."""
-    base, windows = d.preset.base, execute.heldout_windows(d.preset.base, data)
-    tokens = pipeline.load_data(data)
+def run(
+    d: isoflop.Design, out: Path, data: str, progress: bool | None = None, *, train: bool = True
+):
+    """Sweep, then the design; returns (lr per mode, finished runs), or None if stopped (or,
+    with ``train=False``, if the lr sweep has not finished: no lr to read the design at).
+    ``train=False`` trains nothing and returns the runs finished so far."""
+    base, tokens = d.preset.base, pipeline.load_data(data)
+    windows = execute.heldout_windows(base, data) if train else None
     done: list[IsoflopRun] = []
 
     def go(spec: RunSpec, budget: float) -> records.RunRecord | None:
-        record, _ = execute.execute(base, spec, out, data, windows, write=True, progress=progress)
-        if record.status == "interrupted":
+        if train:
+            record, _ = execute.execute(
+                base, spec, out, data, windows, write=True, progress=progress
+            )
+        else:
+            record = records.read_run(spec.run_dir(out))
+        if record is None or record.status == "interrupted":
             return None
         done.append(IsoflopRun(record, budget, token_reads(d, spec, tokens), spec.role))
         return record
@@ -75,19 +85,49 @@ def run(d: isoflop.Design, out: Path, data: str, progress: bool | None = None):
     for r in d.runs:
         for mode in isoflop.MODES:
             for seed in base.seeds:
-                if go(_spec(d, r, mode, lrs[mode], seed, "size"), r.budget) is None:
+                if go(_spec(d, r, mode, lrs[mode], seed, "size"), r.budget) is None and train:
                     return None
     return lrs, done
 
 
-def losses(d: isoflop.Design, done: list[IsoflopRun]) -> isoflop_analysis.IsoflopLosses:
-    """The design's test losses as the analysis's array (every run must have finished ok)."""
+def planned_runs(d: isoflop.Design) -> int:
+    """Every run the design trains: the lr sweep and each (budget, size) x mode x seed."""
+    n_modes, base = len(isoflop.MODES), d.preset.base
+    return n_modes * (len(base.lrs) + len(d.runs) * len(base.seeds))
+
+
+def finished_budgets(d: isoflop.Design, done: list[IsoflopRun]) -> tuple[float, ...]:
+    """The budgets whose every size, mode and seed has finished ok: a partial study's
+    analysis rests on these alone, so each profile it fits is whole and paired."""
+    ok = {
+        (x.budget, x.record.size, x.record.mode, x.record.seed)
+        for x in done
+        if x.role == "size" and x.record.status == "ok"
+    }
+    need = {
+        c: {
+            (c, r.size.name, m, s)
+            for r in d.runs
+            if r.budget == c
+            for m in isoflop.MODES
+            for s in d.preset.base.seeds
+        }
+        for c in d.budgets
+    }
+    return tuple(c for c in d.budgets if need[c] <= ok)
+
+
+def losses(
+    d: isoflop.Design, done: list[IsoflopRun], budgets: tuple[float, ...] | None = None
+) -> isoflop_analysis.IsoflopLosses:
+    """The test losses at ``budgets`` (default: all of the design's) as the analysis's array
+    (every run at those budgets must have finished ok)."""
     by_key = {
         (x.budget, x.record.size, x.record.mode, x.record.seed): x.record
         for x in done
         if x.role == "size"
     }
-    budgets = d.budgets
+    budgets = d.budgets if budgets is None else budgets
     names = [[r.size.name for r in d.runs if r.budget == c] for c in budgets]
     sizes = np.array([[r.non_embedding for r in d.runs if r.budget == c] for c in budgets], float)
     loss = np.array(
