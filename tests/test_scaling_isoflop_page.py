@@ -72,7 +72,7 @@ def test_page_opens_with_the_answer_and_lists_every_runs_token_reads(tmp_path):
     assert "fixed tokens-per-parameter ratio" in page
     assert "read each of its training tokens at most once" in page
     run_rows = [x for x in lines if x.startswith("| s")]
-    assert len(run_rows) == len(res.runs) and all(x.endswith("| 1 |") for x in run_rows)
+    assert len(run_rows) == len(res.runs) and all("| 1 |  |  |  /  |" in x for x in run_rows)
     # negative control: a run that read its tokens twice is said so
     assert "up to 2 times" in isoflop_page.render(isoflop_record.to_json(_results(2)), "")
     assert "results/scaling-sim.md" in isoflop_page.readme(isoflop_record.to_json(res))
@@ -142,3 +142,13 @@ def test_a_partial_studys_page_says_so_in_its_title_and_first_sentence(tmp_path)
     assert isoflop_page.render(isoflop_record.to_json(res), "").splitlines()[0] == (
         "# isoFLOP study (sim)"
     )  # the negative control: a finished study's title
+
+
+def test_each_runs_cost_and_the_total_are_on_the_page():
+    res = _results()
+    costly = dataclasses.replace(res.runs[0].record, wall_s=3600.0, cpu_s=5400.0,
+                                 load_start=(1.96, 1.5, 1.2), load_end=(2.04, 1.9, 1.4))  # fmt: skip
+    runs = (dataclasses.replace(res.runs[0], record=costly), *res.runs[1:])
+    page = isoflop_page.render(isoflop_record.to_json(dataclasses.replace(res, runs=runs)), "")
+    assert "| 1 | 3600 | 5400 | 2.0 / 2.0 |" in page
+    assert f"{len(runs)} runs took 1.00 h of wall time and 1.50 h of CPU time in all" in page

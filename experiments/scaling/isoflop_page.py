@@ -39,20 +39,40 @@ def _budget_rows(res: isoflop_record.IsoflopResults) -> list[str]:
     return rows
 
 
+def _load(v: tuple[float, ...] | None) -> str:
+    return "" if v is None else f"{v[0]:.1f}"
+
+
 def _run_rows(res: isoflop_record.IsoflopResults) -> list[str]:
-    """Every run and the most times it read any of its training tokens (must be <= 1)."""
+    """Every run, the most times it read any of its training tokens (must be <= 1), and its
+    cost: wall and CPU time over every invocation, the 1-minute load at its start and end."""
     rows = [
-        "| run | role | mode | C (FLOPs) | N | seed | lr | tokens | test loss | token reads |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| run | role | mode | C (FLOPs) | N | seed | lr | tokens | test loss | token reads "
+        "| wall (s) | CPU (s) | load start / end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for x in res.runs:
         r = x.record
         test = "" if r.test_loss is None else f"{r.test_loss:.4f}"
+        wall = "" if r.wall_s is None else f"{r.wall_s:.0f}"
+        cpu = "" if r.cpu_s is None else f"{r.cpu_s:.0f}"
         rows.append(
             f"| {r.size} | {x.role} | {r.mode} | {x.budget:.3g} | {r.non_embedding_params} "
-            f"| {r.seed} | {r.lr:g} | {r.tokens} | {test} | {x.max_token_reads} |"
+            f"| {r.seed} | {r.lr:g} | {r.tokens} | {test} | {x.max_token_reads} | {wall} | {cpu} "
+            f"| {_load(r.load_start)} / {_load(r.load_end)} |"
         )
     return rows
+
+
+def _cost_line(res: isoflop_record.IsoflopResults) -> str:
+    """The runs' total cost, summed from their records (this machine's load is per run)."""
+    wall = sum(x.record.wall_s or 0.0 for x in res.runs)
+    cpu = sum(x.record.cpu_s or 0.0 for x in res.runs)
+    return (
+        f"{len(res.runs)} runs took {wall / 3600:.2f} h of wall time and {cpu / 3600:.2f} h of "
+        f"CPU time in all (each run's, with the machine's load, in the last table); command: "
+        f"`{res.command}`."
+    )
 
 
 def render(doc: dict[str, Any], prefix: str) -> str:
@@ -61,7 +81,7 @@ def render(doc: dict[str, Any], prefix: str) -> str:
     runs = "Every run, with the most times it read any of its training tokens (must be <= 1):"
     title = f"# isoFLOP study ({res.preset}{', PARTIAL' if res.partial else ''})"
     body = [title, *res.report, "\n".join(_budget_rows(res))]
-    body += [figure, RELATION, runs, "\n".join(_run_rows(res))]
+    body += [figure, RELATION, _cost_line(res), runs, "\n".join(_run_rows(res))]
     return "\n\n".join(body) + "\n"
 
 
