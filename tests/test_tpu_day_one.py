@@ -165,3 +165,66 @@ def test_cuda_extra_installs_a_cuda_jaxlib_of_the_pinned_version() -> None:
     jax_pin = next(d for d in project["dependencies"] if d.startswith("jax>="))
     assert re.fullmatch(r"jax\[cuda1[23]\]" + re.escape(jax_pin.removeprefix("jax")), cuda)
     assert "pip install -e '.[cuda]'" in SBATCH.read_text()
+
+
+RECOVER_ARGS = [*TPU_ARGS, "--run", "scale-01", "--data", "~/data"]
+
+
+def _verbs(cmds: list[list[str]]) -> list[str]:
+    """Each printed gcloud command as 'resource verb' (e.g. 'queued-resources delete')."""
+    return [" ".join(c[3:5]) for c in cmds if c[0] == "gcloud"]
+
+
+def test_recover_recreates_a_preempted_node_and_relaunches_the_same_run(stubs) -> None:
+    """Defect 7: a preempted spot VM or suspended queued resource stays down; rerunning
+    launch.sh did not recover. recover.sh deletes, recreates, sets up and relaunches."""
+    env, calls = stubs
+    args = [*RECOVER_ARGS, "--queued", "--spot", "--stage", "gs://my-bucket/shards/gpt2"]
+    cmds = _dry("recover.sh", *args, "--", "--n-boot", "100", env=env, calls=calls)
+    verbs = _verbs(cmds)
+    assert verbs[:4] == [
+        "queued-resources describe",  # the state query (taken as PREEMPTED in a dry run)
+        "queued-resources delete",
+        "queued-resources create",
+        "queued-resources describe",  # create.sh --wait polls until ACTIVE
+    ]
+    assert verbs[4:] == ["tpu-vm scp", *["tpu-vm ssh"] * (len(verbs) - 5)]
+    delete, create = cmds[1], cmds[2]
+    assert "--force" in delete and "--quiet" in delete  # no prompt on an unattended recovery
+    assert "--spot" in create and "--accelerator-type=v4-32" in create
+    install = next(c for c in cmds if c[3:5] == ["tpu-vm", "ssh"])
+    assert "gs://my-bucket/shards/gpt2" in _remote(install)  # shards staged again
+    job = _job(_remote(cmds[-1]))
+    assert job[job.index("--out") + 1] == "/mnt/myojax-bucket/myojax/scale-01"  # the same run
+    assert job[-2:] == ["--n-boot", "100"]
+    vm = _dry("recover.sh", *RECOVER_ARGS, env=env, calls=calls)
+    assert _verbs(vm)[:3] == ["tpu-vm describe", "tpu-vm delete", "tpu-vm create"]
+
+
+def _state_stub(env: dict[str, str], calls: Path, state: str | None) -> dict[str, str]:
+    """gcloud answering a describe with ``state`` (None: no such node) and recording the rest."""
+    bin_dir = calls.parent / "state-bin"
+    bin_dir.mkdir(exist_ok=True)
+    answer = "exit 1" if state is None else f"echo {state}; exit 0"
+    (bin_dir / "gcloud").write_text(
+        f'#!/bin/sh\necho "gcloud $*" >> "{calls}"\n'
+        f'case "$*" in *" describe "*) {answer} ;; esac\nexit 0\n'
+    )
+    (bin_dir / "gcloud").chmod(0o755)
+    return {**env, "PATH": f"{bin_dir}:{env['PATH']}"}
+
+
+@pytest.mark.parametrize(
+    ("state", "deletes", "creates"),
+    [("READY", False, False), ("PREEMPTED", True, True), (None, False, True)],
+)
+def test_recover_acts_on_the_nodes_state(stubs, state, deletes, creates) -> None:
+    """A READY node (hosts restarted) is only set up and relaunched; a PREEMPTED one is deleted
+    and recreated; one gcloud does not know is created."""
+    env, calls = stubs
+    result = _run(TPU / "recover.sh", *RECOVER_ARGS, env=_state_stub(env, calls, state))
+    assert result.returncode == 0, result.stderr
+    called = calls.read_text().splitlines()
+    assert any(" tpu-vm delete " in c for c in called) == deletes
+    assert any(" tpu-vm create " in c for c in called) == creates
+    assert " tpu-vm ssh " in called[-1] and "scale-01" in called[-1]  # relaunched last

@@ -534,3 +534,31 @@ def test_a_short_run_saves_only_at_its_intervals_and_end(tmp_path):
     out = tmp_path / "run"
     run(*micro_configs(out, steps=6, checkpoint_interval=4, keep=5), progress=False)
     assert finalized_steps(out) == [4, 6]
+
+
+def test_time_based_checkpoints_save_between_step_intervals_and_keep_the_last(tmp_path):
+    """Issue 30 (defect 7): ``checkpoint_minutes`` saves a long run by the clock as well as by
+    steps. A due time at every step saves every step (the step interval alone never would)."""
+    every_step = micro_configs(tmp_path / "timed", steps=6, checkpoint_interval=100, keep=10,
+                               checkpoint_minutes=1e-6)  # fmt: skip
+    run(*every_step, progress=False)
+    assert finalized_steps(tmp_path / "timed") == [1, 2, 3, 4, 5, 6]
+    kept = micro_configs(tmp_path / "kept", steps=6, checkpoint_interval=100, keep=2,
+                         checkpoint_minutes=1e-6)  # fmt: skip
+    run(*kept, progress=False)
+    assert finalized_steps(tmp_path / "kept") == [5, 6]
+    # negative control: by steps only, a run shorter than its interval saves its end alone
+    run(*micro_configs(tmp_path / "steps", steps=6, checkpoint_interval=100), progress=False)
+    assert finalized_steps(tmp_path / "steps") == [6]
+
+
+def test_checkpoint_policy_may_change_on_resume(tmp_path):
+    """How often and how many checkpoints are kept never changes the trajectory, so a run may
+    resume under another policy (e.g. time-based saves added after a preemption)."""
+    out = tmp_path / "run"
+    run(*micro_configs(out, steps=5), progress=False)
+    policy = {"keep": 2, "checkpoint_minutes": 30.0, "checkpoint_interval": 2}
+    again = run(*micro_configs(out, steps=5, **policy), progress=False)
+    assert again["resumed_from"] == 5
+    with pytest.raises(ValueError, match="checkpoint_minutes has invalid value -1.0"):
+        micro_configs(out, checkpoint_minutes=-1.0)

@@ -43,6 +43,11 @@ class TrainConfig:
     checkpoint_interval: int = _field(
         100, "save a checkpoint every this many steps (and at the end)"
     )
+    checkpoint_minutes: float = _field(
+        0.0,
+        "also save when this many minutes have passed since the last save (0: by steps only); "
+        "for long runs on machines that can be preempted",
+    )
     keep: int = _field(3, "keep the last this many checkpoints")
     seed: int = _field(0, "root PRNG seed (init and data)")
     data: str = _field(
@@ -110,6 +115,7 @@ class TrainConfig:
             "beta2": 0 <= self.beta2 < 1,
             "eps": 0 < self.eps < math.inf,
             "seed": self.seed >= 0,
+            "checkpoint_minutes": 0 <= self.checkpoint_minutes < math.inf,
             "data": bool(self.data),
             "out": bool(self.out),
         }

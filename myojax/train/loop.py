@@ -2,7 +2,8 @@
 
 Rerunning on an existing run directory resumes from its last good checkpoint (model, optimizer,
 data iterator); on CPU the continued run is bitwise identical to an uninterrupted one.
-SIGTERM/SIGINT save a checkpoint and exit cleanly.
+SIGTERM/SIGINT save a checkpoint and exit cleanly. Checkpoints are saved every
+``checkpoint_interval`` steps and, with ``checkpoint_minutes``, also by the clock.
 
 Sharded: ``TrainConfig.mesh`` (``data=A,fsdp=B``) lays all devices of all processes out as a
 data x fsdp mesh. Multi-host: start the same command on every host (see
@@ -308,6 +309,7 @@ class _Cursor:
     last_saved: int
     clock: tuple[float, int]  # (time, step) of the last logged row
     final: dict[str, Any]
+    saved_at: float  # time.monotonic() of the last save (or of the start)
     pending: list[tuple[int, dict[str, Array]]] = dataclasses.field(default_factory=list)
 
 
@@ -321,14 +323,17 @@ def _loop(run: Run, state: TrainState, start: int) -> tuple[TrainState, dict[str
         "val_loss_per_position": None,
         "preempted": False,
     }
-    cur = _Cursor(start, start, (time.perf_counter(), start), final)
+    cur = _Cursor(start, start, (time.perf_counter(), start), final, time.monotonic())
     steps = run.train_cfg.steps
     signum = 0
     while cur.step < steps:
         # Before drawing the batch: the checkpointed iterator must not run ahead of the step.
-        signum = run.stop.agreed()
+        signum, save_due = run.stop.agreed(_time_due(run, cur))
         if signum:
             break
+        if save_due:  # agreed across processes: every one saves this same step
+            _drain(run, cur)
+            _save(run, cur, state, force=True)
         state, metrics = run.step_fn(state, run.batch_fn(_next_windows(run, cur.step)))
         cur.step += 1
         fault_point("step", cur.step)
@@ -346,6 +351,13 @@ def _loop(run: Run, state: TrainState, start: int) -> tuple[TrainState, dict[str
     if signum:
         _stop_on_signal(run, cur, state, signum, first=start)
     return state, cur.final
+
+
+def _time_due(run: Run, cur: _Cursor) -> bool:
+    """Whether this process's clock says a time-based checkpoint is due (``checkpoint_minutes``
+    since the last save); the loop agrees on it across processes before acting."""
+    minutes = run.train_cfg.checkpoint_minutes
+    return minutes > 0 and time.monotonic() - cur.saved_at >= 60 * minutes
 
 
 def _next_windows(run: Run, step: int) -> np.ndarray:
@@ -431,7 +443,7 @@ def _save(run: Run, cur: _Cursor, state: TrainState, *, force: bool) -> None:
         config=run.config,
         force=force,
     ):
-        cur.last_saved = cur.step
+        cur.last_saved, cur.saved_at = cur.step, time.monotonic()
         fault_point("save", cur.step)
 
 

@@ -17,10 +17,13 @@ from myojax import sharding as shd
 class StopFlag:
     signum: int | None = None
 
-    def agreed(self) -> int:
-        """The signal to stop on if any process received one (0: none); the same on every
-        process, which therefore all save and exit at the same step boundary."""
-        return int(shd.gather_ints(self.signum or 0).max())
+    def agreed(self, save_due: bool = False) -> tuple[int, bool]:
+        """The signal to stop on if any process received one (0: none), and whether any
+        process's clock says a time-based checkpoint is due: the same on every process, which
+        therefore all save, or stop, at the same step boundary. One all-gather of one int per
+        step carries both (the signal in the high bits, the due flag in the lowest)."""
+        flags = shd.gather_ints(((self.signum or 0) << 1) | int(save_due))
+        return int((flags >> 1).max()), bool((flags & 1).any())
 
 
 @contextmanager

@@ -60,6 +60,10 @@ LAYOUT_FIELDS = ("out", "mesh", "min_shard_size", "microbatches")
 # How the same model is computed, free to change on resume too: the gradients agree to float
 # rounding (README: Gradient modes), and each checkpoint's config records which one trained it.
 IMPLEMENTATION_FIELDS = ("attention_impl",)
+# When and how many checkpoints are kept, free to change on resume: saving never changes the
+# trajectory (e.g. a long run given time-based checkpoints after a preemption).
+SAVING_FIELDS = ("checkpoint_interval", "checkpoint_minutes", "keep")
+FREE_ON_RESUME = {"train": LAYOUT_FIELDS + SAVING_FIELDS, "model": IMPLEMENTATION_FIELDS}
 
 
 # A field added since a run directory was written reads as its default there (e.g.
@@ -78,7 +82,7 @@ def _config_diff(old: dict, new: dict) -> list[str]:
         b = {**defaults, **new.get(section, {})}
         # data: a newer section; compare only what both runs recorded
         keys = set(a) | set(b) if section != "data" else set(a) & set(b)
-        free = {"train": LAYOUT_FIELDS, "model": IMPLEMENTATION_FIELDS}.get(section, ())
+        free = FREE_ON_RESUME.get(section, ())
         for k in sorted(keys):
             if k not in free and a.get(k) != b.get(k):
                 diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
