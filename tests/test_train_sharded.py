@@ -258,3 +258,21 @@ def test_two_process_checkpoint_restores_and_resumes_in_one_process(runs: dict) 
     rel = _rel([x["loss"] for x in train_rows], [x["loss"] for x in reference])
     assert rel <= RTOL, f"resumed trajectory: relative difference {rel:.2e} > {RTOL}"
     assert _rel([r["resumed"]["val_loss"]], [r["reference_val_loss"]]) <= RTOL
+
+
+def test_two_processes_restore_onto_the_runs_mesh_and_both_get_every_heldout_loss(
+    runs: dict,
+) -> None:
+    """Issue 30, defects 3 and 4: inside the two-process job, each process restored the
+    checkpoint onto the run's mesh (onto device 0 alone, process 1 failed) and evaluated
+    held-out windows on it: each got every sequence's loss, equal to one process's."""
+    p0, p1 = runs["processes"]
+    single = runs["resumed"]["heldout"]
+    assert len(single) == 16  # HELDOUT_BATCHES x batch size
+    assert len(p0["heldout"]) == len(p1["heldout"]) == len(single)
+    assert _rel(p0["heldout"], single) <= RTOL and _rel(p1["heldout"], single) <= RTOL
+    # negative control: a process's own half of the rows (the old evaluation's share) is not
+    # the held-out set this check compares, and its mean differs from the whole set's
+    own_half = single[:8]
+    assert len(own_half) != len(p1["heldout"])
+    assert abs(sum(own_half) / 8 - sum(single) / 16) > 1e-4

@@ -42,6 +42,7 @@ MESH_STEPS = 5
 MULTIHOST_STEPS = 16
 MULTIHOST_MESH = "data=1,fsdp=4"
 SIGNAL_AFTER = 2  # process 1 signals itself once step 2 is logged
+HELDOUT_BATCHES = 2  # of TRAIN's batch_size windows: 16 held-out sequences
 MESHES = {"1x1": "data=1,fsdp=1", "1x8": "data=1,fsdp=8", "2x4": "data=2,fsdp=4", "8x1": "data=-1"}
 
 
@@ -185,6 +186,33 @@ def _signal_self_after(out: str, step: int) -> threading.Thread:
     return thread
 
 
+def heldout_on_the_runs_mesh(out: str, step: int) -> list[float]:
+    """Issue 30, defects 3 and 4: the checkpoint at ``step`` restored onto the two-process
+    run's mesh (restoring onto ``jax.devices()[0]``, a device only process 0 owns, failed on
+    process 1), then per-sequence held-out losses of windows every process holds whole, the
+    result replicated: every process gets every sequence's loss, not its own share."""
+    import jax
+
+    from myojax import checkpoint as ckpt
+    from myojax import evaluation
+    from myojax import sharding as shd
+    from myojax.data import pipeline
+
+    mesh = shd.make_mesh(shd.MeshConfig.parse(MULTIHOST_MESH))
+    _, model = ckpt.restore(out, step, mesh=mesh, min_shard_size=TRAIN["min_shard_size"])
+    windows = evaluation.heldout_windows(
+        pipeline.load_data("shakespeare").test,
+        seq_len=MODEL["seq_len"],
+        batch_size=TRAIN["batch_size"],
+        num_batches=HELDOUT_BATCHES,
+        seed=11,
+    )
+    losses_fn = evaluation.compile_losses("token", mesh, jax.tree.map(lambda x: x.sharding, model))
+    batch_fn = evaluation.mesh_batch_fn(mesh)
+    per_token = evaluation.token_losses(model, windows, losses_fn=losses_fn, batch_fn=batch_fn)
+    return per_token.mean(axis=1).tolist()
+
+
 def cmd_multihost(process_id: int, port: int, out: str) -> dict:
     _setup_jax(2)
     os.environ.update(
@@ -205,7 +233,8 @@ def cmd_multihost(process_id: int, port: int, out: str) -> dict:
     result = {
         "process": process_id,
         "final": {k: final[k] for k in ("step", "preempted", "mesh", "resumed_from")},
-        "rows": recorder.rows,
+        "rows": list(recorder.rows),  # the training run's datasets only, not the check below
+        "heldout": heldout_on_the_runs_mesh(out, final["step"]),
         **recorder.steps[-1],
     }
     jax.distributed.shutdown()
@@ -227,6 +256,7 @@ def cmd_resume(out: str, ref: str) -> dict:
         p.name for p in (Path(out) / "checkpoints" / str(stopped_at) / "data").glob("*.json")
     )
     two_process_rows = logged(out)
+    one_process_heldout = heldout_on_the_runs_mesh(out, stopped_at)  # before resuming it
     # Analysis: the two-process checkpoint onto a 2x2 mesh, and unsharded; values identical.
     _, sharded = ckpt.restore(out, mesh="data=2,fsdp=2", min_shard_size=TRAIN["min_shard_size"])
     _, plain = ckpt.restore(out)
@@ -242,6 +272,7 @@ def cmd_resume(out: str, ref: str) -> dict:
         "two_process_rows": two_process_rows,
         "restored_shardings": describe(sharded),
         "restored_equal_unsharded": same_values,
+        "heldout": one_process_heldout,
         "resumed": {k: final[k] for k in ("step", "resumed_from", "mesh", "val_loss")},
         "resumed_rows": logged(out),
         "reference_rows": logged(ref),
