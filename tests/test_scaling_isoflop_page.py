@@ -152,3 +152,19 @@ def test_each_runs_cost_and_the_total_are_on_the_page():
     page = isoflop_page.render(isoflop_record.to_json(dataclasses.replace(res, runs=runs)), "")
     assert "| 1 | 3600 | 5400 | 2.0 / 2.0 |" in page
     assert f"{len(runs)} runs took 1.00 h of wall time and 1.50 h of CPU time in all" in page
+
+
+def test_n_opt_sentence_reads_the_exponents_as_growth_and_flags_edge_minima():
+    """a[myopic] > a[standard] says myopic's N* grows faster with C, not that it is larger at
+    the same C; and an N* from an edge minimum is an extrapolation, not a finding."""
+    res = _results()
+    a = res.analysis
+    (line,) = [x for x in isoflop_command.details(a, 1) if x.startswith("N*(C)")]
+    assert "want to be" not in line
+    smaller = sum(b.n_opt["myopic"].point < b.n_opt["standard"].point for b in a.budgets)
+    assert f"myopic's N* is the smaller at {smaller} of {len(a.budgets)} budgets" in line
+    assert ("not findings" in line) == any(any(b.at_edge.values()) for b in a.budgets)
+    edge = dataclasses.replace(a.budgets[0], at_edge={"standard": False, "myopic": True})
+    flagged = dataclasses.replace(a, budgets=(edge, *a.budgets[1:]))
+    (line,) = [x for x in isoflop_command.details(flagged, 1) if x.startswith("N*(C)")]
+    assert "of the sizes trained" in line and "not findings" in line

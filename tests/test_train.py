@@ -540,11 +540,11 @@ def test_time_based_checkpoints_save_between_step_intervals_and_keep_the_last(tm
     """Issue 30 (defect 7): ``checkpoint_minutes`` saves a long run by the clock as well as by
     steps. A due time at every step saves every step (the step interval alone never would)."""
     every_step = micro_configs(tmp_path / "timed", steps=6, checkpoint_interval=100, keep=10,
-                               checkpoint_minutes=1e-6)  # fmt: skip
+                               checkpoint_minutes=1e-12)  # fmt: skip
     run(*every_step, progress=False)
     assert finalized_steps(tmp_path / "timed") == [1, 2, 3, 4, 5, 6]
     kept = micro_configs(tmp_path / "kept", steps=6, checkpoint_interval=100, keep=2,
-                         checkpoint_minutes=1e-6)  # fmt: skip
+                         checkpoint_minutes=1e-12)  # fmt: skip
     run(*kept, progress=False)
     assert finalized_steps(tmp_path / "kept") == [5, 6]
     # negative control: by steps only, a run shorter than its interval saves its end alone

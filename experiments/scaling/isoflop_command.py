@@ -91,20 +91,38 @@ def _form_line(form: isoflop_analysis.FrontierForm) -> str:
     return line + f"; alpha[myopic] - alpha[standard] = {_ci(form.alpha_difference)}: {reading}."
 
 
+def _size_line(a: isoflop_analysis.IsoflopAnalysis) -> str:
+    """The N*(C) exponents, which mode's optimal size is smaller at each budget, and whether
+    edge minima make the N* values extrapolations (then the exponents are not findings)."""
+    exps = ", ".join(f"a[{k}] = {_ci(e, '.2f')}" for k, e in a.n_opt_exponent.items())
+    d = a.n_opt_exponent_difference
+    growth = _difference_reading(
+        d,
+        "myopic's optimal size grows faster with compute",
+        "myopic's optimal size grows more slowly with compute",
+    )
+    smaller = sum(b.n_opt["myopic"].point < b.n_opt["standard"].point for b in a.budgets)
+    line = (
+        f"N*(C) ~ C^a: {exps}; a[myopic] - a[standard] = {_ci(d, '.3f')}: {growth}; at the "
+        f"same compute myopic's N* is the smaller at {smaller} of {len(a.budgets)} budgets."
+    )
+    edges = sum(any(b.at_edge.values()) for b in a.budgets)
+    if edges:
+        line += (
+            f" {edges} of {len(a.budgets)} budgets have a profile whose minimum lies at an edge "
+            "of the sizes trained: N* there is the parabola's extrapolation beyond them, so "
+            "these N* values and exponents are not findings."
+        )
+    return line
+
+
 def details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
     """The report's sentences after the answer: the fitted form, the N*(C) exponents, and
     the most times any run read a training token."""
-    exps = ", ".join(f"a[{k}] = {_ci(e, '.2f')}" for k, e in a.n_opt_exponent.items())
-    d = a.n_opt_exponent_difference
-    size = _difference_reading(
-        d,
-        "myopic models want to be larger at the same compute",
-        "myopic models want to be smaller at the same compute",
-    )
     once = "at most once" if reads <= 1 else f"up to {reads} times (the design requires once)"
     return [
         _form_line(a.frontier_fit),
-        f"N*(C) ~ C^a: {exps}; a[myopic] - a[standard] = {_ci(d, '.3f')}: {size}.",
+        _size_line(a),
         f"Every run read each of its training tokens {once} (per run in the last table).",
     ]
 

@@ -131,6 +131,7 @@ def plot(doc: dict[str, Any], folder: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     res = isoflop_record.from_json(doc)
     fig, ax = plt.subplots(1, 3, figsize=(14, 4))
@@ -143,6 +144,7 @@ def plot(doc: dict[str, Any], folder: Path) -> list[str]:
     titles = ("profiles and fitted parabolas (test loss vs N)", "frontiers L*(C)", "m(C)")
     for a, title in zip(ax, titles, strict=True):
         a.set_xscale("log")
+        a.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap across 1.5 decades
         a.set_title(title)
     ax[1].legend()
     name = f"{res.preset}-isoflop.png"

@@ -42,7 +42,7 @@ from myojax.model import count_params
 from myojax.progress import Progress
 from myojax.train.config import TrainConfig
 from myojax.train.faults import fault_point
-from myojax.train.monitor import StopFlag, stop_on_signals
+from myojax.train.monitor import StopFlag, clock_save_due, stop_on_signals
 from myojax.train.rundir import (
     METRICS_FILE,
     MetricsLog,
@@ -328,12 +328,10 @@ def _loop(run: Run, state: TrainState, start: int) -> tuple[TrainState, dict[str
     signum = 0
     while cur.step < steps:
         # Before drawing the batch: the checkpointed iterator must not run ahead of the step.
-        signum, save_due = run.stop.agreed(_time_due(run, cur))
+        due = clock_save_due(run.train_cfg.checkpoint_minutes, cur.saved_at)
+        signum, save_due = run.stop.agreed(due)  # the same on every process
         if signum:
             break
-        if save_due:  # agreed across processes: every one saves this same step
-            _drain(run, cur)
-            _save(run, cur, state, force=True)
         state, metrics = run.step_fn(state, run.batch_fn(_next_windows(run, cur.step)))
         cur.step += 1
         fault_point("step", cur.step)
@@ -344,20 +342,13 @@ def _loop(run: Run, state: TrainState, start: int) -> tuple[TrainState, dict[str
             _drain(run, cur)
             _evaluate(run, cur, state)
         # The interval alone: orbax would also save the first step of a run with no checkpoint.
-        if is_last or cur.step % run.train_cfg.checkpoint_interval == 0:
+        if is_last or save_due or cur.step % run.train_cfg.checkpoint_interval == 0:
             _drain(run, cur)
-            _save(run, cur, state, force=is_last)
+            _save(run, cur, state, force=is_last or save_due)
     _drain(run, cur)
     if signum:
         _stop_on_signal(run, cur, state, signum, first=start)
     return state, cur.final
-
-
-def _time_due(run: Run, cur: _Cursor) -> bool:
-    """Whether this process's clock says a time-based checkpoint is due (``checkpoint_minutes``
-    since the last save); the loop agrees on it across processes before acting."""
-    minutes = run.train_cfg.checkpoint_minutes
-    return minutes > 0 and time.monotonic() - cur.saved_at >= 60 * minutes
 
 
 def _next_windows(run: Run, step: int) -> np.ndarray:

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from myojax import sharding as shd
+
+
+def clock_save_due(minutes: float, saved_at: float) -> bool:
+    """Whether this process's clock says a time-based checkpoint is due: ``minutes`` (> 0) since
+    the last save at ``time.monotonic()`` ``saved_at``. Agreed across processes before use."""
+    return minutes > 0 and time.monotonic() - saved_at >= 60 * minutes
 
 
 class StopFlag:
