@@ -60,7 +60,7 @@ def _simulated_study(planted: float, seeds: int, rng: np.random.Generator):
     """Per-seed losses with a large shared seed effect, a mode gap at the start, a common drift
     over generations and a planted extra drift of mode B."""
     seed_effect = rng.normal(0, 0.5, seeds)  # cancels in paired differences
-    noise = lambda: rng.normal(0, 0.01, seeds)  # noqa: E731
+    noise = lambda: rng.normal(0, 0.01, seeds)
     a0 = 3.0 + seed_effect + noise()
     b0 = 3.2 + seed_effect + noise()  # the mode gap already present on human data
     a1 = a0 + 0.3 + noise()
