@@ -60,33 +60,37 @@ def train_with_feedback(
     """Train from ``keys[0]``'s initial weights on ``pool`` in ``order``, refreshing the
     first ``fed_slots`` pool windows every ``every`` steps (at step 0 too) with samples from
     ``source`` (``None``: the model being trained) drawn with ``keys[1]`` folded with the
-    step. Returns the final model, the training losses and the final pool."""
-    if every < 1 or not 0 < fed_slots <= pool.shape[0]:
-        raise ValueError(f"need every >= 1 and 0 < fed_slots <= {pool.shape[0]}")
+    step; ``fed_slots=0`` trains on the pool as it is. Returns the final model, the training
+    losses and the final pool."""
+    if every < 1 or not 0 <= fed_slots <= pool.shape[0]:
+        raise ValueError(f"need every >= 1 and 0 <= fed_slots <= {pool.shape[0]}")
+    pool = jnp.asarray(pool, jnp.int32)
+    order = jnp.asarray(np.asarray(order), jnp.int32)
+    return _train(model_cfg, train_cfg, every, fed_slots, pool, order, keys, source)
+
+
+@eqx.filter_jit
+def _train(model_cfg, train_cfg, every, fed_slots, pool, order, keys, source):
     abstract = eqx.filter_eval_shape(GPT, model_cfg, key=jax.random.key(0))
     optimizer = make_optimizer(train_cfg, abstract, lr_multipliers(model_cfg))
     init_key, sample_key = keys
-    prompts = jnp.asarray(pool[:fed_slots, 0], jnp.int32)
-    seq_len = pool.shape[1] - 1
+    prompts = pool[:fed_slots, 0]
 
-    @jax.jit
-    def run(pool, order):
-        def step(carry, xs):
-            state, pool = carry
-            t, idx = xs
-            src = state.model if source is None else source
+    def step(carry, xs):
+        state, pool = carry
+        t, idx = xs
+        src = state.model if source is None else source
 
-            def refresh(pool):
-                fresh = sample_windows(src, prompts, jax.random.fold_in(sample_key, t), seq_len)
-                return pool.at[:fed_slots].set(fresh)
+        def refresh(pool):
+            key = jax.random.fold_in(sample_key, t)
+            return pool.at[:fed_slots].set(sample_windows(src, prompts, key, pool.shape[1] - 1))
 
+        if fed_slots:
             pool = jax.lax.cond(t % every == 0, refresh, lambda p: p, pool)
-            state, metrics = train_step(state, Batch.from_windows(pool[idx]), optimizer)
-            return (state, pool), metrics["loss"]
+        state, metrics = train_step(state, Batch.from_windows(pool[idx]), optimizer)
+        return (state, pool), metrics["loss"]
 
-        state = init_state(model_cfg, optimizer, init_key)
-        xs = (jnp.arange(order.shape[0]), order)
-        (state, pool), losses = jax.lax.scan(step, (state, pool), xs)
-        return state.model, losses, pool
-
-    return run(jnp.asarray(pool, jnp.int32), jnp.asarray(np.asarray(order), jnp.int32))
+    state = init_state(model_cfg, optimizer, init_key)
+    xs = (jnp.arange(order.shape[0]), order)
+    (state, pool), losses = jax.lax.scan(step, (state, pool), xs)
+    return state.model, losses, pool
