@@ -538,15 +538,12 @@ def test_a_short_run_saves_only_at_its_intervals_and_end(tmp_path):
 
 def test_time_based_checkpoints_save_between_step_intervals_and_keep_the_last(tmp_path):
     """Issue 30 (defect 7): ``checkpoint_minutes`` saves a long run by the clock as well as by
-    steps. A due time at every step saves every step (the step interval alone never would)."""
-    every_step = micro_configs(tmp_path / "timed", steps=6, checkpoint_interval=100, keep=10,
-                               checkpoint_minutes=1e-12)  # fmt: skip
-    run(*every_step, progress=False)
-    assert finalized_steps(tmp_path / "timed") == [1, 2, 3, 4, 5, 6]
-    kept = micro_configs(tmp_path / "kept", steps=6, checkpoint_interval=100, keep=2,
-                         checkpoint_minutes=1e-12)  # fmt: skip
-    run(*kept, progress=False)
-    assert finalized_steps(tmp_path / "kept") == [5, 6]
+    steps. A due time at every step saves every step (the step interval alone never would), and
+    the last ``keep`` of them are kept."""
+    timed = micro_configs(tmp_path / "timed", steps=6, checkpoint_interval=100, keep=2,
+                          checkpoint_minutes=1e-12)  # fmt: skip
+    run(*timed, progress=False)
+    assert finalized_steps(tmp_path / "timed") == [5, 6]  # step 5: saved by the clock alone
     # negative control: by steps only, a run shorter than its interval saves its end alone
     run(*micro_configs(tmp_path / "steps", steps=6, checkpoint_interval=100), progress=False)
     assert finalized_steps(tmp_path / "steps") == [6]
