@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import jax
 import numpy as np
 
 from experiments.self_training.data import INIT, SAMPLE, SeedData, seed_key
@@ -91,7 +90,6 @@ def run(cfg: PilotConfig) -> list[Contrast]:
 
 if __name__ == "__main__":
     cfg = PilotConfig(seeds=int(sys.argv[1]) if len(sys.argv) > 1 else 4)
-    print(jax.devices())
     for c in run(cfg):
         n = seeds_needed(c.sd, cfg.target_effect)
         print(f"{c.name}: mean {c.mean:+.4f} [{c.lo:+.4f}, {c.hi:+.4f}] sd {c.sd:.4f} "
