@@ -143,7 +143,9 @@ def test_two_processes_match_one(single: Path, tmp_path: Path) -> None:
     assert f"wrote {out}/results.json" in outputs[0]
     assert f"wrote {out}" not in outputs[1]  # process 0 alone writes study files
     one, two = (json.loads((d / "results.json").read_text()) for d in (single, out))
-    assert two["finished"] and len(two["runs"]) == two["planned_runs"] == len(one["runs"])
+    # the same runs and plan as one process (runs may list more records than planned runs:
+    # _same compares both fields whole)
+    assert two["finished"] and two["planned_runs"] == one["planned_runs"]
     _same(one, two)
     _same_report((single / "report.md").read_text(), (out / "report.md").read_text())
 
