@@ -197,6 +197,7 @@ def heldout_on_the_runs_mesh(out: str, step: int) -> list[float]:
     from myojax import evaluation
     from myojax import sharding as shd
     from myojax.data import pipeline
+    from myojax.train.loop import _heldout_losses
 
     mesh = shd.make_mesh(shd.MeshConfig.parse(MULTIHOST_MESH))
     _, model = ckpt.restore(out, step, mesh=mesh, min_shard_size=TRAIN["min_shard_size"])
@@ -207,9 +208,9 @@ def heldout_on_the_runs_mesh(out: str, step: int) -> list[float]:
         num_batches=HELDOUT_BATCHES,
         seed=11,
     )
-    losses_fn = evaluation.compile_losses("token", mesh, jax.tree.map(lambda x: x.sharding, model))
-    batch_fn = evaluation.mesh_batch_fn(mesh)
-    per_token = evaluation.token_losses(model, windows, losses_fn=losses_fn, batch_fn=batch_fn)
+    # the trainer's own held-out evaluation, the path a study's losses come from
+    shardings = jax.tree.map(lambda x: x.sharding, model)
+    per_token = _heldout_losses(model, {"test": windows}, mesh, shardings)["test"]
     return per_token.mean(axis=1).tolist()
 
 

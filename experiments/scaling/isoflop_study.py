@@ -96,14 +96,15 @@ def planned_runs(d: isoflop.Design) -> int:
     return n_modes * (len(base.lrs) + len(d.runs) * len(base.seeds))
 
 
+def _key(x: IsoflopRun) -> tuple[float, str, str, int]:
+    """A size run's place in the design: (budget, size name, mode, seed)."""
+    return x.budget, x.record.size, x.record.mode, x.record.seed
+
+
 def finished_budgets(d: isoflop.Design, done: list[IsoflopRun]) -> tuple[float, ...]:
     """The budgets whose every size, mode and seed has finished ok: a partial study's
     analysis rests on these alone, so each profile it fits is whole and paired."""
-    ok = {
-        (x.budget, x.record.size, x.record.mode, x.record.seed)
-        for x in done
-        if x.role == "size" and x.record.status == "ok"
-    }
+    ok = {_key(x) for x in done if x.role == "size" and x.record.ok}
     need = {
         c: {
             (c, r.size.name, m, s)
@@ -122,11 +123,7 @@ def losses(
 ) -> isoflop_analysis.IsoflopLosses:
     """The test losses at ``budgets`` (default: all of the design's) as the analysis's array
     (every run at those budgets must have finished ok)."""
-    by_key = {
-        (x.budget, x.record.size, x.record.mode, x.record.seed): x.record
-        for x in done
-        if x.role == "size"
-    }
+    by_key = {_key(x): x.record for x in done if x.role == "size"}
     budgets = d.budgets if budgets is None else budgets
     names = [[r.size.name for r in d.runs if r.budget == c] for c in budgets]
     sizes = np.array([[r.non_embedding for r in d.runs if r.budget == c] for c in budgets], float)
