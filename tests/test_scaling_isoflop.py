@@ -26,8 +26,28 @@ def test_cpu_isoflop_design_has_the_required_shape_and_fits_the_hours():
             assert 0 <= r.tokens - c / (6 * r.non_embedding) < d.preset.base.tokens_per_step
     assert len(d.preset.base.seeds) >= 3 and d.preset.base.disjoint_windows
     assert d.preset.base.data == "pycode"
-    assert d.total_s <= d.preset.hours * 3600 * 1.001
+    grid = _design(dataclasses.replace(d.preset, smaller_sizes=0))
+    assert grid.total_s <= d.preset.hours * 3600 * 1.001 < d.total_s
     assert max(r.tokens for r in d.runs) < 201_000_000
+
+
+def test_smaller_sizes_extend_each_profile_downward_and_keep_every_budget_and_run():
+    d = _design()
+    grid = _design(dataclasses.replace(d.preset, smaller_sizes=0))
+    assert d.preset.smaller_sizes >= 1 and d.budgets == grid.budgets and d.sweep == grid.sweep
+    assert set(grid.runs) < set(d.runs)  # every run already trained keeps its place and cache
+    for c in d.budgets:
+        runs = [r.non_embedding for r in d.runs if r.budget == c]
+        low = min(r.non_embedding for r in grid.runs if r.budget == c)
+        extra = [n for n in runs if n < low]
+        assert runs == sorted(runs) and len(extra) == d.preset.smaller_sizes
+        assert len(runs) == d.preset.sizes_per_budget + d.preset.smaller_sizes
+
+
+def test_smaller_sizes_beyond_the_smallest_shape_are_one_clear_error():
+    p = dataclasses.replace(isoflop.CPU_ISOFLOP, smaller_sizes=40)
+    with pytest.raises(ValueError, match="no 40 shapes below"):
+        _design(p)
 
 
 def test_budgets_scale_with_the_measured_cost():
@@ -41,7 +61,7 @@ def test_budgets_scale_with_the_measured_cost():
 def test_dry_run_states_the_cost_source_its_load_and_the_total():
     text = "\n".join(isoflop.dry_run_lines(_design()))
     assert "scaling-costs-cpu" in text and "load 1/5/15" in text
-    assert "projected total: 5.00 h" in text
+    assert "(5.00 h the grid the budgets were sized to" in text
 
 
 def test_measurement_preset_lists_the_design_sizes(tmp_path):

@@ -33,7 +33,8 @@ COSTS_FILES = (
 class IsoflopPreset:
     """How the design is derived: ``n_budgets`` budgets spaced ``decades`` apart in total,
     ``sizes_per_budget`` sizes spaced ``size_step`` apart around N*(C) = sqrt(C / (6 * 20))
-    (Chinchilla's 20 tokens per parameter as the prior), sized to ``hours`` idle."""
+    (Chinchilla's 20 tokens per parameter as the prior), sized to ``hours`` idle; then
+    ``smaller_sizes`` more below each budget's grid, continuing its steps downward."""
 
     name: str
     base: protocol.StudyPreset  # shapes, batch, lrs, seeds, eval of every run
@@ -42,6 +43,9 @@ class IsoflopPreset:
     decades: float = 1.5
     sizes_per_budget: int = 5
     size_step: float = 2.0
+    # Sizes below the grid, for profiles whose minimum lies under it. The budgets are derived
+    # from the grid alone, so adding them keeps every budget and every finished run.
+    smaller_sizes: int = 0
     costs_files: tuple[Path, ...] = COSTS_FILES
     budgets: tuple[float, ...] | None = None  # fixed budgets (a pod plan), not cost-derived
     description: str = ""
@@ -142,45 +146,72 @@ class Design:
         return main + self.run_s(self.sweep) * len(self.preset.base.lrs) * modes
 
 
-def _runs(p: IsoflopPreset, budget: float, family) -> list[IsoflopRun]:
-    n_opt = math.sqrt(budget / 120.0)
-    half = (p.sizes_per_budget - 1) / 2
+def _pick(p: IsoflopPreset, budget: float, family, targets, taken) -> list[IsoflopRun]:
+    """For each target N, the free shape nearest in log N, trained on D = C / (6N)."""
     runs: list[IsoflopRun] = []
-    for k in range(p.sizes_per_budget):
-        target = n_opt * p.size_step ** (k - half)
-        free = [s for s in family if s[0] not in {r.size for r in runs}]
+    for target in targets:
+        free = [s for s in family if s[0] not in taken | {r.size for r in runs}]
         size, n = min(free, key=lambda s: abs(math.log(s[1] / target)))
         steps = max(1, math.ceil(budget / (6 * n) / p.base.tokens_per_step))
         runs.append(IsoflopRun(budget, size, n, steps, steps * p.base.tokens_per_step))
     return runs
 
 
+def _grid(p: IsoflopPreset, budget: float, family) -> list[IsoflopRun]:
+    """The ``sizes_per_budget`` sizes centred on the prior N*(C), smallest first."""
+    n_opt, half = math.sqrt(budget / 120.0), (p.sizes_per_budget - 1) / 2
+    targets = [n_opt * p.size_step ** (k - half) for k in range(p.sizes_per_budget)]
+    return _pick(p, budget, family, targets, set())
+
+
+def _runs(p: IsoflopPreset, budget: float, family, smaller: bool = True) -> list[IsoflopRun]:
+    """The grid and (``smaller``) the ``smaller_sizes`` below it, ordered by N."""
+    grid = _grid(p, budget, family)
+    if not smaller or not p.smaller_sizes:
+        return grid
+    low = min(r.non_embedding for r in grid)
+    targets = [low * p.size_step**-k for k in range(1, p.smaller_sizes + 1)]
+    below = [s for s in family if s[1] < low]
+    extra = _pick(p, budget, below, targets, set()) if len(below) >= p.smaller_sizes else []
+    if len(extra) < p.smaller_sizes:
+        raise ValueError(
+            f"{p.name}: no {p.smaller_sizes} shapes below N = {low} for the smaller sizes"
+        )
+    return sorted(grid + extra, key=lambda r: r.non_embedding)
+
+
 def design(p: IsoflopPreset, costs: StepCostModel, train_tokens: int | None = None) -> Design:
-    """Budgets scaled so the whole design takes ``p.hours`` (bisection on the largest C)."""
+    """Budgets scaled so the grid takes ``p.hours`` (bisection on the largest C); the smaller
+    sizes come on top, so adding them changes no budget."""
     family = _shape_family(p.base)
 
-    def build(c_max: float) -> Design:
+    def build(c_max: float, smaller: bool) -> Design:
         budgets = p.budgets or tuple(
             c_max * 10 ** (-p.decades * (1 - i / (p.n_budgets - 1))) for i in range(p.n_budgets)
         )
-        runs = [r for c in budgets for r in _runs(p, c, family)]
-        sweep = _runs(p, budgets[0], family)[p.sizes_per_budget // 2]
+        runs = [r for c in budgets for r in _runs(p, c, family, smaller)]
+        sweep = _grid(p, budgets[0], family)[p.sizes_per_budget // 2]
         return Design(p, costs, budgets, tuple(runs), sweep, train_tokens)
 
     if p.budgets is not None:
-        return build(p.budgets[-1])
+        return build(p.budgets[-1], True)
     lo, hi = 1e9, 1e20
     for _ in range(80):
         mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if build(mid).total_s <= p.hours * 3600 else (lo, mid)
-    return build(lo)
+        lo, hi = (mid, hi) if build(mid, False).total_s <= p.hours * 3600 else (lo, mid)
+    return build(lo, True)
+
+
+def _sizes_each(p: IsoflopPreset) -> str:
+    more = f" + {p.smaller_sizes} below" if p.smaller_sizes else ""
+    return f"{p.sizes_per_budget}{more}"
 
 
 def dry_run_lines(d: Design) -> list[str]:
     c, b = d.costs, d.preset.base
     load = "not recorded" if c.load is None else "/".join(f"{x:.1f}" for x in c.load)
     lines = [
-        f"preset {d.preset.name}: {len(d.budgets)} budgets x {d.preset.sizes_per_budget} sizes "
+        f"preset {d.preset.name}: {len(d.budgets)} budgets x {_sizes_each(d.preset)} sizes "
         f"x {len(MODES)} modes x {len(b.seeds)} seeds, D = C/(6N), disjoint windows of "
         f"{b.data}; lr sweep {len(b.lrs)} lrs per mode on {d.sweep.size.name}",
         f"per-step costs from {c.source} (sizes N = {', '.join(map(str, c.measured_n))}; "
@@ -202,7 +233,11 @@ def dry_run_lines(d: Design) -> list[str]:
     most = max(r.tokens for r in d.runs)
     split = "unknown (corpus not built)" if d.train_tokens is None else f"{d.train_tokens}"
     lines.append(f"largest run reads {most} training tokens once; training split: {split}")
-    lines.append(f"projected total: {d.total_s / 3600:.2f} h on this machine when idle")
+    total = f"projected total: {d.total_s / 3600:.2f} h on this machine when idle"
+    if d.preset.smaller_sizes:
+        grid = design(dataclasses.replace(d.preset, smaller_sizes=0), d.costs).total_s
+        total += f" ({grid / 3600:.2f} h the grid the budgets were sized to, the rest below it)"
+    lines.append(total)
     return lines
 
 
@@ -218,9 +253,11 @@ CPU_ISOFLOP = IsoflopPreset(
         description="isoFLOP design on pycode",
     ),
     hours=5.0,
-    description="isoFLOP design: 4 compute budgets over 1.5 decades, 5 sizes each, 2 modes, "
-    "3 seeds, D = C/(6N) non-overlapping pycode windows; budgets from measured step costs "
-    "for <= 5 h idle",
+    # The first three budgets put the myopic minimum at the grid's smallest size.
+    smaller_sizes=1,
+    description="isoFLOP design: 4 compute budgets over 1.5 decades, 5 sizes each around the "
+    "prior N* and 1 below them, 2 modes, 3 seeds, D = C/(6N) non-overlapping pycode windows; "
+    "budgets from measured step costs for a <= 5 h idle grid",
 )
 ISOFLOP_SMOKE = dataclasses.replace(
     CPU_ISOFLOP,
@@ -237,6 +274,7 @@ ISOFLOP_SMOKE = dataclasses.replace(
     n_budgets=3,
     decades=0.5,
     sizes_per_budget=3,
+    smaller_sizes=0,
     description="tiny isoFLOP plumbing check",
 )
 GPT2_ISOFLOP = IsoflopPreset(
