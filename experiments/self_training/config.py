@@ -21,9 +21,9 @@ class GridConfig:
     number of seeds comes from the pilot's power calculation, between min and max seeds."""
 
     pilot_seeds: int = _field(8, "seeds of the pilot that measures the seed-to-seed sd")
-    target_effect: float = _field(0.02, "nats: the effect the power calculation sizes seeds for")
+    target_effect: float = _field(0.01, "nats: the effect the power calculation sizes seeds for")
     min_seeds: int = _field(8, "fewest seeds of the main run")
-    max_seeds: int = _field(24, "most seeds of the main run (the compute cap)")
+    max_seeds: int = _field(20, "most seeds of the main run (the compute cap)")
     generations: int = _field(3, "generations including generation 0 (human text only)")
     mixes: tuple[float, ...] = _field(
         (0.5, 1.0), "fractions of the pool replaced by the previous generation's samples"

@@ -19,7 +19,9 @@ from scipy import stats
 ALPHA, POWER = 0.05, 0.8
 
 
-def minimum_detectable_effect(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+def minimum_detectable_effect(
+    sd: float, n: int, alpha: float = ALPHA, power: float = POWER
+) -> float:
     """The true mean difference a paired t-test over ``n`` seeds detects with probability
     ``power`` at level ``alpha`` (two-sided), given the per-seed standard deviation ``sd``
     (the usual (t_(1−α/2) + t_power) · sd/√n approximation)."""
