@@ -82,6 +82,10 @@ def _limits(c: Contrasts) -> list[str]:
     ]
 
 
+def _loads(loads: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in loads)
+
+
 def render(results: dict[str, Any], figure_prefix: str) -> str:
     c = _contrasts(results)
     meta = results["meta"]
@@ -111,10 +115,10 @@ def render(results: dict[str, Any], figure_prefix: str) -> str:
         "",
         "## Run",
         "",
-        f"`{meta['command']}`: wall {meta['wall_s'] / 60:.1f} min, CPU {meta['cpu_s'] / 60:.1f} min "
-        f"on {meta['cpus']} CPUs ({meta['backend']}, jax {meta['jax']}), {meta['date']}; load "
-        f"average before {', '.join(f'{x:.2f}' for x in meta['load_before'])}, after "
-        f"{', '.join(f'{x:.2f}' for x in meta['load_after'])}.",
+        f"`{meta['command']}`: wall {meta['wall_s'] / 60:.1f} min, CPU {meta['cpu_s'] / 60:.1f} "
+        f"min on {meta['cpus']} CPUs ({meta['backend']}, jax {meta['jax']}), {meta['date']}; "
+        f"load average (os.getloadavg) before {_loads(meta['load_before'])}, after "
+        f"{_loads(meta['load_after'])}.",
     ]
     if "page_rewritten" in meta:
         lines += ["", f"Page rewritten from the saved results by {meta['page_rewritten']}."]
