@@ -47,10 +47,10 @@ def test_every_condition_of_a_seed_starts_from_the_same_weights():
     std, myo = (train.train_plain(cfg, m, data, pools) for m in ("standard", "myopic"))
     fed, _ = train.train_fed(cfg, "standard", data, std, own=True)
     init = GPT(cfg.model_config("standard"), key=seed_key(0, INIT))
-    for models in (std, myo, fed):  # zero-initialised biases move by ~lr: compare to 1e-20
-        assert _equal(_seed(models, 0), init, atol=1e-20)
+    for models in (std, myo, fed):  # vmapped init rounds differently: compare to 1e-7
+        assert _equal(_seed(models, 0), init, atol=1e-7)
     assert not _equal(
-        _seed(std, 1), init, atol=1e-20
+        _seed(std, 1), init, atol=1e-7
     )  # negative control: another seed, other weights
 
 
