@@ -1,65 +1,49 @@
-"""The self-training study's pairing: everything a seed fixes is the same for every condition
-trained under it, and different across seeds."""
+"""A seed's fixed data (the study's pairing): the same for every condition trained under a
+seed, different across seeds, with nested pools."""
 
 import jax
 import numpy as np
-import pytest
 
 from experiments.self_training.data import INIT, ORDER, SeedData, seed_key
 
-TOKENS = np.frombuffer(b"the quick brown fox jumps over the lazy dog. " * 40, np.uint8)
-SHAPE = dict(pool=48, seq_len=16, steps=12, batch=8)
+
+def _tokens():
+    return np.random.default_rng(0).integers(0, 256, 5000).astype(np.uint8)
 
 
-def _build(seed: int) -> SeedData:
-    return SeedData.build(seed, TOKENS, **SHAPE)
-
-
-def test_a_seed_rebuilds_the_same_init_key_data_and_order():
-    # every condition of a seed (generation, mix, mode, objective) rebuilds its SeedData and
-    # init key from the seed alone, so they must come out identical
-    a, b = _build(3), _build(3)
-    np.testing.assert_array_equal(a.human, b.human)
-    np.testing.assert_array_equal(a.order, b.order)
-    np.testing.assert_array_equal(a.replace_order, b.replace_order)
-    ka, kb = jax.random.key_data(seed_key(3, INIT)), jax.random.key_data(seed_key(3, INIT))
-    np.testing.assert_array_equal(ka, kb)
-
-
-def test_different_seeds_and_streams_differ():
+def test_a_seed_fixes_its_pool_and_order_and_other_seeds_differ():
+    # every condition of a seed rebuilds its SeedData from the seed alone
+    a = SeedData.build(3, _tokens(), 64, 9, 20, 8)
+    b = SeedData.build(3, _tokens(), 64, 9, 20, 8)
+    c = SeedData.build(4, _tokens(), 64, 9, 20, 8)
+    assert (a.human == b.human).all() and (a.order == b.order).all()
+    assert (a.replace_order == b.replace_order).all()
+    assert a.human.shape == (64, 9)
     # negative control: the pairing is per seed, not one fixed draw for the whole study
-    a, c = _build(3), _build(4)
-    assert not np.array_equal(a.human, c.human)
-    assert not np.array_equal(a.order, c.order)
-    init, order = jax.random.key_data(seed_key(3, INIT)), jax.random.key_data(seed_key(3, ORDER))
-    assert not np.array_equal(init, order)
+    assert not (a.order == c.order).all() and not (a.human == c.human).all()
 
 
-def test_the_order_visits_every_slot_and_has_the_trainers_shape():
-    d = _build(0)
-    assert d.order.shape == (SHAPE["steps"], SHAPE["batch"])
-    assert d.human.shape == (SHAPE["pool"], SHAPE["seq_len"] + 1)
-    # 12 batches of 8 = two epochs of the 48-slot pool, shuffled together: each slot twice
-    np.testing.assert_array_equal(np.bincount(d.order.ravel(), minlength=48), np.full(48, 2))
+def test_a_seeds_keys_are_reproducible_and_its_streams_differ():
+    key_data = jax.random.key_data
+    np.testing.assert_array_equal(key_data(seed_key(3, INIT)), key_data(seed_key(3, INIT)))
+    # negative controls: another stream of the same seed, the same stream of another seed
+    assert not np.array_equal(key_data(seed_key(3, INIT)), key_data(seed_key(3, ORDER)))
+    assert not np.array_equal(key_data(seed_key(3, INIT)), key_data(seed_key(4, INIT)))
 
 
-@pytest.mark.parametrize("n", [0, 12, 48])
-def test_pools_differ_from_the_human_pool_only_in_the_replaced_slots(n):
-    d = _build(1)
-    sampled = np.full((n, SHAPE["seq_len"] + 1), 255, np.uint8)  # byte absent from TOKENS
-    pool, is_sampled = d.pool(sampled)
-    assert is_sampled.sum() == n
-    assert (pool[is_sampled] == 255).all()
-    np.testing.assert_array_equal(pool[~is_sampled], d.human[~is_sampled])
-    assert not (d.human == 255).any()
+def test_order_visits_every_window_once_per_epoch():
+    d = SeedData.build(0, _tokens(), 64, 9, 16, 8)  # 128 rows = 2 epochs
+    assert d.order.shape == (16, 8)
+    assert (np.bincount(d.order.ravel(), minlength=64) == 2).all()
 
 
-def test_a_smaller_mix_is_nested_in_the_larger_one():
-    # the mix-0.25 pool is the mix-1 pool with the later replace slots put back to human text
-    d = _build(2)
-    sampled = np.full((48, SHAPE["seq_len"] + 1), 255, np.uint8)
-    _, full = d.pool(sampled)
-    _, quarter = d.pool(sampled[:12])
-    assert (full | quarter == full).all() and quarter.sum() == 12
-    assert d.seen_sampled(quarter) == int(quarter[d.order].sum())
-    assert d.prompts(5).shape == (5, 1)
+def test_pools_nest_and_keep_the_human_rest():
+    d = SeedData.build(1, _tokens(), 64, 9, 4, 8)
+    sampled = np.full((32, 9), 7, np.uint8)
+    half, full = d.pool(sampled[:16]), d.pool(sampled)
+    changed = (half != d.human).any(axis=1)
+    assert changed.sum() == 16 and (half[changed] == 7).all()
+    assert (full[changed] == half[changed]).all()  # the mix-0.5 pool is inside the mix-1 pool
+    assert ((full != d.human).any(axis=1)).sum() == 32
+    assert (d.pool(sampled[:0]) == d.human).all()  # mix 0: generation 0's pool
+    assert (d.prompts(5) == d.human[d.replace_order[:5], 0]).all()

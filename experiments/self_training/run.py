@@ -1,22 +1,22 @@
-"""The grid's run record: the grid run with its command, wall and CPU time, machine load and
-sampler version attached, and the note a page rewritten from saved results carries."""
+"""The study's run record: the study with its command, wall and CPU time and machine load
+attached."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from experiments.self_training.grid import GridConfig, run_grid
-from myojax.analysis import sampling
-from myojax.provenance import command_line, environment, run_record
+from experiments.self_training.config import GridConfig
+from experiments.self_training.study import run_study
+from myojax.provenance import environment, run_record
 
 PROG = "python -m experiments.self_training"
-QUICK = GridConfig(seeds=2, generations=4, steps=120, pool_windows=768, metric_rows=128)
+QUICK = GridConfig(
+    pilot_seeds=3, min_seeds=2, max_seeds=2, steps=40, pool_windows=128, eval_windows=64
+)
 
 
 def quick_fields() -> str:
@@ -30,28 +30,16 @@ def quick_fields() -> str:
     return ", ".join(f"{k}={v}" for k, v in changed.items())
 
 
-def run(cfg: GridConfig, out: Path, argv: Sequence[str]) -> dict[str, Any]:
-    """Run the grid into ``out``; its results with the run record under ``meta`` (also in every
-    ``results.partial.json`` the grid leaves after each seed)."""
+def run(cfg: GridConfig, argv: Sequence[str]) -> dict[str, Any]:
+    """Run the study; its config, pilot, per-seed losses and run record (``meta``)."""
     load_before = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
-
-    def meta() -> dict[str, Any]:
-        rec = run_record(PROG, argv, time.perf_counter() - t0, load_before)
-        return rec | {
-            "cpu_s": time.process_time() - c0,
-            "environment": environment(),
-            # which sampler produced the text (myojax/analysis/sampling.py, by content)
-            "sampler_sha256": hashlib.sha256(Path(sampling.__file__).read_bytes()).hexdigest(),
-        }
-
-    results = run_grid(cfg, out, meta=meta)
-    results["meta"] = meta()
-    return results
-
-
-def rewritten(results: dict[str, Any], argv: Sequence[str]) -> dict[str, Any]:
-    """``results`` whose page says it was rewritten from the saved results by this command."""
-    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    meta = results["meta"] | {"page_rewritten": f"`{command_line(PROG, argv)}` on {now}"}
-    return results | {"meta": meta}
+    pilot, losses = run_study(cfg)
+    meta = run_record(PROG, argv, time.perf_counter() - t0, load_before)
+    meta |= {"cpu_s": time.process_time() - c0, "environment": environment()}
+    return {
+        "config": cfg.to_dict(),
+        "pilot": dataclasses.asdict(pilot),
+        "losses": losses,
+        "meta": meta,
+    }

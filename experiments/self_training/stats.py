@@ -78,31 +78,16 @@ class Contrast:
 
 
 def interaction(
-    a_start: Sequence[float] | np.ndarray,
-    a_end: Sequence[float] | np.ndarray,
-    b_start: Sequence[float] | np.ndarray,
-    b_end: Sequence[float] | np.ndarray,
-    name: str = "interaction",
+    name: str,
+    a_base: np.ndarray,
+    a_after: np.ndarray,
+    b_base: np.ndarray,
+    b_after: np.ndarray,
 ) -> Contrast:
-    """The mode × generation interaction, paired within a seed: how much more mode B changed
-    from the start to the end than mode A did, (b_end − b_start) − (a_end − a_start). The gap
-    already present at the start (on human data) cancels, seed by seed."""
-    arrays = [np.asarray(x, float) for x in (a_start, a_end, b_start, b_end)]
-    if len({x.shape for x in arrays}) != 1:
+    """The paired difference of differences (b_after − b_base) − (a_after − a_base), per seed:
+    how much more B changes than A between the two conditions, net of the gap between B and A
+    already present in the base condition."""
+    a0, a1, b0, b1 = (np.asarray(x, float) for x in (a_base, a_after, b_base, b_after))
+    if not a0.shape == a1.shape == b0.shape == b1.shape:
         raise ValueError(f"{name}: the four per-seed arrays must have the same length")
-    a0, a1, b0, b1 = arrays
     return Contrast.of(name, (b1 - b0) - (a1 - a0))
-
-
-def bootstrap_interval(
-    per_seed: Sequence[float] | np.ndarray, seed: int, resamples: int = 4000, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over seeds (a check on the t-interval that
-    does not assume normal per-seed differences)."""
-    x = np.asarray(per_seed, float)
-    if len(x) < 2:
-        raise ValueError(f"need at least 2 seeds, got {len(x)}")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
-    tail = (1 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
