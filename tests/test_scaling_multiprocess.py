@@ -53,9 +53,8 @@ def _env(devices: int, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _study(out: Path, processes: int, devices: int) -> list[str]:
-    """The smoke study as ``processes`` JAX processes of ``devices`` CPU devices each; their
-    outputs (each must exit 0)."""
+def _start(out: Path, processes: int, devices: int) -> list[subprocess.Popen]:
+    """The smoke study started as ``processes`` JAX processes of ``devices`` CPU devices each."""
     port = _free_port()
     procs = []
     for i in range(processes):
@@ -76,6 +75,13 @@ def _study(out: Path, processes: int, devices: int) -> list[str]:
                 text=True,
             )
         )
+    return procs
+
+
+def _study(out: Path, processes: int, devices: int) -> list[str]:
+    """The smoke study as ``processes`` JAX processes of ``devices`` CPU devices each; their
+    outputs (each must exit 0)."""
+    procs = _start(out, processes, devices)
     outputs = []
     for i, proc in enumerate(procs):
         try:
@@ -135,6 +141,15 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _same_study(single: Path, out: Path) -> None:
+    """``out`` finished the single-process study's plan, with its runs, results and report.
+    (The results may list more run records than planned runs: ``_same`` compares both whole.)"""
+    one, other = (json.loads((d / "results.json").read_text()) for d in (single, out))
+    assert other["finished"] and other["planned_runs"] == one["planned_runs"]
+    _same(one, other)
+    _same_report((single / "report.md").read_text(), (out / "report.md").read_text())
+
+
 @pytest.mark.slow
 def test_two_processes_match_one(single: Path, tmp_path: Path) -> None:
     out = tmp_path / "study"
@@ -142,12 +157,18 @@ def test_two_processes_match_one(single: Path, tmp_path: Path) -> None:
     assert "over 2 process(es)" in outputs[0]  # process 0 alone logs the trainer's lines
     assert f"wrote {out}/results.json" in outputs[0]
     assert f"wrote {out}" not in outputs[1]  # process 0 alone writes study files
-    one, two = (json.loads((d / "results.json").read_text()) for d in (single, out))
-    # the same runs and plan as one process (runs may list more records than planned runs:
-    # _same compares both fields whole)
-    assert two["finished"] and two["planned_runs"] == one["planned_runs"]
-    _same(one, two)
-    _same_report((single / "report.md").read_text(), (out / "report.md").read_text())
+    _same_study(single, out)
+
+
+@pytest.mark.slow
+def test_four_processes_match_one(single: Path, tmp_path: Path) -> None:
+    """A v4-32's shape: four hosts, each with its own devices (here one CPU device each)."""
+    out = tmp_path / "study"
+    outputs = _study(out, processes=4, devices=1)
+    assert "over 4 process(es)" in outputs[0]
+    assert f"wrote {out}/results.json" in outputs[0]
+    assert all(f"wrote {out}" not in o for o in outputs[1:])  # process 0 alone writes
+    _same_study(single, out)
 
 
 def test_comparisons_catch_a_difference() -> None:
