@@ -29,6 +29,8 @@ from tests.test_train_sharded import _free_port
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ["-m", "experiments.scaling", "--preset", "smoke", "--modes", "myopic,standard"]
 TIMEOUT_S = 900
+# A process whose peer was killed outright learns it from JAX's heartbeat (about 100 s).
+KILLED_PEER_EXIT_S = 300
 # What differs between two invocations of the same study: timings, load, clocks, the command.
 VOLATILE = {
     "wall_s",
@@ -53,8 +55,11 @@ def _env(devices: int, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _start(out: Path, processes: int, devices: int) -> list[subprocess.Popen]:
-    """The smoke study started as ``processes`` JAX processes of ``devices`` CPU devices each."""
+def _start(
+    out: Path, processes: int, devices: int, logs: Path | None = None
+) -> list[subprocess.Popen]:
+    """The smoke study started as ``processes`` JAX processes of ``devices`` CPU devices each;
+    their output piped, or written to ``logs/<process>.log`` (read while they run)."""
     port = _free_port()
     procs = []
     for i in range(processes):
@@ -70,7 +75,7 @@ def _start(out: Path, processes: int, devices: int) -> list[subprocess.Popen]:
                 [sys.executable, *STUDY, "--out", str(out)],
                 cwd=ROOT,
                 env=_env(devices, **extra),
-                stdout=subprocess.PIPE,
+                stdout=subprocess.PIPE if logs is None else (logs / f"{i}.log").open("w"),
                 stderr=subprocess.STDOUT,
                 text=True,
             )
@@ -168,6 +173,69 @@ def test_four_processes_match_one(single: Path, tmp_path: Path) -> None:
     assert "over 4 process(es)" in outputs[0]
     assert f"wrote {out}/results.json" in outputs[0]
     assert all(f"wrote {out}" not in o for o in outputs[1:])  # process 0 alone writes
+    _same_study(single, out)
+
+
+def _records(out: Path) -> dict[str, bytes]:
+    """Every finished run's record file under ``out``, by run directory."""
+    return {
+        str(f.parent.relative_to(out)): f.read_bytes()
+        for f in out.glob("runs/*/*/study_result.json")
+    }
+
+
+def _kill_one_after_a_run(out: Path, processes: int) -> float:
+    """Start the study, kill -9 process 1 once a run is finished and checkpointed, and wait for
+    the others to exit by themselves (each non-zero); return how long after the kill the last
+    one exited."""
+    logs = out.parent / "logs"
+    logs.mkdir()
+    procs = _start(out, processes, devices=1, logs=logs)
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while not _records(out):
+            assert all(p.poll() is None for p in procs), "a process exited before the kill"
+            assert time.monotonic() < deadline, "no run finished"
+            time.sleep(0.5)
+        (finished, *_) = _records(out)
+        assert list((out / finished / "checkpoints").iterdir()), "no checkpoint"
+        procs[1].kill()
+        killed_at = time.monotonic()
+        for p in procs:
+            p.wait(timeout=KILLED_PEER_EXIT_S)
+        exited_after = time.monotonic() - killed_at
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert procs[1].returncode == -9 and exited_after < KILLED_PEER_EXIT_S
+    for i, proc in enumerate(procs):  # stopped because a peer died, not by finishing
+        log = (logs / f"{i}.log").read_text()
+        assert proc.returncode != 0, f"process {i} exited 0:\n{log[-4000:]}"
+        print(f"process {i} exited {proc.returncode}; its last line: {log.splitlines()[-1:]}")
+    results = out / "results.json"
+    assert not results.exists() or not json.loads(results.read_text()).get("finished")
+    return exited_after
+
+
+@pytest.mark.slow
+def test_a_host_killed_mid_study_then_the_same_command_finishes_it(
+    single: Path, tmp_path: Path
+) -> None:
+    """kill -9 of one of four processes once a run has finished: the others end by themselves
+    within a bound (JAX's heartbeat), and rerunning the same command on every process finishes
+    the study with one process's results, keeping the runs finished before the kill as they
+    were (none lost, none trained again)."""
+    out = tmp_path / "study"
+    exited_after = _kill_one_after_a_run(out, processes=4)
+    before = _records(out)
+    print(f"survivors exited {exited_after:.0f}s after the kill; {len(before)} run(s) finished")
+    _study(out, processes=4, devices=1)  # the same command again: resumes
+    after = _records(out)
+    assert {k: after[k] for k in before} == before  # kept, not trained again
+    assert set(after) == set(_records(single))  # every run, once (one record per directory)
+    runs = [len(json.loads((d / "results.json").read_text())["runs"]) for d in (single, out)]
+    print(f"run records: {runs[1]} after the rerun, {runs[0]} in one process's study")
     _same_study(single, out)
 
 
