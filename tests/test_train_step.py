@@ -145,3 +145,15 @@ def test_attention_impl_may_change_on_resume_and_a_model_change_is_refused(tmp_p
     with pytest.raises(RunDirError, match=r"model.gradient_mode: 'myopic' -> 'standard'"):
         changed = model.replace(gradient_mode="standard", attention_impl="reference")
         prepare_run_dir(tmp_path, run_config(train, changed), overwrite=False)
+
+
+def test_a_run_killed_before_its_config_was_written_starts_again(tmp_path) -> None:
+    """Issue 30 (kill -9 of a pod host mid-study): the checkpoint manager creates the empty
+    checkpoints directory before config.json is written; rerunning must start the run afresh
+    rather than refuse it. Negative control: a checkpoint without config.json is refused."""
+    config = run_config(TrainConfig(out=str(tmp_path)), ModelConfig())
+    (tmp_path / "checkpoints").mkdir()
+    assert prepare_run_dir(tmp_path, config, overwrite=False) is None
+    (tmp_path / "checkpoints" / "5").mkdir()
+    with pytest.raises(RunDirError, match="has checkpoints but no config.json"):
+        prepare_run_dir(tmp_path, config, overwrite=False)

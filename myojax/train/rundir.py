@@ -157,7 +157,9 @@ def prepare_run_dir(
                 f"run directory {out} holds a different config ({'; '.join(diffs)}); "
                 "choose another --out or pass --overwrite to discard it"
             )
-    elif (out / ckpt.CHECKPOINTS).exists():
+    elif any((out / ckpt.CHECKPOINTS).glob("*")):
+        # an empty one was left by a run killed before it wrote its config (the checkpoint
+        # manager creates the directory first): a fresh start, not unknown checkpoints
         raise RunDirError(
             f"{out} has checkpoints but no {CONFIG_FILE}; pass --overwrite to "
             "discard them or choose another --out"
