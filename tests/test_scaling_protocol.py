@@ -99,3 +99,19 @@ def test_mesh_reaches_the_train_config(tmp_path):
     spec = protocol.sweep_specs(p, ["standard"])[0]
     cfg = protocol.train_config(p, spec, tmp_path, "shakespeare", mesh="data=1,fsdp=1")
     assert cfg.mesh == "data=1,fsdp=1" and cfg.steps == spec.steps and cfg.lr == spec.lr
+
+
+def test_smoke_full_plans_every_role_on_the_smoke_ladder():
+    """smoke-full is smoke plus both checks: every run role, so the multi-process test goes
+    through them all; smoke alone plans neither check (the negative control)."""
+    smoke, full = STUDY_PRESETS["smoke"], STUDY_PRESETS["smoke-full"]
+    modes = ["standard", "myopic"]
+    plan = protocol.plan_specs(full, modes)
+    assert {s.role for s in plan} == set(protocol.ROLES)
+    assert {s.role for s in protocol.plan_specs(smoke, modes)} == {"sweep", "size"}
+    assert len(plan) == protocol.n_runs(full, modes) == protocol.n_runs(smoke, modes) + 2 * 4
+    assert (full.sizes, full.lrs, full.seeds) == (smoke.sizes, smoke.lrs, smoke.seeds)
+    under = [s for s in plan if s.role == "undertrain"]
+    assert {(s.size.name, s.budget) for s in under} == {("L1w16", 2.0)}
+    transfer = protocol.transfer_specs(full, "myopic", 4e-3)
+    assert sorted(s.lr for s in transfer) == [1e-3, 1.6e-2] and {s.seed for s in transfer} == {0}

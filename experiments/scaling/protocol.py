@@ -128,6 +128,40 @@ _GPT2_SIZES = tuple(Size(name, *GPT2_SHAPES[name]) for name in GPT2_SHAPES)
 _LRS = (2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2)
 GPT2_TOKENS_PER_PARAM = 20  # Chinchilla's compute-optimal ratio (Hoffmann et al., 2022)
 
+_SMOKE = StudyPreset(
+    name="smoke",
+    sizes=_SMOKE_SIZES,
+    lrs=(4e-3, 1.6e-2),  # 2 values only: the smoke preset tests plumbing, not science
+    seq_len=32,
+    batch_size=8,
+    vocab_size=256,
+    tokens_per_param=0.2,
+    seeds=(0, 1),
+    warmup_frac=0.1,
+    eval_batches=2,
+    n_boot=40,
+    n_boot_fit=10,
+    data="shakespeare",
+    description="1-2 layers, widths 16-32, 2 seeds, a few steps each: end-to-end "
+    "plumbing test (no undertraining or transfer runs: their analysis has unit tests)",
+    undertrain_size=None,
+    transfer_steps=(),
+)
+
+# smoke plus both checks, at their smallest: the transfer check on one seed and the
+# undertraining check at 2x only, on the cheapest size; what the multi-process test runs so a
+# pod's every run role goes through it
+_SMOKE_FULL = dataclasses.replace(
+    _SMOKE,
+    name="smoke-full",
+    description="the smoke preset plus the transfer check (largest size, one seed) and the "
+    "undertraining check (L1w16 at 2x): every run role, end to end",
+    undertrain_size="L1w16",
+    undertrain_factors=(2,),
+    transfer_steps=(-1, 1),
+    transfer_seeds=1,
+)
+
 STUDY_PRESETS: dict[str, StudyPreset] = {
     "cpu": StudyPreset(
         name="cpu",
@@ -169,25 +203,8 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         sweep_size=_CPU_LARGE_SIZES[1],
         transfer_seeds=1,
     ),
-    "smoke": StudyPreset(
-        name="smoke",
-        sizes=_SMOKE_SIZES,
-        lrs=(4e-3, 1.6e-2),  # 2 values only: the smoke preset tests plumbing, not science
-        seq_len=32,
-        batch_size=8,
-        vocab_size=256,
-        tokens_per_param=0.2,
-        seeds=(0, 1),
-        warmup_frac=0.1,
-        eval_batches=2,
-        n_boot=40,
-        n_boot_fit=10,
-        data="shakespeare",
-        description="1-2 layers, widths 16-32, 2 seeds, a few steps each: end-to-end "
-        "plumbing test (no undertraining or transfer runs: their analysis has unit tests)",
-        undertrain_size=None,
-        transfer_steps=(),
-    ),
+    "smoke": _SMOKE,
+    "smoke-full": _SMOKE_FULL,
     "gpt2": StudyPreset(
         name="gpt2",
         sizes=_GPT2_SIZES,
