@@ -24,10 +24,19 @@ from typing import Any
 
 import pytest
 
+from experiments.scaling import publishing, records
+from experiments.scaling.protocol import ROLES
 from tests.test_train_sharded import _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY = ["-m", "experiments.scaling", "--preset", "smoke", "--modes", "myopic,standard"]
+MODES = ("myopic", "standard")
+
+
+def _command(preset: str = "smoke") -> list[str]:
+    """The study's arguments after ``python``, as a pod's every host runs them."""
+    return ["-m", "experiments.scaling", "--preset", preset, "--modes", ",".join(MODES)]
+
+
 TIMEOUT_S = 900
 # A peer killed outright: on CPU the others' next collective fails as its connections close
 # (at once here), and the defect-6 announcement stops the rest; JAX's heartbeat (about 100 s)
@@ -58,10 +67,10 @@ def _env(devices: int, **extra: str) -> dict[str, str]:
 
 
 def _start(
-    out: Path, processes: int, devices: int, logs: Path | None = None
+    out: Path, processes: int, devices: int, logs: Path | None = None, preset: str = "smoke"
 ) -> list[subprocess.Popen]:
-    """The smoke study started as ``processes`` JAX processes of ``devices`` CPU devices each;
-    their output piped, or written to ``logs/<process>.log`` (read while they run)."""
+    """The ``preset`` study started as ``processes`` JAX processes of ``devices`` CPU devices
+    each; their output piped, or written to ``logs/<process>.log`` (read while they run)."""
     port = _free_port()
     procs = []
     for i in range(processes):
@@ -74,7 +83,7 @@ def _start(
             }
         procs.append(
             subprocess.Popen(
-                [sys.executable, *STUDY, "--out", str(out)],
+                [sys.executable, *_command(preset), "--out", str(out)],
                 cwd=ROOT,
                 env=_env(devices, **extra),
                 stdout=subprocess.PIPE if logs is None else (logs / f"{i}.log").open("w"),
@@ -85,10 +94,10 @@ def _start(
     return procs
 
 
-def _study(out: Path, processes: int, devices: int) -> list[str]:
-    """The smoke study as ``processes`` JAX processes of ``devices`` CPU devices each; their
-    outputs (each must exit 0)."""
-    procs = _start(out, processes, devices)
+def _study(out: Path, processes: int, devices: int, preset: str = "smoke") -> list[str]:
+    """The ``preset`` study as ``processes`` JAX processes of ``devices`` CPU devices each;
+    their outputs (each must exit 0)."""
+    procs = _start(out, processes, devices, preset=preset)
     outputs = []
     for i, proc in enumerate(procs):
         try:
@@ -176,6 +185,40 @@ def test_four_processes_match_one(single: Path, tmp_path: Path) -> None:
     assert f"wrote {out}/results.json" in outputs[0]
     assert all(f"wrote {out}" not in o for o in outputs[1:])  # process 0 alone writes
     _same_study(single, out)
+
+
+def _published(out: Path, root: Path) -> tuple[Any, str]:
+    """``out``'s study as ``--publish`` writes it into a repository at ``root``: the published
+    results JSON and page."""
+    res = records.results_from_json(json.loads((out / "results.json").read_text()))
+    publishing.publish(res, root)
+    own = publishing.page(res.preset)
+    return json.loads((root / "results" / own.json_name).read_text()), (
+        root / "results" / own.page_name
+    ).read_text()
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_with_every_run_role(tmp_path: Path) -> None:
+    """smoke-full (smoke plus the transfer and undertraining checks) as 2 processes of 2 CPU
+    devices each against one process of 4: every run role goes through a pod's code path, and
+    results.json, report.md and the published page agree to float tolerance."""
+    single, out = tmp_path / "single" / "study", tmp_path / "pod" / "study"
+    _study(single, processes=1, devices=4, preset="smoke-full")
+    outputs = _study(out, processes=2, devices=2, preset="smoke-full")
+    assert "over 2 process(es)" in outputs[0] and f"wrote {out}/results.json" in outputs[0]
+    for d in (single, out):
+        res = records.results_from_json(json.loads((d / "results.json").read_text()))
+        assert {r.role for r in res.runs} == set(ROLES)  # the checks' runs were trained
+        assert res.analysis.undertrain is not None and res.analysis.undertrain.complete
+        transfer = res.analysis.transfer or {}
+        assert sorted(transfer) == sorted(MODES) and all(t.complete for t in transfer.values())
+    _same_study(single, out)
+    (one_json, one_page), (pod_json, pod_page) = (
+        _published(d, tmp_path / f"repo-{i}") for i, d in enumerate((single, out))
+    )
+    _same(one_json, pod_json)
+    _same_report(one_page, pod_page)
 
 
 def _records(out: Path) -> dict[str, bytes]:
@@ -273,7 +316,7 @@ def test_an_error_on_one_host_ends_every_host(tmp_path: Path) -> None:
         }
         procs.append(
             subprocess.Popen(
-                [sys.executable, *STUDY, "--out", str(tmp_path / "study"), "--data", data],
+                [sys.executable, *_command(), "--out", str(tmp_path / "study"), "--data", data],
                 cwd=ROOT,
                 env=_env(2, **extra),
                 stdout=subprocess.PIPE,
