@@ -2,7 +2,8 @@
 localhost (real ``jax.distributed`` over 127.0.0.1, several host-platform CPU devices each),
 started exactly as a pod starts it (JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
 JAX_PROCESS_ID, what tpu/slurm/scaling.sbatch exports), must end with the same results.json
-and report as one process driving as many devices.
+and report as one process driving as many devices: the smoke preset, and smoke-full (every run
+role, the undertraining and transfer checks included) with its published page as well.
 
 Slow (tens of minutes on 2 cores): run it with
 
