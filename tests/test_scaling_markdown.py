@@ -68,3 +68,23 @@ def test_readme_summary_carries_the_answer_sections(study):
     assert "**The model-free answer: myopic - standard test loss per size**" in text
     assert "\n\n\n" not in text and text.endswith("the machine's load, is results/scaling.md).")
     assert isinstance(study.analysis.undertrain, sections.Undertrain)
+
+
+def test_undertraining_heading_and_caveat_name_the_studys_own_factors(study):
+    """A study trained at 2x only (smoke-full) must not claim 2x and 4x; the simulated study's
+    (2, 4) is the negative control."""
+    ut, proto = study.analysis.undertrain, study.protocol
+    assert ut.complete and tuple(ut.factors) == (1.0, 2.0, 4.0)
+    full = "\n".join(findings.undertrain_section(study, 95))
+    assert "at 1x, 2x, 4x the token budget" in full
+    short = dataclasses.replace(
+        study,
+        analysis=dataclasses.replace(
+            study.analysis, undertrain=dataclasses.replace(ut, factors=(1.0, 2.0))
+        ),
+        protocol=dataclasses.replace(proto, tokens_per_param=7.5, undertrain_factors=(2,)),
+    )
+    text = "\n".join(findings.undertrain_section(short, 95))
+    assert "at 1x, 2x the token budget" in text and "4x" not in text.split("\n")[0]
+    (tpp,) = [c for c in caveats(short) if "tokens per parameter" in c]
+    assert "with 2x the budget" in tpp and "4x" not in tpp

@@ -31,7 +31,8 @@ def caveats(res: rec.StudyResults) -> list[str]:
         out.append(
             f"**{tpp:g} tokens per parameter, below Chinchilla's 20** (forced by the preset's "
             "time budget): the models are undertrained; the undertraining check measures how "
-            "much the gap moves with 2x and 4x the budget"
+            f"much the gap moves with {' and '.join(f'{f:g}x' for f in proto.undertrain_factors)}"
+            " the budget"
         )
     out.append(
         f"{len(proto.seeds)} training seeds per configuration: the seed level of the "

@@ -119,7 +119,8 @@ def undertrain_section(res: rec.StudyResults, pct: int) -> list[str]:
     tpp = res.protocol.tokens_per_param
     gaps = {m: d for m, d in ut.modes.items() if d.gap is not None}
     lines = [
-        f"## Undertraining check: {ut.size} at 1x, 2x, 4x the token budget",
+        f"## Undertraining check: {ut.size} at {', '.join(f'{f:g}x' for f in ut.factors)} "
+        "the token budget",
         "",
         "| budget | tokens/param | "
         + " | ".join(f"{m} test loss [{pct}% CI]" for m in ut.modes)
