@@ -168,3 +168,31 @@ def test_n_opt_sentence_reads_the_exponents_as_growth_and_flags_edge_minima():
     flagged = dataclasses.replace(a, budgets=(edge, *a.budgets[1:]))
     (line,) = [x for x in isoflop_command.details(flagged, 1) if x.startswith("N*(C)")]
     assert "of the sizes trained" in line and "not findings" in line
+
+
+def _fit_cells(rows: list[str]) -> dict[tuple[str, str], list[str]]:
+    cells = [[c.strip() for c in row.split("|")[1:-1]] for row in rows[2:]]
+    return {(c[0], c[1]): c for c in cells}
+
+
+def test_fit_table_shows_how_far_each_vertex_lies_from_its_profile():
+    """Lowering one profile's best measured loss by 0.2 moves that row's vertex - best by
+    exactly +0.2 and raises its residual; every other row is the unchanged control."""
+    res = _results()
+    before = _fit_cells(isoflop_page._fit_rows(res))
+    assert len(before) == 2 * len(res.analysis.budgets)
+    c0 = res.analysis.budgets[0].budget
+    key = (f"{c0:.3g}", "myopic")
+    best = min((x for x in res.runs if x.budget == c0 and x.record.mode == "myopic"),
+               key=lambda x: x.record.test_loss)  # fmt: skip
+    low = dataclasses.replace(best.record, test_loss=best.record.test_loss - 0.2)
+    lowered = tuple(dataclasses.replace(x, record=low) if x is best else x for x in res.runs)
+    after = _fit_cells(isoflop_page._fit_rows(dataclasses.replace(res, runs=lowered)))
+    assert float(after[key][4]) - float(before[key][4]) == pytest.approx(0.2, abs=2e-4)
+    assert float(after[key][5]) > float(before[key][5]) + 0.02
+    assert {k: v for k, v in after.items() if k != key} == {
+        k: v for k, v in before.items() if k != key
+    }
+    assert "How closely each profile's parabola" in isoflop_page.render(
+        isoflop_record.to_json(res), ""
+    )

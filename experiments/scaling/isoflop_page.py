@@ -39,6 +39,38 @@ def _budget_rows(res: isoflop_record.IsoflopResults) -> list[str]:
     return rows
 
 
+def _profile(res: isoflop_record.IsoflopResults, budget: float, mode: str):
+    """(sizes, mean test loss over seeds at each size) of one mode's profile at one budget."""
+    runs = [
+        x.record
+        for x in res.runs
+        if x.role == "size" and x.record.mode == mode and x.budget == budget
+    ]
+    sizes = np.array(sorted({r.non_embedding_params for r in runs}), float)
+    loss = [np.mean([r.test_loss for r in runs if r.non_embedding_params == n]) for n in sizes]
+    return sizes, np.array(loss, float)
+
+
+def _fit_rows(res: isoflop_record.IsoflopResults) -> list[str]:
+    """How closely each parabola follows its profile: its vertex against the best measured
+    mean, and its rms residual (a profile that is not parabolic moves L* away from the data)."""
+    rows = [
+        "| C (FLOPs) | mode | best measured (size) | L* (vertex) | vertex - best | rms residual |",
+        "|---|---|---|---|---|---|",
+    ]
+    for b in res.analysis.budgets:
+        for mode in b.parabola:
+            sizes, loss = _profile(res, b.budget, mode)
+            resid = loss - np.polyval(b.parabola[mode], np.log(sizes))
+            best, vertex = int(np.argmin(loss)), b.loss_opt[mode].point
+            rows.append(
+                f"| {b.budget:.3g} | {mode} | {loss[best]:.4f} ({sizes[best]:.3g}) "
+                f"| {vertex:.4f} | {vertex - loss[best]:+.4f} "
+                f"| {np.sqrt(np.mean(resid**2)):.4f} |"
+            )
+    return rows
+
+
 def _load(v: tuple[float, ...] | None) -> str:
     return "" if v is None else f"{v[0]:.1f}"
 
@@ -80,7 +112,11 @@ def render(doc: dict[str, Any], prefix: str) -> str:
     figure = f"![isoFLOP profiles, frontiers and m(C)]({prefix}{res.preset}-isoflop.png)"
     runs = "Every run, with the most times it read any of its training tokens (must be <= 1):"
     title = f"# isoFLOP study ({res.preset}{', PARTIAL' if res.partial else ''})"
-    body = [title, *res.report, "\n".join(_budget_rows(res))]
+    fits = (
+        "How closely each profile's parabola follows the mean test losses it is fitted to "
+        "(the vertex is L*; a profile that is not parabolic over its sizes moves it):"
+    )
+    body = [title, *res.report, "\n".join(_budget_rows(res)), fits, "\n".join(_fit_rows(res))]
     body += [figure, RELATION, _cost_line(res), runs, "\n".join(_run_rows(res))]
     return "\n\n".join(body) + "\n"
 
@@ -95,15 +131,7 @@ def _profiles(ax: Any, res: isoflop_record.IsoflopResults) -> None:
     budget, markers and line style per mode."""
     for mode, marker, line in (("standard", "o", "-"), ("myopic", "s", "--")):
         for i, b in enumerate(res.analysis.budgets):
-            runs = [
-                x.record
-                for x in res.runs
-                if x.role == "size" and x.record.mode == mode and x.budget == b.budget
-            ]
-            sizes = np.array(sorted({r.non_embedding_params for r in runs}), float)
-            loss = [
-                np.mean([r.test_loss for r in runs if r.non_embedding_params == n]) for n in sizes
-            ]
+            sizes, loss = _profile(res, b.budget, mode)
             label = mode if i == 0 else None
             ax.plot(sizes, loss, marker, color=f"C{i}", alpha=0.7, mfc="none", label=label)
             grid = np.geomspace(sizes.min(), sizes.max(), 50)
