@@ -116,6 +116,7 @@ def test_the_accelerator_flags_take_the_gpt2_shape_in_bfloat16():
     assert (cfg.compute_dtype, cfg.param_dtype) == ("bfloat16", "float32")
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_rolled_runs_keep_the_scan_rolled_and_get_their_own_section(tmp_path, capsys):
     """--rolled (the before side of the unroll) must not overwrite the default run's table."""
     out = tmp_path / "core.md"

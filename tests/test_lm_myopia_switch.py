@@ -4,6 +4,7 @@ gradient mode halfway changes the result."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from experiments.lm_myopia.study import checked_losses, open_study, study_windows
 from experiments.lm_myopia.switch import run_configs, switched_losses, train_switched
@@ -11,6 +12,7 @@ from myojax import evaluation
 from tests.lm_myopia_fixtures import smoke_study  # noqa: F401 (a fixture)
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_replay_without_a_switch_is_the_study_run_and_a_switch_changes_it(smoke_study):  # noqa: F811
     study = open_study(smoke_study)
     size, seed = study.sizes[-1], study.seeds[0]

@@ -301,6 +301,7 @@ def test_verifier_passes_under_mup() -> None:
 # -- coordinate check ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_quick_coord_check_passes_for_mup_and_fails_for_sp() -> None:
     from experiments.coord_check import check as cc
 

@@ -56,6 +56,7 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: --full applies to --task sine only")
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_facts_smoke_run_writes_every_artifact(tmp_path):
     from experiments.precaching import facts
 

@@ -17,6 +17,7 @@ TINY = saddle.SaddleSettings(
 )  # fmt: skip
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_every_arm_runs_and_a_rerun_resumes(tmp_path, capsys):
     results = saddle.run_all(TINY, tmp_path, command="test", log=False)
     arms = [a.name for a in TINY.arms()]

@@ -170,6 +170,7 @@ def test_microbatches_divide_activations_and_add_an_accumulator() -> None:
         make_plan(config, mesh, batch_size=512, microbatches=3)
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_planner_agrees_with_xla_on_a_small_sharded_step() -> None:
     """The planner against XLA's buffer assignment of the trainer's real sharded step (8
     simulated devices, abstract shapes only), for two remat policies; the other policy's plan

@@ -38,6 +38,7 @@ def test_a_peer_that_attends_to_the_future_is_detected(monkeypatch):
     assert _torch_loss(model, windows) != pytest.approx(jax_loss, rel=2e-6)
 
 
+@pytest.mark.slow  # minutes on a 2-core CI machine: python -m pytest -m slow
 def test_one_optimizer_step_matches_clipped_adamw():
     """After one clipped AdamW step from the same weights, both models have the same loss.
 
