@@ -146,11 +146,11 @@ class Design:
         return main + self.run_s(self.sweep) * len(self.preset.base.lrs) * modes
 
 
-def _pick(p: IsoflopPreset, budget: float, family, targets, taken) -> list[IsoflopRun]:
+def _pick(p: IsoflopPreset, budget: float, family, targets) -> list[IsoflopRun]:
     """For each target N, the free shape nearest in log N, trained on D = C / (6N)."""
     runs: list[IsoflopRun] = []
     for target in targets:
-        free = [s for s in family if s[0] not in taken | {r.size for r in runs}]
+        free = [s for s in family if s[0] not in {r.size for r in runs}]
         size, n = min(free, key=lambda s: abs(math.log(s[1] / target)))
         steps = max(1, math.ceil(budget / (6 * n) / p.base.tokens_per_step))
         runs.append(IsoflopRun(budget, size, n, steps, steps * p.base.tokens_per_step))
@@ -161,7 +161,7 @@ def _grid(p: IsoflopPreset, budget: float, family) -> list[IsoflopRun]:
     """The ``sizes_per_budget`` sizes centred on the prior N*(C), smallest first."""
     n_opt, half = math.sqrt(budget / 120.0), (p.sizes_per_budget - 1) / 2
     targets = [n_opt * p.size_step ** (k - half) for k in range(p.sizes_per_budget)]
-    return _pick(p, budget, family, targets, set())
+    return _pick(p, budget, family, targets)
 
 
 def _runs(p: IsoflopPreset, budget: float, family, smaller: bool = True) -> list[IsoflopRun]:
@@ -172,12 +172,11 @@ def _runs(p: IsoflopPreset, budget: float, family, smaller: bool = True) -> list
     low = min(r.non_embedding for r in grid)
     targets = [low * p.size_step**-k for k in range(1, p.smaller_sizes + 1)]
     below = [s for s in family if s[1] < low]
-    extra = _pick(p, budget, below, targets, set()) if len(below) >= p.smaller_sizes else []
-    if len(extra) < p.smaller_sizes:
+    if len(below) < p.smaller_sizes:
         raise ValueError(
             f"{p.name}: no {p.smaller_sizes} shapes below N = {low} for the smaller sizes"
         )
-    return sorted(grid + extra, key=lambda r: r.non_embedding)
+    return sorted(grid + _pick(p, budget, below, targets), key=lambda r: r.non_embedding)
 
 
 def design(p: IsoflopPreset, costs: StepCostModel, train_tokens: int | None = None) -> Design:
