@@ -1,7 +1,9 @@
 """experiments.scaling.isoflop_analysis on simulated studies with a planted multiplier: it is
 recovered with intervals that cover it; identical modes give m = 1 inside the interval; an
 edge minimum is flagged; the intervals' coverage is measured; the planted frontier exponents
-(alpha per mode, E shared) and N*(C) exponents are recovered inside their intervals."""
+(alpha per mode, E shared) and N*(C) exponents are recovered inside their intervals; the
+other readings of L* (READINGS) read exactly the sizes they name, agree with the answer on a
+parabolic profile and recover the truth where a V-shaped profile misleads the parabola."""
 
 from __future__ import annotations
 
@@ -28,6 +30,54 @@ def test_planted_multiplier_and_trend_are_recovered():
     # the smallest budget needs standard below its smallest measured budget: extrapolated
     assert result.budgets[0].extrapolated and not result.budgets[-1].extrapolated
     assert 0.3 < result.n_opt_exponent["standard"].point < 0.7
+    # profiles parabolic near their minimum: every other reading of L* agrees with the answer
+    assert [r.name for r in result.readings] == [n for n, _ in isoflop_analysis.READINGS]
+    for r in result.readings:
+        assert abs(r.factor_per_decade.point - 0.8) < 0.1, r
+        for m, b in zip(r.multiplier, result.budgets, strict=True):
+            assert abs(np.log(m.point / b.multiplier.point)) < 0.05 and m.lo <= m.point <= m.hi
+
+
+def test_read_profile_reads_exactly_the_sizes_it_names():
+    sizes = np.array([1e3, 2e3, 4e3, 8e3, 16e3, 32e3])
+    loss = np.array([2.9, 2.5, 2.2, 2.3, 2.45, 2.7])
+    whole = scaling_laws.fit_profile(sizes, loss)
+    assert isoflop_analysis.read_profile(sizes, loss) == (whole.loss_opt, whole.n_opt, False)
+    local = scaling_laws.fit_profile(sizes[1:4], loss[1:4])
+    assert isoflop_analysis.read_profile(sizes, loss, 3) == (local.loss_opt, local.n_opt, False)
+    assert isoflop_analysis.read_profile(sizes, loss, 1) == (2.2, 4e3, False)
+    shuffled = np.random.default_rng(0).permutation(6)  # the order sizes come in is irrelevant
+    assert isoflop_analysis.read_profile(sizes[shuffled], loss[shuffled], 3)[:2] == (
+        local.loss_opt,
+        local.n_opt,
+    )
+    # best measured at the smallest (largest) size: the window clips to the first (last) 3,
+    # and every reading flags the edge
+    rising, falling = 2 + sizes / 1e4, 3 - sizes / 1e5
+    assert isoflop_analysis.read_profile(sizes, rising, 1) == (2.1, 1e3, True)
+    for loss, kept in ((rising, slice(0, 3)), (falling, slice(3, 6))):
+        fit = scaling_laws.fit_profile(sizes[kept], loss[kept])
+        assert isoflop_analysis.read_profile(sizes, loss, 3) == (fit.loss_opt, fit.n_opt, True)
+
+
+def test_a_v_shaped_profile_misleads_the_parabola_and_not_the_local_readings():
+    """Profiles L* + 0.2 |ln(N / N*)| (a V, no parabola through it) with known minima: the
+    3-size and best-measured readings give the planted frontiers and m exactly; the parabola
+    through every size sits above every minimum."""
+    budgets = sim.BUDGETS
+    n_star = np.sqrt(budgets / 120)
+    sizes = n_star[:, None] * 2.0 ** np.arange(-2, 4)  # N* is the third of six sizes
+    l_star = np.stack([3.0 - 0.2 * np.arange(4), 3.1 - 0.2 * np.arange(4)])  # (mode, budget)
+    mean = l_star[..., None] + 0.2 * np.abs(np.log(sizes / n_star[:, None]))[None]
+    loss = np.broadcast_to(mean[..., None, None], (*mean.shape, 2, 2))  # 2 seeds x 2 sequences
+    study = isoflop_analysis.IsoflopLosses(budgets, sizes, loss)
+    result = isoflop_analysis.analyse(study, np.random.default_rng(12), n_boot=10)
+    planted, _ = scaling_laws.compute_multiplier(budgets, l_star[0], l_star[1])
+    for r in result.readings:
+        np.testing.assert_allclose([m.point for m in r.multiplier], planted, rtol=1e-9)
+        assert not any(r.at_edge)
+    whole = isoflop_analysis.frontiers(study, np.arange(2), np.arange(2))
+    assert np.all(np.exp(whole[..., 0]) > l_star + 0.01)  # the control: the parabola misses
 
 
 def test_identical_modes_give_m_one_inside_the_interval():

@@ -196,3 +196,32 @@ def test_fit_table_shows_how_far_each_vertex_lies_from_its_profile():
     assert "How closely each profile's parabola" in isoflop_page.render(
         isoflop_record.to_json(res), ""
     )
+
+
+def test_other_readings_of_l_star_are_tabled_and_a_disagreement_on_the_trend_is_said():
+    """The page tables m(C) and its trend per reading (the answer first); the report says
+    every reading gives the answer's trend, and, once one reading's factor per decade is
+    planted on the other side of 1, that the trend is not a finding."""
+    res = _results()
+    a = res.analysis
+    rows = isoflop_page._reading_rows(res)
+    assert len(rows) == 2 + 1 + len(isoflop_analysis.READINGS)
+    assert rows[2].startswith("| a parabola through every size (the answer) |")
+    assert all(r.count("|") == len(a.budgets) + 3 for r in rows)
+    assert "How far the answer rests on the parabola" in isoflop_page.render(
+        isoflop_record.to_json(res), ""
+    )
+    (line,) = [x for x in isoflop_command.details(a, 1) if x.startswith("Read L* another way")]
+    assert line.endswith("So every reading gives the answer's trend.")  # the control
+    # (the simulated profiles are parabolic: every reading's factor is inside the interval)
+    f = a.factor_per_decade
+    flipped = isoflop_analysis.Estimate(1 / f.point, 1 / f.hi, 1 / f.lo)
+    planted = (dataclasses.replace(a.readings[0], factor_per_decade=flipped), *a.readings[1:])
+    other = dataclasses.replace(a, readings=planted)
+    (line,) = [x for x in isoflop_command.details(other, 1) if x.startswith("Read L* another way")]
+    assert "the readings disagree on the trend" in line and "not a finding" in line
+    assert "1 of 2 readings' factors lie outside the answer's interval" in line
+    # a record written before the readings existed still renders, without the table
+    old = {**isoflop_record.to_json(res)}
+    old["analysis"] = {k: v for k, v in old["analysis"].items() if k != "readings"}
+    assert "How far the answer rests" not in isoflop_page.render(old, "")

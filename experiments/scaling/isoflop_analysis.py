@@ -2,8 +2,9 @@
 Hoffmann et al.'s approach 2) giving L*(C) and N*(C); the model-free compute multiplier m(C)
 (the compute at which standard reaches myopic's frontier loss at C, over C) and its trend per
 decade of C; one fitted form L*(C) = E + A·C^-alpha with E shared by both modes, and the
-N*(C) exponents. Every interval is the crossed seed x sequence bootstrap of myojax.bootstrap
-around the whole chain of fits.
+N*(C) exponents; and the same multiplier and trend with L* read from each profile in the other
+ways of ``READINGS``, which check how far the answer rests on the parabola's shape. Every
+interval is the crossed seed x sequence bootstrap of myojax.bootstrap around the whole chain.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from jaxtyping import Float
 from myojax import bootstrap, scaling_laws
 
 MODES = ("standard", "myopic")
+
+# Other ways to read L* from a profile than the answer's parabola through every size, each as
+# (name, sizes read around the best measured mean). A parabola over more than a decade of N
+# can miss a profile that is not parabolic there; one through the 3 sizes around the best
+# follows the minimum's neighbourhood alone, and the best measured mean fits nothing (it is
+# off by up to the grid's step, and is the lowest of noisy means).
+READINGS = (
+    ("a parabola through the 3 sizes around the best", 3),
+    ("the best measured mean (no fit)", 1),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,23 +77,67 @@ class FrontierForm:
 
 
 @dataclasses.dataclass(frozen=True)
+class Reading:
+    """The answer with L* read from every profile another way (one of ``READINGS``): m(C) per
+    budget, whether each needed extrapolating standard's frontier, whether either mode's
+    minimum lies at an edge of the sizes read, and the factor per decade."""
+
+    name: str
+    multiplier: tuple[Estimate, ...]
+    extrapolated: tuple[bool, ...]
+    at_edge: tuple[bool, ...]
+    factor_per_decade: Estimate
+
+
+@dataclasses.dataclass(frozen=True)
 class IsoflopAnalysis:
     budgets: tuple[BudgetResult, ...]
     factor_per_decade: Estimate  # 10 ** slope of log10 m against log10 C
     frontier_fit: FrontierForm  # L*(C) = E + A C^-alpha, E shared
     n_opt_exponent: dict[str, Estimate]  # N*(C) ~ C^a per mode
     n_opt_exponent_difference: Estimate  # a[myopic] - a[standard]: > 0, myopic wants larger
+    readings: tuple[Reading, ...] = ()  # the answer under READINGS (records before: none)
 
 
-def frontiers(study: IsoflopLosses, seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
-    """(mode, budget, [ln L*, ln N*, at_edge]) from the profile fits on one resample."""
+def read_profile(
+    sizes: Float[np.ndarray, " K"], loss: Float[np.ndarray, " K"], window: int | None = None
+) -> tuple[float, float, bool]:
+    """(L*, N*, at_edge) of one profile: the parabola's vertex through every size (``None``)
+    or through the ``window`` sizes around the best measured mean (clipped at the ends), or
+    the best measured mean itself (``window`` 1). ``at_edge``: the minimum is not inside the
+    sizes read (for ``window`` 1: the best is the smallest or largest size)."""
+    order = np.argsort(sizes)
+    sizes, loss = np.asarray(sizes, float)[order], np.asarray(loss, float)[order]
+    best = int(np.argmin(loss))
+    if window == 1:
+        return float(loss[best]), float(sizes[best]), best in (0, len(loss) - 1)
+    if window is not None:
+        lo = int(np.clip(best - window // 2, 0, len(loss) - window))
+        sizes, loss = sizes[lo : lo + window], loss[lo : lo + window]
+    fit = scaling_laws.fit_profile(sizes, loss)
+    return fit.loss_opt, fit.n_opt, fit.at_edge
+
+
+def frontiers(
+    study: IsoflopLosses, seeds: np.ndarray, seqs: np.ndarray, window: int | None = None
+) -> np.ndarray:
+    """(mode, budget, [ln L*, ln N*, at_edge]) from the profiles of one resample, read with
+    ``window`` (``read_profile``; default: the parabola through every size)."""
     mean = study.loss[:, :, :, seeds][..., seqs].mean(axis=(-2, -1))
     out = np.zeros((*mean.shape[:2], 3))
     for m in range(mean.shape[0]):
         for b in range(mean.shape[1]):
-            fit = scaling_laws.fit_profile(study.sizes[b], mean[m, b])
-            out[m, b] = np.log(fit.loss_opt), np.log(fit.n_opt), fit.at_edge
+            loss_opt, n_opt, edge = read_profile(study.sizes[b], mean[m, b], window)
+            out[m, b] = np.log(loss_opt), np.log(n_opt), edge
     return out
+
+
+def _log_m_and_trend(budgets: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """[log10 m(C) per budget, its slope per decade of C] from one resample's frontiers."""
+    loss_opt = np.exp(f[..., 0])
+    m, _ = scaling_laws.compute_multiplier(budgets, loss_opt[0], loss_opt[1])
+    log_m = np.log10(m)
+    return np.concatenate([log_m, [bootstrap.slope_per_decade(budgets, log_m)]])
 
 
 def form_parameters(fit: scaling_laws.SharedFloorFit) -> np.ndarray:
@@ -100,18 +155,17 @@ def _fit_form(
 
 
 def _statistic(study: IsoflopLosses):
-    """The chain on one resample: frontiers, log10 m(C), its trend, the N*(C) exponents and
-    their difference."""
+    """The chain on one resample: frontiers, log10 m(C) and its trend, the N*(C) exponents and
+    their difference; then log10 m(C) and its trend under each of ``READINGS``."""
 
     def stat(seeds: np.ndarray, seqs: np.ndarray) -> np.ndarray:
         f = frontiers(study, seeds, seqs)
-        loss_opt = np.exp(f[..., 0])
-        m, _ = scaling_laws.compute_multiplier(study.budgets, loss_opt[0], loss_opt[1])
-        log_m = np.log10(m)
-        trend = bootstrap.slope_per_decade(study.budgets, log_m)
         n_exp = bootstrap.slope_per_decade(study.budgets, f[..., 1] / np.log(10))
-        parts = [f[..., 0].ravel(), f[..., 1].ravel(), log_m, [trend], n_exp]
-        return np.concatenate([*parts, [n_exp[1] - n_exp[0]]])
+        parts = [f[..., 0].ravel(), f[..., 1].ravel(), _log_m_and_trend(study.budgets, f), n_exp]
+        parts += [[n_exp[1] - n_exp[0]]]
+        for _, window in READINGS:
+            parts += [_log_m_and_trend(study.budgets, frontiers(study, seeds, seqs, window))]
+        return np.concatenate(parts)
 
     return stat
 
@@ -177,7 +231,30 @@ def analyse(
         frontier_fit=_form(form_ci, fit.at_bounds),
         n_opt_exponent={k: _estimate(ci, tail + 1 + i) for i, k in enumerate(MODES)},
         n_opt_exponent_difference=_estimate(ci, tail + 3),
+        readings=_readings(study, ci, tail + 4),
     )
+
+
+def _readings(study: IsoflopLosses, ci: dict[str, np.ndarray], start: int) -> tuple[Reading, ...]:
+    """The ``READINGS`` blocks of the statistic, from index ``start`` on: n_b log10 m, then the
+    trend, per reading."""
+    n_seeds, n_seqs, n_b = study.loss.shape[-2], study.loss.shape[-1], len(study.budgets)
+    out = []
+    for j, (name, window) in enumerate(READINGS):
+        at = start + j * (n_b + 1)
+        point = frontiers(study, np.arange(n_seeds), np.arange(n_seqs), window)
+        loss_opt = np.exp(point[..., 0])
+        _, extrapolated = scaling_laws.compute_multiplier(study.budgets, loss_opt[0], loss_opt[1])
+        out.append(
+            Reading(
+                name=name,
+                multiplier=tuple(_estimate(ci, at + b, lambda v: 10**v) for b in range(n_b)),
+                extrapolated=tuple(bool(e) for e in extrapolated),
+                at_edge=tuple(bool(point[:, b, 2].any()) for b in range(n_b)),
+                factor_per_decade=_estimate(ci, at + n_b, lambda v: 10**v),
+            )
+        )
+    return tuple(out)
 
 
 def _form(ci: dict[str, np.ndarray], at_bounds: tuple[str, ...]) -> FrontierForm:

@@ -36,14 +36,23 @@ def _ci(e: isoflop_analysis.Estimate, fmt: str = ".3g") -> str:
     return f"{e.point:{fmt}} [{e.lo:{fmt}}, {e.hi:{fmt}}]"
 
 
-def _trend_reading(f: isoflop_analysis.Estimate) -> str:
+_TRENDS = {
+    "too wide": "an interval too wide to say whether the price of myopia grows or shrinks",
+    "shrinks": "so m shrinks with compute: the price of myopia grows with scale",
+    "grows": "so m grows with compute: the price of myopia shrinks with scale",
+    "none": "an interval that contains 1: no trend is detectable",
+}
+
+
+def _trend(f: isoflop_analysis.Estimate) -> str:
+    """What the factor per decade says of m's trend: a key of ``_TRENDS``."""
     if too_wide(f):
-        return "an interval too wide to say whether the price of myopia grows or shrinks"
-    if f.hi < 1:
-        return "so m shrinks with compute: the price of myopia grows with scale"
-    if f.lo > 1:
-        return "so m grows with compute: the price of myopia shrinks with scale"
-    return "an interval that contains 1: no trend is detectable"
+        return "too wide"
+    return "shrinks" if f.hi < 1 else "grows" if f.lo > 1 else "none"
+
+
+def _trend_reading(f: isoflop_analysis.Estimate) -> str:
+    return _TRENDS[_trend(f)]
 
 
 def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
@@ -116,15 +125,44 @@ def _size_line(a: isoflop_analysis.IsoflopAnalysis) -> str:
     return line
 
 
+def _readings_line(a: isoflop_analysis.IsoflopAnalysis) -> str:
+    """The answer under the other readings of L* (``isoflop_analysis.READINGS``), and whether
+    they agree with it on the trend's direction."""
+    parts = []
+    for r in a.readings:
+        ms = ", ".join(
+            f"{_ci(m)}{' (extrapolated)' if x else ''}{' (edge)' if e else ''}"
+            for m, x, e in zip(r.multiplier, r.extrapolated, r.at_edge, strict=True)
+        )
+        f = r.factor_per_decade
+        parts.append(
+            f"with {r.name}, m = {ms} and a factor {_ci(f)} per decade ({_TRENDS[_trend(f)]})"
+        )
+    same = all(_trend(r.factor_per_decade) == _trend(a.factor_per_decade) for r in a.readings)
+    verdict = (
+        "every reading gives the answer's trend"
+        if same
+        else "the readings disagree on the trend: it rests on how L* is read from a profile, "
+        "so it is not a finding"
+    )
+    f = a.factor_per_decade
+    outside = sum(not f.lo <= r.factor_per_decade.point <= f.hi for r in a.readings)
+    if outside:
+        verdict += (
+            f"; {outside} of {len(a.readings)} readings' factors lie outside the answer's "
+            "interval, which counts seed and sequence noise, not the choice of reading"
+        )
+    return f"Read L* another way from every profile: {'; '.join(parts)}. So {verdict}."
+
+
 def details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
-    """The report's sentences after the answer: the fitted form, the N*(C) exponents, and
-    the most times any run read a training token."""
+    """The report's sentences after the answer: the fitted form, the N*(C) exponents, the
+    answer under the other readings of L*, and the most times any run read a training
+    token."""
     once = "at most once" if reads <= 1 else f"up to {reads} times (the design requires once)"
-    return [
-        _form_line(a.frontier_fit),
-        _size_line(a),
-        f"Every run read each of its training tokens {once} (per run in the last table).",
-    ]
+    tokens = f"Every run read each of its training tokens {once} (per run in the last table)."
+    readings = [_readings_line(a)] if a.readings else []
+    return [_form_line(a.frontier_fit), _size_line(a), *readings, tokens]
 
 
 def partial_prefix(d: isoflop.Design, done: list[isoflop_study.IsoflopRun], used: int) -> str:

@@ -11,13 +11,19 @@ from typing import Any
 import numpy as np
 
 from experiments import epilogue
-from experiments.scaling import isoflop_record
+from experiments.scaling import isoflop_analysis, isoflop_record
 
 RELATION = (
     "The cpu and cpu-large studies train every size at one fixed tokens-per-parameter ratio "
     "(7.5 and 20), so they compare the modes along one line through (N, D); this study lets "
     "each mode pick its best size at every compute budget, so m(C) is the compute-optimal "
     "comparison that those ladders approximate."
+)
+
+
+READINGS = (
+    "How far the answer rests on the parabola: m(C) and its trend with L* read from every "
+    "profile each way (95% intervals; the figure's right panel draws the points):"
 )
 
 
@@ -71,6 +77,34 @@ def _fit_rows(res: isoflop_record.IsoflopResults) -> list[str]:
     return rows
 
 
+def _reading_row(r: isoflop_analysis.Reading) -> str:
+    def flags(x: bool, e: bool) -> str:
+        return (" (extrapolated)" if x else "") + (" (edge)" if e else "")
+
+    ms = zip(r.multiplier, r.extrapolated, r.at_edge, strict=True)
+    cells = [f"{m.point:.3g} [{m.lo:.3g}, {m.hi:.3g}]{flags(x, e)}" for m, x, e in ms]
+    f = r.factor_per_decade
+    return f"| {r.name} | {' | '.join(cells)} | {f.point:.3g} [{f.lo:.3g}, {f.hi:.3g}] |"
+
+
+def _reading_rows(res: isoflop_record.IsoflopResults) -> list[str]:
+    """m(C) per budget and the factor per decade with L* read each way from every profile,
+    the answer's parabola through every size first."""
+    a = res.analysis
+    answer = isoflop_analysis.Reading(
+        "a parabola through every size (the answer)",
+        tuple(b.multiplier for b in a.budgets),
+        tuple(b.extrapolated for b in a.budgets),
+        tuple(any(b.at_edge.values()) for b in a.budgets),
+        a.factor_per_decade,
+    )
+    head = " | ".join(f"m at C = {b.budget:.3g}" for b in a.budgets)
+    rule = "|---|" + "---|" * (len(a.budgets) + 1)
+    return [f"| L* read with | {head} | factor per decade |", rule] + [
+        _reading_row(r) for r in (answer, *a.readings)
+    ]
+
+
 def _load(v: tuple[float, ...] | None) -> str:
     return "" if v is None else f"{v[0]:.1f}"
 
@@ -117,6 +151,8 @@ def render(doc: dict[str, Any], prefix: str) -> str:
         "(the vertex is L*; a profile that is not parabolic over its sizes moves it):"
     )
     body = [title, *res.report, "\n".join(_budget_rows(res)), fits, "\n".join(_fit_rows(res))]
+    if res.analysis.readings:
+        body += [READINGS, "\n".join(_reading_rows(res))]
     body += [figure, RELATION, _cost_line(res), runs, "\n".join(_run_rows(res))]
     return "\n\n".join(body) + "\n"
 
@@ -147,8 +183,13 @@ def _multiplier(ax: Any, res: isoflop_record.IsoflopResults) -> None:
     c = np.array([b.budget for b in budgets])
     m = np.array([[b.multiplier.point, b.multiplier.lo, b.multiplier.hi] for b in budgets])
     floor, ceiling = m[:, 0].min() / 100, m[:, 0].max() * 100
-    ax.plot(c, m[:, 0], "-o")
+    ax.plot(c, m[:, 0], "-o", label="parabola through every size")
     ax.fill_between(c, np.clip(m[:, 1], floor, None), np.clip(m[:, 2], None, ceiling), alpha=0.3)
+    for i, r in enumerate(res.analysis.readings):
+        points = [e.point for e in r.multiplier]
+        ax.plot(c, points, marker="x^v"[i % 3], ls=":", lw=1, color="gray", label=r.name)
+    if res.analysis.readings:
+        ax.legend(fontsize="small", title="L* read with")
     ax.axhline(1.0, color="gray", lw=0.8)
     ax.set_yscale("log")
     ax.set_ylim(min(floor * 10, 0.5), max(ceiling / 10, 2.0))
