@@ -1,12 +1,18 @@
 """experiments.scaling.isoflop_study: token reads replayed from each run's own training stream
-(1 with disjoint windows, > 1 without: the negative control), and the isoflop-smoke preset end
-to end (slow: ``pytest -m slow``), resumable and with no run repeating a training token."""
+(1 with disjoint windows, > 1 without: the negative control), the isoflop-smoke preset end
+to end (slow: ``pytest -m slow``), resumable and with no run repeating a training token, and
+``--share``: runs another process holds are passed over and named, the lr sweep is waited for,
+and two real processes sharing one study train every run once (slow)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +21,7 @@ from experiments.scaling import isoflop, isoflop_study, records
 from experiments.scaling.__main__ import main
 from myojax import cli
 from myojax.data import pipeline
+from myojax.train.rundir import RunLock
 
 
 def _tiny(disjoint: bool) -> tuple[isoflop.Design, pipeline.TokenData]:
@@ -99,3 +106,98 @@ def test_planned_runs_count_the_sweep_and_every_size_mode_and_seed():
     d, _ = _tiny(True)
     base = d.preset.base
     assert isoflop_study.planned_runs(d) == 2 * len(base.lrs) + 2 * len(d.runs) * len(base.seeds)
+
+
+LRS = {"standard": 1.6e-2, "myopic": 4e-3}
+
+
+def _write_finished(d: isoflop.Design, spec, out) -> None:
+    """``spec``'s run on disk as finished ok (its record only: nothing is trained); a sweep
+    run's validation loss is lowest at LRS[mode]."""
+    val = 1.0 + abs(np.log(spec.lr / LRS[spec.mode]))
+    record = dataclasses.replace(
+        records.planned(spec), status="ok", val_loss=val, test_loss_per_sequence=(1.0, 1.1)
+    )
+    records.write_run(spec.run_dir(out), record)
+
+
+def _specs(d: isoflop.Design) -> list:
+    base = d.preset.base
+    sweep = [
+        isoflop_study._spec(d, d.sweep, m, lr, base.seeds[0], "sweep")
+        for m in isoflop.MODES
+        for lr in base.lrs
+    ]
+    sizes = [
+        isoflop_study._spec(d, r, m, LRS[m], seed, "size")
+        for r in d.runs
+        for m in isoflop.MODES
+        for seed in base.seeds
+    ]
+    return sweep + sizes
+
+
+def test_share_passes_over_a_run_another_process_holds_and_waits_for_the_sweep(
+    tmp_path, monkeypatch
+):
+    d, _ = _tiny(True)
+    out, data = tmp_path / "iso", pipeline.EMBEDDED
+    specs = _specs(d)
+    held, locked, sweep_run = specs[-1], specs[-2], specs[0]
+    for spec in specs:
+        if spec not in (held, locked, sweep_run):
+            _write_finished(d, spec, out)
+    # a process not sharing trains `locked`: it holds that run's own lock, not its claim
+    run_lock = RunLock(locked.run_dir(out))
+    run_lock.acquire()
+    claims = {s: RunLock(s.run_dir(out), isoflop_study.CLAIM_FILE) for s in (held, sweep_run)}
+    for claim in claims.values():
+        claim.acquire()  # another process training these two runs
+
+    def sweep_run_finishes() -> None:
+        _write_finished(d, sweep_run, out)
+        claims[sweep_run].release()
+
+    monkeypatch.setattr(isoflop_study, "WAIT_S", 0.05)
+    timer = threading.Timer(0.5, sweep_run_finishes)
+    timer.start()
+    with pytest.raises(isoflop_study.HeldByOthers) as e:
+        isoflop_study.run(d, out, data, share=True)
+    timer.join()
+    # the sweep run was waited for; the other two are passed over, in the design's order
+    assert e.value.runs == (locked.run_dir(out).name, held.run_dir(out).name)
+    # the holders finish: a sharing process now finds every run, with the sweep's lrs
+    for spec, lock in ((held, claims[held]), (locked, run_lock)):
+        _write_finished(d, spec, out)
+        lock.release()
+    lrs, done = isoflop_study.run(d, out, data, share=True)
+    assert lrs == LRS and len(done) == isoflop_study.planned_runs(d) == len(specs)
+    assert all(x.max_token_reads == 1 for x in done)
+
+
+@pytest.mark.slow
+def test_two_processes_sharing_a_study_train_every_run_once(tmp_path):
+    out = tmp_path / "iso"
+    args = ["--preset", "isoflop-smoke", "--out", str(out), "--progress", "false", "--share"]
+    cmd = [sys.executable, "-m", "experiments.scaling", *args]
+    root = Path(__file__).resolve().parents[1]
+    procs = [
+        subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    logs = [p.communicate(timeout=1500)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    doc = json.loads((out / "isoflop.json").read_text())  # the last one wrote the analysis
+    assert doc["partial"] is False and any("Myopic training at compute C" in x for x in logs)
+    # both processes trained: each "starting:" line is one run trained, none twice, none missed
+    started = [
+        line.split("run dir ")[-1]
+        for log in logs
+        for line in log.splitlines()
+        if line.startswith("starting:")
+    ]
+    run_dirs = {
+        x["record"]["run_dir"] for x in doc["runs"]
+    }  # the sweep's best lr run is a size run
+    assert len(started) == len(set(started)) == len(run_dirs)
+    assert all(any(line.startswith("starting:") for line in log.splitlines()) for log in logs)

@@ -121,6 +121,13 @@ def _add_study_flags(p: argparse.ArgumentParser) -> None:
         "a study never mixes implementations: continuing one trained with another is refused",
     )
     g.add_argument(
+        "--share",
+        action="store_true",
+        help="isoFLOP presets: run this same command in several processes (or jobs on machines "
+        "sharing --out's filesystem) to train the design's runs in parallel; each claims a run, "
+        "passes over runs others hold, and the last to finish writes the analysis",
+    )
+    g.add_argument(
         "--report-only",
         action="store_true",
         help="train nothing: analyse and report the runs finished so far (a partial study's "
@@ -313,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _from_json(args)
     if args.status and args.preset in isoflop.PRESETS:
         raise cli.UsageError("--status reads the size-ladder studies, not the isoFLOP design")
+    if args.share and args.preset not in isoflop.PRESETS:
+        raise cli.UsageError("--share runs an isoFLOP preset's design in several processes")
     if args.preset in isoflop.PRESETS:  # the isoFLOP design: its own plan, runs and analysis
         return isoflop_command.main(args, command_line(PROG, argv))
     p = _preset(args)

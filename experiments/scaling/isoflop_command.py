@@ -21,6 +21,7 @@ from experiments.scaling import (
 )
 from myojax import cli
 from myojax.data import pipeline
+from myojax.sharding import distributed
 
 # Resamples for the fitted form's intervals: each refit costs up to ~0.2 s, and the interval
 # is t-based on the resamples' variance, which 200 resamples estimate well.
@@ -250,10 +251,23 @@ def main(args: argparse.Namespace, command: str) -> int:
         print("\n".join(isoflop.dry_run_lines(design)))
         return 0
     out = Path(args.out or f"runs/scaling-{ip.name}")
+    if args.share and distributed.maybe_initialize_distributed():
+        raise cli.UsageError(
+            "--share: every sharing process is a study of its own, but this one is part of a "
+            "multi-process JAX job; launch the sharing processes as separate jobs"
+        )
     if args.report_only:
         lrs, done, budgets = _finished(design, out, data)
     else:
-        ran = isoflop_study.run(design, out, data, progress=args.progress)
+        try:
+            ran = isoflop_study.run(design, out, data, progress=args.progress, share=args.share)
+        except isoflop_study.HeldByOthers as e:
+            print(
+                f"this process is done: {len(e.runs)} run(s) are being trained by other "
+                f"processes sharing {out} (first: {e.runs[0]}); the last of them writes the "
+                "analysis, or rerun this command once they finish"
+            )
+            return 0
         if ran is None:
             print("stopped: finished runs are saved; rerun the same command to resume")
             return 130

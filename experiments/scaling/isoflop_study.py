@@ -4,11 +4,20 @@ run the most times any training token was read, computed by replaying the run's 
 stream over token positions. Every run is cached in its directory, so rerunning the same
 command resumes; the analysis (``isoflop_analysis``) reads only test losses. ``--report-only``
 trains nothing and analyses the budgets whose every run has finished (a partial study).
+
+``--share``: several processes run the same command on the same directory (on one machine, or
+on several sharing a filesystem with working ``flock``), each claiming a run (``RUN/.claim``,
+held from its start until its record is written) and passing over runs others hold (by their
+claim, or by the run's own lock: a process running the study without ``--share``). The lr
+sweep is waited for (the design needs its lr); a process whose remaining runs are all held by
+others says so and stops, and the one that finds every run finished writes the analysis
+(passes repeat while they train something, so the last process to train finds them all).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import jax
@@ -17,7 +26,22 @@ import numpy as np
 from experiments.scaling import execute, isoflop, isoflop_analysis, records
 from experiments.scaling.protocol import RunSpec, model_config
 from myojax.data import pipeline
+from myojax.train.rundir import RunBusyError, RunLock
 from myojax.train.setup import data_seeds
+
+CLAIM_FILE = ".claim"  # held by the process training a run under --share
+WAIT_S = 10.0  # how often a --share process looks again at a sweep run another one holds
+
+
+class HeldByOthers(Exception):
+    """--share: the runs this process could not take, all held by other processes."""
+
+    def __init__(self, runs: tuple[str, ...]):
+        super().__init__(f"{len(runs)} run(s) held by other processes")
+        self.runs = runs
+
+
+_HELD = object()  # go()'s answer for a run another process holds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,43 +75,97 @@ def token_reads(d: isoflop.Design, spec: RunSpec, data: pipeline.TokenData) -> i
 
 
 def run(
-    d: isoflop.Design, out: Path, data: str, progress: bool | None = None, *, train: bool = True
+    d: isoflop.Design,
+    out: Path,
+    data: str,
+    progress: bool | None = None,
+    *,
+    train: bool = True,
+    share: bool = False,
 ):
     """Sweep, then the design; returns (lr per mode, finished runs), or None if stopped (or,
     with ``train=False``, if the lr sweep has not finished: no lr to read the design at).
-    ``train=False`` trains nothing and returns the runs finished so far."""
+    ``train=False`` trains nothing and returns the runs finished so far. ``share``: claim
+    each run and pass over those other processes hold (module docstring), passing again while
+    a pass trained something; raises ``HeldByOthers`` after a pass that trained nothing and
+    found runs still held."""
     base, tokens = d.preset.base, pipeline.load_data(data)
     windows = execute.heldout_windows(base, data) if train else None
     done: list[IsoflopRun] = []
+    held: list[str] = []
+    reads: dict[Path, int] = {}  # a run's replayed token reads, once per process
+    trained_here: list[str] = []
 
-    def go(spec: RunSpec, budget: float) -> records.RunRecord | None:
-        if train:
-            record, _ = execute.execute(
-                base, spec, out, data, windows, write=True, progress=progress
-            )
-        else:
-            record = records.read_run(spec.run_dir(out))
-        if record is None or record.status == "interrupted":
-            return None
-        done.append(IsoflopRun(record, budget, token_reads(d, spec, tokens), spec.role))
+    def execute_run(spec: RunSpec) -> records.RunRecord:
+        record, cached = execute.execute(
+            base, spec, out, data, windows, write=True, progress=progress
+        )
+        if not cached:
+            trained_here.append(spec.run_dir(out).name)
         return record
 
-    lrs: dict[str, float] = {}
-    for mode in isoflop.MODES:
-        sweep = [
-            go(_spec(d, d.sweep, mode, lr, base.seeds[0], "sweep"), d.sweep.budget)
-            for lr in base.lrs
-        ]
-        if any(r is None for r in sweep):
+    def trained(spec: RunSpec, wait: bool) -> records.RunRecord | object:
+        if not share:
+            return execute_run(spec)
+        claim = RunLock(spec.run_dir(out), CLAIM_FILE)
+        while True:
+            try:
+                claim.acquire()
+                try:
+                    return execute_run(spec)
+                finally:
+                    claim.release()
+            except RunBusyError:  # its claim, or its own lock (a process that is not sharing)
+                if not wait:
+                    return _HELD
+                time.sleep(WAIT_S)
+
+    def go(spec: RunSpec, budget: float, wait: bool = False) -> records.RunRecord | object | None:
+        record = trained(spec, wait) if train else records.read_run(spec.run_dir(out))
+        if record is _HELD:
+            held.append(spec.run_dir(out).name)
+            return _HELD
+        if record is None or record.status == "interrupted":
             return None
-        ok = [r for r in sweep if r.status == "ok"]
-        lrs[mode] = min(ok, key=lambda r: r.val_loss).lr
-    for r in d.runs:
+        if spec.run_dir(out) not in reads:
+            reads[spec.run_dir(out)] = token_reads(d, spec, tokens)
+        done.append(IsoflopRun(record, budget, reads[spec.run_dir(out)], spec.role))
+        return record
+
+    def design_pass() -> dict[str, float] | None:
+        done.clear()
+        held.clear()
+        lrs: dict[str, float] = {}
         for mode in isoflop.MODES:
-            for seed in base.seeds:
-                if go(_spec(d, r, mode, lrs[mode], seed, "size"), r.budget) is None and train:
-                    return None
-    return lrs, done
+            specs = [_spec(d, d.sweep, mode, lr, base.seeds[0], "sweep") for lr in base.lrs]
+            sweep = [go(s, d.sweep.budget) for s in specs]
+            # the design needs this mode's lr: wait for the sweep runs others hold
+            sweep = [
+                go(s, d.sweep.budget, wait=True) if r is _HELD else r
+                for s, r in zip(specs, sweep, strict=True)
+            ]
+            if any(r is None for r in sweep):
+                return None
+            ok = [r for r in sweep if r.status == "ok"]
+            lrs[mode] = min(ok, key=lambda r: r.val_loss).lr
+        held.clear()
+        for r in d.runs:
+            for mode in isoflop.MODES:
+                for seed in base.seeds:
+                    spec = _spec(d, r, mode, lrs[mode], seed, "size")
+                    if go(spec, r.budget) is None and train:
+                        return None
+        return lrs
+
+    while True:  # another pass while this one trained something: runs held may be done now
+        before = len(trained_here)
+        lrs = design_pass()
+        if lrs is None:
+            return None
+        if not held:
+            return lrs, done
+        if len(trained_here) == before:
+            raise HeldByOthers(tuple(held))
 
 
 def planned_runs(d: isoflop.Design) -> int:

@@ -43,6 +43,10 @@ class RunDirError(RuntimeError):
     """The run directory cannot be used as asked (different config, malformed files)."""
 
 
+class RunBusyError(RunDirError):
+    """The run directory's lock is held by a live process."""
+
+
 def run_config(
     train_cfg: TrainConfig, model_cfg: ModelConfig, data: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -177,8 +181,8 @@ class RunLock:
     holder dies, even by kill -9, so a stale lock is simply taken over; the file names the holder
     (pid, host, start time) for the refusal message."""
 
-    def __init__(self, out: Path):
-        self.path = out / LOCK_FILE
+    def __init__(self, out: Path, name: str = LOCK_FILE):
+        self.path = out / name
         self._fd: int | None = None
 
     def acquire(self) -> str | None:
@@ -194,7 +198,7 @@ class RunLock:
             # A filesystem without flock (some network mounts): trust a live pid on this host.
             if busy or _alive_here(fd):
                 os.close(fd)
-                raise RunDirError(
+                raise RunBusyError(
                     f"run directory {self.path.parent} is in use by another run ({holder}); "
                     "wait for it to finish (or stop it), or choose another --out"
                 ) from None
