@@ -326,7 +326,7 @@ def test_divergence_never_saves_nonfinite_parameters(tmp_path, capsys):
 
 
 def test_second_run_on_a_locked_dir_is_refused_and_a_dead_holders_lock_taken_over(tmp_path):
-    from myojax.train.rundir import RunLock
+    from myojax.train.rundir import RunBusyError, RunLock
 
     out = tmp_path / "run"
     hold = (
@@ -338,7 +338,7 @@ def test_second_run_on_a_locked_dir_is_refused_and_a_dead_holders_lock_taken_ove
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(RunDirError, match=rf"in use by another run \(pid {holder.pid} on"):
+        with pytest.raises(RunBusyError, match=rf"in use by another run \(pid {holder.pid} on"):
             run(*micro_configs(out, steps=2, warmup_steps=1), progress=False)
         assert not (out / "config.json").exists()  # the refused run wrote nothing
     finally:
@@ -347,8 +347,12 @@ def test_second_run_on_a_locked_dir_is_refused_and_a_dead_holders_lock_taken_ove
     lock = RunLock(out)
     note = lock.acquire()  # the kernel dropped the dead holder's flock: taken over
     assert note is not None and f"pid {holder.pid}" in note and "no longer running" in note
-    with pytest.raises(RunDirError, match="in use by another run"):
+    with pytest.raises(RunBusyError, match="in use by another run"):
         RunLock(out).acquire()  # a second holder in the same process is refused too
+    # another lock file in the same directory is another lock (the isoFLOP study's claims)
+    claim = RunLock(out, ".claim")
+    assert claim.acquire() is None and (out / ".claim").exists()
+    claim.release()
     lock.release()
     assert RunLock(out).acquire() is None  # a clean release leaves no holder to report
 

@@ -6,6 +6,8 @@ Layout (checkpoints: ``myojax.checkpoint``)::
     RUN/config.json     {"train": TrainConfig, "model": ModelConfig, "data": {"tokenizer", ...}}
     RUN/metrics.jsonl   one JSON object per logged step or evaluation
     RUN/.lock           held (flock) by the run using the directory; states its pid and host
+    RUN/.claim          the same kind of lock, held by a process of a study run with --share
+                        (experiments.scaling.isoflop_study) from claiming the run to its record
 
 Only process 0 writes here; the others learn its verdict (``prepare_run_dir_on_main``).
 ``config.json`` is written only once the run has really started (``write_run_config``), so a
