@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -116,7 +118,12 @@ def _write_finished(d: isoflop.Design, spec, out) -> None:
     run's validation loss is lowest at LRS[mode]."""
     val = 1.0 + abs(np.log(spec.lr / LRS[spec.mode]))
     record = dataclasses.replace(
-        records.planned(spec), status="ok", val_loss=val, test_loss_per_sequence=(1.0, 1.1)
+        records.planned(spec),
+        status="ok",
+        val_loss=val,
+        test_loss_per_sequence=(1.0, 1.1),
+        final_step=spec.steps,
+        wall_s=0.01 * spec.steps,  # what --status prices the runs left at
     )
     records.write_run(spec.run_dir(out), record)
 
@@ -201,3 +208,47 @@ def test_two_processes_sharing_a_study_train_every_run_once(tmp_path):
     }  # the sweep's best lr run is a size run
     assert len(started) == len(set(started)) == len(run_dirs)
     assert all(any(line.startswith("starting:") for line in log.splitlines()) for log in logs)
+
+
+def _started(run_dir, step: int, lock: str, pid: int) -> None:
+    """A run that has logged ``step`` and whose ``lock`` file names ``pid`` on this host."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"step": step, "loss": 2.0}) + "\n")
+    holder = {"pid": pid, "host": socket.gethostname(), "started": "now"}
+    (run_dir / lock).write_text(json.dumps(holder) + "\n")
+
+
+def test_status_reads_finished_running_and_stopped_runs_from_the_files_alone(tmp_path):
+    d, _ = _tiny(True)
+    out = tmp_path / "iso"
+    specs = _specs(d)
+    n_sweep = 2 * len(d.preset.base.lrs)
+    for spec in specs[: n_sweep + 3]:
+        _write_finished(d, spec, out)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a holder that has exited
+    _started(specs[-1].run_dir(out), 7, isoflop_study.CLAIM_FILE, os.getpid())
+    _started(specs[-2].run_dir(out), 3, ".lock", gone.pid)
+    st = isoflop_study.status(d, out)
+    finished = sum(records.read_run(s.run_dir(out)) is not None for s in specs)
+    assert (st.done, st.total) == (finished, isoflop_study.planned_runs(d))
+    assert f"{specs[-1].run_dir(out).name} at step 7 (pid {os.getpid()} on" in st.current
+    assert f"{specs[-2].run_dir(out).name} at step 3 (stopped)" in st.current
+    assert st.processes == 1 and st.eta_s > 0 and "processes" not in st.line()
+    timed = {s.run_dir(out): s.steps for s in specs[: n_sweep + 3]}  # each run's time once
+    assert st.elapsed_s == pytest.approx(0.01 * sum(timed.values()))
+    # a second live holder: the ETA is said to be one process's work, shared by two
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _started(specs[-2].run_dir(out), 3, ".lock", sleeper.pid)
+        line = isoflop_study.status(d, out).line()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "of one process's work (at best" in line and "over the 2 processes" in line
+
+
+def test_status_of_a_directory_without_runs_is_one_clear_error(tmp_path, capsys):
+    args = ["--preset", "isoflop-smoke", "--status", "--out", str(tmp_path / "none")]
+    assert cli.run(main, args) == 2
+    assert "holds no study runs" in capsys.readouterr().err

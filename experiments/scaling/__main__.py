@@ -318,8 +318,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.from_json:
         return _from_json(args)
-    if args.status and args.preset in isoflop.PRESETS:
-        raise cli.UsageError("--status reads the size-ladder studies, not the isoFLOP design")
     if args.share and args.preset not in isoflop.PRESETS:
         raise cli.UsageError("--share runs an isoFLOP preset's design in several processes")
     if args.preset in isoflop.PRESETS:  # the isoFLOP design: its own plan, runs and analysis

@@ -251,6 +251,11 @@ def main(args: argparse.Namespace, command: str) -> int:
         print("\n".join(isoflop.dry_run_lines(design)))
         return 0
     out = Path(args.out or f"runs/scaling-{ip.name}")
+    if args.status:
+        if not (out / "runs").is_dir():
+            raise cli.UsageError(f"{out} holds no study runs (no {out / 'runs'} directory)")
+        print(f"{out}: {isoflop_study.status(design, out).line()}")
+        return 0
     if args.share and distributed.maybe_initialize_distributed():
         raise cli.UsageError(
             "--share: every sharing process is a study of its own, but this one is part of a "

@@ -17,16 +17,19 @@ others says so and stops, and the one that finds every run finished writes the a
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import socket
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from experiments.scaling import execute, isoflop, isoflop_analysis, records
+from experiments.scaling import execute, isoflop, isoflop_analysis, records, watch
 from experiments.scaling.protocol import RunSpec, model_config
 from myojax.data import pipeline
-from myojax.train.rundir import RunBusyError, RunLock
+from myojax.train.rundir import LOCK_FILE, RunBusyError, RunLock
 from myojax.train.setup import data_seeds
 
 CLAIM_FILE = ".claim"  # held by the process training a run under --share
@@ -219,3 +222,71 @@ def losses(
         float,
     )
     return isoflop_analysis.IsoflopLosses(np.array(budgets), sizes, loss)
+
+
+def _holder(run_dir: Path) -> str:
+    """Who holds the run, from its claim or lock file alone (nothing is locked to find out):
+    ``pid N on HOST``, ``stopped`` when that pid is gone from this host, or ``""``."""
+    for name in (CLAIM_FILE, LOCK_FILE):
+        try:
+            h = json.loads((run_dir / name).read_text())
+            pid, host = int(h["pid"]), str(h["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # absent, or released (emptied)
+        if host == socket.gethostname():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return "stopped"
+            except PermissionError:
+                pass
+        return f"pid {pid} on {host}"
+    return ""
+
+
+def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
+    """Where the study in ``out`` stands, from its files alone (``--status``): runs finished of
+    those planned, their wall time, the work left priced at the finished runs' seconds per step
+    (one process's time: divide by the processes sharing it), and each started, unfinished run
+    with its last step and holder."""
+    base, done, elapsed, started = d.preset.base, [], 0.0, []
+    sweep = {
+        m: [_spec(d, d.sweep, m, lr, base.seeds[0], "sweep") for lr in base.lrs]
+        for m in isoflop.MODES
+    }
+    finished = {m: [records.read_run(s.run_dir(out)) for s in sweep[m]] for m in isoflop.MODES}
+    lrs = {  # a mode's size runs are named by its lr: known once its sweep has finished
+        m: min(ok, key=lambda r: r.val_loss).lr
+        for m, rs in finished.items()
+        if all(rs) and (ok := [r for r in rs if r.ok])
+    }
+    plan = [s for m in isoflop.MODES for s in sweep[m]] + [
+        _spec(d, r, m, lrs.get(m, base.lrs[0]), seed, "size")
+        for r in d.runs
+        for m in isoflop.MODES
+        for seed in base.seeds
+    ]
+    todo, seen = [], set()
+    for spec in plan:
+        run_dir = spec.run_dir(out)
+        record = records.read_run(run_dir) if spec.role == "sweep" or spec.mode in lrs else None
+        timed = run_dir not in seen  # the sweep's best run is also a size run: time it once
+        seen.add(run_dir)
+        if record is not None and record.status != "interrupted":
+            done.append(record)
+            elapsed += (record.wall_s or 0.0) if timed else 0.0
+            continue
+        todo.append(spec)
+        cost = records.read_cost(run_dir)
+        elapsed += cost.wall_s if cost is not None and timed else 0.0
+        step = watch.last_step(run_dir)
+        if step is not None:
+            holder = _holder(run_dir)
+            started.append(
+                f"{run_dir.parent.name}/{run_dir.name} at step {step}"
+                + (f" ({holder})" if holder else "")
+            )
+    current = "; ".join(started) or None
+    live = sum(" (pid " in x for x in started)
+    eta = watch.eta_s(todo, done)
+    return watch.StudyStatus(len(done), len(plan), elapsed, eta, current, max(live, 1))

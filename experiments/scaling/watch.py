@@ -101,16 +101,22 @@ class StudyStatus:
     elapsed_s: float
     eta_s: float | None
     current: str | None = None
+    processes: int = 1  # training the study now (isoFLOP --share): the ETA is one's work
 
     def line(self) -> str:
-        text = (
-            f"{self.done}/{self.total} runs, elapsed {duration(self.elapsed_s)}, "
-            f"ETA {duration(self.eta_s if self.done < self.total else 0.0)}"
-        )
+        eta = self.eta_s if self.done < self.total else 0.0
+        text = f"{self.done}/{self.total} runs, elapsed {duration(self.elapsed_s)}, "
+        text += f"ETA {duration(eta)}"
+        if self.processes > 1 and eta:
+            text += (
+                f" of one process's work (at best {duration(eta / self.processes)} over the "
+                f"{self.processes} processes training it now)"
+            )
         return text + (f"; running {self.current}" if self.current else "")
 
 
-def _last_step(run_dir: Path) -> int | None:
+def last_step(run_dir: Path) -> int | None:
+    """The run's last logged step (its metrics.jsonl), or None."""
     from myojax.train.track import read_rows
 
     metrics = run_dir / "metrics.jsonl"
@@ -130,7 +136,7 @@ def study_status(p: StudyPreset, modes: Sequence[str], out: Path) -> StudyStatus
             continue
         cost = rec.read_cost(run_dir)
         elapsed += cost.wall_s if cost is not None else 0.0
-        step = _last_step(run_dir)
+        step = last_step(run_dir)
         if step is not None:
             current = f"{run_dir.parent.name}/{run_dir.name} at step {step}"
     todo = remaining(plan, done)
