@@ -252,3 +252,8 @@ def test_status_of_a_directory_without_runs_is_one_clear_error(tmp_path, capsys)
     args = ["--preset", "isoflop-smoke", "--status", "--out", str(tmp_path / "none")]
     assert cli.run(main, args) == 2
     assert "holds no study runs" in capsys.readouterr().err
+
+
+def test_share_outside_an_isoflop_preset_is_one_clear_error(tmp_path, capsys):
+    assert cli.run(main, ["--preset", "smoke", "--share", "--out", str(tmp_path)]) == 2
+    assert "--share runs an isoFLOP preset's design" in capsys.readouterr().err
