@@ -2,7 +2,8 @@
 (1 with disjoint windows, > 1 without: the negative control), the isoflop-smoke preset end
 to end (slow: ``pytest -m slow``), resumable and with no run repeating a training token, and
 ``--share``: runs another process holds are passed over and named, the lr sweep is waited for,
-and two real processes sharing one study train every run once (slow)."""
+and two real processes sharing one study train every run once (slow); ``--status`` reads
+finished, running and stopped runs from the files alone."""
 
 from __future__ import annotations
 
