@@ -247,6 +247,14 @@ def test_status_reads_finished_running_and_stopped_runs_from_the_files_alone(tmp
         sleeper.kill()
         sleeper.wait()
     assert "of one process's work (at best" in line and "over the 2 processes" in line
+    # a run claimed before its first logged step is starting; its holder (this process, which
+    # holds another run too) counts once
+    (specs[-3].run_dir(out) / isoflop_study.CLAIM_FILE).parent.mkdir(parents=True)
+    claim = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"})
+    (specs[-3].run_dir(out) / isoflop_study.CLAIM_FILE).write_text(claim)
+    st = isoflop_study.status(d, out)
+    assert f"{specs[-3].run_dir(out).name} starting (pid {os.getpid()} on" in st.current
+    assert st.processes == 1
 
 
 def test_status_of_a_directory_without_runs_is_one_clear_error(tmp_path, capsys):

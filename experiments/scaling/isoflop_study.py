@@ -279,14 +279,13 @@ def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
         todo.append(spec)
         cost = records.read_cost(run_dir)
         elapsed += cost.wall_s if cost is not None and timed else 0.0
-        step = watch.last_step(run_dir)
-        if step is not None:
-            holder = _holder(run_dir)
+        step, holder = watch.last_step(run_dir), _holder(run_dir)
+        if step is not None or holder:  # a run held before its first step is starting
+            where = "starting" if step is None else f"at step {step}"
             started.append(
-                f"{run_dir.parent.name}/{run_dir.name} at step {step}"
-                + (f" ({holder})" if holder else "")
+                f"{run_dir.parent.name}/{run_dir.name} {where}" + (f" ({holder})" if holder else "")
             )
     current = "; ".join(started) or None
-    live = sum(" (pid " in x for x in started)
+    live = len({x.rsplit(" (", 1)[1] for x in started if " (pid " in x})  # distinct holders
     eta = watch.eta_s(todo, done)
     return watch.StudyStatus(len(done), len(plan), elapsed, eta, current, max(live, 1))
