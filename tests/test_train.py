@@ -532,6 +532,31 @@ def test_lock_without_flock_support_trusts_a_live_pid_and_takes_over_a_dead_one(
             lock.release()
 
 
+def test_a_lock_files_holder_is_read_without_locking_and_judged_alive_only_on_evidence(
+    tmp_path,
+):
+    """``read_holder`` (for status reports) names who wrote a lock file; a released, garbled
+    or missing file names no one. A pid is called gone only when this host can check it."""
+    import socket
+
+    from myojax.train.rundir import Holder, read_holder
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    here, path = socket.gethostname(), tmp_path / ".lock"
+    for text in ("", "{not json", '{"pid": "x", "host": "h"}', '{"host": "h"}', "[1]"):
+        path.write_text(text)
+        assert read_holder(path) is None, text
+    assert read_holder(tmp_path / "absent") is None
+    path.write_text(json.dumps({"pid": os.getpid(), "host": here, "started": "then"}))
+    me = read_holder(path)
+    assert me == Holder(os.getpid(), here, "then") and me.alive()
+    assert str(me) == f"pid {os.getpid()} on {here}, started then"
+    assert not Holder(int(dead.stdout), here, "then").alive()  # the control: a gone pid
+    assert Holder(int(dead.stdout), here + "-elsewhere", "then").alive()  # cannot be checked
+
+
 def test_a_short_run_saves_only_at_its_intervals_and_end(tmp_path):
     """Issue 26: a short study run saves at its checkpoint interval and at the end only, not
     also at step 1 (orbax's own rule saves the first step of a run with no checkpoint)."""

@@ -17,9 +17,6 @@ others says so and stops, and the one that finds every run finished writes the a
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import socket
 import time
 from pathlib import Path
 
@@ -29,7 +26,7 @@ import numpy as np
 from experiments.scaling import execute, isoflop, isoflop_analysis, records, watch
 from experiments.scaling.protocol import RunSpec, model_config
 from myojax.data import pipeline
-from myojax.train.rundir import LOCK_FILE, RunBusyError, RunLock
+from myojax.train.rundir import LOCK_FILE, Holder, RunBusyError, RunLock, read_holder
 from myojax.train.setup import data_seeds
 
 CLAIM_FILE = ".claim"  # held by the process training a run under --share
@@ -224,24 +221,12 @@ def losses(
     return isoflop_analysis.IsoflopLosses(np.array(budgets), sizes, loss)
 
 
-def _holder(run_dir: Path) -> str:
-    """Who holds the run, from its claim or lock file alone (nothing is locked to find out):
-    ``pid N on HOST``, ``stopped`` when that pid is gone from this host, or ``""``."""
+def _holder(run_dir: Path) -> Holder | None:
+    """Who holds the run, from its claim or lock file alone (nothing is locked to find out)."""
     for name in (CLAIM_FILE, LOCK_FILE):
-        try:
-            h = json.loads((run_dir / name).read_text())
-            pid, host = int(h["pid"]), str(h["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # absent, or released (emptied)
-        if host == socket.gethostname():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return "stopped"
-            except PermissionError:
-                pass
-        return f"pid {pid} on {host}"
-    return ""
+        if (holder := read_holder(run_dir / name)) is not None:
+            return holder  # a released file is emptied and names no one
+    return None
 
 
 def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
@@ -266,7 +251,7 @@ def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
         for m in isoflop.MODES
         for seed in base.seeds
     ]
-    todo, seen = [], set()
+    todo, seen, live = [], set(), set()
     for spec in plan:
         run_dir = spec.run_dir(out)
         record = records.read_run(run_dir) if spec.role == "sweep" or spec.mode in lrs else None
@@ -280,12 +265,17 @@ def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
         cost = records.read_cost(run_dir)
         elapsed += cost.wall_s if cost is not None and timed else 0.0
         step, holder = watch.last_step(run_dir), _holder(run_dir)
-        if step is not None or holder:  # a run held before its first step is starting
-            where = "starting" if step is None else f"at step {step}"
-            started.append(
-                f"{run_dir.parent.name}/{run_dir.name} {where}" + (f" ({holder})" if holder else "")
-            )
-    current = "; ".join(started) or None
-    live = len({x.rsplit(" (", 1)[1] for x in started if " (pid " in x})  # distinct holders
+        if step is None and holder is None:
+            continue  # not started
+        where = "starting" if step is None else f"at step {step}"  # held before its first step
+        if holder is None:
+            who = ""
+        elif holder.alive():
+            who = f" (pid {holder.pid} on {holder.host})"
+            live.add((holder.pid, holder.host))
+        else:
+            who = " (stopped)"
+        started.append(f"{run_dir.parent.name}/{run_dir.name} {where}{who}")
     eta = watch.eta_s(todo, done)
-    return watch.StudyStatus(len(done), len(plan), elapsed, eta, current, max(live, 1))
+    current = "; ".join(started) or None
+    return watch.StudyStatus(len(done), len(plan), elapsed, eta, current, max(len(live), 1))

@@ -195,16 +195,17 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = _holder(fd)
+            holder = _holder_of(fd)
             busy = e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
             # A filesystem without flock (some network mounts): trust a live pid on this host.
-            if busy or _alive_here(fd):
+            if busy or (holder is not None and holder.alive()):
                 os.close(fd)
                 raise RunBusyError(
-                    f"run directory {self.path.parent} is in use by another run ({holder}); "
+                    f"run directory {self.path.parent} is in use by another run "
+                    f"({holder or 'unknown holder'}); "
                     "wait for it to finish (or stop it), or choose another --out"
                 ) from None
-        previous = _holder(fd)
+        previous = _holder_of(fd)
         me = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -215,7 +216,7 @@ class RunLock:
         self._fd = fd
         return (
             None
-            if previous == "unknown holder"
+            if previous is None
             else f"took over the lock of a run that is no longer running ({previous})"
         )
 
@@ -228,25 +229,52 @@ class RunLock:
             self._fd = None
 
 
-def _alive_here(fd: int) -> bool:
-    try:
-        h = json.loads(os.pread(fd, 4096, 0).decode())
-        if h["host"] != socket.gethostname():
-            return True  # another host's pid cannot be checked: assume it is alive
-        os.kill(int(h["pid"]), 0)
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """Who wrote a lock or claim file: its pid, host and start time."""
+
+    pid: int
+    host: str
+    started: str
+
+    @classmethod
+    def parse(cls, text: str) -> Holder | None:
+        """The holder a lock file names, or None when it names none (released, or garbled)."""
+        try:
+            h = json.loads(text)
+            return cls(int(h["pid"]), str(h["host"]), str(h.get("started", "?")))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def alive(self) -> bool:
+        """False only when the pid is known to be gone: another host's pid cannot be checked."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # exists, owned by another user
         return True
-    except PermissionError:
-        return True  # exists, owned by another user
-    except (ProcessLookupError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return False
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}, started {self.started}"
 
 
-def _holder(fd: int) -> str:
+def read_holder(path: Path) -> Holder | None:
+    """The holder named in a lock file, read without locking it (for status reports)."""
     try:
-        h = json.loads(os.pread(fd, 4096, 0).decode())
-        return f"pid {h['pid']} on {h['host']}, started {h['started']}"
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return "unknown holder"
+        return Holder.parse(path.read_text())
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _holder_of(fd: int) -> Holder | None:
+    try:
+        return Holder.parse(os.pread(fd, 4096, 0).decode())
+    except UnicodeDecodeError:
+        return None
 
 
 class MetricsLog:
