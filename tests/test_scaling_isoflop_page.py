@@ -213,6 +213,10 @@ def test_other_readings_of_l_star_are_tabled_and_a_disagreement_on_the_trend_is_
     )
     (line,) = [x for x in isoflop_command.details(a, 1) if x.startswith("Read L* another way")]
     assert line.endswith("So every reading gives the answer's trend.")  # the control
+    # the answer (the README's paragraph) carries the same verdict
+    assert isoflop_command.answer(a).endswith(
+        "With L* read 2 other ways from every profile, every reading gives the answer's trend."
+    )
     # (the simulated profiles are parabolic: every reading's factor is inside the interval)
     f = a.factor_per_decade
     flipped = isoflop_analysis.Estimate(1 / f.point, 1 / f.hi, 1 / f.lo)
@@ -221,6 +225,11 @@ def test_other_readings_of_l_star_are_tabled_and_a_disagreement_on_the_trend_is_
     (line,) = [x for x in isoflop_command.details(other, 1) if x.startswith("Read L* another way")]
     assert "the readings disagree on the trend" in line and "not a finding" in line
     assert "1 of 2 readings' factors lie outside the answer's interval" in line
+    verdict = isoflop_command.answer(other).split("With L* read 2 other ways", 1)[1]
+    assert "the readings disagree on the trend" in verdict and "not a finding" in verdict
+    assert "the readings disagree" not in isoflop_command.answer(
+        dataclasses.replace(a, readings=())
+    )
     # a record written before the readings existed still renders, without the table
     old = {**isoflop_record.to_json(res)}
     old["analysis"] = {k: v for k, v in old["analysis"].items() if k != "readings"}

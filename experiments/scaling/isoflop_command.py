@@ -58,7 +58,9 @@ def _trend_reading(f: isoflop_analysis.Estimate) -> str:
 
 def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
     """The report's first sentence: the multiplier per budget and its trend, with intervals,
-    saying plainly where an interval is too wide to say anything."""
+    saying plainly where an interval is too wide to say anything; then, where L* was also read
+    other ways (``isoflop_analysis.READINGS``), whether they give the same trend. The README
+    quotes this paragraph, so whether the trend is a finding travels with it."""
     ms = "; ".join(
         f"{_ci(b.multiplier)} at C = {b.budget:.3g}"
         f"{' (too wide to say anything)' if too_wide(b.multiplier) else ''}"
@@ -67,11 +69,34 @@ def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
         for b in a.budgets
     )
     f = a.factor_per_decade
-    return (
+    line = (
         f"Myopic training at compute C is worth standard training at m(C) times C: m = {ms}; "
         f"m changes by a factor {_ci(f)} per decade of C, {_trend_reading(f)} (95% crossed "
         "seed x sequence bootstrap intervals)."
     )
+    if not a.readings:
+        return line
+    return f"{line} With L* read {len(a.readings)} other ways from every profile, {_verdict(a)}."
+
+
+def _verdict(a: isoflop_analysis.IsoflopAnalysis) -> str:
+    """Whether the other readings of L* give the answer's trend, and how many of their factors
+    per decade fall outside its interval."""
+    same = all(_trend(r.factor_per_decade) == _trend(a.factor_per_decade) for r in a.readings)
+    verdict = (
+        "every reading gives the answer's trend"
+        if same
+        else "the readings disagree on the trend: it rests on how L* is read from a profile, "
+        "so it is not a finding"
+    )
+    f = a.factor_per_decade
+    outside = sum(not f.lo <= r.factor_per_decade.point <= f.hi for r in a.readings)
+    if outside:
+        verdict += (
+            f"; {outside} of {len(a.readings)} readings' factors lie outside the answer's "
+            "interval, which counts seed and sequence noise, not the choice of reading"
+        )
+    return verdict
 
 
 def _difference_reading(d: isoflop_analysis.Estimate, above: str, below: str) -> str:
@@ -139,21 +164,7 @@ def _readings_line(a: isoflop_analysis.IsoflopAnalysis) -> str:
         parts.append(
             f"with {r.name}, m = {ms} and a factor {_ci(f)} per decade ({_TRENDS[_trend(f)]})"
         )
-    same = all(_trend(r.factor_per_decade) == _trend(a.factor_per_decade) for r in a.readings)
-    verdict = (
-        "every reading gives the answer's trend"
-        if same
-        else "the readings disagree on the trend: it rests on how L* is read from a profile, "
-        "so it is not a finding"
-    )
-    f = a.factor_per_decade
-    outside = sum(not f.lo <= r.factor_per_decade.point <= f.hi for r in a.readings)
-    if outside:
-        verdict += (
-            f"; {outside} of {len(a.readings)} readings' factors lie outside the answer's "
-            "interval, which counts seed and sequence noise, not the choice of reading"
-        )
-    return f"Read L* another way from every profile: {'; '.join(parts)}. So {verdict}."
+    return f"Read L* another way from every profile: {'; '.join(parts)}. So {_verdict(a)}."
 
 
 def details(a: isoflop_analysis.IsoflopAnalysis, reads: int) -> list[str]:
