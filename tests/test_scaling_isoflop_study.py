@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.scaling import isoflop, isoflop_study, records
+from experiments.scaling import isoflop, isoflop_study, records, watch
 from experiments.scaling.__main__ import main
 from myojax import cli
 from myojax.data import pipeline
@@ -238,6 +238,13 @@ def test_status_reads_finished_running_and_stopped_runs_from_the_files_alone(tmp
     assert st.processes == 1 and st.eta_s > 0 and "processes" not in st.line()
     timed = {s.run_dir(out): s.steps for s in specs[: n_sweep + 3]}  # each run's time once
     assert st.elapsed_s == pytest.approx(0.01 * sum(timed.values()))
+    # the ETA prices the steps not yet logged (none of a run logged past its end)
+    _started(specs[-1].run_dir(out), 1, isoflop_study.CLAIM_FILE, os.getpid())
+    done = [records.read_run(s.run_dir(out)) for s in specs[: n_sweep + 3]]
+    per_step = watch.eta_s([specs[-1]], done) / specs[-1].steps
+    more = min(7, specs[-1].steps) - 1
+    assert isoflop_study.status(d, out).eta_s == pytest.approx(st.eta_s + more * per_step)
+    _started(specs[-1].run_dir(out), 7, isoflop_study.CLAIM_FILE, os.getpid())
     # a second live holder: the ETA is said to be one process's work, shared by two
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

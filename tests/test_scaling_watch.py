@@ -42,6 +42,12 @@ def test_remaining_and_eta_price_each_size_by_its_measured_step_cost():
     )
     assert watch.eta_s(todo, done) == pytest.approx(want)
     assert watch.eta_s(todo, []) is None  # the control: nothing measured, no guess
+    # a started run is priced for the steps it has not logged; one past its end, for none
+    first, last = todo[0], todo[-1]
+    per_step = watch.eta_s([first], done) / first.steps
+    started = {first: first.steps // 2, last: last.steps + 5}
+    left = want - first.steps // 2 * per_step - watch.eta_s([last], done)
+    assert watch.eta_s(todo, done, started) == pytest.approx(left)
 
 
 def test_step_price_fits_a_fixed_plus_per_parameter_cost():
@@ -76,6 +82,10 @@ def test_status_reads_a_study_without_touching_it(tmp_path):
     assert (status.done, status.total) == (3, len(plan))
     assert status.elapsed_s == 34.0  # 3 x 10 s finished + 4 s of the interrupted run
     assert status.eta_s is not None and status.eta_s > 0
+    done = [records.read_run(s.run_dir(tmp_path)) for s in plan[:3]]
+    todo = watch.remaining(plan, done)
+    assert status.eta_s == pytest.approx(watch.eta_s(todo, done, {plan[3]: 5}))
+    assert status.eta_s < watch.eta_s(todo, done)  # the 5 steps logged are not priced again
     assert status.current == f"{running.parent.name}/{running.name} at step 5"
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # read-only
     line = status.line()

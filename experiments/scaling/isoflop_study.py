@@ -231,7 +231,7 @@ def _holder(run_dir: Path) -> Holder | None:
 
 def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
     """Where the study in ``out`` stands, from its files alone (``--status``): runs finished of
-    those planned, their wall time, the work left priced at the finished runs' seconds per step
+    those planned, their wall time, the steps left priced at the finished runs' seconds per step
     (one process's time: divide by the processes sharing it), and each started, unfinished run
     with its last step and holder."""
     base, done, elapsed, started = d.preset.base, [], 0.0, []
@@ -251,7 +251,7 @@ def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
         for m in isoflop.MODES
         for seed in base.seeds
     ]
-    todo, seen, live = [], set(), set()
+    todo, seen, live, steps_done = [], set(), set(), {}
     for spec in plan:
         run_dir = spec.run_dir(out)
         record = records.read_run(run_dir) if spec.role == "sweep" or spec.mode in lrs else None
@@ -268,6 +268,7 @@ def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
         if step is None and holder is None:
             continue  # not started
         where = "starting" if step is None else f"at step {step}"  # held before its first step
+        steps_done[spec] = step or 0
         if holder is None:
             who = ""
         elif holder.alive():
@@ -276,6 +277,6 @@ def status(d: isoflop.Design, out: Path) -> watch.StudyStatus:
         else:
             who = " (stopped)"
         started.append(f"{run_dir.parent.name}/{run_dir.name} {where}{who}")
-    eta = watch.eta_s(todo, done)
+    eta = watch.eta_s(todo, done, steps_done)
     current = "; ".join(started) or None
     return watch.StudyStatus(len(done), len(plan), elapsed, eta, current, max(len(live), 1))

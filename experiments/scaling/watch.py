@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +65,15 @@ def step_price(costs: dict[str, tuple[float, int]]) -> Callable[[int], float]:
     return lambda n: intercept + slope * n
 
 
-def eta_s(todo: Sequence[RunSpec], done: Sequence[rec.RunRecord]) -> float | None:
+def eta_s(
+    todo: Sequence[RunSpec],
+    done: Sequence[rec.RunRecord],
+    steps_done: Mapping[RunSpec, int] | None = None,
+) -> float | None:
     """Projected seconds for ``todo`` from the measured costs of ``done`` (None: nothing
-    measured yet): a measured size at its ``step_costs``, any other at ``step_price``. Compiles
-    of sizes not yet trained are not included."""
+    measured yet): a measured size at its ``step_costs``, any other at ``step_price``, for the
+    steps a run has not yet logged (``steps_done``: a started run's last step). Compiles of
+    sizes not yet trained are not included."""
     costs = step_costs(done)
     if not costs:
         return None
@@ -77,7 +82,7 @@ def eta_s(todo: Sequence[RunSpec], done: Sequence[rec.RunRecord]) -> float | Non
     for spec in todo:
         measured = costs.get(spec.size.name)
         per_step = measured[0] if measured else price(protocol.param_counts(spec.model)[1])
-        total += spec.steps * per_step
+        total += max(spec.steps - (steps_done or {}).get(spec, 0), 0) * per_step
     return total
 
 
@@ -127,7 +132,8 @@ def last_step(run_dir: Path) -> int | None:
 def study_status(p: StudyPreset, modes: Sequence[str], out: Path) -> StudyStatus:
     """The status of the study in ``out``, read from its run directories; writes nothing."""
     plan = protocol.plan_specs(p, modes)
-    done, elapsed, current = [], 0.0, None
+    by_dir = {s.run_dir(Path(out)): s for s in plan}
+    done, elapsed, current, steps_done = [], 0.0, None, {}
     for run_dir in sorted((Path(out) / "runs").glob("*/*")):
         record = rec.read_run(run_dir)
         if record is not None:
@@ -139,5 +145,8 @@ def study_status(p: StudyPreset, modes: Sequence[str], out: Path) -> StudyStatus
         step = last_step(run_dir)
         if step is not None:
             current = f"{run_dir.parent.name}/{run_dir.name} at step {step}"
+            if run_dir in by_dir:  # a run the plan still has: only its steps left are priced
+                steps_done[by_dir[run_dir]] = step
     todo = remaining(plan, done)
-    return StudyStatus(len(plan) - len(todo), len(plan), elapsed, eta_s(todo, done), current)
+    eta = eta_s(todo, done, steps_done)
+    return StudyStatus(len(plan) - len(todo), len(plan), elapsed, eta, current)
