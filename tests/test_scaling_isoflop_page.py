@@ -224,7 +224,19 @@ def test_other_readings_of_l_star_are_tabled_and_a_disagreement_on_the_trend_is_
     other = dataclasses.replace(a, readings=planted)
     (line,) = [x for x in isoflop_command.details(other, 1) if x.startswith("Read L* another way")]
     assert "the readings disagree on the trend" in line and "not a finding" in line
-    assert "1 of 2 readings' factors lie outside the answer's interval" in line
+    assert "1 of 2 readings' factors per decade lie outside the answer's intervals" in line
+    assert "m(C) (" not in line  # every reading's m(C) is still inside
+    # a reading's m(C) planted above the answer's interval at one budget is counted
+    m0 = a.budgets[0].multiplier
+    high = (isoflop_analysis.Estimate(2 * m0.hi, m0.hi, 3 * m0.hi), *a.readings[1].multiplier[1:])
+    planted = (a.readings[0], dataclasses.replace(a.readings[1], multiplier=high))
+    line = isoflop_command.answer(dataclasses.replace(a, readings=planted))
+    n = len(a.readings) * len(a.budgets)
+    assert line.endswith(
+        f"every reading gives the answer's trend; 1 of their {n} m(C) (1 above, 0 below) lie "
+        "outside the answer's intervals, which count seed and sequence noise, not the choice "
+        "of reading."
+    )
     verdict = isoflop_command.answer(other).split("With L* read 2 other ways", 1)[1]
     assert "the readings disagree on the trend" in verdict and "not a finding" in verdict
     assert "the readings disagree" not in isoflop_command.answer(

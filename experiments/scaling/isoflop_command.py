@@ -81,7 +81,7 @@ def answer(a: isoflop_analysis.IsoflopAnalysis) -> str:
 
 def _verdict(a: isoflop_analysis.IsoflopAnalysis) -> str:
     """Whether the other readings of L* give the answer's trend, and how many of their factors
-    per decade fall outside its interval."""
+    per decade and of their m(C) fall outside the answer's intervals."""
     same = all(_trend(r.factor_per_decade) == _trend(a.factor_per_decade) for r in a.readings)
     verdict = (
         "every reading gives the answer's trend"
@@ -91,10 +91,17 @@ def _verdict(a: isoflop_analysis.IsoflopAnalysis) -> str:
     )
     f = a.factor_per_decade
     outside = sum(not f.lo <= r.factor_per_decade.point <= f.hi for r in a.readings)
-    if outside:
+    cells = [
+        (r.multiplier[i].point, b.multiplier) for r in a.readings for i, b in enumerate(a.budgets)
+    ]
+    above, below = sum(m > e.hi for m, e in cells), sum(m < e.lo for m, e in cells)
+    off = [f"{outside} of {len(a.readings)} readings' factors per decade"] if outside else []
+    if above + below:
+        off.append(f"{above + below} of their {len(cells)} m(C) ({above} above, {below} below)")
+    if off:
         verdict += (
-            f"; {outside} of {len(a.readings)} readings' factors lie outside the answer's "
-            "interval, which counts seed and sequence noise, not the choice of reading"
+            f"; {' and '.join(off)} lie outside the answer's intervals, which count seed and "
+            "sequence noise, not the choice of reading"
         )
     return verdict
 
