@@ -77,12 +77,12 @@ def eta_s(
     costs = step_costs(done)
     if not costs:
         return None
-    price = step_price(costs)
+    price, logged = step_price(costs), steps_done or {}
     total = 0.0
     for spec in todo:
         measured = costs.get(spec.size.name)
         per_step = measured[0] if measured else price(protocol.param_counts(spec.model)[1])
-        total += max(spec.steps - (steps_done or {}).get(spec, 0), 0) * per_step
+        total += max(spec.steps - logged.get(spec, 0), 0) * per_step
     return total
 
 

@@ -195,7 +195,7 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = _holder_of(fd)
+            holder = read_holder(self.path)
             busy = e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
             # A filesystem without flock (some network mounts): trust a live pid on this host.
             if busy or (holder is not None and holder.alive()):
@@ -205,7 +205,7 @@ class RunLock:
                     f"({holder or 'unknown holder'}); "
                     "wait for it to finish (or stop it), or choose another --out"
                 ) from None
-        previous = _holder_of(fd)
+        previous = read_holder(self.path)
         me = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -243,7 +243,7 @@ class Holder:
         try:
             h = json.loads(text)
             return cls(int(h["pid"]), str(h["host"]), str(h.get("started", "?")))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError):
             return None
 
     def alive(self) -> bool:
@@ -263,17 +263,10 @@ class Holder:
 
 
 def read_holder(path: Path) -> Holder | None:
-    """The holder named in a lock file, read without locking it (for status reports)."""
+    """The holder named in a lock file (read without locking it: status reports use it too)."""
     try:
         return Holder.parse(path.read_text())
     except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _holder_of(fd: int) -> Holder | None:
-    try:
-        return Holder.parse(os.pread(fd, 4096, 0).decode())
-    except UnicodeDecodeError:
         return None
 
 
